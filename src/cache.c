@@ -1,0 +1,389 @@
+/*
+ * cache.c - the ghost cache: OID -> handle, bounded by a byte budget.
+ *
+ * A handle is an object's identity in this process. It is either loaded (it
+ * holds a blob: the bytes of one committed version and that version's
+ * generation) or a ghost (known, nothing loaded). The cache only ever holds
+ * committed versions: a transaction's own writes live in the transaction and
+ * reach the cache only after its commit succeeded, so an aborted attempt
+ * leaves nothing behind.
+ *
+ * Pinned handles (the filesystem pins an inode while the kernel knows it)
+ * are never evicted, though they can be turned into ghosts. Unpinned handles
+ * sit on an LRU list, newest first; when the bytes held pass the budget, the
+ * oldest are turned into ghosts (their blob freed), and ghosts at the old end
+ * are freed outright. Bytes are counted for handles, blobs and the bucket
+ * array alike, so the budget bounds the whole cache.
+ *
+ * Versions only move forward: cache_offer() ignores a version no newer than
+ * the one held, and any version read in an LMDB view older than the last
+ * invalidation (c->floor, an LMDB transaction id). That keeps a reader with an
+ * old view from putting stale bytes back after another writer changed them.
+ *
+ * Blobs are reference counted: a transaction that read an object keeps its
+ * blob alive until it ends, even if the cache drops or replaces it.
+ *
+ * Lock: cache.lock protects the table, the LRU and the counters.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct handle {
+    uint64_t oid;
+    struct handle *hnext;             /* hash chain */
+    struct handle *prev, *next;       /* LRU (only while unpinned) */
+    uint64_t pins;
+    uint64_t gen;                     /* version held (0: absent) */
+    uint64_t changed;                 /* LMDB txn id of the last change seen */
+    struct blob *blob;
+    bool loaded;                      /* gen/blob are meaningful */
+};
+
+static size_t blob_bytes(size_t len) { return (sizeof(struct blob) + len + 15) & ~(size_t)15; }
+
+#define HANDLE_BYTES ((sizeof(struct handle) + 15) & ~(size_t)15)
+
+struct blob *blob_new(uint8_t type, const void *data, size_t len)
+{
+    struct blob *b = malloc(sizeof *b + len);
+    if (!b)
+        return NULL;
+    atomic_init(&b->refs, 1);
+    b->type = type;
+    b->len = len;
+    if (len)
+        memcpy(b->data, data, len);
+    return b;
+}
+
+struct blob *blob_get(struct blob *b)
+{
+    if (b)
+        atomic_fetch_add(&b->refs, 1);
+    return b;
+}
+
+void blob_put(struct blob *b)
+{
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+static size_t bucket_of(const struct cache *c, uint64_t oid)
+{
+    oid *= 0x9e3779b97f4a7c15ull;
+    return (size_t)(oid >> 20) & (c->nbuckets - 1);
+}
+
+int cache_init(struct cache *c, size_t budget)
+{
+    memset(c, 0, sizeof *c);
+    c->nbuckets = 1024;
+    while (c->nbuckets > 16 && c->nbuckets * sizeof *c->buckets > budget / 8)
+        c->nbuckets /= 2;
+    c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
+    if (!c->buckets)
+        return -ENOMEM;
+    c->budget = budget;
+    c->bytes = c->nbuckets * sizeof *c->buckets;
+    pthread_mutex_init(&c->lock, NULL);
+    return 0;
+}
+
+void cache_destroy(struct cache *c)
+{
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        struct handle *h = c->buckets[i], *n;
+        for (; h; h = n) {
+            n = h->hnext;
+            blob_put(h->blob);
+            free(h);
+        }
+    }
+    free(c->buckets);
+    pthread_mutex_destroy(&c->lock);
+}
+
+static struct handle *find(struct cache *c, uint64_t oid)
+{
+    struct handle *h = c->buckets[bucket_of(c, oid)];
+    while (h && h->oid != oid)
+        h = h->hnext;
+    return h;
+}
+
+static void lru_unlink(struct cache *c, struct handle *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        c->lru_head = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    else
+        c->lru_tail = h->prev;
+    h->prev = h->next = NULL;
+}
+
+static void lru_push(struct cache *c, struct handle *h)
+{
+    h->prev = NULL;
+    h->next = c->lru_head;
+    if (c->lru_head)
+        c->lru_head->prev = h;
+    c->lru_head = h;
+    if (!c->lru_tail)
+        c->lru_tail = h;
+}
+
+/* Move a recently used unpinned handle to the front. */
+static void touch(struct cache *c, struct handle *h)
+{
+    if (h->pins == 0 && c->lru_head != h) {
+        lru_unlink(c, h);
+        lru_push(c, h);
+    }
+}
+
+static void unload(struct cache *c, struct handle *h)
+{
+    if (h->blob) {
+        c->bytes -= blob_bytes(h->blob->len);
+        blob_put(h->blob);
+        h->blob = NULL;
+    }
+    if (h->loaded)
+        c->loaded--;
+    h->loaded = false;
+}
+
+static void remove_handle(struct cache *c, struct handle *h)
+{
+    struct handle **pp = &c->buckets[bucket_of(c, h->oid)];
+    while (*pp != h)
+        pp = &(*pp)->hnext;
+    *pp = h->hnext;
+    unload(c, h);
+    if (h->changed > c->floor) /* keep refusing views older than its change */
+        c->floor = h->changed;
+    if (h->pins == 0)
+        lru_unlink(c, h);
+    c->count--;
+    c->bytes -= HANDLE_BYTES;
+    free(h);
+}
+
+/* Bring the bytes held back under budget, oldest first, sparing `keep`.
+ * Pinned handles are not on the LRU: only they can hold the cache above
+ * its budget, and only by their handles and blobs. */
+static void shrink(struct cache *c, struct handle *keep)
+{
+    struct handle *h = c->lru_tail;
+    while (c->bytes > c->budget && h) {
+        struct handle *prev = h->prev;
+        if (h == keep)
+            ;
+        else if (h->loaded)
+            unload(c, h);
+        else
+            remove_handle(c, h);
+        h = prev;
+    }
+}
+
+static void grow_table(struct cache *c)
+{
+    size_t n = c->nbuckets * 2;
+    size_t add = (n - c->nbuckets) * sizeof *c->buckets;
+    if (n * sizeof *c->buckets > c->budget / 4)
+        return; /* the table may use at most a quarter of the budget */
+    struct handle **b = calloc(n, sizeof *b);
+    if (!b)
+        return;
+    struct handle **old = c->buckets;
+    size_t oldn = c->nbuckets;
+    c->buckets = b;
+    c->nbuckets = n;
+    for (size_t i = 0; i < oldn; i++) {
+        struct handle *h = old[i], *next;
+        for (; h; h = next) {
+            next = h->hnext;
+            size_t j = bucket_of(c, h->oid);
+            h->hnext = b[j];
+            b[j] = h;
+        }
+    }
+    free(old);
+    c->bytes += add;
+}
+
+static struct handle *get_or_add(struct cache *c, uint64_t oid)
+{
+    struct handle *h = find(c, oid);
+    if (h)
+        return h;
+    h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->oid = oid;
+    size_t i = bucket_of(c, oid);
+    h->hnext = c->buckets[i];
+    c->buckets[i] = h;
+    lru_push(c, h);
+    c->count++;
+    c->bytes += HANDLE_BYTES;
+    if (c->count > c->nbuckets)
+        grow_table(c);
+    shrink(c, h);
+    return h;
+}
+
+int cache_lookup(struct cache *c, uint64_t oid, uint64_t *gen, struct blob **blob)
+{
+    pthread_mutex_lock(&c->lock);
+    struct handle *h = find(c, oid);
+    int hit = h && h->loaded;
+    if (hit) {
+        *gen = h->gen;
+        *blob = blob_get(h->blob);
+        touch(c, h);
+        c->hits++;
+    } else {
+        c->misses++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return hit;
+}
+
+static void install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob)
+{
+    struct handle *h = get_or_add(c, oid);
+    if (!h)
+        return;
+    unload(c, h);
+    h->gen = gen;
+    h->blob = blob_get(blob);
+    h->loaded = true;
+    c->loaded++;
+    if (blob)
+        c->bytes += blob_bytes(blob->len);
+    touch(c, h);
+    shrink(c, h);
+    if (c->bytes > c->budget) /* no room even after evicting: keep it a ghost */
+        unload(c, h);
+}
+
+static bool cacheable(const struct cache *c, const struct blob *blob)
+{
+    return HANDLE_BYTES + (blob ? blob_bytes(blob->len) : 0) <= c->budget / 8;
+}
+
+void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
+                 uint64_t view)
+{
+    if (!cacheable(c, blob))
+        return;
+    pthread_mutex_lock(&c->lock);
+    struct handle *h = find(c, oid);
+    bool stale = view < c->floor ||
+                 (h && (view < h->changed || (h->loaded && gen <= h->gen && gen != 0)));
+    if (!stale)
+        install(c, oid, gen, blob);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
+                   uint64_t txnid)
+{
+    pthread_mutex_lock(&c->lock);
+    struct handle *h;
+    if (cacheable(c, blob)) {
+        install(c, oid, gen, blob);
+        h = find(c, oid);
+    } else {
+        h = find(c, oid);
+        if (h)
+            unload(c, h);
+        else if (txnid > c->floor)
+            c->floor = txnid;
+    }
+    if (h && txnid > h->changed)
+        h->changed = txnid;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view)
+{
+    pthread_mutex_lock(&c->lock);
+    struct handle *h = find(c, oid);
+    if (h) {
+        unload(c, h);
+        if (view > h->changed)
+            h->changed = view;
+    } else if (view > c->floor) {
+        c->floor = view;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cache_invalidate_all(struct cache *c, uint64_t view)
+{
+    pthread_mutex_lock(&c->lock);
+    if (view > c->floor)
+        c->floor = view;
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        struct handle *h = c->buckets[i], *n;
+        for (; h; h = n) {
+            n = h->hnext;
+            if (h->pins)
+                unload(c, h);
+            else
+                remove_handle(c, h);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cache_pin(struct cache *c, uint64_t oid, uint64_t n)
+{
+    pthread_mutex_lock(&c->lock);
+    struct handle *h = get_or_add(c, oid);
+    if (h && n) {
+        if (h->pins == 0)
+            lru_unlink(c, h);
+        h->pins += n;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t cache_unpin(struct cache *c, uint64_t oid, uint64_t n)
+{
+    uint64_t left = 0;
+    pthread_mutex_lock(&c->lock);
+    struct handle *h = find(c, oid);
+    if (h && h->pins) {
+        h->pins = n >= h->pins ? 0 : h->pins - n;
+        left = h->pins;
+        if (left == 0) {
+            lru_push(c, h);
+            shrink(c, NULL);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return left;
+}
+
+void cache_stats(struct cache *c, struct ghost_stats *st)
+{
+    pthread_mutex_lock(&c->lock);
+    st->cache_bytes = c->bytes;
+    st->cache_budget = c->budget;
+    st->cache_handles = c->count;
+    st->cache_loaded = c->loaded;
+    st->cache_hits = c->hits;
+    st->cache_misses = c->misses;
+    pthread_mutex_unlock(&c->lock);
+}

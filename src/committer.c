@@ -1,0 +1,383 @@
+/*
+ * committer.c - group commit: one thread applies many transactions in one
+ * LMDB write transaction.
+ *
+ * Callers compute their transactions in parallel, outside any lock, then
+ * queue them here and wait. The committer takes everything queued (up to
+ * max_batch), opens one LMDB write transaction at generation meta.gen + 1,
+ * and for each transaction in turn validates its read set against the
+ * current state - which includes the transactions applied before it in the
+ * same batch - and applies its writes, or refuses it with a conflict (the
+ * stale objects become ghosts). One commit and, in batch mode, one data sync
+ * then serve them all. Only after LMDB has committed are the written objects
+ * installed in the cache and the callers woken.
+ *
+ * Failures: a full map is grown and the batch rerun; any other failure
+ * (a full disk, a damaged page) reruns the batch's transactions one per LMDB
+ * transaction, so that one bad transaction fails alone. LMDB undoes an
+ * aborted write transaction entirely, so a failure never leaves half a batch.
+ *
+ * Durability: sync=always gives every transaction its own fully synced
+ * commit; batch syncs each batch's data pages (LMDB's MDB_NOMETASYNC) and the
+ * meta page lazily; none syncs nothing on the commit path. A durability
+ * request (ghost_sync) forces a full sync after the batch it joins. While
+ * some commit is not yet fully synced, the committer wakes once a second to
+ * sync; when all is synced it sleeps until work arrives - an idle committer
+ * costs nothing.
+ *
+ * Lock: committer.lock protects the queue, the flags and each request's
+ * done/result fields.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SYNC_INTERVAL_S 1
+
+struct batch_ctx {
+    struct commit_req **reqs; /* transaction requests of this batch */
+    size_t n;
+};
+
+/* Validate t's reads; on a conflict, ghost every stale object. */
+static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t,
+                    uint64_t txnid)
+{
+    bool conflict = false;
+    for (size_t i = 0; i < t->nreads; i++) {
+        struct read_entry *e = &t->reads[i];
+        uint64_t head;
+        int r = e->map == MAP_OBJECT
+                    ? store_check_obj(b, e->oid, e->gen, &head)
+                    : store_check_map(b, e->oid, e->map, e->key, e->klen, e->gen, &head);
+        if (r == -GHOST_ECONFLICT) {
+            conflict = true;
+            if (e->map == MAP_OBJECT)
+                cache_invalidate(&g->cache, e->oid, txnid);
+        } else if (r) {
+            return r;
+        }
+    }
+    return conflict ? -GHOST_ECONFLICT : 0;
+}
+
+static int apply(struct store_batch *b, struct ghost_txn *t)
+{
+    for (size_t i = 0; i < t->nwrites; i++) {
+        struct write_entry *w = &t->writes[i];
+        int r;
+        if (w->map == MAP_OBJECT)
+            r = w->op == OP_PUT ? store_put_obj(b, w->oid, w->type, w->val, w->vlen)
+                                : store_del_obj(b, w->oid);
+        else
+            r = w->op == OP_PUT ? store_put_map(b, w->oid, w->map, w->key, w->klen, w->val,
+                                                w->vlen)
+                                : store_del_map(b, w->oid, w->map, w->key, w->klen);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* Put the objects a committed transaction wrote into the cache. */
+static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen, uint64_t txnid)
+{
+    for (size_t i = 0; i < t->nwrites; i++) {
+        struct write_entry *w = &t->writes[i];
+        if (w->map != MAP_OBJECT)
+            continue;
+        if (w->op == OP_DEL) {
+            cache_install(&g->cache, w->oid, 0, NULL, txnid);
+            continue;
+        }
+        struct blob *b = blob_new(w->type, w->val, w->vlen);
+        if (b)
+            cache_install(&g->cache, w->oid, gen, b, txnid);
+        else
+            cache_invalidate(&g->cache, w->oid, txnid);
+        blob_put(b);
+    }
+}
+
+/* One LMDB write transaction for reqs[0..n). Sets each request's result.
+ * Returns 0, or an error that concerns the whole batch (nothing applied). */
+static int run_batch(struct ghost *g, struct commit_req **reqs, size_t n)
+{
+    struct store_batch b;
+    size_t ok = 0;
+    int r = store_batch_begin(&g->store, &b);
+    if (r)
+        return r;
+    uint64_t txnid = mdb_txn_id(b.txn);
+    for (size_t i = 0; i < n; i++) {
+        struct ghost_txn *t = reqs[i]->txn;
+        if (reqs[i]->result == -ENOSPC)
+            continue; /* refused by the space check */
+        r = validate(g, &b, t, txnid);
+        if (r == -GHOST_ECONFLICT) {
+            reqs[i]->result = r;
+            continue;
+        }
+        r = r ? r : apply(&b, t);
+        if (r) {
+            store_batch_abort(&b);
+            return r;
+        }
+        reqs[i]->result = 0;
+        ok++;
+    }
+    if (ok == 0) {
+        store_batch_abort(&b);
+        return 0;
+    }
+    uint64_t gen = b.gen;
+    r = store_batch_commit(&b);
+    if (r)
+        return r;
+    for (size_t i = 0; i < n; i++)
+        if (reqs[i]->result == 0)
+            install(g, reqs[i]->txn, gen, txnid);
+    db_committed(g, gen, txnid);
+    atomic_fetch_add(&g->batches, 1);
+    atomic_fetch_add(&g->commits, ok);
+    return 0;
+}
+
+static void commit_batch(struct ghost *g, struct commit_req **reqs, size_t n)
+{
+    size_t bytes = 0;
+    bool frees = true;
+    for (size_t i = 0; i < n; i++) {
+        reqs[i]->result = 1; /* pending */
+        bytes += reqs[i]->txn->write_bytes;
+        frees &= txn_frees_space(reqs[i]->txn);
+    }
+    if (store_space_check(&g->store, bytes, frees) < 0) {
+        /* Not everything fits: let each transaction try on its own. */
+        for (size_t i = 0; i < n; i++) {
+            struct ghost_txn *t = reqs[i]->txn;
+            reqs[i]->result = store_space_check(&g->store, t->write_bytes, txn_frees_space(t));
+            if (reqs[i]->result == 0)
+                reqs[i]->result = 1;
+        }
+    }
+    for (;;) {
+        int r = run_batch(g, reqs, n);
+        if (r == 0)
+            break;
+        if (r == -GHOST_EMAPFULL) {
+            r = store_grow(&g->store);
+            if (r == 0) {
+                for (size_t i = 0; i < n; i++)
+                    if (reqs[i]->result != -ENOSPC)
+                        reqs[i]->result = 1;
+                continue;
+            }
+        }
+        if (n == 1) {
+            reqs[0]->result = r;
+            break;
+        }
+        /* Rerun one by one so that only the failing transaction fails. */
+        for (size_t i = 0; i < n; i++) {
+            if (reqs[i]->result == -ENOSPC)
+                continue;
+            reqs[i]->result = 1;
+            for (;;) {
+                r = run_batch(g, &reqs[i], 1);
+                if (r != -GHOST_EMAPFULL || store_grow(&g->store))
+                    break;
+                reqs[i]->result = 1;
+            }
+            if (r)
+                reqs[i]->result = r;
+        }
+        break;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (reqs[i]->result == -GHOST_ECONFLICT)
+            atomic_fetch_add(&g->conflicts, 1);
+        if (reqs[i]->result == 1) /* cannot happen; never report success by default */
+            reqs[i]->result = -EIO;
+    }
+}
+
+static void finish(struct committer *c, struct commit_req **reqs, size_t n)
+{
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < n; i++)
+        reqs[i]->done = true;
+    pthread_cond_broadcast(&c->done);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void *committer_main(void *arg)
+{
+    struct ghost *g = arg;
+    struct committer *c = &g->com;
+    size_t max = g->opts.sync == GHOST_SYNC_ALWAYS ? 1 : g->opts.max_batch;
+    struct commit_req **txns = calloc(max, sizeof *txns);
+    struct commit_req **syncs = NULL;
+    size_t capsyncs = 0;
+
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        while (!c->head && !c->stop && !c->grow_wanted) {
+            if (c->unsynced) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += SYNC_INTERVAL_S;
+                if (pthread_cond_timedwait(&c->wake, &c->lock, &ts) == ETIMEDOUT &&
+                    !c->head) {
+                    c->unsynced = false;
+                    pthread_mutex_unlock(&c->lock);
+                    store_sync(&g->store, true);
+                    pthread_mutex_lock(&c->lock);
+                }
+            } else {
+                pthread_cond_wait(&c->wake, &c->lock);
+            }
+        }
+        if (!c->head && c->stop)
+            break;
+        if (c->grow_wanted) {
+            c->grow_wanted = false;
+            pthread_mutex_unlock(&c->lock);
+            store_grow(&g->store);
+            pthread_mutex_lock(&c->lock);
+            if (!c->head)
+                continue;
+        }
+        /* Take up to max transactions and every durability request queued;
+         * the rest stay queued in order. */
+        size_t n = 0, ns = 0;
+        struct commit_req *q = c->head, *keep = NULL, *keep_tail = NULL;
+        while (q) {
+            struct commit_req *next = q->next;
+            q->next = NULL;
+            if (q->txn && n < max) {
+                txns[n++] = q;
+            } else if (!q->txn) {
+                if (ns == capsyncs) {
+                    capsyncs = capsyncs ? capsyncs * 2 : 8;
+                    syncs = realloc(syncs, capsyncs * sizeof *syncs);
+                    if (!syncs)
+                        abort();
+                }
+                syncs[ns++] = q;
+            } else {
+                if (keep_tail)
+                    keep_tail->next = q;
+                else
+                    keep = q;
+                keep_tail = q;
+            }
+            q = next;
+        }
+        c->head = keep;
+        c->tail = keep_tail;
+        pthread_mutex_unlock(&c->lock);
+
+        if (n) {
+            commit_batch(g, txns, n);
+            /* Grow the map before it fills, here where no view is held, so
+             * that small writers inside a transaction rarely meet a full map. */
+            uint64_t map, used;
+            store_usage(&g->store, &map, &used);
+            if (used > map / 2)
+                store_grow(&g->store);
+        }
+        bool synced = g->opts.sync == GHOST_SYNC_ALWAYS;
+        if (ns) {
+            int r = store_sync(&g->store, true);
+            for (size_t i = 0; i < ns; i++)
+                syncs[i]->result = r;
+            synced = r == 0;
+        }
+        finish(c, txns, n);
+        finish(c, syncs, ns);
+        pthread_mutex_lock(&c->lock);
+        if (n && !synced)
+            c->unsynced = true;
+        if (synced && ns)
+            c->unsynced = false;
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(txns);
+    free(syncs);
+    return NULL;
+}
+
+int committer_start(struct ghost *g)
+{
+    struct committer *c = &g->com;
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    pthread_cond_init(&c->done, NULL);
+    int r = pthread_create(&c->thread, NULL, committer_main, g);
+    if (r)
+        return -r;
+    c->running = true;
+    return 0;
+}
+
+void committer_stop(struct ghost *g)
+{
+    struct committer *c = &g->com;
+    if (!c->running)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stop = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    c->running = false;
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->wake);
+    pthread_cond_destroy(&c->done);
+}
+
+static int submit(struct ghost *g, struct commit_req *q)
+{
+    struct committer *c = &g->com;
+    pthread_mutex_lock(&c->lock);
+    if (c->stop) {
+        pthread_mutex_unlock(&c->lock);
+        return -ESHUTDOWN;
+    }
+    if (c->tail)
+        c->tail->next = q;
+    else
+        c->head = q;
+    c->tail = q;
+    pthread_cond_signal(&c->wake);
+    while (!q->done)
+        pthread_cond_wait(&c->done, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    return q->result;
+}
+
+int committer_submit(struct ghost *g, struct ghost_txn *t)
+{
+    struct commit_req q = {.txn = t};
+    return submit(g, &q);
+}
+
+void committer_request_grow(struct ghost *g)
+{
+    struct committer *c = &g->com;
+    pthread_mutex_lock(&c->lock);
+    c->grow_wanted = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+}
+
+int committer_sync(struct ghost *g)
+{
+    struct commit_req q = {0};
+    return submit(g, &q);
+}

@@ -1,0 +1,293 @@
+/*
+ * db.c - a connection to a store: open and close, cross-process coherence,
+ * snapshots, statistics.
+ *
+ * Coherence. Several processes may open one store. Each connection
+ * remembers the last generation it has seen (seen_gen) and LMDB's last
+ * transaction id at that point (seen_txnid). ghost_refresh() first compares
+ * LMDB's current transaction id, read from the shared lock file without a
+ * transaction, with seen_txnid: equal means nothing was committed anywhere,
+ * and the check costs a few loads. Otherwise it reads the change log for the
+ * generations it has not seen, turns exactly those OIDs into ghosts and
+ * passes them to the invalidate callback. A connection whose gap reaches
+ * past the pruned log drops its whole cache and says so with OID 0.
+ * Generations this connection committed itself are already in its cache;
+ * db_committed() advances seen_gen over them when nothing else came between.
+ *
+ * The optional poller thread runs ghost_refresh() once a second; nothing
+ * else in the library runs on a timer, and nothing runs per object.
+ *
+ * Locks: coh_lock protects seen_gen/seen_txnid and serializes refreshes;
+ * oid_lock protects the OID block; poll_lock the poller's stop flag.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void ghost_options_init(struct ghost_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->cache_bytes = (size_t)64 << 20;
+    o->sync = GHOST_SYNC_BATCH;
+    o->map_bytes = (size_t)1 << 30;
+    o->reserve_bytes = (size_t)4 << 20;
+    o->max_batch = 256;
+    o->max_retries = 10000;
+}
+
+int ghost_mkfs(const char *path) { return store_mkfs(path); }
+
+static void *poller_main(void *arg)
+{
+    struct ghost *g = arg;
+    pthread_mutex_lock(&g->poll_lock);
+    while (!g->poll_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&g->poll_cond, &g->poll_lock, &ts);
+        if (g->poll_stop)
+            break;
+        pthread_mutex_unlock(&g->poll_lock);
+        ghost_refresh(g);
+        pthread_mutex_lock(&g->poll_lock);
+    }
+    pthread_mutex_unlock(&g->poll_lock);
+    return NULL;
+}
+
+int ghost_open(const char *path, const struct ghost_options *opts, struct ghost **out)
+{
+    struct ghost_options defaults;
+    struct ghost *g;
+    int r;
+
+    ghost_options_init(&defaults);
+    g = calloc(1, sizeof *g);
+    if (!g)
+        return -ENOMEM;
+    g->opts = opts ? *opts : defaults;
+    if (!g->opts.cache_bytes)
+        g->opts.cache_bytes = defaults.cache_bytes;
+    if (!g->opts.map_bytes)
+        g->opts.map_bytes = defaults.map_bytes;
+    if (!g->opts.reserve_bytes)
+        g->opts.reserve_bytes = defaults.reserve_bytes;
+    if (!g->opts.max_batch)
+        g->opts.max_batch = defaults.max_batch;
+    if (!g->opts.max_retries)
+        g->opts.max_retries = defaults.max_retries;
+    if (g->opts.sync > GHOST_SYNC_NONE) {
+        int mode = (int)g->opts.sync;
+        free(g);
+        return ghost_set_error(-EINVAL, "unknown sync mode %d", mode);
+    }
+
+    struct store_opts so = {.sync = g->opts.sync,
+                            .readonly = g->opts.readonly,
+                            .map_bytes = g->opts.map_bytes,
+                            .reserve_bytes = g->opts.reserve_bytes};
+    r = store_open(&g->store, path, &so);
+    if (r) {
+        free(g);
+        return r;
+    }
+    r = cache_init(&g->cache, g->opts.cache_bytes);
+    if (r) {
+        store_close(&g->store);
+        free(g);
+        return r;
+    }
+    pthread_mutex_init(&g->oid_lock, NULL);
+    pthread_mutex_init(&g->coh_lock, NULL);
+    pthread_mutex_init(&g->poll_lock, NULL);
+    pthread_cond_init(&g->poll_cond, NULL);
+
+    MDB_txn *view;
+    r = store_view_begin(&g->store, &view);
+    if (!r) {
+        g->seen_gen = store_view_generation(&g->store, view);
+        g->seen_txnid = mdb_txn_id(view);
+        store_view_end(&g->store, view);
+    }
+    r = r ? r : committer_start(g);
+    if (!r && g->opts.poll) {
+        r = -pthread_create(&g->poller, NULL, poller_main, g);
+        g->poller_running = r == 0;
+    }
+    if (r) {
+        ghost_close(g);
+        return r;
+    }
+    *out = g;
+    return 0;
+}
+
+void ghost_close(struct ghost *g)
+{
+    if (!g)
+        return;
+    if (g->poller_running) {
+        pthread_mutex_lock(&g->poll_lock);
+        g->poll_stop = true;
+        pthread_cond_signal(&g->poll_cond);
+        pthread_mutex_unlock(&g->poll_lock);
+        pthread_join(g->poller, NULL);
+    }
+    committer_stop(g);
+    cache_destroy(&g->cache);
+    store_close(&g->store);
+    pthread_mutex_destroy(&g->oid_lock);
+    pthread_mutex_destroy(&g->coh_lock);
+    pthread_mutex_destroy(&g->poll_lock);
+    pthread_cond_destroy(&g->poll_cond);
+    free(g);
+}
+
+void db_committed(struct ghost *g, uint64_t gen, uint64_t txnid)
+{
+    pthread_mutex_lock(&g->coh_lock);
+    if (g->seen_gen + 1 == gen && g->seen_txnid + 1 == txnid) {
+        g->seen_gen = gen;
+        g->seen_txnid = txnid;
+        atomic_store(&g->last_txnid_hint, txnid);
+    }
+    pthread_mutex_unlock(&g->coh_lock);
+}
+
+struct refresh {
+    struct ghost *g;
+    uint64_t view;
+    uint64_t *oids;
+    size_t n, cap;
+};
+
+static void collect(void *arg, uint64_t gen, uint64_t oid)
+{
+    struct refresh *rf = arg;
+    (void)gen;
+    if (rf->n == rf->cap) {
+        rf->cap = rf->cap ? rf->cap * 2 : 64;
+        rf->oids = realloc(rf->oids, rf->cap * sizeof *rf->oids);
+        if (!rf->oids)
+            abort();
+    }
+    rf->oids[rf->n++] = oid;
+}
+
+int ghost_refresh(struct ghost *g)
+{
+    /* The O(1) path: nobody committed anything since we last looked. */
+    if (store_last_txnid(&g->store) == atomic_load(&g->last_txnid_hint))
+        return 0;
+
+    pthread_mutex_lock(&g->coh_lock);
+    MDB_txn *view;
+    int r = store_view_begin(&g->store, &view);
+    if (r) {
+        pthread_mutex_unlock(&g->coh_lock);
+        return r;
+    }
+    uint64_t txnid = mdb_txn_id(view);
+    uint64_t gen = store_view_generation(&g->store, view);
+    struct refresh rf = {.g = g, .view = txnid};
+    bool all = false;
+    if (gen > g->seen_gen) {
+        r = store_log_read(&g->store, view, g->seen_gen, gen, collect, &rf);
+        if (r == -ERANGE) {
+            all = true;
+            r = 0;
+        }
+    }
+    store_view_end(&g->store, view);
+    if (r == 0) {
+        if (all) {
+            cache_invalidate_all(&g->cache, txnid);
+        } else {
+            for (size_t i = 0; i < rf.n; i++)
+                cache_invalidate(&g->cache, rf.oids[i], txnid);
+        }
+        if (gen > g->seen_gen)
+            g->seen_gen = gen;
+        if (txnid > g->seen_txnid)
+            g->seen_txnid = txnid;
+        atomic_store(&g->last_txnid_hint, g->seen_txnid);
+    }
+    pthread_mutex_unlock(&g->coh_lock);
+    if (r) {
+        free(rf.oids);
+        return r;
+    }
+    /* The callback runs with no lock held. */
+    if (all) {
+        atomic_fetch_add(&g->invalidations, 1);
+        if (g->opts.invalidate)
+            g->opts.invalidate(g->opts.invalidate_arg, 0);
+        free(rf.oids);
+        return INT32_MAX;
+    }
+    atomic_fetch_add(&g->invalidations, rf.n);
+    if (g->opts.invalidate)
+        for (size_t i = 0; i < rf.n; i++)
+            g->opts.invalidate(g->opts.invalidate_arg, rf.oids[i]);
+    free(rf.oids);
+    return (int)(rf.n > INT32_MAX - 1 ? INT32_MAX - 1 : rf.n);
+}
+
+void ghost_pin(struct ghost *g, uint64_t oid, uint64_t n) { cache_pin(&g->cache, oid, n); }
+
+uint64_t ghost_unpin(struct ghost *g, uint64_t oid, uint64_t n)
+{
+    return cache_unpin(&g->cache, oid, n);
+}
+
+int ghost_sync(struct ghost *g) { return committer_sync(g); }
+
+int ghost_snapshot_create(struct ghost *g, const char *name)
+{
+    if (g->opts.readonly)
+        return ghost_set_error(-EROFS, "store opened read-only");
+    /* Everything committed before the snapshot must be in it: the
+     * committer applies batches in order, so a sync request drains it. */
+    return store_snap_create(&g->store, name);
+}
+
+int ghost_snapshot_delete(struct ghost *g, const char *name)
+{
+    if (g->opts.readonly)
+        return ghost_set_error(-EROFS, "store opened read-only");
+    return store_snap_delete(&g->store, name);
+}
+
+int ghost_snapshot_list(struct ghost *g, struct ghost_snapshot *list, int max)
+{
+    return store_snap_list(&g->store, list, max);
+}
+
+int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_keys)
+{
+    if (g->opts.readonly)
+        return ghost_set_error(-EROFS, "store opened read-only");
+    return store_prune(&g->store, cursor, max_keys);
+}
+
+void ghost_stats(struct ghost *g, struct ghost_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&g->coh_lock);
+    st->generation = g->seen_gen;
+    pthread_mutex_unlock(&g->coh_lock);
+    st->commits = atomic_load(&g->commits);
+    st->batches = atomic_load(&g->batches);
+    st->conflicts = atomic_load(&g->conflicts);
+    st->retries = atomic_load(&g->retries);
+    st->invalidations = atomic_load(&g->invalidations);
+    st->map_grows = atomic_load(&g->store.grows);
+    cache_stats(&g->cache, st);
+    store_usage(&g->store, &st->map_bytes, &st->file_bytes);
+}
+
+int ghost_usage(struct ghost *g, struct ghost_usage *u) { return store_space(&g->store, u); }

@@ -1,0 +1,290 @@
+/*
+ * ghost.h - the whole public surface of libghost, the ghostfs object store.
+ *
+ * A store is one LMDB file holding typed objects keyed by a 64-bit OID and
+ * ordered maps owned by objects. Every value on disk carries an XXH3-64
+ * checksum that is verified on every read. Every change is an optimistic
+ * transaction: reads are remembered with the generation they saw, commit
+ * validates them, and a conflict is reported so that the caller (normally
+ * through ghost_run()) can run the work again on fresh data.
+ *
+ * The library knows nothing of files or directories: the filesystem in fs/
+ * builds inodes, directory entries, file blocks and xattrs out of objects and
+ * maps.
+ *
+ * Errors: every function that can fail returns 0 (or a documented positive
+ * value) on success and a negative errno on failure. Codes of our own:
+ *
+ *   -GHOST_ECONFLICT  the transaction read something another one changed;
+ *                     nothing was written, run the work again.
+ *   -GHOST_ECORRUPT   a record failed its checksum or LMDB reported a damaged
+ *                     page; ghost_errmsg() names the OID or key.
+ *   -GHOST_EFORMAT    the file is not a ghostfs store, or one of a newer
+ *                     format, or truncated; ghost_errmsg() says which.
+ *
+ * ghost_strerror() turns any of these into text; ghost_errmsg() returns the
+ * detailed message of the last failure in the calling thread.
+ *
+ * Threads: a struct ghost may be shared by any number of threads. A struct
+ * ghost_txn belongs to one thread at a time.
+ */
+#ifndef GHOST_H
+#define GHOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GHOST_VERSION "0.1.0"
+/* On-disk format written by this library; newer formats are refused. */
+#define GHOST_FORMAT 1
+
+enum {
+    GHOST_ECONFLICT = 1000,
+    GHOST_ECORRUPT = 1001,
+    GHOST_EFORMAT = 1002,
+};
+
+/* OIDs below this are reserved for well-known objects (the filesystem puts
+ * its root directory at OID 1); ghost_oid_alloc() never returns them. */
+#define GHOST_OID_FIRST 16
+
+/* Longest key of an ordered map, in bytes. */
+#define GHOST_KEY_MAX 480
+
+/* Longest snapshot name, in bytes. */
+#define GHOST_SNAP_NAME_MAX 255
+
+struct ghost;
+struct ghost_txn;
+
+/* Durability of a commit. */
+enum ghost_sync {
+    /* Batched commits; each batch's pages reach the disk before the batch
+     * is acknowledged, the meta page is synced lazily: a power loss can undo
+     * the last batch, never corrupt. ghost_sync() makes everything durable. */
+    GHOST_SYNC_BATCH = 0,
+    /* No grouping: every transaction is its own fully synced LMDB commit. */
+    GHOST_SYNC_ALWAYS = 1,
+    /* Batched commits with no fsync on the commit path; the committer syncs
+     * once a second while there is unsynced work, and on ghost_sync(). A
+     * killed process loses nothing; a power loss can lose the last second
+     * and, as LMDB documents for MDB_NOSYNC, is only safe where the
+     * filesystem keeps write order. For scratch stores and benchmarks. */
+    GHOST_SYNC_NONE = 2,
+};
+
+/* Called for each OID another process changed (oid != 0), or once with
+ * oid == 0 when this connection fell behind the change log and dropped its
+ * whole cache. Runs on the thread that noticed the change, with no library
+ * lock held; it must not call back into the library. */
+typedef void (*ghost_invalidate_fn)(void *arg, uint64_t oid);
+
+struct ghost_options {
+    size_t cache_bytes;      /* cache budget in bytes; 0: 64 MiB */
+    enum ghost_sync sync;    /* default GHOST_SYNC_BATCH */
+    bool readonly;           /* refuse every commit with -EROFS */
+    size_t map_bytes;        /* initial LMDB map size; 0: 1 GiB. Grows. */
+    size_t reserve_bytes;    /* disk space kept for deletes; 0: 4 MiB */
+    unsigned max_batch;      /* transactions per group commit; 0: 256 */
+    unsigned max_retries;    /* attempts in ghost_run(); 0: 10000 */
+    bool poll;               /* start a thread that calls ghost_refresh()
+                                once a second (only if the store changed) */
+    ghost_invalidate_fn invalidate;
+    void *invalidate_arg;
+};
+
+/* Fill *opts with the defaults documented above. */
+void ghost_options_init(struct ghost_options *opts);
+
+/* Create a new, empty store at path. Fails with -EEXIST if the file exists
+ * (nothing is touched), or a negative errno from the filesystem. */
+int ghost_mkfs(const char *path);
+
+/* Open the store at path. On success *out is a connection the caller owns
+ * (free it with ghost_close()). Fails with -ENOENT if there is no file,
+ * -GHOST_EFORMAT if it is not a store, a store of a newer format or a
+ * truncated one (the file is left untouched in every case), or a negative
+ * errno. Reader slots left by killed processes are cleared. opts may be NULL
+ * for the defaults. */
+int ghost_open(const char *path, const struct ghost_options *opts, struct ghost **out);
+
+/* Make everything committed durable, stop the committer, free the
+ * connection. Pinned handles are released. */
+void ghost_close(struct ghost *g);
+
+/* Text for an error code returned by this library (negative or positive). */
+const char *ghost_strerror(int err);
+
+/* Detailed message of the last failure in this thread ("" if none). */
+const char *ghost_errmsg(void);
+
+/* --- transactions --------------------------------------------------------- */
+
+/* Start a transaction at the head of the store. Before it starts, changes
+ * committed by other processes are noticed (an O(1) check when there are
+ * none). The caller owns *out until ghost_txn_commit() or ghost_txn_abort(). */
+int ghost_txn_begin(struct ghost *g, struct ghost_txn **out);
+
+/* Start a read-only transaction that sees the store as it was when snapshot
+ * `name` was taken. -ENOENT if there is no such snapshot. */
+int ghost_txn_begin_snapshot(struct ghost *g, const char *name, struct ghost_txn **out);
+
+/* Validate the reads and apply the writes atomically, then free the txn.
+ * Returns 0, -GHOST_ECONFLICT (nothing applied; the stale objects were
+ * dropped from the cache), -ENOSPC (disk full; nothing applied; the store is
+ * intact), -EROFS, or another negative errno. A transaction that wrote
+ * nothing commits nothing and returns 0 at once. */
+int ghost_txn_commit(struct ghost_txn *txn);
+
+/* Throw the transaction away; nothing it did is kept anywhere. */
+void ghost_txn_abort(struct ghost_txn *txn);
+
+/* Generation the transaction reads at (the snapshot's for snapshot views). */
+uint64_t ghost_txn_generation(const struct ghost_txn *txn);
+
+/* Run fn(txn, arg) in a fresh transaction and commit it, again and again
+ * while it conflicts, with randomized exponential backoff, at most
+ * max_retries times. fn returns 0 to commit, -GHOST_ECONFLICT to start over,
+ * or another negative errno to abort (returned as is). Every attempt starts
+ * from a clean transaction: nothing an aborted attempt did survives. */
+int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void *arg);
+
+/* --- objects -------------------------------------------------------------- */
+
+/* Allocate a new OID. OIDs are handed out in blocks and never reused. */
+int ghost_oid_alloc(struct ghost_txn *txn, uint64_t *oid);
+
+/* Read object oid. On success *type is its type (1..255) and *data and *len its
+ * bytes, borrowed until the transaction ends. -ENOENT if there is none,
+ * -GHOST_ECORRUPT if its record is damaged. The read is remembered and
+ * validated at commit. Sees the transaction's own writes. Any of type, data
+ * and len may be NULL. */
+int ghost_obj_get(struct ghost_txn *txn, uint64_t oid, uint8_t *type, const void **data,
+                  size_t *len);
+
+/* Write object oid (type 1..255). The bytes are copied. */
+int ghost_obj_put(struct ghost_txn *txn, uint64_t oid, uint8_t type, const void *data,
+                  size_t len);
+
+/* Delete object oid. Its maps are not touched: delete their keys too. */
+int ghost_obj_del(struct ghost_txn *txn, uint64_t oid);
+
+/* --- ordered maps ---------------------------------------------------------- */
+
+/* Maps are owned by an object and numbered 0..255 (the caller chooses what
+ * each number means). Keys are 1..GHOST_KEY_MAX bytes, ordered bytewise
+ * (a shorter key first when one is a prefix of the other). Values are any
+ * length. Over-long keys give -ENAMETOOLONG. */
+
+/* Read a value; borrowed until the transaction ends or commits. -ENOENT if
+ * absent. Remembered and validated at commit. Sees the txn's own writes. */
+int ghost_map_get(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *key,
+                  size_t klen, const void **val, size_t *vlen);
+
+int ghost_map_put(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *key,
+                  size_t klen, const void *val, size_t vlen);
+
+/* Delete a key; deleting an absent key is not an error. */
+int ghost_map_del(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *key,
+                  size_t klen);
+
+/* Visit the keys of one map in order, starting at the first key >= start
+ * (start may be NULL to begin at the first key). fn returns 0 to go on, a
+ * positive value to stop (returned by ghost_map_scan), or a negative errno
+ * (returned). Key and value are borrowed for the call only. A scan sees the
+ * committed state of the transaction's read view, not its own pending
+ * writes, and is not validated key by key: a caller whose decision depends on
+ * a whole map reads the owner object too, and writers that change a map's
+ * membership write the owner. */
+typedef int (*ghost_scan_fn)(void *arg, const void *key, size_t klen, const void *val,
+                             size_t vlen);
+int ghost_map_scan(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *start,
+                   size_t slen, ghost_scan_fn fn, void *arg);
+
+/* --- cache ------------------------------------------------------------------ */
+
+/* Pin oid's handle in the cache (it will not be evicted, though it may be
+ * turned into a ghost and reloaded) - n times. */
+void ghost_pin(struct ghost *g, uint64_t oid, uint64_t n);
+
+/* Drop n pins. Returns the pins left. */
+uint64_t ghost_unpin(struct ghost *g, uint64_t oid, uint64_t n);
+
+/* --- durability and coherence --------------------------------------------- */
+
+/* Return once everything committed so far is on disk. */
+int ghost_sync(struct ghost *g);
+
+/* Notice changes other processes committed: the changed OIDs become ghosts
+ * and are passed to the invalidate callback. O(1) when nothing changed, in
+ * proportion to the changes otherwise; a connection that fell behind the
+ * pruned change log drops its whole cache. Returns the number of OIDs
+ * invalidated (INT32_MAX for "all"), or a negative errno. */
+int ghost_refresh(struct ghost *g);
+
+/* --- snapshots -------------------------------------------------------------- */
+
+/* Take a snapshot of the current head, in O(1). -EEXIST if the name is
+ * taken, -EINVAL for an empty or over-long name. */
+int ghost_snapshot_create(struct ghost *g, const char *name);
+
+/* Delete a snapshot. Versions only it needed are reclaimed by
+ * ghost_prune_versions(). -ENOENT if absent. */
+int ghost_snapshot_delete(struct ghost *g, const char *name);
+
+struct ghost_snapshot {
+    char name[GHOST_SNAP_NAME_MAX + 1];
+    uint64_t generation;
+    uint64_t created_ns; /* wall clock, ns since the epoch */
+};
+
+/* Fill up to max entries of list in name order; returns the number of
+ * snapshots (which may exceed max), or a negative errno. */
+int ghost_snapshot_list(struct ghost *g, struct ghost_snapshot *list, int max);
+
+/* Drop old versions that no snapshot needs, walking at most max_keys keys
+ * from *cursor (0 to start) in one short write transaction. Sets *cursor to
+ * where to go on, or 0 when the walk is complete. Returns the number of
+ * versions dropped, or a negative errno. */
+int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_keys);
+
+/* --- statistics -------------------------------------------------------------- */
+
+struct ghost_stats {
+    uint64_t generation;      /* last generation this connection saw */
+    uint64_t commits;         /* transactions committed by this connection */
+    uint64_t batches;         /* LMDB write transactions they took */
+    uint64_t conflicts;       /* commits refused for a stale read */
+    uint64_t retries;         /* attempts ghost_run() repeated */
+    uint64_t cache_bytes;     /* bytes the cache holds now */
+    uint64_t cache_budget;
+    uint64_t cache_handles;   /* handles in the cache */
+    uint64_t cache_loaded;    /* of which hold data (the rest are ghosts) */
+    uint64_t cache_hits;
+    uint64_t cache_misses;
+    uint64_t invalidations;   /* OIDs dropped because another process wrote */
+    uint64_t map_bytes;       /* current LMDB map size */
+    uint64_t file_bytes;      /* pages in use in the store file */
+    uint64_t map_grows;       /* times the map was grown */
+};
+
+void ghost_stats(struct ghost *g, struct ghost_stats *st);
+
+/* Space, for statfs: what the store holds and what it could still take. */
+struct ghost_usage {
+    uint64_t objects;     /* object versions stored (snapshots keep some) */
+    uint64_t used_bytes;  /* pages in use in the store file */
+    uint64_t free_bytes;  /* free pages in the file + free space on its disk */
+    uint64_t total_bytes; /* used + free */
+};
+int ghost_usage(struct ghost *g, struct ghost_usage *u);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,290 @@
+/*
+ * internal.h - what the modules of libghost share and nobody else sees.
+ *
+ * Module map (one concern per file):
+ *   store.c      the only caller of mdb_*: format, records, checksums,
+ *                versioned keys, batches, snapshots, change log, map growth
+ *   cache.c      OID -> handle, pins, LRU, the byte budget, ghosts
+ *   txn.c        read set, write set, read-your-writes, ghost_run()
+ *   committer.c  the group-commit thread and durability requests
+ *   db.c         a connection: open/close, coherence, OID blocks, stats
+ *   log.c        logging and ghost_errmsg()
+ *
+ * Lock order (take them in this order, never the reverse):
+ *   ghost.coh_lock -> committer.lock -> store.resize_lock -> cache.lock
+ * ghost.oid_lock and blob reference counts nest inside anything.
+ */
+#ifndef GHOST_INTERNAL_H
+#define GHOST_INTERNAL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include "ghost.h"
+
+/* ---- log.c ---- */
+enum { GHOST_LOG_ERR, GHOST_LOG_WARN, GHOST_LOG_INFO, GHOST_LOG_DEBUG };
+void ghost_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ghost_log_set_level(int level);
+void ghost_log_to_syslog(bool on);
+/* Set this thread's ghost_errmsg() text; returns err. */
+int ghost_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Internal code: the LMDB map is full and must grow before a retry. */
+#define GHOST_EMAPFULL 1100
+
+/* A generation number larger than any real one: "read at the head". */
+#define GEN_HEAD UINT64_MAX
+
+/* Keys of the object-kind entries in read and write sets use this "map". */
+#define MAP_OBJECT 0x100
+
+/* ---- store.c ---- */
+struct store {
+    MDB_env *env;
+    MDB_dbi meta, obj, map, log, snap;
+    int fd;                       /* LMDB's data file descriptor */
+    char *path;
+    enum ghost_sync sync;
+    bool readonly;
+    unsigned psize;               /* LMDB page size */
+    /* Shared by every LMDB transaction of this process; exclusive while the
+     * map is resized (LMDB requires no open transaction then). */
+    pthread_rwlock_t resize_lock;
+    size_t map_size;              /* protected by resize_lock */
+    atomic_uint_fast64_t grows;
+    /* Disk reserve: bytes past LMDB's last page that we have fallocated.
+     * Touched only by the thread that holds LMDB's writer lock. */
+    size_t reserve;
+    uint64_t alloc_end;
+    bool low_space;
+};
+
+struct store_opts {
+    enum ghost_sync sync;
+    bool readonly;
+    size_t map_bytes;
+    size_t reserve_bytes;
+};
+
+int store_mkfs(const char *path);
+int store_open(struct store *s, const char *path, const struct store_opts *o);
+void store_close(struct store *s);
+
+/* A read view: one short LMDB read transaction. */
+int store_view_begin(struct store *s, MDB_txn **txn);
+void store_view_end(struct store *s, MDB_txn *txn);
+uint64_t store_view_generation(struct store *s, MDB_txn *txn);
+
+/* Read the version of an object / map key visible at generation `at`
+ * (GEN_HEAD for the newest). *vgen is the version's generation, 0 when the
+ * key is absent (then -ENOENT is returned). Data is borrowed from LMDB until
+ * the transaction ends. */
+int store_obj_read(struct store *s, MDB_txn *txn, uint64_t oid, uint64_t at, uint64_t *vgen,
+                   uint8_t *type, const void **data, size_t *len);
+int store_map_read(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
+                   const void *key, size_t klen, uint64_t at, uint64_t *vgen,
+                   const void **val, size_t *vlen);
+int store_map_scan(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
+                   const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg);
+
+/* A batch is one LMDB write transaction at generation `gen`. */
+struct store_batch {
+    struct store *s;
+    MDB_txn *txn;
+    uint64_t gen;       /* generation this batch writes */
+    uint64_t snapmax;   /* newest snapshot's generation, 0 if none */
+    uint64_t *changed;  /* OIDs changed in this batch, for the change log */
+    size_t nchanged, capchanged;
+    size_t pages_before;
+};
+
+int store_batch_begin(struct store *s, struct store_batch *b);
+/* 0 if the head version's generation still equals gen, else -GHOST_ECONFLICT
+ * with *head set to what is there now. */
+int store_check_obj(struct store_batch *b, uint64_t oid, uint64_t gen, uint64_t *head);
+int store_check_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
+                    size_t klen, uint64_t gen, uint64_t *head);
+int store_put_obj(struct store_batch *b, uint64_t oid, uint8_t type, const void *data,
+                  size_t len);
+int store_del_obj(struct store_batch *b, uint64_t oid);
+int store_put_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
+                  size_t klen, const void *val, size_t vlen);
+int store_del_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
+                  size_t klen);
+/* Would a batch that writes about `bytes` new bytes fit on the disk? */
+int store_space_check(struct store *s, size_t bytes, bool frees);
+int store_batch_commit(struct store_batch *b);
+void store_batch_abort(struct store_batch *b);
+/* Grow the map (takes resize_lock exclusively). */
+int store_grow(struct store *s);
+int store_sync(struct store *s, bool force);
+
+int store_oid_block(struct store *s, uint64_t n, uint64_t *first);
+uint64_t store_last_txnid(struct store *s);
+/* Call fn for each OID in the change log for generations (from, to].
+ * -ERANGE if part of that range was pruned. */
+int store_log_read(struct store *s, MDB_txn *txn, uint64_t from, uint64_t to,
+                   void (*fn)(void *arg, uint64_t gen, uint64_t oid), void *arg);
+
+int store_snap_create(struct store *s, const char *name);
+int store_snap_delete(struct store *s, const char *name);
+int store_snap_list(struct store *s, struct ghost_snapshot *list, int max);
+int store_snap_find(struct store *s, MDB_txn *txn, const char *name, uint64_t *gen);
+int64_t store_prune(struct store *s, uint64_t *cursor, unsigned max_keys);
+void store_usage(struct store *s, uint64_t *map_bytes, uint64_t *file_bytes);
+int store_space(struct store *s, struct ghost_usage *u);
+
+/* ---- cache.c ---- */
+
+/* An immutable, reference-counted copy of an object's bytes. */
+struct blob {
+    atomic_uint refs;
+    uint8_t type;
+    size_t len;
+    unsigned char data[];
+};
+struct blob *blob_new(uint8_t type, const void *data, size_t len);
+struct blob *blob_get(struct blob *b);
+void blob_put(struct blob *b);
+
+struct handle;
+struct cache {
+    pthread_mutex_t lock; /* protects everything below */
+    struct handle **buckets;
+    size_t nbuckets, count, loaded;
+    size_t bytes, budget;
+    struct handle *lru_head, *lru_tail; /* unpinned handles, newest first */
+    uint64_t hits, misses;
+    uint64_t floor; /* offers from LMDB views older than this are refused */
+};
+
+int cache_init(struct cache *c, size_t budget);
+void cache_destroy(struct cache *c);
+/* 1 and a new blob reference in *blob (NULL: known absent) on a hit. */
+int cache_lookup(struct cache *c, uint64_t oid, uint64_t *gen, struct blob **blob);
+/* Offer a version read from the store in the LMDB view with transaction id
+ * `view` (blob may be NULL for "absent"). Ignored if the cache holds the same
+ * or a newer version, or if the view is older than the last invalidation.
+ * Takes its own reference. */
+void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
+                 uint64_t view);
+/* Install a version this process just committed in LMDB txn `txnid`. */
+void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
+                   uint64_t txnid);
+/* Make oid a ghost, and refuse offers from views older than `view` (the
+ * LMDB transaction id in which the change was seen). */
+void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view);
+void cache_invalidate_all(struct cache *c, uint64_t view);
+void cache_pin(struct cache *c, uint64_t oid, uint64_t n);
+uint64_t cache_unpin(struct cache *c, uint64_t oid, uint64_t n);
+void cache_stats(struct cache *c, struct ghost_stats *st);
+
+/* ---- txn.c ---- */
+struct arena_chunk;
+
+struct read_entry {
+    uint64_t oid;
+    unsigned map; /* MAP_OBJECT for the object itself */
+    unsigned klen;
+    const unsigned char *key;
+    uint64_t gen;
+};
+
+enum { OP_PUT = 1, OP_DEL = 2 };
+struct write_entry {
+    uint64_t oid;
+    unsigned map;
+    unsigned klen;
+    const unsigned char *key;
+    int op;
+    uint8_t type;
+    size_t vlen;
+    const void *val;
+};
+
+struct ghost_txn {
+    struct ghost *g;
+    uint64_t at;          /* GEN_HEAD, or a snapshot's generation */
+    bool snapshot;
+    MDB_txn *view;        /* lazily begun LMDB read txn */
+    struct arena_chunk *arena;
+    struct read_entry *reads;
+    size_t nreads, capreads;
+    uint32_t *read_index; /* open addressing, capacity idx_cap */
+    struct write_entry *writes;
+    size_t nwrites, capwrites;
+    uint32_t *write_index;
+    size_t read_idx_cap, write_idx_cap;
+    struct blob **blobs;  /* references held until the txn ends */
+    size_t nblobs, capblobs;
+    size_t write_bytes;   /* bytes the puts add, roughly */
+    size_t ndeletes;
+};
+
+/* May this transaction use the disk reserve? One that deletes and adds
+ * little: the filesystem's unlink rewrites a directory and deletes more. */
+static inline bool txn_frees_space(const struct ghost_txn *t)
+{
+    return t->ndeletes > 0 && t->write_bytes <= 65536;
+}
+
+void txn_release_view(struct ghost_txn *t);
+void txn_free(struct ghost_txn *t);
+
+/* ---- committer.c ---- */
+struct commit_req {
+    struct commit_req *next;
+    struct ghost_txn *txn; /* NULL for a durability request */
+    int result;
+    bool done;
+};
+
+struct committer {
+    pthread_t thread;
+    pthread_mutex_t lock;  /* protects the queue, flags and done bits */
+    pthread_cond_t wake;   /* the committer waits for work here */
+    pthread_cond_t done;   /* callers wait for their request here */
+    struct commit_req *head, *tail;
+    bool stop, running;
+    bool unsynced;         /* commits not yet forced to disk */
+    bool grow_wanted;      /* a writer met a full map while holding a view */
+};
+
+int committer_start(struct ghost *g);
+void committer_stop(struct ghost *g);
+int committer_submit(struct ghost *g, struct ghost_txn *txn);
+int committer_sync(struct ghost *g);
+/* Ask the committer to grow the map (it holds no view, so it can). */
+void committer_request_grow(struct ghost *g);
+
+/* ---- db.c ---- */
+struct ghost {
+    struct store store;
+    struct cache cache;
+    struct committer com;
+    struct ghost_options opts;
+
+    pthread_mutex_t oid_lock; /* protects the OID block */
+    uint64_t oid_next, oid_end;
+
+    /* Coherence: what this connection has seen of the store. */
+    pthread_mutex_t coh_lock; /* protects seen_gen, seen_txnid */
+    uint64_t seen_gen, seen_txnid;
+    atomic_uint_fast64_t last_txnid_hint;
+
+    pthread_t poller;
+    bool poller_running;
+    pthread_mutex_t poll_lock;
+    pthread_cond_t poll_cond;
+    bool poll_stop;
+
+    atomic_uint_fast64_t commits, batches, conflicts, retries, invalidations;
+};
+
+/* Called by the committer after it committed generation gen. */
+void db_committed(struct ghost *g, uint64_t gen, uint64_t txnid);
+
+#endif

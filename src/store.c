@@ -1,0 +1,1386 @@
+/*
+ * store.c - the only module that talks to LMDB.
+ *
+ * It owns the on-disk format (docs/format.md describes it for people):
+ *
+ *   meta  name -> value          format, uuid, gen, next_oid, snapmax, created
+ *   obj   oid . ~gen -> flags . type . bytes
+ *   map   owner . map . key . ~gen -> flags . bytes
+ *   log   gen -> oid*            OIDs changed in that generation
+ *   snap  name -> gen . created_ns
+ *
+ * Every value starts with an XXH3-64 checksum (big-endian) of the rest of the
+ * value, seeded with the XXH3-64 of the key, so a flipped byte or a value
+ * found under the wrong key is caught on read. Integers in keys are
+ * big-endian so that byte order is numeric order.
+ *
+ * Versioned keys. A batch of transactions commits as one LMDB write
+ * transaction at generation gen = meta.gen + 1. A version's key ends in ~gen
+ * (bit-inverted), so the newest version of a key sorts first and a seek to
+ * key . ~G lands on the newest version written at or before G: the head is the
+ * seek with G = GEN_HEAD, a snapshot read the seek with the snapshot's G. The
+ * obj and map databases use a comparator that orders by the part before the
+ * 8-byte suffix first (a shorter key first when one is a prefix of the other),
+ * then by the suffix, so the versions of one key are always contiguous.
+ *
+ * A write replaces the head version at once unless a snapshot needs it: a
+ * snapshot at Gs sees the head (written at Gh) iff Gs >= Gh, so the head is
+ * kept iff snapmax >= Gh. A delete leaves a tombstone when the head is kept
+ * or when older versions (kept for older snapshots) would otherwise show
+ * through. ghost_prune_versions() drops versions no snapshot needs after a
+ * snapshot is deleted.
+ *
+ * Space. LMDB grows its file by writing past the end; on a full disk that
+ * write fails and the commit is refused with ENOSPC, which LMDB survives
+ * intact. So that deletes can still commit on a full disk, we keep `reserve`
+ * bytes past LMDB's last page allocated with fallocate(KEEP_SIZE): when the
+ * reserve can no longer be topped up, only transactions that delete (or that
+ * fit in LMDB's free pages) are let through. The map (address space) grows by
+ * itself when LMDB reports it full.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define CKSUM_LEN 8
+#define FLAG_TOMBSTONE 0x01
+#define LOG_KEEP 4096
+#define MAX_READERS 1024
+#define OBJ_KEY_LEN 16
+#define MAP_KEY_MAX (8 + 1 + GHOST_KEY_MAX + 8)
+
+/* LMDB's on-disk meta page, as lmdb.h's format 1 lays it out on x86-64. We
+ * read it ourselves before mdb_env_open() so that a file that is not a
+ * store, or a truncated one, is refused without LMDB touching it. */
+#define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_DATA_VERSION 1u
+#define LMDB_PAGEHDR 16
+#define LMDB_DB_SIZE 48
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+static int versioned_cmp(const MDB_val *a, const MDB_val *b)
+{
+    size_t la = a->mv_size - 8, lb = b->mv_size - 8;
+    int c = memcmp(a->mv_data, b->mv_data, la < lb ? la : lb);
+    if (c)
+        return c;
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    return memcmp((const char *)a->mv_data + la, (const char *)b->mv_data + lb, 8);
+}
+
+static size_t obj_key(unsigned char *k, uint64_t oid, uint64_t gen)
+{
+    put_be64(k, oid);
+    put_be64(k + 8, ~gen);
+    return OBJ_KEY_LEN;
+}
+
+static size_t map_key(unsigned char *k, uint64_t owner, unsigned map, const void *key,
+                      size_t klen, uint64_t gen)
+{
+    put_be64(k, owner);
+    k[8] = (unsigned char)map;
+    if (klen)
+        memcpy(k + 9, key, klen);
+    put_be64(k + 9 + klen, ~gen);
+    return 9 + klen + 8;
+}
+
+/* ---- values and checksums --------------------------------------------------- */
+
+static uint64_t cksum(const void *key, size_t klen, const void *body, size_t blen)
+{
+    return XXH3_64bits_withSeed(body, blen, XXH3_64bits(key, klen));
+}
+
+static bool cksum_ok(const MDB_val *k, const MDB_val *v)
+{
+    if (v->mv_size < CKSUM_LEN)
+        return false;
+    const unsigned char *p = v->mv_data;
+    return get_be64(p) == cksum(k->mv_data, k->mv_size, p + CKSUM_LEN, v->mv_size - CKSUM_LEN);
+}
+
+/* Describe a damaged record by what it belongs to. */
+static int corrupt(struct store *s, MDB_dbi dbi, const MDB_val *k, const char *why)
+{
+    const unsigned char *p = k->mv_data;
+    char what[160];
+
+    if (dbi == s->obj && k->mv_size == OBJ_KEY_LEN)
+        snprintf(what, sizeof what, "object %llu (version %llu)",
+                 (unsigned long long)get_be64(p), (unsigned long long)~get_be64(p + 8));
+    else if (dbi == s->map && k->mv_size >= 17)
+        snprintf(what, sizeof what, "object %llu, map %u, a %zu-byte key",
+                 (unsigned long long)get_be64(p), p[8], k->mv_size - 17);
+    else
+        snprintf(what, sizeof what, "a %zu-byte key of an internal table", k->mv_size);
+    ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", s->path, what, why);
+    return ghost_set_error(-GHOST_ECORRUPT, "store %s: %s: %s", s->path, what, why);
+}
+
+/* Map an LMDB error to ours, naming what was being read. */
+static int mdb_err(struct store *s, int rc, const char *doing)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return -ENOENT;
+    case MDB_MAP_FULL:
+        return -GHOST_EMAPFULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_BAD_TXN:
+        ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", s->path, doing, mdb_strerror(rc));
+        return ghost_set_error(-GHOST_ECORRUPT, "store %s: %s: %s", s->path, doing,
+                               mdb_strerror(rc));
+    case MDB_READERS_FULL:
+        return ghost_set_error(-EAGAIN, "store %s: too many readers", s->path);
+    case MDB_TXN_FULL:
+        return ghost_set_error(-E2BIG, "store %s: transaction too large", s->path);
+    default:
+        if (rc > 0 && rc < 4096) {
+            if (rc == ENOSPC)
+                ghost_log(GHOST_LOG_WARN, "store %s: disk full while %s", s->path, doing);
+            return ghost_set_error(-rc, "store %s: %s: %s", s->path, doing, strerror(rc));
+        }
+        return ghost_set_error(-EIO, "store %s: %s: %s", s->path, doing, mdb_strerror(rc));
+    }
+}
+
+/* Put key -> body with its checksum in front. */
+static int put_value(struct store *s, MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+                     const void *hdr, size_t hlen, const void *body, size_t blen)
+{
+    MDB_val k = {klen, (void *)key}, v = {CKSUM_LEN + hlen + blen, NULL};
+    int rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+    if (rc)
+        return mdb_err(s, rc, "writing");
+    unsigned char *p = v.mv_data;
+    if (hlen)
+        memcpy(p + CKSUM_LEN, hdr, hlen);
+    if (blen)
+        memcpy(p + CKSUM_LEN + hlen, body, blen);
+    put_be64(p, cksum(key, klen, p + CKSUM_LEN, hlen + blen));
+    return 0;
+}
+
+static int get_meta(struct store *s, MDB_txn *txn, const char *name, void *out, size_t len)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc)
+        return mdb_err(s, rc, "reading the store's meta table");
+    if (!cksum_ok(&k, &v) || v.mv_size != CKSUM_LEN + len)
+        return corrupt(s, s->meta, &k, "meta record fails its checksum");
+    memcpy(out, (char *)v.mv_data + CKSUM_LEN, len);
+    return 0;
+}
+
+static int get_meta64(struct store *s, MDB_txn *txn, const char *name, uint64_t *val)
+{
+    unsigned char b[8];
+    int r = get_meta(s, txn, name, b, 8);
+    if (r == 0)
+        *val = get_be64(b);
+    return r;
+}
+
+static int put_meta64(struct store *s, MDB_txn *txn, const char *name, uint64_t val)
+{
+    unsigned char b[8];
+    put_be64(b, val);
+    return put_value(s, txn, s->meta, name, strlen(name), NULL, 0, b, 8);
+}
+
+/* ---- opening ------------------------------------------------------------------ */
+
+/* Check the file's LMDB header ourselves: magic, version, and that the file
+ * holds every page its newest meta page refers to. */
+static int check_header(const char *path)
+{
+    unsigned char page[2][LMDB_PAGEHDR + 16 + 8 + 8 + 2 * LMDB_DB_SIZE + 16];
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ghost_set_error(-errno, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ghost_set_error(-GHOST_EFORMAT, "%s: not a ghostfs store (not a regular file)",
+                               path);
+    }
+    ssize_t n = pread(fd, page[0], sizeof page[0], 0);
+    uint32_t magic, version, psize;
+    if (n != (ssize_t)sizeof page[0]) {
+        close(fd);
+        return ghost_set_error(-GHOST_EFORMAT,
+                               "%s: not a ghostfs store (file too short to be an LMDB file)",
+                               path);
+    }
+    memcpy(&magic, page[0] + LMDB_PAGEHDR, 4);
+    memcpy(&version, page[0] + LMDB_PAGEHDR + 4, 4);
+    /* The page size is kept in the free-list DB's md_pad. */
+    memcpy(&psize, page[0] + LMDB_PAGEHDR + 24, 4);
+    if (magic != LMDB_MAGIC || psize < 512 || psize > 65536 || (psize & (psize - 1))) {
+        close(fd);
+        return ghost_set_error(-GHOST_EFORMAT, "%s: not a ghostfs store (not an LMDB file)",
+                               path);
+    }
+    if (version != LMDB_DATA_VERSION) {
+        close(fd);
+        return ghost_set_error(-GHOST_EFORMAT, "%s: unsupported LMDB data format %u", path,
+                               version);
+    }
+    n = pread(fd, page[1], sizeof page[1], psize);
+    close(fd);
+    uint64_t need = 0, best = 0;
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && n != (ssize_t)sizeof page[1])
+            break;
+        const unsigned char *m = page[i] + LMDB_PAGEHDR;
+        uint64_t last_pg, txnid;
+        memcpy(&magic, m, 4);
+        memcpy(&last_pg, m + 24 + 2 * LMDB_DB_SIZE, 8);
+        memcpy(&txnid, m + 32 + 2 * LMDB_DB_SIZE, 8);
+        if (magic == LMDB_MAGIC && txnid >= best) {
+            best = txnid;
+            need = (last_pg + 1) * psize;
+        }
+    }
+    if (n != (ssize_t)sizeof page[1] || (uint64_t)st.st_size < need)
+        return ghost_set_error(-GHOST_EFORMAT,
+                               "%s: truncated store: the file is %lld bytes, its pages need "
+                               "%llu",
+                               path, (long long)st.st_size, (unsigned long long)need);
+    return 0;
+}
+
+static unsigned env_sync_flags(enum ghost_sync sync)
+{
+    switch (sync) {
+    case GHOST_SYNC_ALWAYS:
+        return 0;
+    case GHOST_SYNC_NONE:
+        return MDB_NOSYNC;
+    default:
+        return MDB_NOMETASYNC;
+    }
+}
+
+static int open_dbis(struct store *s, MDB_txn *txn, unsigned flags)
+{
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+        bool versioned;
+    } t[] = {{"meta", &s->meta, false}, {"obj", &s->obj, true}, {"map", &s->map, true},
+             {"log", &s->log, false},   {"snap", &s->snap, false}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        int rc = mdb_dbi_open(txn, t[i].name, flags, t[i].dbi);
+        if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
+            return ghost_set_error(-GHOST_EFORMAT,
+                                   "%s: not a ghostfs store (an LMDB file without its "
+                                   "'%s' table)",
+                                   s->path, t[i].name);
+        if (rc)
+            return mdb_err(s, rc, "opening tables");
+        if (t[i].versioned)
+            mdb_set_compare(txn, *t[i].dbi, versioned_cmp);
+    }
+    return 0;
+}
+
+/* LMDB sizes a new lock file with ftruncate and then writes to it through a
+ * memory map, which dies of SIGBUS on a full disk. Allocate it first, so a
+ * full disk is an ENOSPC here instead. Room for MAX_READERS slots of 64
+ * bytes plus LMDB's header. */
+static int prepare_lock_file(const char *path)
+{
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s-lock", path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ghost_set_error(-errno, "%s: cannot create the lock file: %s", lock,
+                               strerror(errno));
+    struct stat st;
+    int e = fstat(fd, &st) < 0 ? errno : 0;
+    if (!e && st.st_size == 0)
+        e = posix_fallocate(fd, 0, (off_t)(MAX_READERS + 4) * 64);
+    close(fd);
+    if (e) {
+        if (st.st_size == 0)
+            unlink(lock);
+        return ghost_set_error(-e, "%s: cannot allocate the lock file: %s", lock, strerror(e));
+    }
+    return 0;
+}
+
+static int env_create(struct store *s, const char *path, unsigned flags, size_t map_bytes)
+{
+    int rc = prepare_lock_file(path);
+    if (rc)
+        return rc;
+    rc = mdb_env_create(&s->env);
+    if (rc)
+        return ghost_set_error(-ENOMEM, "%s: %s", path, mdb_strerror(rc));
+    mdb_env_set_maxdbs(s->env, 8);
+    mdb_env_set_maxreaders(s->env, MAX_READERS);
+    mdb_env_set_mapsize(s->env, map_bytes);
+    rc = mdb_env_open(s->env, path, flags | MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD, 0644);
+    if (rc) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+        if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+            return ghost_set_error(-GHOST_EFORMAT, "%s: not a ghostfs store (%s)", path,
+                                   mdb_strerror(rc));
+        return ghost_set_error(rc > 0 && rc < 4096 ? -rc : -EIO, "%s: %s", path,
+                               mdb_strerror(rc));
+    }
+    return 0;
+}
+
+int store_mkfs(const char *path)
+{
+    struct store s = {.path = (char *)path};
+    struct stat st;
+    MDB_txn *txn;
+    unsigned char uuid[16];
+    int r;
+
+    if (stat(path, &st) == 0)
+        return ghost_set_error(-EEXIST, "%s: file exists; refusing to overwrite it", path);
+    if (errno != ENOENT)
+        return ghost_set_error(-errno, "%s: %s", path, strerror(errno));
+    r = env_create(&s, path, 0, (size_t)64 << 20);
+    if (r)
+        return r;
+    r = mdb_err(&s, mdb_txn_begin(s.env, NULL, 0, &txn), "starting mkfs");
+    if (r)
+        goto out;
+    r = open_dbis(&s, txn, MDB_CREATE);
+    if (getrandom(uuid, sizeof uuid, 0) != sizeof uuid)
+        r = r ? r : ghost_set_error(-EIO, "%s: no random bytes for the uuid", path);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    r = r ? r : put_meta64(&s, txn, "format", GHOST_FORMAT);
+    r = r ? r : put_value(&s, txn, s.meta, "uuid", 4, NULL, 0, uuid, sizeof uuid);
+    r = r ? r : put_meta64(&s, txn, "gen", 1);
+    r = r ? r : put_meta64(&s, txn, "next_oid", GHOST_OID_FIRST);
+    r = r ? r : put_meta64(&s, txn, "snapmax", 0);
+    r = r ? r : put_meta64(&s, txn, "created",
+                           (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
+    if (r) {
+        mdb_txn_abort(txn);
+        goto out;
+    }
+    r = mdb_err(&s, mdb_txn_commit(txn), "committing mkfs");
+out:
+    mdb_env_close(s.env);
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s-lock", path);
+    if (r) {
+        unlink(path);
+    }
+    unlink(lock);
+    return r;
+}
+
+int store_open(struct store *s, const char *path, const struct store_opts *o)
+{
+    char lock[4200];
+    struct stat st;
+    MDB_txn *txn;
+    int dead = 0, r;
+    uint64_t format;
+
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    if (stat(path, &st) < 0)
+        return ghost_set_error(-errno, "%s: %s", path,
+                               errno == ENOENT ? "no such store" : strerror(errno));
+    r = check_header(path);
+    if (r)
+        return r;
+    snprintf(lock, sizeof lock, "%s-lock", path);
+    bool had_lock = access(lock, F_OK) == 0;
+
+    s->path = strdup(path);
+    s->sync = o->sync;
+    s->readonly = o->readonly;
+    s->reserve = o->reserve_bytes;
+    pthread_rwlock_init(&s->resize_lock, NULL);
+    size_t want = o->map_bytes;
+    if ((uint64_t)st.st_size + (16u << 20) > want)
+        want = (size_t)st.st_size * 2 + (16u << 20);
+    r = env_create(s, path, env_sync_flags(o->sync), want);
+    if (r)
+        goto fail;
+    mdb_reader_check(s->env, &dead);
+    if (dead)
+        ghost_log(GHOST_LOG_INFO, "store %s: cleared %d stale reader slots", path, dead);
+
+    r = mdb_err(s, mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), "opening");
+    if (r)
+        goto fail;
+    r = open_dbis(s, txn, 0);
+    if (!r) {
+        r = get_meta64(s, txn, "format", &format);
+        if (r == -ENOENT)
+            r = ghost_set_error(-GHOST_EFORMAT, "%s: not a ghostfs store (no format record)",
+                                path);
+        else if (!r && format > GHOST_FORMAT)
+            r = ghost_set_error(-GHOST_EFORMAT,
+                                "%s: store format %llu is newer than this ghostfs "
+                                "understands (%d); upgrade ghostfs",
+                                path, (unsigned long long)format, GHOST_FORMAT);
+    }
+    if (r) {
+        mdb_txn_abort(txn);
+        goto fail;
+    }
+    r = mdb_err(s, mdb_txn_commit(txn), "opening");
+    if (r)
+        goto fail;
+
+    MDB_envinfo info;
+    MDB_stat mst;
+    mdb_env_info(s->env, &info);
+    mdb_env_stat(s->env, &mst);
+    s->map_size = info.me_mapsize;
+    s->psize = mst.ms_psize;
+    mdb_env_get_fd(s->env, &s->fd);
+    s->alloc_end = (uint64_t)st.st_size;
+    return 0;
+fail:
+    if (s->env)
+        mdb_env_close(s->env);
+    s->env = NULL;
+    if (!had_lock)
+        unlink(lock);
+    pthread_rwlock_destroy(&s->resize_lock);
+    free(s->path);
+    s->path = NULL;
+    return r;
+}
+
+void store_close(struct store *s)
+{
+    if (!s->env)
+        return;
+    mdb_env_sync(s->env, 1);
+    mdb_env_close(s->env);
+    s->env = NULL;
+    pthread_rwlock_destroy(&s->resize_lock);
+    free(s->path);
+    s->path = NULL;
+}
+
+/* ---- read views -------------------------------------------------------------------- */
+
+/* LMDB transactions this thread has open. The map can only be resized when
+ * the process has none, so a thread that holds one must not wait for a
+ * resize: it gets a conflict instead and its retry starts without views. */
+static _Thread_local int held;
+
+static void end_locked(struct store *s)
+{
+    held--;
+    pthread_rwlock_unlock(&s->resize_lock);
+}
+
+/* Begin an LMDB transaction with resize_lock held shared; adopt a map grown
+ * by another process when LMDB asks us to. */
+static int begin(struct store *s, unsigned flags, MDB_txn **txn)
+{
+    for (;;) {
+        pthread_rwlock_rdlock(&s->resize_lock);
+        int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+        if (rc != MDB_MAP_RESIZED) {
+            if (rc)
+                pthread_rwlock_unlock(&s->resize_lock);
+            else
+                held++;
+            return mdb_err(s, rc, "starting a transaction");
+        }
+        pthread_rwlock_unlock(&s->resize_lock);
+        if (held)
+            return ghost_set_error(-GHOST_ECONFLICT,
+                                   "store %s: map resized by another process; retry", s->path);
+        pthread_rwlock_wrlock(&s->resize_lock);
+        mdb_env_set_mapsize(s->env, 0);
+        MDB_envinfo info;
+        mdb_env_info(s->env, &info);
+        s->map_size = info.me_mapsize;
+        pthread_rwlock_unlock(&s->resize_lock);
+    }
+}
+
+int store_view_begin(struct store *s, MDB_txn **txn) { return begin(s, MDB_RDONLY, txn); }
+
+void store_view_end(struct store *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    end_locked(s);
+}
+
+uint64_t store_view_generation(struct store *s, MDB_txn *txn)
+{
+    uint64_t gen = 0;
+    get_meta64(s, txn, "gen", &gen);
+    return gen;
+}
+
+/* Find the version of prefix (key without its suffix) visible at `at`.
+ * Returns 0 with *k and *v set, -ENOENT, or an error. */
+static int seek_version(struct store *s, MDB_cursor *cur, MDB_dbi dbi, unsigned char *kbuf,
+                        size_t klen, uint64_t at, MDB_val *k, MDB_val *v)
+{
+    put_be64(kbuf + klen - 8, ~at);
+    k->mv_size = klen;
+    k->mv_data = kbuf;
+    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (rc)
+        return mdb_err(s, rc, "seeking a key");
+    if (k->mv_size != klen || memcmp(k->mv_data, kbuf, klen - 8))
+        return -ENOENT;
+    if (!cksum_ok(k, v))
+        return corrupt(s, dbi, k, "record fails its checksum");
+    return 0;
+}
+
+static uint64_t key_gen(const MDB_val *k)
+{
+    return ~get_be64((const unsigned char *)k->mv_data + k->mv_size - 8);
+}
+
+static int read_version(struct store *s, MDB_txn *txn, MDB_dbi dbi, unsigned char *kbuf,
+                        size_t klen, uint64_t at, uint64_t *vgen, const unsigned char **body,
+                        size_t *blen)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int r = mdb_err(s, mdb_cursor_open(txn, dbi, &cur), "opening a cursor");
+    if (r)
+        return r;
+    r = seek_version(s, cur, dbi, kbuf, klen, at, &k, &v);
+    mdb_cursor_close(cur);
+    *vgen = 0;
+    if (r)
+        return r;
+    const unsigned char *p = v.mv_data;
+    if (v.mv_size < CKSUM_LEN + 1)
+        return corrupt(s, dbi, &k, "record too short");
+    if (p[CKSUM_LEN] & FLAG_TOMBSTONE)
+        return -ENOENT;
+    *vgen = key_gen(&k);
+    *body = p + CKSUM_LEN + 1;
+    *blen = v.mv_size - CKSUM_LEN - 1;
+    return 0;
+}
+
+int store_obj_read(struct store *s, MDB_txn *txn, uint64_t oid, uint64_t at, uint64_t *vgen,
+                   uint8_t *type, const void **data, size_t *len)
+{
+    unsigned char kbuf[OBJ_KEY_LEN];
+    const unsigned char *body;
+    size_t blen;
+    int r = read_version(s, txn, s->obj, kbuf, obj_key(kbuf, oid, 0), at, vgen, &body, &blen);
+    if (r)
+        return r;
+    if (blen < 1) {
+        MDB_val k = {OBJ_KEY_LEN, kbuf};
+        return corrupt(s, s->obj, &k, "object record too short");
+    }
+    *type = body[0];
+    *data = body + 1;
+    *len = blen - 1;
+    return 0;
+}
+
+int store_map_read(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
+                   const void *key, size_t klen, uint64_t at, uint64_t *vgen,
+                   const void **val, size_t *vlen)
+{
+    unsigned char kbuf[MAP_KEY_MAX];
+    const unsigned char *body;
+    size_t blen;
+    int r = read_version(s, txn, s->map, kbuf, map_key(kbuf, owner, map, key, klen, 0), at,
+                         vgen, &body, &blen);
+    if (r)
+        return r;
+    *val = body;
+    *vlen = blen;
+    return 0;
+}
+
+int store_map_scan(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
+                   const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg)
+{
+    unsigned char kbuf[MAP_KEY_MAX];
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t klen = map_key(kbuf, owner, map, start, slen, at);
+    int r = mdb_err(s, mdb_cursor_open(txn, s->map, &cur), "opening a cursor");
+    if (r)
+        return r;
+    k.mv_size = klen;
+    k.mv_data = kbuf;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        const unsigned char *p = k.mv_data;
+        if (k.mv_size < 17 || get_be64(p) != owner || p[8] != map)
+            break;
+        size_t ulen = k.mv_size - 17;
+        uint64_t gen = key_gen(&k);
+        if (gen > at) { /* too new for this view: try older versions */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            continue;
+        }
+        if (!cksum_ok(&k, &v)) {
+            r = corrupt(s, s->map, &k, "record fails its checksum");
+            break;
+        }
+        const unsigned char *val = v.mv_data;
+        if (!(val[CKSUM_LEN] & FLAG_TOMBSTONE)) {
+            r = fn(arg, p + 9, ulen, val + CKSUM_LEN + 1, v.mv_size - CKSUM_LEN - 1);
+            if (r)
+                break;
+        }
+        /* Skip the older versions of this key: seek past its oldest. */
+        memcpy(kbuf, p, k.mv_size - 8);
+        memset(kbuf + k.mv_size - 8, 0xff, 8);
+        k.mv_data = kbuf;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (rc == 0 && k.mv_size == ulen + 17 && !memcmp(k.mv_data, kbuf, ulen + 9))
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        if (rc == 0 && k.mv_size >= 17) {
+            /* land on the first version of the next key that is <= at */
+            unsigned char *q = k.mv_data;
+            if (get_be64(q) == owner && q[8] == map && key_gen(&k) > at) {
+                memcpy(kbuf, q, k.mv_size - 8);
+                put_be64(kbuf + k.mv_size - 8, ~at);
+                k.mv_data = kbuf;
+                rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+            }
+        }
+    }
+    mdb_cursor_close(cur);
+    if (r)
+        return r;
+    if (rc && rc != MDB_NOTFOUND)
+        return mdb_err(s, rc, "scanning a map");
+    return 0;
+}
+
+/* ---- batches ----------------------------------------------------------------------- */
+
+int store_batch_begin(struct store *s, struct store_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->s = s;
+    int r = begin(s, 0, &b->txn);
+    if (r)
+        return r;
+    uint64_t gen;
+    r = get_meta64(s, b->txn, "gen", &gen);
+    r = r ? r : get_meta64(s, b->txn, "snapmax", &b->snapmax);
+    if (r) {
+        store_batch_abort(b);
+        return r;
+    }
+    b->gen = gen + 1;
+    return 0;
+}
+
+void store_batch_abort(struct store_batch *b)
+{
+    if (b->txn) {
+        mdb_txn_abort(b->txn);
+        end_locked(b->s);
+    }
+    b->txn = NULL;
+    free(b->changed);
+    b->changed = NULL;
+}
+
+static void note_changed(struct store_batch *b, uint64_t oid)
+{
+    if (b->nchanged && b->changed[b->nchanged - 1] == oid)
+        return;
+    if (b->nchanged == b->capchanged) {
+        b->capchanged = b->capchanged ? b->capchanged * 2 : 64;
+        b->changed = realloc(b->changed, b->capchanged * sizeof *b->changed);
+        if (!b->changed)
+            abort();
+    }
+    b->changed[b->nchanged++] = oid;
+}
+
+static int head_gen(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf, size_t klen,
+                    uint64_t *head)
+{
+    const unsigned char *body;
+    size_t blen;
+    int r = read_version(b->s, b->txn, dbi, kbuf, klen, GEN_HEAD, head, &body, &blen);
+    return r == -ENOENT ? 0 : r;
+}
+
+int store_check_obj(struct store_batch *b, uint64_t oid, uint64_t gen, uint64_t *head)
+{
+    unsigned char kbuf[OBJ_KEY_LEN];
+    int r = head_gen(b, b->s->obj, kbuf, obj_key(kbuf, oid, 0), head);
+    if (r)
+        return r;
+    return *head == gen ? 0 : -GHOST_ECONFLICT;
+}
+
+int store_check_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
+                    size_t klen, uint64_t gen, uint64_t *head)
+{
+    unsigned char kbuf[MAP_KEY_MAX];
+    int r = head_gen(b, b->s->map, kbuf, map_key(kbuf, owner, map, key, klen, 0), head);
+    if (r)
+        return r;
+    return *head == gen ? 0 : -GHOST_ECONFLICT;
+}
+
+/* Write (or, with del, delete) a versioned key at the batch's generation,
+ * keeping the old head only if a snapshot needs it. A delete leaves a
+ * tombstone when something older would otherwise show through. */
+static int write_version(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf, size_t klen,
+                         const void *hdr, size_t hlen, const void *body, size_t blen,
+                         bool del)
+{
+    struct store *s = b->s;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    bool found = false, older = false;
+    int r = mdb_err(s, mdb_cursor_open(b->txn, dbi, &cur), "opening a cursor");
+    if (r)
+        return r;
+    r = seek_version(s, cur, dbi, kbuf, klen, GEN_HEAD, &k, &v);
+    if (r == 0) {
+        uint64_t hgen = key_gen(&k);
+        bool tomb = ((unsigned char *)v.mv_data)[CKSUM_LEN] & FLAG_TOMBSTONE;
+        found = true;
+        if (del && tomb) { /* already deleted */
+            mdb_cursor_close(cur);
+            return 0;
+        }
+        if (hgen == b->gen || b->snapmax < hgen) {
+            int rc = mdb_cursor_del(cur, 0);
+            if (rc) {
+                mdb_cursor_close(cur);
+                return mdb_err(s, rc, "dropping an old version");
+            }
+            /* After a delete the cursor rests on the next record. */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+            older = rc == 0 && k.mv_size == klen && !memcmp(k.mv_data, kbuf, klen - 8);
+        } else {
+            older = true; /* the head itself stays for a snapshot */
+        }
+    } else if (r != -ENOENT) {
+        mdb_cursor_close(cur);
+        return r;
+    }
+    mdb_cursor_close(cur);
+    put_be64(kbuf + klen - 8, ~b->gen);
+    if (!del)
+        return put_value(s, b->txn, dbi, kbuf, klen, hdr, hlen, body, blen);
+    if (!found || !older)
+        return 0;
+    unsigned char tomb = FLAG_TOMBSTONE;
+    return put_value(s, b->txn, dbi, kbuf, klen, &tomb, 1, NULL, 0);
+}
+
+int store_put_obj(struct store_batch *b, uint64_t oid, uint8_t type, const void *data,
+                  size_t len)
+{
+    unsigned char kbuf[OBJ_KEY_LEN], hdr[2] = {0, type};
+    note_changed(b, oid);
+    return write_version(b, b->s->obj, kbuf, obj_key(kbuf, oid, 0), hdr, 2, data, len, false);
+}
+
+int store_del_obj(struct store_batch *b, uint64_t oid)
+{
+    unsigned char kbuf[OBJ_KEY_LEN];
+    note_changed(b, oid);
+    return write_version(b, b->s->obj, kbuf, obj_key(kbuf, oid, 0), NULL, 0, NULL, 0, true);
+}
+
+int store_put_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
+                  size_t klen, const void *val, size_t vlen)
+{
+    unsigned char kbuf[MAP_KEY_MAX], hdr = 0;
+    note_changed(b, owner);
+    return write_version(b, b->s->map, kbuf, map_key(kbuf, owner, map, key, klen, 0), &hdr, 1,
+                         val, vlen, false);
+}
+
+int store_del_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
+                  size_t klen)
+{
+    unsigned char kbuf[MAP_KEY_MAX];
+    note_changed(b, owner);
+    return write_version(b, b->s->map, kbuf, map_key(kbuf, owner, map, key, klen, 0), NULL, 0,
+                         NULL, 0, true);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Write the change log entry and the new generation, prune the log, and
+ * commit. The batch is always finished (committed or aborted) on return. */
+int store_batch_commit(struct store_batch *b)
+{
+    struct store *s = b->s;
+    unsigned char gk[8];
+    int r = 0;
+
+    qsort(b->changed, b->nchanged, sizeof *b->changed, cmp_u64);
+    size_t n = 0;
+    for (size_t i = 0; i < b->nchanged; i++)
+        if (!n || b->changed[n - 1] != b->changed[i])
+            b->changed[n++] = b->changed[i];
+    unsigned char *oids = malloc(n * 8 + 1);
+    if (!oids) {
+        store_batch_abort(b);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        put_be64(oids + 8 * i, b->changed[i]);
+    put_be64(gk, b->gen);
+    r = put_value(s, b->txn, s->log, gk, 8, NULL, 0, oids, n * 8);
+    free(oids);
+    if (!r && b->gen > LOG_KEEP) {
+        put_be64(gk, b->gen - LOG_KEEP);
+        MDB_val k = {8, gk};
+        int rc = mdb_del(b->txn, s->log, &k, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            r = mdb_err(s, rc, "pruning the change log");
+    }
+    r = r ? r : put_meta64(s, b->txn, "gen", b->gen);
+    if (r) {
+        store_batch_abort(b);
+        return r;
+    }
+    int rc = mdb_txn_commit(b->txn);
+    b->txn = NULL;
+    end_locked(s);
+    free(b->changed);
+    b->changed = NULL;
+    return mdb_err(s, rc, "committing");
+}
+
+int store_grow(struct store *s)
+{
+    if (held)
+        return ghost_set_error(-GHOST_ECONFLICT,
+                               "store %s: map full; it grows once open views end", s->path);
+    pthread_rwlock_wrlock(&s->resize_lock);
+    size_t want = s->map_size < ((size_t)1 << 33) ? s->map_size * 2
+                                                  : s->map_size + ((size_t)1 << 33);
+    int rc = mdb_env_set_mapsize(s->env, want);
+    if (rc == 0) {
+        MDB_envinfo info;
+        mdb_env_info(s->env, &info);
+        s->map_size = info.me_mapsize;
+        atomic_fetch_add(&s->grows, 1);
+        ghost_log(GHOST_LOG_INFO, "store %s: map grown to %zu MiB", s->path,
+                  s->map_size >> 20);
+    }
+    pthread_rwlock_unlock(&s->resize_lock);
+    return rc ? mdb_err(s, rc, "growing the map") : 0;
+}
+
+int store_sync(struct store *s, bool force)
+{
+    pthread_rwlock_rdlock(&s->resize_lock);
+    int rc = mdb_env_sync(s->env, force);
+    pthread_rwlock_unlock(&s->resize_lock);
+    return rc ? mdb_err(s, rc, "syncing") : 0;
+}
+
+/* Pages LMDB has free inside the file (may be reused without growing it). */
+static uint64_t free_pages(struct store *s)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint64_t n = 0;
+    if (begin(s, MDB_RDONLY, &txn))
+        return 0;
+    if (mdb_cursor_open(txn, 0, &cur) == 0) {
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        while (rc == 0) {
+            if (v.mv_size >= sizeof(size_t))
+                n += *(size_t *)v.mv_data;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+    }
+    store_view_end(s, txn);
+    return n;
+}
+
+int store_space_check(struct store *s, size_t bytes, bool frees)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+    uint64_t need = used + 2 * (uint64_t)bytes + 64 * (uint64_t)s->psize + s->reserve;
+    if (s->alloc_end >= need)
+        return 0;
+    uint64_t to = need + s->reserve;
+    if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)to) == 0) {
+        s->alloc_end = to;
+        if (s->low_space)
+            ghost_log(GHOST_LOG_INFO, "store %s: disk space available again", s->path);
+        s->low_space = false;
+        return 0;
+    }
+    if (errno != ENOSPC) /* a filesystem without fallocate: let LMDB find out */
+        return 0;
+    if (!s->low_space)
+        ghost_log(GHOST_LOG_WARN, "store %s: disk nearly full; only deletes are accepted",
+                  s->path);
+    s->low_space = true;
+    if (frees)
+        return 0;
+    if (free_pages(s) * s->psize >= 2 * (uint64_t)bytes + 64 * (uint64_t)s->psize)
+        return 0;
+    return ghost_set_error(-ENOSPC, "store %s: disk full", s->path);
+}
+
+/* ---- OIDs, the change log, snapshots ---------------------------------------------- */
+
+int store_oid_block(struct store *s, uint64_t n, uint64_t *first)
+{
+    MDB_txn *txn;
+    uint64_t next;
+    if (s->readonly)
+        return ghost_set_error(-EROFS, "store %s: opened read-only", s->path);
+    int r = begin(s, 0, &txn);
+    if (r)
+        return r;
+    r = get_meta64(s, txn, "next_oid", &next);
+    r = r ? r : put_meta64(s, txn, "next_oid", next + n);
+    if (r) {
+        mdb_txn_abort(txn);
+    } else {
+        r = mdb_err(s, mdb_txn_commit(txn), "allocating OIDs");
+    }
+    end_locked(s);
+    if (r == -GHOST_EMAPFULL) {
+        r = store_grow(s);
+        return r ? r : store_oid_block(s, n, first);
+    }
+    *first = next;
+    return r;
+}
+
+uint64_t store_last_txnid(struct store *s)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    return info.me_last_txnid;
+}
+
+int store_log_read(struct store *s, MDB_txn *txn, uint64_t from, uint64_t to,
+                   void (*fn)(void *arg, uint64_t gen, uint64_t oid), void *arg)
+{
+    unsigned char gk[8];
+    MDB_cursor *cur;
+    MDB_val k = {8, gk}, v;
+    if (to <= from)
+        return 0;
+    put_be64(gk, from + 1);
+    int r = mdb_err(s, mdb_cursor_open(txn, s->log, &cur), "reading the change log");
+    if (r)
+        return r;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    if (rc == MDB_NOTFOUND) {
+        mdb_cursor_close(cur);
+        return -ERANGE;
+    }
+    while (rc == 0) {
+        uint64_t gen = get_be64(k.mv_data);
+        if (gen > to)
+            break;
+        if (!cksum_ok(&k, &v)) {
+            mdb_cursor_close(cur);
+            return corrupt(s, s->log, &k, "change log record fails its checksum");
+        }
+        const unsigned char *p = (const unsigned char *)v.mv_data + CKSUM_LEN;
+        for (size_t i = 0; i + 8 <= v.mv_size - CKSUM_LEN; i += 8)
+            fn(arg, gen, get_be64(p + i));
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc && rc != MDB_NOTFOUND ? mdb_err(s, rc, "reading the change log") : 0;
+}
+
+static int snap_name_ok(struct store *s, const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > GHOST_SNAP_NAME_MAX || strchr(name, '/'))
+        return ghost_set_error(-EINVAL, "snapshot name '%s' is %s", name ? name : "",
+                               n == 0 ? "empty" : n > GHOST_SNAP_NAME_MAX ? "too long"
+                                                                         : "not a plain name");
+    (void)s;
+    return 0;
+}
+
+static uint64_t newest_snapshot(struct store *s, MDB_txn *txn)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint64_t max = 0;
+    if (mdb_cursor_open(txn, s->snap, &cur))
+        return 0;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (v.mv_size >= CKSUM_LEN + 8) {
+            uint64_t g = get_be64((unsigned char *)v.mv_data + CKSUM_LEN);
+            max = g > max ? g : max;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return max;
+}
+
+/* Run one small write transaction, growing the map if it fills up. */
+static int small_write(struct store *s, int (*fn)(struct store *s, MDB_txn *txn, void *arg),
+                       void *arg)
+{
+    if (s->readonly)
+        return ghost_set_error(-EROFS, "store %s: opened read-only", s->path);
+    for (;;) {
+        MDB_txn *txn;
+        int r = begin(s, 0, &txn);
+        if (r)
+            return r;
+        r = fn(s, txn, arg);
+        if (r)
+            mdb_txn_abort(txn);
+        else
+            r = mdb_err(s, mdb_txn_commit(txn), "committing");
+        end_locked(s);
+        if (r != -GHOST_EMAPFULL)
+            return r;
+        r = store_grow(s);
+        if (r)
+            return r;
+    }
+}
+
+static int snap_create_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    const char *name = arg;
+    MDB_val k = {strlen(name), (void *)name}, v;
+    unsigned char body[16];
+    uint64_t gen;
+    struct timespec now;
+    if (mdb_get(txn, s->snap, &k, &v) == 0)
+        return ghost_set_error(-EEXIST, "snapshot '%s' exists", name);
+    int r = get_meta64(s, txn, "gen", &gen);
+    if (r)
+        return r;
+    clock_gettime(CLOCK_REALTIME, &now);
+    put_be64(body, gen);
+    put_be64(body + 8, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
+    r = put_value(s, txn, s->snap, name, strlen(name), NULL, 0, body, 16);
+    return r ? r : put_meta64(s, txn, "snapmax", gen);
+}
+
+int store_snap_create(struct store *s, const char *name)
+{
+    int r = snap_name_ok(s, name);
+    return r ? r : small_write(s, snap_create_fn, (void *)name);
+}
+
+static int snap_delete_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    const char *name = arg;
+    MDB_val k = {strlen(name), (void *)name};
+    int rc = mdb_del(txn, s->snap, &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return ghost_set_error(-ENOENT, "no snapshot named '%s'", name);
+    if (rc)
+        return mdb_err(s, rc, "deleting a snapshot");
+    return put_meta64(s, txn, "snapmax", newest_snapshot(s, txn));
+}
+
+int store_snap_delete(struct store *s, const char *name)
+{
+    int r = snap_name_ok(s, name);
+    return r ? r : small_write(s, snap_delete_fn, (void *)name);
+}
+
+int store_snap_find(struct store *s, MDB_txn *txn, const char *name, uint64_t *gen)
+{
+    int r = snap_name_ok(s, name);
+    if (r)
+        return r;
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc = mdb_get(txn, s->snap, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return ghost_set_error(-ENOENT, "no snapshot named '%s'", name);
+    if (rc)
+        return mdb_err(s, rc, "reading a snapshot");
+    if (!cksum_ok(&k, &v) || v.mv_size != CKSUM_LEN + 16)
+        return corrupt(s, s->snap, &k, "snapshot record fails its checksum");
+    *gen = get_be64((unsigned char *)v.mv_data + CKSUM_LEN);
+    return 0;
+}
+
+int store_snap_list(struct store *s, struct ghost_snapshot *list, int max)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int n = 0;
+    int r = begin(s, MDB_RDONLY, &txn);
+    if (r)
+        return r;
+    r = mdb_err(s, mdb_cursor_open(txn, s->snap, &cur), "listing snapshots");
+    if (r) {
+        store_view_end(s, txn);
+        return r;
+    }
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (!cksum_ok(&k, &v) || v.mv_size != CKSUM_LEN + 16) {
+            r = corrupt(s, s->snap, &k, "snapshot record fails its checksum");
+            break;
+        }
+        if (n < max) {
+            size_t len = k.mv_size > GHOST_SNAP_NAME_MAX ? GHOST_SNAP_NAME_MAX : k.mv_size;
+            memcpy(list[n].name, k.mv_data, len);
+            list[n].name[len] = 0;
+            list[n].generation = get_be64((unsigned char *)v.mv_data + CKSUM_LEN);
+            list[n].created_ns = get_be64((unsigned char *)v.mv_data + CKSUM_LEN + 8);
+        }
+        n++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    store_view_end(s, txn);
+    return r ? r : n;
+}
+
+/* ---- pruning versions no snapshot needs ---------------------------------------- */
+
+struct prune {
+    uint64_t *snaps; /* snapshot generations, ascending */
+    size_t nsnaps;
+    uint64_t *cursor;
+    unsigned max_keys;
+    int64_t dropped;
+};
+
+/* Is there a snapshot Gs with lo <= Gs < hi? */
+static bool snapshot_between(const struct prune *p, uint64_t lo, uint64_t hi)
+{
+    for (size_t i = 0; i < p->nsnaps; i++)
+        if (p->snaps[i] >= lo && p->snaps[i] < hi)
+            return true;
+    return false;
+}
+
+static bool is_tombstone(const MDB_val *v)
+{
+    return v->mv_size > CKSUM_LEN && (((unsigned char *)v->mv_data)[CKSUM_LEN] & FLAG_TOMBSTONE);
+}
+
+/* Walk one database from the owner OID in *owner, one key (all its
+ * versions, newest first) at a time. Returns 1 when the database is done, 0
+ * when max_keys ran out (*owner set to the owner to resume at), or an error.
+ * Note: after mdb_cursor_del() the cursor rests on the following record and
+ * MDB_NEXT returns that record, so a delete is followed by MDB_NEXT. */
+static int prune_db(struct store *s, MDB_txn *txn, MDB_dbi dbi, struct prune *p,
+                    uint64_t *owner)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    unsigned char prefix[MAP_KEY_MAX], seek[MAP_KEY_MAX];
+    unsigned keys = 0;
+    int r = mdb_err(s, mdb_cursor_open(txn, dbi, &cur), "pruning");
+    if (r)
+        return r;
+    memset(seek, 0, 17);
+    put_be64(seek, *owner);
+    k.mv_size = dbi == s->obj ? 16 : 17;
+    k.mv_data = seek;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        size_t plen = k.mv_size - 8;
+        uint64_t o = get_be64(k.mv_data);
+        if (o != *owner && keys >= p->max_keys) {
+            *owner = o;
+            mdb_cursor_close(cur);
+            return 0;
+        }
+        *owner = o;
+        keys++;
+        memcpy(prefix, k.mv_data, plen);
+        uint64_t head = key_gen(&k), newer = head;
+        bool head_tomb = is_tombstone(&v), kept_older = false;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        while (rc == 0 && k.mv_size == plen + 8 && !memcmp(k.mv_data, prefix, plen)) {
+            uint64_t gen = key_gen(&k);
+            if (snapshot_between(p, gen, newer)) {
+                kept_older = true;
+                newer = gen;
+                rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                continue;
+            }
+            rc = mdb_cursor_del(cur, 0);
+            if (rc)
+                goto out;
+            p->dropped++;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        if (rc && rc != MDB_NOTFOUND)
+            goto out;
+        if (head_tomb && !kept_older) {
+            /* A tombstone that hides nothing: every view sees "absent". */
+            memcpy(seek, prefix, plen);
+            put_be64(seek + plen, ~head);
+            k.mv_size = plen + 8;
+            k.mv_data = seek;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+            rc = rc ? rc : mdb_cursor_del(cur, 0);
+            if (rc)
+                goto out;
+            p->dropped++;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+out:
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return mdb_err(s, rc, "pruning");
+    return 1;
+}
+
+static int snapshot_gens(struct store *s, MDB_txn *txn, struct prune *p)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t cap = 0;
+    int r = mdb_err(s, mdb_cursor_open(txn, s->snap, &cur), "reading snapshots");
+    if (r)
+        return r;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (v.mv_size == CKSUM_LEN + 16) {
+            if (p->nsnaps == cap) {
+                cap = cap ? cap * 2 : 16;
+                p->snaps = realloc(p->snaps, cap * sizeof *p->snaps);
+                if (!p->snaps)
+                    abort();
+            }
+            p->snaps[p->nsnaps++] = get_be64((unsigned char *)v.mv_data + CKSUM_LEN);
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return 0;
+}
+
+#define PRUNE_MAPS (UINT64_C(1) << 63)
+
+static int prune_fn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct prune *p = arg;
+    p->nsnaps = 0; /* small_write() may run us again after growing the map */
+    int r = snapshot_gens(s, txn, p);
+    if (r)
+        return r;
+    p->dropped = 0;
+    uint64_t c = *p->cursor;
+    bool maps = c & PRUNE_MAPS;
+    uint64_t owner = c & ~PRUNE_MAPS;
+    r = prune_db(s, txn, maps ? s->map : s->obj, p, &owner);
+    if (r < 0)
+        return r;
+    if (r == 0)
+        *p->cursor = owner | (maps ? PRUNE_MAPS : 0);
+    else
+        *p->cursor = maps ? 0 : PRUNE_MAPS;
+    return 0;
+}
+
+int64_t store_prune(struct store *s, uint64_t *cursor, unsigned max_keys)
+{
+    struct prune p = {.cursor = cursor, .max_keys = max_keys ? max_keys : 1000};
+    uint64_t saved = *cursor;
+    int r = small_write(s, prune_fn, &p);
+    free(p.snaps);
+    if (r)
+        *cursor = saved;
+    return r ? r : p.dropped;
+}
+
+void store_usage(struct store *s, uint64_t *map_bytes, uint64_t *file_bytes)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    *map_bytes = info.me_mapsize;
+    *file_bytes = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+}
+
+int store_space(struct store *s, struct ghost_usage *u)
+{
+    struct statvfs vfs;
+    MDB_stat st;
+    MDB_txn *txn;
+    uint64_t map;
+    memset(u, 0, sizeof *u);
+    int r = begin(s, MDB_RDONLY, &txn);
+    if (r)
+        return r;
+    r = mdb_err(s, mdb_stat(txn, s->obj, &st), "reading table statistics");
+    store_view_end(s, txn);
+    if (r)
+        return r;
+    u->objects = st.ms_entries;
+    store_usage(s, &map, &u->used_bytes);
+    u->free_bytes = free_pages(s) * s->psize;
+    if (fstatvfs(s->fd, &vfs) == 0)
+        u->free_bytes += (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    u->total_bytes = u->used_bytes + u->free_bytes;
+    return 0;
+}

@@ -1,0 +1,533 @@
+/*
+ * txn.c - optimistic transactions: read set, write set, and ghost_run().
+ *
+ * A transaction remembers every object and map key it read, with the
+ * generation of the version it saw (0 for "absent"), and buffers every write
+ * in its own arena. Nothing it does is visible to anybody else - not even to
+ * the cache - until the committer has validated the read set inside the
+ * LMDB write transaction and applied the writes. Reads see the transaction's
+ * own writes first (read-your-writes), then the cache, then the store.
+ *
+ * Objects are read through the cache; map keys straight from LMDB (a B-tree
+ * lookup on a memory map). The LMDB read view is begun lazily on the first
+ * read that needs it and ended before commit, so views stay short.
+ *
+ * ghost_run() owns the retry loop: every caller's work runs in a fresh
+ * transaction each attempt, so no state from an aborted attempt can leak
+ * into the next one; the backoff is exponential with full jitter.
+ *
+ * A transaction belongs to one thread; it takes no locks of its own.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xxhash.h>
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, size;
+    unsigned char data[];
+};
+
+static void *arena_alloc(struct ghost_txn *t, size_t n)
+{
+    struct arena_chunk *c = t->arena;
+    n = (n + 15) & ~(size_t)15;
+    if (!c || c->size - c->used < n) {
+        size_t size = n > 32768 ? n : 32768;
+        c = malloc(sizeof *c + size);
+        if (!c)
+            return NULL;
+        c->size = size;
+        c->used = 0;
+        c->next = t->arena;
+        t->arena = c;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static void *arena_dup(struct ghost_txn *t, const void *p, size_t n)
+{
+    void *q = arena_alloc(t, n ? n : 1);
+    if (q && n)
+        memcpy(q, p, n);
+    return q;
+}
+
+/* ---- read and write sets: arrays with an open-addressing index ---------- */
+
+static uint64_t entry_hash(uint64_t oid, unsigned map, const void *key, size_t klen)
+{
+    return XXH3_64bits_withSeed(key, klen, oid * 0x9e3779b97f4a7c15ull + map);
+}
+
+/* Find slot of (oid,map,key) in index; entries are read_entry or
+ * write_entry, which share their first four members' layout by design. */
+#define FIND(T, arr, idx, cap, OID, MAP, KEY, KLEN, SLOT)                                  \
+    do {                                                                                 \
+        uint64_t h_ = entry_hash(OID, MAP, KEY, KLEN);                                   \
+        size_t i_ = (size_t)h_ & ((cap) - 1);                                            \
+        for (;; i_ = (i_ + 1) & ((cap) - 1)) {                                           \
+            uint32_t e_ = (idx)[i_];                                                     \
+            if (!e_)                                                                     \
+                break;                                                                   \
+            T *x_ = &(arr)[e_ - 1];                                                      \
+            if (x_->oid == (OID) && x_->map == (MAP) && x_->klen == (KLEN) &&            \
+                (KLEN == 0 || !memcmp(x_->key, KEY, KLEN)))                              \
+                break;                                                                   \
+        }                                                                                \
+        SLOT = i_;                                                                       \
+    } while (0)
+
+static int grow_index(uint32_t **idx, size_t *cap, size_t n, void *arr, size_t esize)
+{
+    if (*cap && n * 2 < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    uint32_t *ni = calloc(ncap, sizeof *ni);
+    if (!ni)
+        return -ENOMEM;
+    for (size_t e = 0; e < n; e++) {
+        struct read_entry *x = (struct read_entry *)((char *)arr + e * esize);
+        size_t i = (size_t)entry_hash(x->oid, x->map, x->key, x->klen) & (ncap - 1);
+        while (ni[i])
+            i = (i + 1) & (ncap - 1);
+        ni[i] = (uint32_t)(e + 1);
+    }
+    free(*idx);
+    *idx = ni;
+    *cap = ncap;
+    return 0;
+}
+
+static struct read_entry *find_read(struct ghost_txn *t, uint64_t oid, unsigned map,
+                                    const void *key, size_t klen)
+{
+    size_t slot;
+    if (!t->read_idx_cap)
+        return NULL;
+    FIND(struct read_entry, t->reads, t->read_index, t->read_idx_cap, oid, map, key, klen,
+         slot);
+    return t->read_index[slot] ? &t->reads[t->read_index[slot] - 1] : NULL;
+}
+
+/* Remember a read; the first generation seen is the one validated. */
+static int note_read(struct ghost_txn *t, uint64_t oid, unsigned map, const void *key,
+                     size_t klen, uint64_t gen)
+{
+    if (find_read(t, oid, map, key, klen))
+        return 0;
+    if (t->nreads == t->capreads) {
+        size_t cap = t->capreads ? t->capreads * 2 : 16;
+        void *p = realloc(t->reads, cap * sizeof *t->reads);
+        if (!p)
+            return -ENOMEM;
+        t->reads = p;
+        t->capreads = cap;
+    }
+    struct read_entry *e = &t->reads[t->nreads];
+    e->oid = oid;
+    e->map = map;
+    e->klen = (unsigned)klen;
+    e->key = klen ? arena_dup(t, key, klen) : NULL;
+    e->gen = gen;
+    if (klen && !e->key)
+        return -ENOMEM;
+    t->nreads++;
+    if (grow_index(&t->read_index, &t->read_idx_cap, t->nreads, t->reads, sizeof *e) < 0)
+        return -ENOMEM;
+    size_t slot;
+    FIND(struct read_entry, t->reads, t->read_index, t->read_idx_cap, oid, map, key, klen,
+         slot);
+    t->read_index[slot] = (uint32_t)t->nreads;
+    return 0;
+}
+
+static struct write_entry *find_write(struct ghost_txn *t, uint64_t oid, unsigned map,
+                                      const void *key, size_t klen)
+{
+    size_t slot;
+    if (!t->write_idx_cap)
+        return NULL;
+    FIND(struct write_entry, t->writes, t->write_index, t->write_idx_cap, oid, map, key,
+         klen, slot);
+    return t->write_index[slot] ? &t->writes[t->write_index[slot] - 1] : NULL;
+}
+
+static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const void *key,
+                      size_t klen, int op, uint8_t type, const void *val, size_t vlen)
+{
+    if (t->snapshot || t->g->opts.readonly)
+        return ghost_set_error(-EROFS, "write in a read-only %s",
+                               t->snapshot ? "snapshot view" : "store");
+    struct write_entry *e = find_write(t, oid, map, key, klen);
+    if (!e) {
+        if (t->nwrites == t->capwrites) {
+            size_t cap = t->capwrites ? t->capwrites * 2 : 16;
+            void *p = realloc(t->writes, cap * sizeof *t->writes);
+            if (!p)
+                return -ENOMEM;
+            t->writes = p;
+            t->capwrites = cap;
+        }
+        e = &t->writes[t->nwrites];
+        e->oid = oid;
+        e->map = map;
+        e->klen = (unsigned)klen;
+        e->key = klen ? arena_dup(t, key, klen) : NULL;
+        if (klen && !e->key)
+            return -ENOMEM;
+        t->nwrites++;
+        if (grow_index(&t->write_index, &t->write_idx_cap, t->nwrites, t->writes,
+                       sizeof *e) < 0)
+            return -ENOMEM;
+        size_t slot;
+        FIND(struct write_entry, t->writes, t->write_index, t->write_idx_cap, oid, map, key,
+             klen, slot);
+        t->write_index[slot] = (uint32_t)t->nwrites;
+    }
+    e->op = op;
+    e->type = type;
+    e->vlen = vlen;
+    e->val = op == OP_PUT ? arena_dup(t, val, vlen) : NULL;
+    if (op == OP_PUT && !e->val)
+        return -ENOMEM;
+    if (op == OP_PUT)
+        t->write_bytes += vlen + klen + 32;
+    else
+        t->ndeletes++;
+    return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static int view(struct ghost_txn *t)
+{
+    return t->view ? 0 : store_view_begin(&t->g->store, &t->view);
+}
+
+void txn_release_view(struct ghost_txn *t)
+{
+    if (t->view)
+        store_view_end(&t->g->store, t->view);
+    t->view = NULL;
+}
+
+void txn_free(struct ghost_txn *t)
+{
+    txn_release_view(t);
+    for (size_t i = 0; i < t->nblobs; i++)
+        blob_put(t->blobs[i]);
+    while (t->arena) {
+        struct arena_chunk *n = t->arena->next;
+        free(t->arena);
+        t->arena = n;
+    }
+    free(t->blobs);
+    free(t->reads);
+    free(t->read_index);
+    free(t->writes);
+    free(t->write_index);
+    free(t);
+}
+
+static struct ghost_txn *txn_new(struct ghost *g)
+{
+    struct ghost_txn *t = calloc(1, sizeof *t);
+    if (t) {
+        t->g = g;
+        t->at = GEN_HEAD;
+    }
+    return t;
+}
+
+int ghost_txn_begin(struct ghost *g, struct ghost_txn **out)
+{
+    int r = ghost_refresh(g);
+    if (r < 0)
+        return r;
+    *out = txn_new(g);
+    return *out ? 0 : -ENOMEM;
+}
+
+int ghost_txn_begin_snapshot(struct ghost *g, const char *name, struct ghost_txn **out)
+{
+    struct ghost_txn *t = txn_new(g);
+    if (!t)
+        return -ENOMEM;
+    int r = view(t);
+    r = r ? r : store_snap_find(&g->store, t->view, name, &t->at);
+    if (r) {
+        txn_free(t);
+        return r;
+    }
+    t->snapshot = true;
+    *out = t;
+    return 0;
+}
+
+uint64_t ghost_txn_generation(const struct ghost_txn *t)
+{
+    if (t->at != GEN_HEAD)
+        return t->at;
+    struct ghost_txn *m = (struct ghost_txn *)t;
+    if (view(m))
+        return 0;
+    return store_view_generation(&t->g->store, t->view);
+}
+
+void ghost_txn_abort(struct ghost_txn *t)
+{
+    if (t)
+        txn_free(t);
+}
+
+int ghost_txn_commit(struct ghost_txn *t)
+{
+    int r = 0;
+    txn_release_view(t);
+    if (t->nwrites == 0) {
+        txn_free(t);
+        return 0;
+    }
+    r = committer_submit(t->g, t);
+    txn_free(t);
+    return r;
+}
+
+/* ---- objects ------------------------------------------------------------------ */
+
+static int keep_blob(struct ghost_txn *t, struct blob *b)
+{
+    if (t->nblobs == t->capblobs) {
+        size_t cap = t->capblobs ? t->capblobs * 2 : 8;
+        void *p = realloc(t->blobs, cap * sizeof *t->blobs);
+        if (!p) {
+            blob_put(b);
+            return -ENOMEM;
+        }
+        t->blobs = p;
+        t->capblobs = cap;
+    }
+    t->blobs[t->nblobs++] = b;
+    return 0;
+}
+
+int ghost_oid_alloc(struct ghost_txn *t, uint64_t *oid)
+{
+    struct ghost *g = t->g;
+    if (t->snapshot || g->opts.readonly)
+        return ghost_set_error(-EROFS, "cannot allocate an OID in a read-only view");
+    pthread_mutex_lock(&g->oid_lock);
+    int r = 0;
+    if (g->oid_next == g->oid_end) {
+        uint64_t first;
+        r = store_oid_block(&g->store, 1024, &first);
+        if (r == -GHOST_ECONFLICT) /* full map, and our view blocks growth */
+            committer_request_grow(g);
+        if (!r) {
+            g->oid_next = first;
+            g->oid_end = first + 1024;
+        }
+    }
+    if (!r)
+        *oid = g->oid_next++;
+    pthread_mutex_unlock(&g->oid_lock);
+    return r;
+}
+
+int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void **data,
+                  size_t *len)
+{
+    uint8_t ty;
+    const void *d;
+    size_t l;
+    uint64_t gen;
+    struct blob *b;
+    int r;
+
+    if (!type)
+        type = &ty;
+    if (!data)
+        data = &d;
+    if (!len)
+        len = &l;
+    if (t->snapshot) {
+        r = view(t);
+        return r ? r : store_obj_read(&t->g->store, t->view, oid, t->at, &gen, type, data, len);
+    }
+    struct write_entry *w = find_write(t, oid, MAP_OBJECT, NULL, 0);
+    if (w) {
+        if (w->op == OP_DEL)
+            return -ENOENT;
+        *type = w->type;
+        *data = w->val;
+        *len = w->vlen;
+        return 0;
+    }
+    if (cache_lookup(&t->g->cache, oid, &gen, &b)) {
+        r = note_read(t, oid, MAP_OBJECT, NULL, 0, gen);
+        if (!b)
+            return r ? r : -ENOENT;
+        r = r ? r : keep_blob(t, b);
+        if (r)
+            return r;
+        *type = b->type;
+        *data = b->data;
+        *len = b->len;
+        return 0;
+    }
+    r = view(t);
+    if (r)
+        return r;
+    r = store_obj_read(&t->g->store, t->view, oid, GEN_HEAD, &gen, type, data, len);
+    if (r && r != -ENOENT)
+        return r;
+    b = r ? NULL : blob_new(*type, *data, *len);
+    if (!r && !b)
+        return -ENOMEM;
+    cache_offer(&t->g->cache, oid, gen, b, mdb_txn_id(t->view));
+    int r2 = note_read(t, oid, MAP_OBJECT, NULL, 0, gen);
+    if (b) {
+        r2 = r2 ? r2 : keep_blob(t, b);
+        if (!r2) {
+            *data = b->data; /* stable until the txn ends, unlike the view */
+        }
+    }
+    return r2 ? r2 : r;
+}
+
+int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *data,
+                  size_t len)
+{
+    if (type == 0 || oid == 0)
+        return ghost_set_error(-EINVAL, "object %llu: type %u is not a valid type",
+                               (unsigned long long)oid, type);
+    return note_write(t, oid, MAP_OBJECT, NULL, 0, OP_PUT, type, data, len);
+}
+
+int ghost_obj_del(struct ghost_txn *t, uint64_t oid)
+{
+    return note_write(t, oid, MAP_OBJECT, NULL, 0, OP_DEL, 0, NULL, 0);
+}
+
+/* ---- maps ----------------------------------------------------------------------- */
+
+static int check_key(size_t klen)
+{
+    if (klen == 0)
+        return ghost_set_error(-EINVAL, "empty map key");
+    if (klen > GHOST_KEY_MAX)
+        return ghost_set_error(-ENAMETOOLONG, "map key of %zu bytes is longer than %d", klen,
+                               GHOST_KEY_MAX);
+    return 0;
+}
+
+int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
+                  size_t klen, const void **val, size_t *vlen)
+{
+    const void *v;
+    size_t l;
+    uint64_t gen;
+    int r = check_key(klen);
+    if (r)
+        return r;
+    if (!val)
+        val = &v;
+    if (!vlen)
+        vlen = &l;
+    struct write_entry *w = t->snapshot ? NULL : find_write(t, owner, map, key, klen);
+    if (w) {
+        if (w->op == OP_DEL)
+            return -ENOENT;
+        *val = w->val;
+        *vlen = w->vlen;
+        return 0;
+    }
+    r = view(t);
+    if (r)
+        return r;
+    r = store_map_read(&t->g->store, t->view, owner, map, key, klen, t->at, &gen, val, vlen);
+    if (r && r != -ENOENT)
+        return r;
+    if (!t->snapshot) {
+        int r2 = note_read(t, owner, map, key, klen, gen);
+        if (r2)
+            return r2;
+    }
+    return r;
+}
+
+int ghost_map_put(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
+                  size_t klen, const void *val, size_t vlen)
+{
+    int r = check_key(klen);
+    return r ? r : note_write(t, owner, map, key, klen, OP_PUT, 0, val, vlen);
+}
+
+int ghost_map_del(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
+                  size_t klen)
+{
+    int r = check_key(klen);
+    return r ? r : note_write(t, owner, map, key, klen, OP_DEL, 0, NULL, 0);
+}
+
+int ghost_map_scan(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *start,
+                   size_t slen, ghost_scan_fn fn, void *arg)
+{
+    if (slen > GHOST_KEY_MAX)
+        return check_key(slen);
+    int r = view(t);
+    return r ? r
+             : store_map_scan(&t->g->store, t->view, owner, map, start, start ? slen : 0,
+                              t->at, fn, arg);
+}
+
+/* ---- the retry helper ------------------------------------------------------------ */
+
+static void backoff(unsigned attempt, uint64_t *seed)
+{
+    /* Full jitter: sleep a random time in [0, min(cap, base * 2^attempt)). */
+    uint64_t cap_ns = 10 * 1000 * 1000, base_ns = 20 * 1000;
+    uint64_t limit = attempt >= 9 ? cap_ns : base_ns << attempt;
+    if (limit > cap_ns)
+        limit = cap_ns;
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    uint64_t ns = *seed % limit;
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    nanosleep(&ts, NULL);
+}
+
+int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void *arg)
+{
+    unsigned max = g->opts.max_retries ? g->opts.max_retries : 10000;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t seed = (uint64_t)now.tv_nsec * 0x9e3779b97f4a7c15ull + (uint64_t)(uintptr_t)&now;
+    seed |= 1;
+    for (unsigned attempt = 0;; attempt++) {
+        struct ghost_txn *t;
+        int r = ghost_txn_begin(g, &t);
+        if (r)
+            return r;
+        r = fn(t, arg);
+        if (r == 0)
+            r = ghost_txn_commit(t);
+        else
+            ghost_txn_abort(t);
+        if (r != -GHOST_ECONFLICT)
+            return r;
+        if (attempt + 1 >= max)
+            return ghost_set_error(-GHOST_ECONFLICT, "gave up after %u conflicting attempts",
+                                   max);
+        atomic_fetch_add(&g->retries, 1);
+        backoff(attempt, &seed);
+    }
+}

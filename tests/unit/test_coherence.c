@@ -1,0 +1,558 @@
+/*
+ * test_coherence.c - connections noticing each other's commits: connection A
+ * (this process) caches objects; connection B (a worker process, or a second
+ * ghost_open() in this process) changes some; ghost_refresh() in A must hand
+ * exactly the changed OIDs to the invalidate callback, return 0 in O(1) when
+ * nothing changed, drop everything (oid 0, INT32_MAX) when A fell behind the
+ * pruned change log, and with opts.poll do it by itself within a couple of
+ * seconds while costing next to nothing when idle.
+ *
+ * The worker is forked before this process opens the store, takes commands
+ * on a pipe and answers each with the result of its commit.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "ghost.h"
+#include "proc.h"
+#include "util.h"
+
+#define OK(expr)                                                                              \
+    do {                                                                                      \
+        int r_ = (expr);                                                                      \
+        ck_assert_msg(r_ == 0, "%s = %d: %s (%s)", #expr, r_, ghost_strerror(r_),            \
+                      ghost_errmsg());                                                        \
+    } while (0)
+
+/* The change log keeps this many generations (the lead's choice); the
+ * worker commits more than that to make A fall behind. */
+#define LOG_KEEPS 4096
+#define FALL_BEHIND_COMMITS 5000
+
+static char path[4352];
+static uint64_t X, Y, Z, W; /* X=1, Y=2, Z=3, W=0 */
+
+/* --- the invalidate callback's record ------------------------------------------- */
+
+#define SEEN_MAX 64
+
+static struct {
+    pthread_mutex_t lock;
+    uint64_t oids[SEEN_MAX]; /* the first SEEN_MAX OIDs passed */
+    int calls;
+    int zero; /* calls with oid 0 */
+    double first_at;
+} seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void on_invalidate(void *arg, uint64_t oid)
+{
+    pthread_mutex_lock(&seen.lock);
+    if (seen.calls < SEEN_MAX)
+        seen.oids[seen.calls] = oid;
+    if (!seen.calls)
+        seen.first_at = proc_now();
+    seen.calls++;
+    if (oid == 0)
+        seen.zero++;
+    pthread_mutex_unlock(&seen.lock);
+}
+
+static void seen_reset(void)
+{
+    pthread_mutex_lock(&seen.lock);
+    seen.calls = seen.zero = 0;
+    seen.first_at = 0;
+    pthread_mutex_unlock(&seen.lock);
+}
+
+static int seen_calls(void)
+{
+    pthread_mutex_lock(&seen.lock);
+    int n = seen.calls;
+    pthread_mutex_unlock(&seen.lock);
+    return n;
+}
+
+/* Calls that named oid. */
+static int seen_count(uint64_t oid)
+{
+    int n = 0;
+    pthread_mutex_lock(&seen.lock);
+    for (int i = 0; i < seen.calls && i < SEEN_MAX; i++)
+        n += seen.oids[i] == oid;
+    pthread_mutex_unlock(&seen.lock);
+    return n;
+}
+
+/* --- connections ------------------------------------------------------------------- */
+
+static struct ghost *open_a(bool poll)
+{
+    struct ghost_options opts;
+    struct ghost *g = NULL;
+    ghost_options_init(&opts);
+    opts.sync = GHOST_SYNC_NONE;
+    opts.poll = poll;
+    opts.invalidate = on_invalidate;
+    opts.invalidate_arg = &seen;
+    OK(ghost_open(path, &opts, &g));
+    return g;
+}
+
+static int64_t get_u64(struct ghost *g, uint64_t oid)
+{
+    struct ghost_txn *t;
+    const void *data;
+    size_t len;
+    uint64_t v = 0;
+    OK(ghost_txn_begin(g, &t));
+    int r = ghost_obj_get(t, oid, NULL, &data, &len);
+    if (r == 0) {
+        ck_assert_uint_eq(len, sizeof v);
+        memcpy(&v, data, sizeof v);
+    }
+    OK(ghost_txn_commit(t));
+    return r < 0 ? r : (int64_t)v;
+}
+
+static int put_u64(struct ghost *g, uint64_t oid, uint64_t v)
+{
+    struct ghost_txn *t;
+    int r = ghost_txn_begin(g, &t);
+    if (r < 0)
+        return r;
+    r = ghost_obj_put(t, oid, 1, &v, sizeof v);
+    if (r < 0) {
+        ghost_txn_abort(t);
+        return r;
+    }
+    return ghost_txn_commit(t);
+}
+
+/* --- the worker (connection B) ------------------------------------------------------ */
+
+enum { CMD_PUT, CMD_PUT_MANY, CMD_QUIT };
+
+struct cmd {
+    int op;
+    uint32_t count; /* CMD_PUT_MANY: transactions, each oid = value + k */
+    uint64_t oid, value;
+};
+
+static struct {
+    pid_t pid;
+    int to, from; /* pipe ends: commands to it, results from it */
+} worker = {.to = -1, .from = -1};
+
+static int worker_main(int in, int out)
+{
+    struct ghost_options opts;
+    struct ghost *g;
+    ghost_options_init(&opts);
+    opts.sync = GHOST_SYNC_NONE;
+    int r = ghost_open(path, &opts, &g);
+    if (write_full(out, &r, sizeof r) < 0 || r < 0)
+        return 2;
+    struct cmd c;
+    while (read_full(in, &c, sizeof c, 300) == 0) {
+        switch (c.op) {
+        case CMD_PUT:
+            r = put_u64(g, c.oid, c.value);
+            break;
+        case CMD_PUT_MANY:
+            r = 0;
+            for (uint32_t k = 0; k < c.count && r == 0; k++)
+                r = put_u64(g, c.oid, c.value + k);
+            break;
+        case CMD_QUIT:
+            ghost_close(g);
+            return 0;
+        }
+        if (r < 0)
+            fprintf(stderr, "worker: %s (%s)\n", ghost_strerror(r), ghost_errmsg());
+        if (write_full(out, &r, sizeof r) < 0)
+            return 3;
+    }
+    return 4;
+}
+
+static void worker_start(void)
+{
+    int to[2], from[2];
+    ck_assert_int_eq(pipe(to), 0);
+    ck_assert_int_eq(pipe(from), 0);
+    worker.pid = child_spawn();
+    if (worker.pid == 0) {
+        close(to[1]);
+        close(from[0]);
+        child_exit(worker_main(to[0], from[1]));
+    }
+    close(to[0]);
+    close(from[1]);
+    worker.to = to[1];
+    worker.from = from[0];
+    int r = -1;
+    ck_assert_msg(read_full(worker.from, &r, sizeof r, 30) == 0, "worker did not start");
+    ck_assert_msg(r == 0, "worker: ghost_open: %s", ghost_strerror(r));
+}
+
+/* Have the worker run a command; returns its result. */
+static int worker_do(int op, uint64_t oid, uint64_t value, uint32_t count)
+{
+    struct cmd c = {.op = op, .count = count, .oid = oid, .value = value};
+    int r = -1;
+    ck_assert_int_eq(write_full(worker.to, &c, sizeof c), 0);
+    ck_assert_msg(read_full(worker.from, &r, sizeof r, 120) == 0, "worker did not answer");
+    return r;
+}
+
+static void worker_stop(void)
+{
+    if (!worker.pid)
+        return;
+    struct cmd c = {.op = CMD_QUIT};
+    write_full(worker.to, &c, sizeof c);
+    int code = child_wait(worker.pid, 10);
+    worker.pid = 0;
+    close(worker.to);
+    close(worker.from);
+    worker.to = worker.from = -1;
+    ck_assert_msg(code == 0, "worker ended with %d", code);
+}
+
+/* --- fixture ------------------------------------------------------------------------ */
+
+static void setup(void)
+{
+    snprintf(path, sizeof path, "%s", test_new_store("coherence"));
+    struct ghost *g;
+    struct ghost_txn *t;
+    OK(ghost_open(path, NULL, &g));
+    OK(ghost_txn_begin(g, &t));
+    OK(ghost_oid_alloc(t, &X));
+    OK(ghost_oid_alloc(t, &Y));
+    OK(ghost_oid_alloc(t, &Z));
+    OK(ghost_oid_alloc(t, &W));
+    uint64_t v[4] = {1, 2, 3, 0};
+    OK(ghost_obj_put(t, X, 1, &v[0], 8));
+    OK(ghost_obj_put(t, Y, 1, &v[1], 8));
+    OK(ghost_obj_put(t, Z, 1, &v[2], 8));
+    OK(ghost_obj_put(t, W, 1, &v[3], 8));
+    OK(ghost_txn_commit(t));
+    ghost_close(g); /* before forking the worker */
+    seen_reset();
+}
+
+static void teardown(void)
+{
+    if (worker.pid) {
+        child_kill(worker.pid);
+        worker.pid = 0;
+    }
+    child_kill_all();
+    if (worker.to >= 0)
+        close(worker.to);
+    if (worker.from >= 0)
+        close(worker.from);
+    worker.to = worker.from = -1;
+    remove_store(path);
+}
+
+/* Read X, Y, Z so that A caches them. */
+static void cache_xyz(struct ghost *a)
+{
+    ck_assert_int_eq(get_u64(a, X), 1);
+    ck_assert_int_eq(get_u64(a, Y), 2);
+    ck_assert_int_eq(get_u64(a, Z), 3);
+}
+
+/* --- tests ---------------------------------------------------------------------------- */
+
+START_TEST(refresh_invalidates_what_changed)
+{
+    worker_start();
+    struct ghost *a = open_a(false);
+    cache_xyz(a);
+    ck_assert_int_eq(ghost_refresh(a), 0);
+    seen_reset();
+    struct ghost_stats st0, st;
+    ghost_stats(a, &st0);
+
+    ck_assert_int_eq(worker_do(CMD_PUT, X, 10, 0), 0);
+    int n = ghost_refresh(a);
+    printf("refresh after B changed X: returned %d, %d callback(s)\n", n, seen_calls());
+    ck_assert_int_ge(n, 1);
+    ck_assert_int_ne(n, INT32_MAX);
+    ck_assert_int_ge(seen_calls(), 1);
+    ck_assert_int_eq(seen_count(X), seen_calls()); /* X and nothing else */
+    ck_assert_int_eq(seen_count(Y), 0);
+    ck_assert_int_eq(seen_count(Z), 0);
+    ck_assert_int_eq(seen_count(0), 0);
+    ghost_stats(a, &st);
+    ck_assert_uint_ge(st.invalidations - st0.invalidations, 1);
+    ck_assert_uint_ge(st.generation, st0.generation + 1);
+
+    ck_assert_int_eq(get_u64(a, X), 10);
+    ck_assert_int_eq(get_u64(a, Y), 2);
+    ck_assert_int_eq(get_u64(a, Z), 3);
+    ck_assert_int_eq(ghost_refresh(a), 0);
+
+    /* without a refresh, beginning a transaction notices the change */
+    seen_reset();
+    ck_assert_int_eq(worker_do(CMD_PUT, Y, 20, 0), 0);
+    ck_assert_int_eq(get_u64(a, Y), 20);
+    ck_assert_int_ge(seen_count(Y), 1);
+    ck_assert_int_eq(seen_count(Y), seen_calls());
+
+    ghost_close(a);
+    worker_stop();
+}
+END_TEST
+
+START_TEST(refresh_with_nothing_changed)
+{
+    worker_start();
+    struct ghost *a = open_a(false);
+    cache_xyz(a);
+    /* a few thousand more cached objects must not make the check slower */
+    static uint64_t oids[3000];
+    uint64_t v = 5;
+    struct ghost_txn *t;
+    OK(ghost_txn_begin(a, &t));
+    for (int i = 0; i < 3000; i++) {
+        OK(ghost_oid_alloc(t, &oids[i]));
+        OK(ghost_obj_put(t, oids[i], 1, &v, sizeof v));
+    }
+    OK(ghost_txn_commit(t));
+    OK(ghost_txn_begin(a, &t));
+    for (int i = 0; i < 3000; i++)
+        OK(ghost_obj_get(t, oids[i], NULL, NULL, NULL));
+    OK(ghost_txn_commit(t));
+    ck_assert_int_eq(worker_do(CMD_PUT_MANY, W, 1, 10), 0);
+    ck_assert_int_ge(ghost_refresh(a), 1);
+    ck_assert_int_eq(ghost_refresh(a), 0);
+    seen_reset();
+
+    double t0 = proc_now();
+    for (int i = 0; i < 10000; i++)
+        ck_assert_int_eq(ghost_refresh(a), 0);
+    double dt = proc_now() - t0;
+    printf("refresh with nothing changed: %.2f us per call\n", dt / 10000 * 1e6);
+    ck_assert_int_eq(seen_calls(), 0);
+    ck_assert_msg(dt < 1.0, "10000 idle refreshes took %.2f s", dt);
+
+    /* A's own commit is not somebody else's change */
+    ck_assert_int_eq(put_u64(a, Z, 30), 0);
+    int n = ghost_refresh(a);
+    printf("refresh after A's own commit: %d, %d callback(s)\n", n, seen_calls());
+    ck_assert_int_eq(seen_count(0), 0);
+    ck_assert_int_eq(get_u64(a, Z), 30);
+
+    ghost_close(a);
+    worker_stop();
+}
+END_TEST
+
+START_TEST(fell_behind_the_log)
+{
+    worker_start();
+    struct ghost *a = open_a(false);
+    cache_xyz(a);
+    ck_assert_int_eq(ghost_refresh(a), 0);
+    seen_reset();
+
+    ck_assert_int_eq(worker_do(CMD_PUT, X, 10, 0), 0);
+    double t0 = proc_now();
+    ck_assert_int_eq(worker_do(CMD_PUT_MANY, W, 1, FALL_BEHIND_COMMITS), 0);
+    printf("fell behind: B committed %d transactions in %.2f s\n", FALL_BEHIND_COMMITS,
+           proc_now() - t0);
+
+    struct ghost_stats st0;
+    ghost_stats(a, &st0);
+    int n = ghost_refresh(a);
+    printf("fell behind: refresh returned %d, %d callback(s), %d with oid 0\n", n,
+           seen_calls(), seen_count(0));
+    ck_assert_int_eq(n, INT32_MAX);
+    ck_assert_int_ge(seen_count(0), 1);
+
+    ck_assert_int_eq(get_u64(a, X), 10);
+    ck_assert_int_eq(get_u64(a, Y), 2);
+    ck_assert_int_eq(get_u64(a, Z), 3);
+    ck_assert_int_eq(get_u64(a, W), FALL_BEHIND_COMMITS);
+    ck_assert_int_eq(ghost_refresh(a), 0);
+
+    /* and it keeps following afterwards */
+    seen_reset();
+    ck_assert_int_eq(worker_do(CMD_PUT, Y, 21, 0), 0);
+    ck_assert_int_ge(ghost_refresh(a), 1);
+    ck_assert_int_eq(seen_count(Y), seen_calls());
+    ck_assert_int_eq(get_u64(a, Y), 21);
+
+    ghost_close(a);
+    worker_stop();
+}
+END_TEST
+
+START_TEST(poll_notices_by_itself)
+{
+    worker_start();
+    struct ghost *a = open_a(true);
+    cache_xyz(a);
+    proc_sleep_ms(100);
+    seen_reset();
+
+    ck_assert_int_eq(worker_do(CMD_PUT, X, 50, 0), 0);
+    double t0 = proc_now();
+    while (seen_count(X) == 0 && proc_now() - t0 < 5)
+        proc_sleep_ms(20);
+    double latency = proc_now() - t0;
+    printf("poll: the callback came %.2f s after B's commit\n", latency);
+    ck_assert_msg(seen_count(X) >= 1, "no callback within 5 s with opts.poll");
+    ck_assert_int_eq(seen_count(Y), 0);
+    ck_assert_int_eq(seen_count(Z), 0);
+    ck_assert_int_eq(seen_count(0), 0);
+    ck_assert_int_eq(get_u64(a, X), 50);
+
+    ghost_close(a);
+    worker_stop();
+}
+END_TEST
+
+/* Context switches of every thread of this process but the calling one. */
+static uint64_t other_threads_switches(int *threads)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    uint64_t sum = 0;
+    pid_t self = gettid();
+    *threads = 0;
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+            continue;
+        char p[300], line[256];
+        snprintf(p, sizeof p, "/proc/self/task/%s/status", e->d_name);
+        FILE *f = fopen(p, "r");
+        if (!f)
+            continue;
+        (*threads)++;
+        while (fgets(line, sizeof line, f)) {
+            const char *v = strchr(line, ':');
+            if (v && (!strncmp(line, "voluntary_ctxt_switches", 23) ||
+                      !strncmp(line, "nonvoluntary_ctxt_switches", 26)))
+                sum += strtoull(v + 1, NULL, 10);
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return sum;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+START_TEST(idle_costs_little)
+{
+    /* a cache with thousands of objects in it, to show idle cost does not
+     * grow with them */
+    struct ghost *a = open_a(true);
+    struct ghost_txn *t;
+    uint64_t v = 7;
+    static uint64_t oids[5000];
+    OK(ghost_txn_begin(a, &t));
+    for (int i = 0; i < 5000; i++) {
+        OK(ghost_oid_alloc(t, &oids[i]));
+        OK(ghost_obj_put(t, oids[i], 1, &v, sizeof v));
+    }
+    OK(ghost_txn_commit(t));
+    OK(ghost_txn_begin(a, &t));
+    for (int i = 0; i < 5000; i++)
+        OK(ghost_obj_get(t, oids[i], NULL, NULL, NULL));
+    OK(ghost_txn_commit(t));
+    OK(ghost_sync(a));
+    proc_sleep_ms(1500); /* let the committer's once-a-second sync pass */
+
+    int threads;
+    double cpu0 = cpu_seconds();
+    uint64_t sw0 = other_threads_switches(&threads);
+    proc_sleep_ms(3000);
+    uint64_t sw1 = other_threads_switches(&threads);
+    double cpu = cpu_seconds() - cpu0;
+    printf("idle 3 s with poll on: %.4f s CPU, %" PRIu64
+           " context switches in %d library thread(s)\n",
+           cpu, sw1 - sw0, threads);
+    ck_assert_msg(cpu < 0.1, "idle connection used %.3f s CPU in 3 s", cpu);
+    /* "wakes at most once a second", loosely: a handful of wakeups per
+     * second across all library threads, not a busy timer */
+    ck_assert_msg(sw1 - sw0 <= 30, "%" PRIu64 " context switches in 3 s of idling",
+                  sw1 - sw0);
+    ghost_close(a);
+}
+END_TEST
+
+START_TEST(two_connections_in_one_process)
+{
+    struct ghost *a = open_a(false);
+    struct ghost *b;
+    OK(ghost_open(path, NULL, &b));
+    cache_xyz(a);
+    ck_assert_int_eq(get_u64(b, X), 1);
+    ck_assert_int_eq(ghost_refresh(a), 0);
+    seen_reset();
+
+    ck_assert_int_eq(put_u64(b, X, 77), 0);
+    int n = ghost_refresh(a);
+    printf("same process: refresh returned %d, %d callback(s)\n", n, seen_calls());
+    ck_assert_int_ge(n, 1);
+    ck_assert_int_ge(seen_count(X), 1);
+    ck_assert_int_eq(seen_count(X), seen_calls());
+    ck_assert_int_eq(get_u64(a, X), 77);
+    ck_assert_int_eq(get_u64(a, Y), 2);
+
+    /* and the other way round */
+    ck_assert_int_eq(put_u64(a, Y, 88), 0);
+    ck_assert_int_eq(get_u64(b, Y), 88);
+    ghost_close(b);
+    ck_assert_int_eq(get_u64(a, Y), 88);
+    ghost_close(a);
+}
+END_TEST
+
+static Suite *coherence_suite(void)
+{
+    Suite *s = suite_create("coherence");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, refresh_invalidates_what_changed);
+    tcase_add_test(tc, refresh_with_nothing_changed);
+    tcase_add_test(tc, fell_behind_the_log);
+    tcase_add_test(tc, poll_notices_by_itself);
+    tcase_add_test(tc, idle_costs_little);
+    tcase_add_test(tc, two_connections_in_one_process);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    test_dir(); /* owned (and removed at exit) by this process, not by a test's child */
+    SRunner *sr = srunner_create(coherence_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,86 @@
+/*
+ * util.c - see util.h. The temporary directory belongs to the process that
+ * made it: forked children (Check runs each test in one) share it, and only
+ * the creator removes it at exit.
+ */
+#include "util.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ghost.h"
+
+static char dir[4096];
+static pid_t owner;
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st; (void)flag; (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_dir(void)
+{
+    if (dir[0] && getpid() == owner)
+        nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *test_dir(void)
+{
+    if (dir[0])
+        return dir;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/ghosttest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        abort();
+    }
+    owner = getpid();
+    atexit(remove_dir);
+    return dir;
+}
+
+const char *test_path(const char *name)
+{
+    static char path[4352];
+    snprintf(path, sizeof path, "%s/%s", test_dir(), name);
+    return path;
+}
+
+const char *test_new_store(const char *name)
+{
+    static char path[4352];
+    char lock[4400];
+    snprintf(path, sizeof path, "%s/%s", test_dir(), name);
+    snprintf(lock, sizeof lock, "%s-lock", path);
+    unlink(path);
+    unlink(lock);
+    int r = ghost_mkfs(path);
+    if (r < 0) {
+        fprintf(stderr, "ghost_mkfs %s: %s\n", path, ghost_errmsg());
+        abort();
+    }
+    return path;
+}
+
+static uint64_t status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    uint64_t kb = 0;
+    size_t n = strlen(field);
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n) && line[n] == ':')
+            kb = strtoull(line + n + 1, NULL, 10);
+    fclose(f);
+    return kb * 1024;
+}
+
+uint64_t test_peak_rss(void) { return status_kb("VmHWM"); }
+uint64_t test_rss(void) { return status_kb("VmRSS"); }
