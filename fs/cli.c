@@ -1,0 +1,452 @@
+/*
+ * cli.c - the ghostfs command.
+ *
+ *   ghostfs mkfs [--block-size N] STORE
+ *   ghostfs mount STORE MOUNTPOINT [-o opt,...] [-f] [-d]
+ *   ghostfs umount MOUNTPOINT
+ *   ghostfs STORE MOUNTPOINT [-o opt,...]      (how mount.fuse3 calls us)
+ *   mount.ghostfs STORE MOUNTPOINT [-o opt,...] (mount -t fuse.ghostfs, fstab)
+ *
+ * Mounting checks everything it can before it forks: the store opens and is
+ * a filesystem, the mountpoint is a directory and not already mounted, every
+ * option is known. The daemon is then a child that opens the store itself
+ * (LMDB and threads do not survive fork) and tells the parent through a
+ * pipe whether it is serving; the parent prints any error and exits with
+ * the daemon's verdict, so `ghostfs mount` fails when the mount failed.
+ */
+#define FUSE_USE_VERSION 314
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "fuse_ops.h"
+
+static const char *prog = "ghostfs";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ghostfs mkfs [--block-size BYTES] STORE\n"
+            "       ghostfs mount STORE MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
+            "       ghostfs umount MOUNTPOINT\n"
+            "       ghostfs --help | --version\n"
+            "\n"
+            "Mount options (-o, comma separated):\n"
+            "  ro                  read only\n"
+            "  allow_other         let other users in (needs user_allow_other)\n"
+            "  sync=batch|always|none   durability of commits (default batch)\n"
+            "  cache_size=BYTES    object cache budget (default 64M)\n"
+            "  write_buffer=BYTES  dirty file data before back-pressure (default 256M)\n"
+            "  commit_interval=MS  commit buffered writes after this long (default 1000)\n"
+            "  writeback           let the kernel cache writes too (one mount only)\n"
+            "  and the usual mount options: dev, nodev, suid, nosuid, exec, noexec,\n"
+            "  atime, noatime, relatime, rw, auto_unmount, fsname=, subtype=\n"
+            "-f  stay in the foreground   -d  foreground with FUSE debug output\n"
+            "BYTES may end in K, M or G.\n");
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static const char *store_error(int e)
+{
+    const char *m = ghost_errmsg();
+    if (e == -EMEDIUMTYPE)
+        return "a ghost object store, but not a ghostfs filesystem (no superblock)";
+    return m && *m ? m : ghost_strerror(e);
+}
+
+static int parse_bytes(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+/* ---- mkfs ----------------------------------------------------------------------- */
+
+static int cmd_mkfs(int argc, char **argv)
+{
+    size_t bs = 0;
+    const char *store = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--block-size") && i + 1 < argc) {
+            if (parse_bytes(argv[++i], &bs))
+                return fail("mkfs: bad block size '%s'", argv[i]);
+        } else if (argv[i][0] == '-') {
+            return fail("mkfs: unknown option '%s'", argv[i]);
+        } else if (!store) {
+            store = argv[i];
+        } else {
+            return fail("mkfs: unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!store)
+        return fail("mkfs: which store? usage: ghostfs mkfs [--block-size BYTES] STORE");
+    if (bs && (bs < 4096 || bs > (1u << 20) || (bs & (bs - 1))))
+        return fail("mkfs: block size %zu must be a power of two from 4K to 1M", bs);
+    int e = fs_mkfs(store, (uint32_t)bs);
+    if (e)
+        return fail("mkfs: %s", store_error(e));
+    printf("made a ghostfs filesystem in %s (block size %zu)\n", store,
+           bs ? bs : (size_t)FS_BLOCK_DEFAULT);
+    return 0;
+}
+
+/* ---- mount ------------------------------------------------------------------------ */
+
+struct mount_args {
+    const char *store, *mnt;
+    struct fs_options fo;
+    bool foreground, debug, writeback;
+    char fuse_opts[4096]; /* passed on to libfuse */
+};
+
+static void add_fuse_opt(struct mount_args *m, const char *o)
+{
+    size_t n = strlen(m->fuse_opts);
+    snprintf(m->fuse_opts + n, sizeof m->fuse_opts - n, "%s%s", n ? "," : "", o);
+}
+
+/* Options mount(8) and fstab pass that mean nothing to a FUSE daemon. */
+static bool ignored(const char *o)
+{
+    static const char *const list[] = {"defaults", "auto", "noauto", "user", "nouser",
+                                       "users", "_netdev", "nofail", "rw", "sync_read",
+                                       "async", NULL};
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(o, list[i]))
+            return true;
+    return !strncmp(o, "x-", 2) || !strncmp(o, "comment=", 8);
+}
+
+static bool passed_to_fuse(const char *o)
+{
+    static const char *const list[] = {"allow_other", "allow_root", "dev", "nodev", "suid",
+                                       "nosuid", "exec", "noexec", "atime", "noatime",
+                                       "relatime", "norelatime", "strictatime",
+                                       "auto_unmount", "ro", NULL};
+    static const char *const prefixed[] = {"fsname=", "subtype=", "max_read=", NULL};
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(o, list[i]))
+            return true;
+    for (int i = 0; prefixed[i]; i++)
+        if (!strncmp(o, prefixed[i], strlen(prefixed[i])))
+            return true;
+    return false;
+}
+
+static int parse_option(struct mount_args *m, char *o)
+{
+    char *val = strchr(o, '=');
+    size_t bytes;
+    if (!strcmp(o, "ro")) {
+        m->fo.store.readonly = true;
+        add_fuse_opt(m, o);
+    } else if (!strcmp(o, "writeback")) {
+        m->writeback = true;
+    } else if (val && !strncmp(o, "sync=", 5)) {
+        if (!strcmp(val + 1, "batch"))
+            m->fo.store.sync = GHOST_SYNC_BATCH;
+        else if (!strcmp(val + 1, "always"))
+            m->fo.store.sync = GHOST_SYNC_ALWAYS;
+        else if (!strcmp(val + 1, "none"))
+            m->fo.store.sync = GHOST_SYNC_NONE;
+        else
+            return fail("bad value in option '%s': sync is batch, always or none", o);
+    } else if (val && !strncmp(o, "cache_size=", 11)) {
+        if (parse_bytes(val + 1, &bytes) || bytes < (1u << 20))
+            return fail("bad value in option '%s': a size of at least 1M", o);
+        m->fo.store.cache_bytes = bytes;
+    } else if (val && !strncmp(o, "write_buffer=", 13)) {
+        if (parse_bytes(val + 1, &bytes) || bytes < (1u << 20))
+            return fail("bad value in option '%s': a size of at least 1M", o);
+        m->fo.write_buffer = bytes;
+    } else if (val && !strncmp(o, "commit_interval=", 16)) {
+        char *end;
+        long ms = strtol(val + 1, &end, 10);
+        if (*end || ms < 1 || ms > 3600000)
+            return fail("bad value in option '%s': milliseconds from 1 to 3600000", o);
+        m->fo.commit_interval_ms = (unsigned)ms;
+    } else if (passed_to_fuse(o)) {
+        add_fuse_opt(m, o);
+    } else if (!ignored(o)) {
+        return fail("unknown mount option '%s' (see ghostfs --help)", o);
+    }
+    return 0;
+}
+
+static int parse_mount(struct mount_args *m, int argc, char **argv)
+{
+    fs_options_init(&m->fo);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-o") || !strncmp(a, "-o", 2)) {
+            const char *list = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!list)
+                return fail("-o needs a list of options");
+            char *copy = strdup(list), *save = NULL;
+            for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+                if (parse_option(m, o)) {
+                    free(copy);
+                    return 1;
+                }
+            free(copy);
+        } else if (!strcmp(a, "-f")) {
+            m->foreground = true;
+        } else if (!strcmp(a, "-d")) {
+            m->foreground = m->debug = true;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "-s") || !strcmp(a, "-v")) {
+            /* mount(8) helper flags: no mtab, sloppy, verbose */
+        } else if (a[0] == '-') {
+            return fail("unknown option '%s' (see ghostfs --help)", a);
+        } else if (!m->store) {
+            m->store = a;
+        } else if (!m->mnt) {
+            m->mnt = a;
+        } else {
+            return fail("unexpected argument '%s'", a);
+        }
+    }
+    if (!m->store || !m->mnt)
+        return fail("mount needs a STORE and a MOUNTPOINT (see ghostfs --help)");
+    /* The daemon runs in /, so it needs absolute paths. */
+    static char store[PATH_MAX], mnt[PATH_MAX];
+    if (!realpath(m->store, store))
+        return fail("store %s: %s", m->store,
+                    errno == ENOENT ? "no such store" : strerror(errno));
+    if (!realpath(m->mnt, mnt))
+        return fail("mountpoint %s: %s", m->mnt, strerror(errno));
+    m->store = store;
+    m->mnt = mnt;
+    return 0;
+}
+
+/* Is path already a mount point? Compare with /proc/self/mountinfo. */
+static bool is_mounted(const char *path)
+{
+    char real[PATH_MAX], line[8192];
+    if (!realpath(path, real))
+        return false;
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    bool found = false;
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof line, f)) {
+        char mp[4096];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && !strcmp(mp, real))
+            found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+static int check_mount(struct mount_args *m)
+{
+    struct stat st;
+    if (stat(m->mnt, &st) < 0)
+        return fail("mountpoint %s: %s", m->mnt, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return fail("mountpoint %s: not a directory", m->mnt);
+    if (is_mounted(m->mnt))
+        return fail("mountpoint %s: busy (something is already mounted there)", m->mnt);
+    /* Open the store once here so that its errors reach the terminal. */
+    struct fs *fs;
+    struct fs_options fo = m->fo;
+    int e = fs_open(m->store, &fo, &fs);
+    if (e)
+        return fail("store %s: %s", m->store, store_error(e));
+    fs_close(fs);
+    return 0;
+}
+
+static int serve(struct mount_args *m, int report_fd)
+{
+    struct fs *fs = NULL;
+    struct fuse_session *se = NULL;
+    char fsname[PATH_MAX + 16], err[512] = "";
+    char *argv_fuse[8];
+    int argc_fuse = 0, ret = 1;
+
+    snprintf(fsname, sizeof fsname, "fsname=%s,subtype=ghostfs,default_permissions",
+             m->store);
+    add_fuse_opt(m, fsname);
+    argv_fuse[argc_fuse++] = (char *)prog;
+    argv_fuse[argc_fuse++] = "-o";
+    argv_fuse[argc_fuse++] = m->fuse_opts;
+    if (m->debug)
+        argv_fuse[argc_fuse++] = "-d";
+    argv_fuse[argc_fuse] = NULL;
+    struct fuse_args args = FUSE_ARGS_INIT(argc_fuse, argv_fuse);
+
+    int e = fs_open(m->store, &m->fo, &fs);
+    if (e) {
+        snprintf(err, sizeof err, "store %s: %s", m->store, store_error(e));
+        goto out;
+    }
+    struct ghostfs_mount gm = {.fs = fs, .writeback = m->writeback};
+    se = fuse_session_new(&args, &ghostfs_ops, sizeof ghostfs_ops, &gm);
+    if (!se) {
+        snprintf(err, sizeof err, "cannot start a FUSE session");
+        goto out;
+    }
+    if (fuse_set_signal_handlers(se)) {
+        snprintf(err, sizeof err, "cannot install signal handlers");
+        goto out;
+    }
+    if (fuse_session_mount(se, m->mnt)) {
+        snprintf(err, sizeof err, "cannot mount on %s (is /dev/fuse there, and fuse3?)",
+                 m->mnt);
+        goto out_signals;
+    }
+    if (notifier_start(se, fs)) {
+        snprintf(err, sizeof err, "cannot start the notifier thread");
+        goto out_unmount;
+    }
+    if (report_fd >= 0) {
+        if (write(report_fd, "", 1) != 1) { /* "serving" */
+        }
+        close(report_fd);
+        report_fd = -1;
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(null, 2);
+            close(null);
+        }
+    }
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(cfg, 64);
+    fuse_loop_cfg_set_idle_threads(cfg, 16);
+    ret = fuse_session_loop_mt(se, cfg) ? 1 : 0;
+    fuse_loop_cfg_destroy(cfg);
+    notifier_stop();
+out_unmount:
+    fuse_session_unmount(se);
+out_signals:
+    fuse_remove_signal_handlers(se);
+out:
+    if (se)
+        fuse_session_destroy(se);
+    fs_close(fs);
+    fuse_opt_free_args(&args);
+    if (report_fd >= 0) {
+        if (write(report_fd, err, strlen(err) + 1) < 0) {
+        }
+        close(report_fd);
+    } else if (*err) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+    }
+    return *err ? 1 : ret;
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+    struct mount_args m = {0};
+    if (parse_mount(&m, argc, argv) || check_mount(&m))
+        return 1;
+    if (m.foreground)
+        return serve(&m, -1);
+    int p[2];
+    if (pipe(p) < 0)
+        return fail("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        return fail("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(p[0]);
+        setsid();
+        if (chdir("/") < 0) {
+        }
+        _exit(serve(&m, p[1]));
+    }
+    close(p[1]);
+    char msg[512];
+    ssize_t n = read(p[0], msg, sizeof msg - 1);
+    close(p[0]);
+    if (n == 1 && msg[0] == 0)
+        return 0; /* the daemon serves */
+    int status;
+    waitpid(pid, &status, 0);
+    if (n > 0) {
+        msg[n] = 0;
+        return fail("%s", msg);
+    }
+    return fail("the daemon died before it could mount");
+}
+
+static int cmd_umount(int argc, char **argv)
+{
+    if (argc != 2)
+        return fail("usage: ghostfs umount MOUNTPOINT");
+    if (!is_mounted(argv[1]))
+        return fail("%s: not mounted", argv[1]);
+    execlp("fusermount3", "fusermount3", "-u", argv[1], (char *)NULL);
+    return fail("cannot run fusermount3: %s", strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    char *base = basename(argv[0]);
+    if (!strncmp(base, "mount.", 6)) { /* mount.ghostfs, mount.fuse.ghostfs */
+        prog = base;
+        return cmd_mount(argc, argv);
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("ghostfs %s (store format %d)\n", GHOST_VERSION, GHOST_FORMAT);
+        return 0;
+    }
+    if (!strcmp(cmd, "mkfs"))
+        return cmd_mkfs(argc - 1, argv + 1);
+    if (!strcmp(cmd, "mount"))
+        return cmd_mount(argc - 1, argv + 1);
+    if (!strcmp(cmd, "umount") || !strcmp(cmd, "unmount"))
+        return cmd_umount(argc - 1, argv + 1);
+    if (cmd[0] != '-' && argc >= 3 && access(cmd, F_OK) == 0)
+        return cmd_mount(argc, argv); /* "ghostfs STORE MNT -o ..." from mount.fuse3 */
+    fail("unknown command '%s'", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,173 @@
+/*
+ * fs.h - the POSIX model of ghostfs: inodes, directories, file data and
+ * xattrs made of libghost objects and maps.
+ *
+ * Every function here is a plain C call that the unit tests use without a
+ * mount; fs/fuse_ops.c only translates FUSE requests into these calls.
+ * Functions return 0 (or a byte count) on success and a negative errno.
+ * Permission checks are the kernel's (the mount uses default_permissions);
+ * what the kernel cannot know - setgid inheritance, O_EXCL, ENOTEMPTY,
+ * renaming a directory under itself - is done here.
+ *
+ * Objects and maps (docs/format.md has the byte layouts):
+ *   inode object (type FS_OBJ_INODE) at OID = inode number; root is OID 1
+ *   superblock object (type FS_OBJ_SUPER) at OID 2: block size, inline limit
+ *   map FS_MAP_DIRENT  on a directory: hash(name) . name -> child . dtype
+ *   map FS_MAP_BACKREF on an inode:    parent . name -> (empty)
+ *   map FS_MAP_DATA    on a file:      block index -> block bytes (holes absent)
+ *   map FS_MAP_XATTR   on an inode:    name -> value
+ *   map FS_MAP_ORPHAN  on OID 3:       inode -> owner (unlinked while open)
+ */
+#ifndef GHOSTFS_FS_H
+#define GHOSTFS_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "ghost.h"
+
+#define FS_ROOT_INO 1
+#define FS_SUPER_OID 2
+#define FS_ORPHAN_OID 3
+
+enum { FS_OBJ_INODE = 1, FS_OBJ_SUPER = 2 };
+enum { FS_MAP_DIRENT = 1, FS_MAP_BACKREF = 2, FS_MAP_DATA = 3, FS_MAP_XATTR = 4,
+       FS_MAP_ORPHAN = 5 };
+
+#define FS_NAME_MAX 255
+#define FS_XATTR_NAME_MAX 255
+#define FS_XATTR_SIZE_MAX 65536
+#define FS_BLOCK_DEFAULT 65536
+#define FS_INLINE_MAX 1024
+
+/* Attributes as the kernel sees them. */
+struct fs_attr {
+    uint64_t ino;
+    uint32_t mode, uid, gid, nlink;
+    uint64_t size, blocks, rdev;
+    int64_t atime_ns, mtime_ns, ctime_ns, btime_ns;
+    uint32_t blksize;
+};
+
+/* Who asks: for ownership of new inodes. */
+struct fs_ctx {
+    uint32_t uid, gid;
+    uint32_t umask;
+};
+
+/* setattr: which fields of the request to apply. */
+enum {
+    FS_SET_MODE = 1 << 0,
+    FS_SET_UID = 1 << 1,
+    FS_SET_GID = 1 << 2,
+    FS_SET_SIZE = 1 << 3,
+    FS_SET_ATIME = 1 << 4,
+    FS_SET_MTIME = 1 << 5,
+    FS_SET_ATIME_NOW = 1 << 6,
+    FS_SET_MTIME_NOW = 1 << 7,
+    FS_SET_CTIME = 1 << 8,
+};
+
+struct fs_options {
+    struct ghost_options store;
+    size_t write_buffer;      /* bytes of dirty file data before back-pressure */
+    unsigned commit_interval_ms;
+};
+
+struct fs;
+
+void fs_options_init(struct fs_options *o);
+
+/* Make a store and an empty filesystem in it (root directory 0755 owned by
+ * the caller). block_size 0 means FS_BLOCK_DEFAULT; it must be a power of
+ * two between 4 KiB and 1 MiB. */
+int fs_mkfs(const char *store, uint32_t block_size);
+
+/* Open the filesystem in store; reclaims inodes orphaned by a crash. */
+int fs_open(const char *store, const struct fs_options *o, struct fs **out);
+
+/* Commit everything buffered, reclaim this process's orphans, close. */
+void fs_close(struct fs *fs);
+
+struct ghost *fs_store(struct fs *fs);
+uint32_t fs_block_size(struct fs *fs);
+
+/* Called for each inode another process changed (0: all). */
+typedef void (*fs_notify_fn)(void *arg, uint64_t ino);
+void fs_set_notify(struct fs *fs, fs_notify_fn fn, void *arg);
+
+/* For the notifier: is ino known to the kernel; every inode it knows; the
+ * names the kernel knows in dir that no longer lead where they did. */
+bool fs_is_known(struct fs *fs, uint64_t ino);
+void fs_known_inodes(struct fs *fs, void (*fn)(void *arg, uint64_t ino), void *arg);
+void fs_stale_names(struct fs *fs, uint64_t dir,
+                    void (*fn)(void *arg, uint64_t parent, const char *name), void *arg);
+
+/* ---- names ---- */
+int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *out);
+/* Drop n kernel references taken by lookup/create/mknod/mkdir/symlink/link. */
+void fs_forget(struct fs *fs, uint64_t ino, uint64_t n);
+int fs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out);
+int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in, unsigned to_set,
+               struct fs_attr *out);
+int fs_mknod(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+             uint32_t mode, uint64_t rdev, struct fs_attr *out);
+int fs_mkdir(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+             uint32_t mode, struct fs_attr *out);
+int fs_symlink(struct fs *fs, const struct fs_ctx *ctx, const char *target, uint64_t parent,
+               const char *name, struct fs_attr *out);
+/* Copies the target into buf (NUL-terminated, truncated to size - 1). */
+int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
+int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
+            struct fs_attr *out);
+int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
+int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
+/* flags: RENAME_NOREPLACE, RENAME_EXCHANGE. */
+int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
+              const char *newname, unsigned flags);
+
+/* Directory listing. Offsets are stable cookies derived from name hashes:
+ * entries added or removed during a listing never make another one be
+ * skipped or repeated. fn returns non-zero when the reply buffer is full
+ * (the entry was not taken). With plus, each entry taken counts as a lookup. */
+typedef int (*fs_dirent_fn)(void *arg, const char *name, const struct fs_attr *attr,
+                            uint64_t next_off);
+int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn,
+               void *arg);
+
+/* ---- files ---- */
+/* Open: counts the open file; *keep_cache says whether the kernel may keep
+ * the pages it has (the data did not change since it last opened it). */
+int fs_open_file(struct fs *fs, uint64_t ino, int flags, bool *keep_cache);
+int fs_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+              uint32_t mode, int flags, struct fs_attr *out);
+ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off);
+/* append: write at the end of the file, whatever off says. */
+ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint64_t off,
+                 bool append);
+/* Commit the inode's buffered writes (close is a transaction). */
+int fs_flush(struct fs *fs, uint64_t ino);
+int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);
+/* Last close of one open: commits, and reclaims the inode if it was
+ * unlinked and nobody else holds it. */
+int fs_release(struct fs *fs, uint64_t ino);
+int fs_fallocate(struct fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len);
+int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence);
+ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out,
+                      uint64_t off_out, size_t len);
+int fs_statfs(struct fs *fs, struct statvfs *st);
+int fs_syncfs(struct fs *fs);
+
+/* ---- xattrs ---- */
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value,
+                size_t size, int flags);
+/* size 0: return the value's size. Else copy it, or -ERANGE. */
+ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size);
+ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size);
+int fs_removexattr(struct fs *fs, uint64_t ino, const char *name);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * fsint.h - what the files of fs/ share: the decoded inode record, the
+ * in-memory inode table and the per-inode write buffer.
+ *
+ * Lock order: fs.itab_lock -> inode.rw -> fs.dirty_lock. An inode's rw lock
+ * is held shared by readers of its data and exclusively by writers and by the
+ * commit of its buffer; no libghost call made under it waits for another
+ * inode's lock.
+ */
+#ifndef GHOSTFS_FSINT_H
+#define GHOSTFS_FSINT_H
+
+#include <pthread.h>
+
+#include "fs.h"
+
+/* Inode record flags. */
+#define INODE_INLINE 0x1 /* data lives in the record, not in FS_MAP_DATA */
+
+/* The inode record, decoded. inl points into the transaction (borrowed). */
+struct rec {
+    uint32_t mode, uid, gid, nlink;
+    uint64_t size;
+    int64_t atime, mtime, ctime, btime;
+    uint64_t rdev;
+    uint64_t parent; /* directories: the parent directory */
+    uint64_t dv;     /* data version: bumped by every change of the data */
+    uint32_t flags;
+    const unsigned char *inl;
+    size_t inl_len;
+};
+#define REC_HDR 84
+
+int rec_get(struct ghost_txn *t, uint64_t ino, struct rec *r);
+int rec_put(struct ghost_txn *t, uint64_t ino, const struct rec *r);
+void rec_attr(struct fs *fs, uint64_t ino, const struct rec *r, struct fs_attr *a);
+int64_t now_ns(void);
+
+/* One dirty block of the write buffer: the bytes written and which ranges
+ * of the block they cover. */
+struct range {
+    uint32_t lo, hi;
+};
+struct dblock {
+    uint64_t index;
+    unsigned char *data; /* block_size bytes */
+    struct range *r;
+    uint32_t nr, capr;
+};
+struct wbuf {
+    struct dblock *b; /* sorted by index */
+    size_t n, cap;
+    uint64_t end;     /* the file is at least this long */
+    int64_t mtime;
+    size_t bytes;
+};
+
+/* Runtime state of an inode this process uses. */
+struct inode {
+    uint64_t ino;
+    struct inode *hnext;
+    uint64_t nlookup;     /* kernel references */
+    uint32_t nopen;       /* open files */
+    uint32_t refs;        /* temporary references by running calls */
+    pthread_rwlock_t rw;  /* protects wb and cached_dv */
+    struct wbuf *wb;
+    uint64_t cached_dv;
+    bool dv_known;
+    bool unlinked;        /* nlink reached 0: reclaim when unused */
+    uint64_t parent;      /* a name the kernel knows it by, for invalidation */
+    char *name;
+    struct inode *dnext, *dprev; /* dirty list */
+    bool dirty;
+    int64_t dirty_since;
+};
+
+struct fs {
+    struct ghost *g;
+    uint32_t bs;
+    size_t inline_max;
+    pthread_mutex_t itab_lock; /* protects the table and every inode's counts */
+    struct inode **buckets;
+    size_t nbuckets, count;
+
+    pthread_mutex_t dirty_lock; /* protects the dirty list and dirty_bytes */
+    pthread_cond_t dirty_cond;
+    struct inode *dirty_head;
+    size_t dirty_bytes, budget;
+    unsigned interval_ms;
+    pthread_t flusher;
+    bool flusher_running, stop;
+
+    fs_notify_fn notify;
+    void *notify_arg;
+    char owner[48]; /* boot id and pid, recorded with our orphans */
+    bool readonly;
+};
+
+/* Find or add the runtime inode and take a temporary reference. */
+struct inode *inode_get(struct fs *fs, uint64_t ino);
+void inode_put(struct fs *fs, struct inode *in);
+/* Count a kernel reference; remember the name it came by. */
+void inode_looked_up(struct fs *fs, uint64_t ino, uint64_t parent, const char *name);
+/* Delete an unlinked inode and everything it owns, unless still in use. */
+int inode_reclaim(struct fs *fs, uint64_t ino);
+int orphans_reclaim(struct fs *fs, bool ours_only);
+
+/* file.c */
+int wb_commit(struct fs *fs, struct inode *in); /* with in->rw held exclusively */
+void wb_free(struct wbuf *wb);
+void dirty_remove(struct fs *fs, struct inode *in);
+int flusher_start(struct fs *fs);
+void flusher_stop(struct fs *fs);
+int flush_all(struct fs *fs);
+int truncate_txn(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct rec *r,
+                 uint64_t size);
+
+/* dir.c */
+uint64_t name_hash(const char *name, size_t len);
+
+#endif

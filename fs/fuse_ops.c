@@ -1,0 +1,619 @@
+/*
+ * fuse_ops.c - the FUSE low-level glue. No filesystem logic lives here:
+ * each handler decodes its request, calls one fs_ function, and replies.
+ *
+ * Kernel caching: entries and attributes are cached for an hour, because
+ * every change made through this mount is seen by the kernel anyway, and
+ * changes made by another daemon are pushed to the kernel by notification
+ * (fuse_lowlevel_notify_inval_*) from a notifier thread - never from inside
+ * a request handler, where it could deadlock on the locks the kernel holds
+ * for that request. Lookups that find nothing are not cached (so a file
+ * another mount creates shows up at once).
+ */
+#define FUSE_USE_VERSION 314
+#include "fuse_ops.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "fs.h"
+
+#define CACHE_TIMEOUT 3600.0
+
+static struct fs *FS(fuse_req_t req)
+{
+    return ((struct ghostfs_mount *)fuse_req_userdata(req))->fs;
+}
+
+static void to_stat(const struct fs_attr *a, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_ino = a->ino;
+    st->st_mode = a->mode;
+    st->st_nlink = a->nlink;
+    st->st_uid = a->uid;
+    st->st_gid = a->gid;
+    st->st_size = (off_t)a->size;
+    st->st_blocks = (blkcnt_t)a->blocks;
+    st->st_blksize = (blksize_t)a->blksize;
+    st->st_rdev = a->rdev;
+    st->st_atim.tv_sec = a->atime_ns / 1000000000;
+    st->st_atim.tv_nsec = a->atime_ns % 1000000000;
+    st->st_mtim.tv_sec = a->mtime_ns / 1000000000;
+    st->st_mtim.tv_nsec = a->mtime_ns % 1000000000;
+    st->st_ctim.tv_sec = a->ctime_ns / 1000000000;
+    st->st_ctim.tv_nsec = a->ctime_ns % 1000000000;
+}
+
+static void reply_entry(fuse_req_t req, int e, const struct fs_attr *a)
+{
+    if (e) {
+        fuse_reply_err(req, -e);
+        return;
+    }
+    struct fuse_entry_param ep = {.ino = a->ino,
+                                  .generation = 0,
+                                  .attr_timeout = CACHE_TIMEOUT,
+                                  .entry_timeout = CACHE_TIMEOUT};
+    to_stat(a, &ep.attr);
+    fuse_reply_entry(req, &ep);
+}
+
+static void reply_err(fuse_req_t req, int e) { fuse_reply_err(req, e < 0 ? -e : e); }
+
+static struct fs_ctx ctx_of(fuse_req_t req)
+{
+    const struct fuse_ctx *c = fuse_req_ctx(req);
+    struct fs_ctx x = {.uid = c->uid, .gid = c->gid, .umask = c->umask};
+    return x;
+}
+
+/* ---- the notifier: pushes other daemons' changes to the kernel --------------- */
+
+struct notifier {
+    struct fuse_session *se;
+    struct fs *fs;
+    pthread_mutex_t lock; /* protects the queue and stop */
+    pthread_cond_t cond;
+    uint64_t *q;
+    size_t n, cap;
+    bool stop;
+    pthread_t thread;
+};
+
+static struct notifier notifier = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                                   .cond = PTHREAD_COND_INITIALIZER};
+
+static void enqueue(void *arg, uint64_t ino)
+{
+    struct notifier *nt = arg;
+    pthread_mutex_lock(&nt->lock);
+    if (nt->n == nt->cap) {
+        size_t cap = nt->cap ? nt->cap * 2 : 256;
+        uint64_t *q = realloc(nt->q, cap * sizeof *q);
+        if (!q) {
+            pthread_mutex_unlock(&nt->lock);
+            return;
+        }
+        nt->q = q;
+        nt->cap = cap;
+    }
+    nt->q[nt->n++] = ino;
+    pthread_cond_signal(&nt->cond);
+    pthread_mutex_unlock(&nt->lock);
+}
+
+static void inval_entry(void *arg, uint64_t parent, const char *name)
+{
+    struct notifier *nt = arg;
+    fuse_lowlevel_notify_inval_entry(nt->se, parent, name, strlen(name));
+}
+
+static void inval_inode(void *arg, uint64_t ino)
+{
+    struct notifier *nt = arg;
+    fuse_lowlevel_notify_inval_inode(nt->se, ino, 0, 0);
+    /* If it is a directory, names the kernel knows in it may be stale. */
+    fs_stale_names(nt->fs, ino, inval_entry, nt);
+}
+
+static void *notifier_main(void *arg)
+{
+    struct notifier *nt = arg;
+    pthread_mutex_lock(&nt->lock);
+    while (!nt->stop) {
+        if (!nt->n) {
+            pthread_cond_wait(&nt->cond, &nt->lock);
+            continue;
+        }
+        uint64_t *q = nt->q;
+        size_t n = nt->n;
+        nt->q = NULL;
+        nt->n = nt->cap = 0;
+        pthread_mutex_unlock(&nt->lock);
+        for (size_t i = 0; i < n; i++) {
+            if (q[i] == 0)
+                fs_known_inodes(nt->fs, inval_inode, nt);
+            else if (fs_is_known(nt->fs, q[i]))
+                inval_inode(nt, q[i]);
+        }
+        free(q);
+        pthread_mutex_lock(&nt->lock);
+    }
+    pthread_mutex_unlock(&nt->lock);
+    return NULL;
+}
+
+int notifier_start(struct fuse_session *se, struct fs *fs)
+{
+    notifier.se = se;
+    notifier.fs = fs;
+    fs_set_notify(fs, enqueue, &notifier);
+    return -pthread_create(&notifier.thread, NULL, notifier_main, &notifier);
+}
+
+void notifier_stop(void)
+{
+    pthread_mutex_lock(&notifier.lock);
+    notifier.stop = true;
+    pthread_cond_signal(&notifier.cond);
+    pthread_mutex_unlock(&notifier.lock);
+    pthread_join(notifier.thread, NULL);
+    fs_set_notify(notifier.fs, NULL, NULL);
+    free(notifier.q);
+    notifier.q = NULL;
+}
+
+/* ---- requests ---------------------------------------------------------------------- */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    struct ghostfs_mount *m = userdata;
+    (void)m;
+    conn->max_write = 1 << 20;
+    if (conn->capable & FUSE_CAP_READDIRPLUS)
+        conn->want |= FUSE_CAP_READDIRPLUS;
+    if (m->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+        conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+        conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+}
+
+static void op_destroy(void *userdata)
+{
+    struct ghostfs_mount *m = userdata;
+    fs_syncfs(m->fs);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fs_attr a;
+    int e = fs_lookup(FS(req), parent, name, &a);
+    if (e == -ENOENT) {
+        /* not cached: another mount may create it any moment */
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    reply_entry(req, e, &a);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
+{
+    fs_forget(FS(req), ino, n);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
+{
+    for (size_t i = 0; i < count; i++)
+        fs_forget(FS(req), f[i].ino, f[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs_attr a;
+    struct stat st;
+    (void)fi;
+    int e = fs_getattr(FS(req), ino, &a);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    to_stat(&a, &st);
+    fuse_reply_attr(req, &st, CACHE_TIMEOUT);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+    struct fs_attr in = {0}, out;
+    unsigned set = 0;
+    struct stat st;
+    (void)fi;
+    if (to_set & FUSE_SET_ATTR_MODE)
+        set |= FS_SET_MODE, in.mode = attr->st_mode;
+    if (to_set & FUSE_SET_ATTR_UID)
+        set |= FS_SET_UID, in.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID)
+        set |= FS_SET_GID, in.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_SIZE)
+        set |= FS_SET_SIZE, in.size = (uint64_t)attr->st_size;
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+        set |= FS_SET_ATIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_ATIME)
+        set |= FS_SET_ATIME,
+            in.atime_ns = attr->st_atim.tv_sec * 1000000000LL + attr->st_atim.tv_nsec;
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+        set |= FS_SET_MTIME_NOW;
+    else if (to_set & FUSE_SET_ATTR_MTIME)
+        set |= FS_SET_MTIME,
+            in.mtime_ns = attr->st_mtim.tv_sec * 1000000000LL + attr->st_mtim.tv_nsec;
+    if (to_set & FUSE_SET_ATTR_CTIME)
+        set |= FS_SET_CTIME,
+            in.ctime_ns = attr->st_ctim.tv_sec * 1000000000LL + attr->st_ctim.tv_nsec;
+    int e = fs_setattr(FS(req), ino, &in, set, &out);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    to_stat(&out, &st);
+    fuse_reply_attr(req, &st, CACHE_TIMEOUT);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    char buf[4097];
+    int e = fs_readlink(FS(req), ino, buf, sizeof buf);
+    if (e)
+        reply_err(req, e);
+    else
+        fuse_reply_readlink(req, buf);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                     dev_t rdev)
+{
+    struct fs_ctx c = ctx_of(req);
+    struct fs_attr a;
+    reply_entry(req, fs_mknod(FS(req), &c, parent, name, mode, rdev, &a), &a);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    struct fs_ctx c = ctx_of(req);
+    struct fs_attr a;
+    reply_entry(req, fs_mkdir(FS(req), &c, parent, name, mode, &a), &a);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    struct fs_ctx c = ctx_of(req);
+    struct fs_attr a;
+    reply_entry(req, fs_symlink(FS(req), &c, link, parent, name, &a), &a);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
+{
+    struct fs_attr a;
+    reply_entry(req, fs_link(FS(req), ino, parent, name, &a), &a);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    reply_err(req, fs_unlink(FS(req), parent, name));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    reply_err(req, fs_rmdir(FS(req), parent, name));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+    reply_err(req, fs_rename(FS(req), parent, name, newparent, newname, flags));
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    bool keep;
+    int e = fs_open_file(FS(req), ino, fi->flags, &keep);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    fi->keep_cache = keep;
+    if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: undo the open */
+        fs_release(FS(req), ino);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    struct fs_ctx c = ctx_of(req);
+    struct fs_attr a;
+    int e = fs_create(FS(req), &c, parent, name, mode, fi->flags, &a);
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    struct fuse_entry_param ep = {.ino = a.ino,
+                                  .attr_timeout = CACHE_TIMEOUT,
+                                  .entry_timeout = CACHE_TIMEOUT};
+    to_stat(&a, &ep.attr);
+    if (fuse_reply_create(req, &ep, fi) == -ENOENT) {
+        fs_release(FS(req), a.ino);
+        fs_forget(FS(req), a.ino, 1);
+    }
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    (void)fi;
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = fs_read(FS(req), ino, buf, size, (uint64_t)off);
+    if (n < 0)
+        reply_err(req, (int)n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    ssize_t n = fs_write(FS(req), ino, buf, size, (uint64_t)off, fi->flags & O_APPEND);
+    if (n < 0)
+        reply_err(req, (int)n);
+    else
+        fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    reply_err(req, fs_flush(FS(req), ino));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    reply_err(req, fs_release(FS(req), ino));
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)fi;
+    reply_err(req, fs_fsync(FS(req), ino, datasync));
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs_attr a;
+    int e = fs_getattr(FS(req), ino, &a);
+    if (!e && !S_ISDIR(a.mode))
+        e = -ENOTDIR;
+    if (e) {
+        reply_err(req, e);
+        return;
+    }
+    fi->cache_readdir = 0;
+    fuse_reply_open(req, fi);
+}
+
+struct dirbuf {
+    fuse_req_t req;
+    char *buf;
+    size_t size, used;
+    bool plus;
+};
+
+static int add_entry(void *arg, const char *name, const struct fs_attr *a, uint64_t next)
+{
+    struct dirbuf *d = arg;
+    struct stat st;
+    size_t n;
+    to_stat(a, &st);
+    if (d->plus) {
+        struct fuse_entry_param ep = {.ino = a->ino,
+                                      .attr = st,
+                                      .attr_timeout = CACHE_TIMEOUT,
+                                      .entry_timeout = CACHE_TIMEOUT};
+        n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &ep,
+                                   (off_t)next);
+    } else {
+        n = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, &st,
+                              (off_t)next);
+    }
+    if (n > d->size - d->used)
+        return 1;
+    d->used += n;
+    return 0;
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+    struct dirbuf d = {.req = req, .buf = malloc(size), .size = size, .plus = plus};
+    if (!d.buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int e = fs_readdir(FS(req), ino, (uint64_t)off, plus, add_entry, &d);
+    if (e && d.used == 0)
+        reply_err(req, e);
+    else
+        fuse_reply_buf(req, d.buf, d.used);
+    free(d.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    (void)fi;
+    readdir_common(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+    (void)fi;
+    readdir_common(req, ino, size, off, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino, (void)fi;
+    fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                        struct fuse_file_info *fi)
+{
+    (void)ino, (void)datasync, (void)fi;
+    reply_err(req, ghost_sync(fs_store(FS(req))));
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    struct statvfs st;
+    (void)ino;
+    int e = fs_statfs(FS(req), &st);
+    if (e)
+        reply_err(req, e);
+    else
+        fuse_reply_statfs(req, &st);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+    reply_err(req, fs_setxattr(FS(req), ino, name, value, size, flags));
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    char *buf = size ? malloc(size) : NULL;
+    if (size && !buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = fs_getxattr(FS(req), ino, name, buf, size);
+    if (n < 0)
+        reply_err(req, (int)n);
+    else if (size == 0)
+        fuse_reply_xattr(req, (size_t)n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    char *buf = size ? malloc(size) : NULL;
+    if (size && !buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = fs_listxattr(FS(req), ino, buf, size);
+    if (n < 0)
+        reply_err(req, (int)n);
+    else if (size == 0)
+        fuse_reply_xattr(req, (size_t)n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    reply_err(req, fs_removexattr(FS(req), ino, name));
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                         struct fuse_file_info *fi)
+{
+    (void)fi;
+    if (off < 0 || len <= 0) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    reply_err(req, fs_fallocate(FS(req), ino, mode, (uint64_t)off, (uint64_t)len));
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                     struct fuse_file_info *fi)
+{
+    (void)fi;
+    int64_t r = fs_lseek(FS(req), ino, off, whence);
+    if (r < 0)
+        reply_err(req, (int)r);
+    else
+        fuse_reply_lseek(req, (off_t)r);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                               struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+                               off_t off_out, struct fuse_file_info *fi_out, size_t len,
+                               int flags)
+{
+    (void)fi_in, (void)fi_out;
+    if (flags) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    ssize_t n = fs_copy_range(FS(req), ino_in, (uint64_t)off_in, ino_out, (uint64_t)off_out,
+                              len);
+    if (n < 0)
+        reply_err(req, (int)n);
+    else
+        fuse_reply_write(req, (size_t)n);
+}
+
+const struct fuse_lowlevel_ops ghostfs_ops = {
+    .init = op_init,
+    .destroy = op_destroy,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .symlink = op_symlink,
+    .link = op_link,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .rename = op_rename,
+    .open = op_open,
+    .create = op_create,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .fsyncdir = op_fsyncdir,
+    .statfs = op_statfs,
+    .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .removexattr = op_removexattr,
+    .fallocate = op_fallocate,
+    .lseek = op_lseek,
+    .copy_file_range = op_copy_file_range,
+};

@@ -1,0 +1,24 @@
+/*
+ * fuse_ops.h - the FUSE glue's surface for the command (cli.c).
+ */
+#ifndef GHOSTFS_FUSE_OPS_H
+#define GHOSTFS_FUSE_OPS_H
+
+#include <stdbool.h>
+
+struct fs;
+struct fuse_session;
+
+/* What the request handlers get as userdata. */
+struct ghostfs_mount {
+    struct fs *fs;
+    bool writeback;
+};
+
+extern const struct fuse_lowlevel_ops ghostfs_ops;
+
+/* Start/stop the thread that tells the kernel about other daemons' changes. */
+int notifier_start(struct fuse_session *se, struct fs *fs);
+void notifier_stop(void);
+
+#endif

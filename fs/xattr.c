@@ -1,0 +1,150 @@
+/*
+ * xattr.c - extended attributes, one FS_MAP_XATTR key per name.
+ *
+ * Names are 1..255 bytes, values at most 64 KiB (the kernel's limit). A set
+ * or remove also rewrites the inode (ctime), which makes two changes of one
+ * inode's xattrs conflict instead of both seeing the same state.
+ */
+#include "fsint.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+struct xa_ctx {
+    uint64_t ino;
+    const char *name;
+    size_t nlen;
+    const void *value;
+    size_t size;
+    int flags;
+    bool remove;
+};
+
+static int check_xname(const char *name, size_t *len)
+{
+    *len = strlen(name);
+    if (*len == 0)
+        return -EINVAL;
+    if (*len > FS_XATTR_NAME_MAX)
+        return -ERANGE;
+    return 0;
+}
+
+static int xa_fn(struct ghost_txn *t, void *arg)
+{
+    struct xa_ctx *c = arg;
+    struct rec r;
+    int e = rec_get(t, c->ino, &r);
+    if (e)
+        return e;
+    e = ghost_map_get(t, c->ino, FS_MAP_XATTR, c->name, c->nlen, NULL, NULL);
+    if (e && e != -ENOENT)
+        return e;
+    bool exists = e == 0;
+    if (c->remove) {
+        if (!exists)
+            return -ENODATA;
+        e = ghost_map_del(t, c->ino, FS_MAP_XATTR, c->name, c->nlen);
+    } else {
+        if ((c->flags & XATTR_CREATE) && exists)
+            return -EEXIST;
+        if ((c->flags & XATTR_REPLACE) && !exists)
+            return -ENODATA;
+        e = ghost_map_put(t, c->ino, FS_MAP_XATTR, c->name, c->nlen, c->value, c->size);
+    }
+    if (e)
+        return e;
+    r.ctime = now_ns();
+    return rec_put(t, c->ino, &r);
+}
+
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value,
+                size_t size, int flags)
+{
+    struct xa_ctx c = {.ino = ino, .name = name, .value = value, .size = size, .flags = flags};
+    int e = check_xname(name, &c.nlen);
+    if (e)
+        return e;
+    if (size > FS_XATTR_SIZE_MAX)
+        return -E2BIG;
+    if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
+        return -EINVAL;
+    e = ghost_run(fs->g, xa_fn, &c);
+    return e == -GHOST_ECORRUPT ? -EIO : e;
+}
+
+int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
+{
+    struct xa_ctx c = {.ino = ino, .name = name, .remove = true};
+    int e = check_xname(name, &c.nlen);
+    if (e)
+        return e;
+    e = ghost_run(fs->g, xa_fn, &c);
+    return e == -GHOST_ECORRUPT ? -EIO : e;
+}
+
+ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size)
+{
+    size_t nlen;
+    struct ghost_txn *t;
+    struct rec r;
+    const void *v;
+    size_t vlen;
+    int e = check_xname(name, &nlen);
+    if (e)
+        return e;
+    e = ghost_txn_begin(fs->g, &t);
+    if (e)
+        return e;
+    e = rec_get(t, ino, &r);
+    e = e ? e : ghost_map_get(t, ino, FS_MAP_XATTR, name, nlen, &v, &vlen);
+    ssize_t ret = e == -ENOENT ? -ENODATA : e;
+    if (!e) {
+        if (size == 0)
+            ret = (ssize_t)vlen;
+        else if (size < vlen)
+            ret = -ERANGE;
+        else {
+            memcpy(buf, v, vlen);
+            ret = (ssize_t)vlen;
+        }
+    }
+    ghost_txn_abort(t);
+    return ret == -GHOST_ECORRUPT ? -EIO : ret;
+}
+
+struct list_ctx {
+    char *buf;
+    size_t size, used;
+};
+
+static int list_visit(void *arg, const void *key, size_t klen, const void *v, size_t vl)
+{
+    struct list_ctx *c = arg;
+    (void)v, (void)vl;
+    if (c->size && c->used + klen + 1 <= c->size) {
+        memcpy(c->buf + c->used, key, klen);
+        c->buf[c->used + klen] = 0;
+    }
+    c->used += klen + 1;
+    return 0;
+}
+
+ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
+{
+    struct ghost_txn *t;
+    struct rec r;
+    struct list_ctx c = {buf, size, 0};
+    int e = ghost_txn_begin(fs->g, &t);
+    if (e)
+        return e;
+    e = rec_get(t, ino, &r);
+    e = e ? e : ghost_map_scan(t, ino, FS_MAP_XATTR, NULL, 0, list_visit, &c);
+    ghost_txn_abort(t);
+    if (e < 0)
+        return e == -GHOST_ECORRUPT ? -EIO : e;
+    if (size && c.used > size)
+        return -ERANGE;
+    return (ssize_t)c.used;
+}
