@@ -21,6 +21,7 @@
 #include <fuse_lowlevel.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,6 +349,10 @@ static int serve(struct mount_args *m, int report_fd)
             close(null);
         }
     }
+    /* Keep freed block buffers and LMDB's dirty pages in the heap instead of
+     * faulting fresh pages in for every commit. */
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     struct fuse_loop_config *cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(cfg, 64);
     fuse_loop_cfg_set_idle_threads(cfg, 16);

@@ -331,8 +331,14 @@ static int commit_fn(struct ghost_txn *t, void *arg)
             uint32_t blen = (uint32_t)(size - bstart < fs->bs ? size - bstart : fs->bs);
             unsigned char k[8];
             be64(k, d->index);
+            if (covers(d, blen)) { /* written whole: no base to read or copy */
+                e = ghost_map_put(t, c->ino, FS_MAP_DATA, k, 8, d->data, blen);
+                if (e)
+                    return e;
+                continue;
+            }
             memset(base, 0, blen);
-            if (!covers(d, blen)) {
+            {
                 if (d->index == 0 && old_inl) {
                     memcpy(base, old_inl, old_inl_len < blen ? old_inl_len : blen);
                 } else if (bstart < r.size && !old_inl) {
@@ -346,8 +352,6 @@ static int commit_fn(struct ghost_txn *t, void *arg)
                 }
             }
             overlay(d, base, 0, blen);
-            /* Trim trailing zeros past the written data? No: keep the
-             * block's length exact so reads need no size arithmetic. */
             e = ghost_map_put(t, c->ino, FS_MAP_DATA, k, 8, base, blen);
             if (e)
                 return e;

@@ -961,8 +961,12 @@ int store_space_check(struct store *s, size_t bytes, bool frees)
     uint64_t need = used + 2 * (uint64_t)bytes + 64 * (uint64_t)s->psize + s->reserve;
     if (s->alloc_end >= need)
         return 0;
-    uint64_t to = need + s->reserve;
-    if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)to) == 0) {
+    /* Allocate ahead in steps of an eighth of the file, at least the reserve,
+     * and only the part past what we already allocated. */
+    uint64_t step = used / 8 > s->reserve ? used / 8 : s->reserve;
+    uint64_t to = need + step;
+    uint64_t from = s->alloc_end < used ? s->alloc_end : used;
+    if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)(to - from)) == 0) {
         s->alloc_end = to;
         if (s->low_space)
             ghost_log(GHOST_LOG_INFO, "store %s: disk space available again", s->path);
