@@ -150,6 +150,7 @@ void ghost_close(struct ghost *g)
 void db_committed(struct ghost *g, uint64_t gen, uint64_t txnid)
 {
     pthread_mutex_lock(&g->coh_lock);
+    g->own_gens[gen % 256] = gen;
     if (g->seen_gen + 1 == gen && g->seen_txnid + 1 == txnid) {
         g->seen_gen = gen;
         g->seen_txnid = txnid;
@@ -168,7 +169,8 @@ struct refresh {
 static void collect(void *arg, uint64_t gen, uint64_t oid)
 {
     struct refresh *rf = arg;
-    (void)gen;
+    if (rf->g->own_gens[gen % 256] == gen)
+        return; /* our own commit: the cache has it already */
     if (rf->n == rf->cap) {
         rf->cap = rf->cap ? rf->cap * 2 : 64;
         rf->oids = realloc(rf->oids, rf->cap * sizeof *rf->oids);

@@ -274,6 +274,7 @@ struct ghost {
     pthread_mutex_t coh_lock; /* protects seen_gen, seen_txnid */
     uint64_t seen_gen, seen_txnid;
     atomic_uint_fast64_t last_txnid_hint;
+    uint64_t own_gens[256]; /* generations we committed, by gen % 256 */
 
     pthread_t poller;
     bool poller_running;

@@ -286,7 +286,7 @@ static int ghost_setup_txn(struct ghost_txn *txn, void *arg)
 static int raw_setup(struct run *run, struct worker *ws, unsigned n)
 {
     unsigned char obj[OBJ_BYTES], key[8];
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     int rc = mdb_txn_begin(run->env, NULL, 0, &txn);
     for (unsigned i = 0; i < n && !rc; i++) {
         MDB_val k = {8, key}, v = {OBJ_BYTES, obj};
@@ -646,14 +646,37 @@ static void print_table(const struct result *rs, size_t n, const struct ratio *r
                ra[i].value >= ra[i].target ? "yes" : "NO");
 }
 
+/* Print s as a JSON string literal. */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            printf("\\%c", ch);
+        else if (ch < 0x20)
+            printf("\\u%04x", ch);
+        else
+            putchar(ch);
+    }
+    putchar('"');
+}
+
 static void print_json(const struct config *cfg, const char *fs, const char *cpu,
                        const struct result *rs, size_t n, const struct ratio *ra, size_t nra)
 {
-    printf("{\n  \"dir\": \"%s\",\n  \"filesystem\": \"%s\",\n  \"cpu\": \"%s\",\n"
-           "  \"nproc\": %ld,\n  \"seconds\": %g,\n  \"count\": %" PRIu64 ",\n"
-           "  \"results\": [\n",
-           cfg->dir, fs, cpu, sysconf(_SC_NPROCESSORS_ONLN), cfg->count ? 0 : cfg->seconds,
-           cfg->count);
+    printf("{\n  \"dir\": ");
+    json_str(cfg->dir);
+    printf(",\n  \"filesystem\": ");
+    json_str(fs);
+    printf(",\n  \"cpu\": ");
+    json_str(cpu);
+    printf(",\n  \"nproc\": %ld,\n", sysconf(_SC_NPROCESSORS_ONLN));
+    if (cfg->count)
+        printf("  \"count_per_thread\": %" PRIu64 ",\n", cfg->count);
+    else
+        printf("  \"seconds_per_case\": %g,\n", cfg->seconds);
+    printf("  \"results\": [\n");
     for (size_t i = 0; i < n; i++) {
         const struct result *r = &rs[i];
         printf("    {\"engine\": \"%s\", \"sync\": \"%s\", \"threads\": %u, "
@@ -909,8 +932,9 @@ int main(int argc, char **argv)
     size_t nra = compute_ratios(&cfg, results, nres, ratios);
     if (cfg.json)
         print_json(&cfg, fs, cpu, results, nres, ratios, nra);
-    else
+    else if (nres)
         print_table(results, nres, ratios, nra);
+    fflush(stdout);
     if (interrupted) {
         fprintf(stderr, "bench_txn: interrupted; store files removed\n");
         return 130;
