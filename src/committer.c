@@ -1,16 +1,20 @@
 /*
- * committer.c - group commit: one thread applies many transactions in one
- * LMDB write transaction.
+ * committer.c - group commit: many transactions applied in one LMDB write
+ * transaction, by one committer at a time.
  *
  * Callers compute their transactions in parallel, outside any lock, then
- * queue them here and wait. The committer takes everything queued (up to
- * max_batch), opens one LMDB write transaction at generation meta.gen + 1,
- * and for each transaction in turn validates its read set against the
- * current state - which includes the transactions applied before it in the
- * same batch - and applies its writes, or refuses it with a conflict (the
- * stale objects become ghosts). One commit and, in batch mode, one data sync
- * then serve them all. Only after LMDB has committed are the written objects
- * installed in the cache and the callers woken.
+ * queue them here. If nobody is committing, the caller becomes the leader:
+ * in its own thread it takes everything queued (up to max_batch), opens one
+ * LMDB write transaction at generation meta.gen + 1, and for each
+ * transaction in turn validates its read set against the current state -
+ * which includes the transactions applied before it in the same batch - and
+ * applies its writes, or refuses it with a conflict (the stale objects
+ * become ghosts). One commit and, in batch mode, one data sync serve them
+ * all. Callers that queued meanwhile wait; the leader serves batches until
+ * its own transaction is done, then steps down and one of them takes over.
+ * So there is one committer at a time, as with a committer thread, without
+ * two thread switches per commit. Only after LMDB has committed are the
+ * written objects installed in the cache and the callers woken.
  *
  * Failures: a full map is grown and the batch rerun; any other failure
  * (a full disk, a damaged page) reruns the batch's transactions one per LMDB
@@ -21,9 +25,9 @@
  * commit; batch syncs each batch's data pages (LMDB's MDB_NOMETASYNC) and the
  * meta page lazily; none syncs nothing on the commit path. A durability
  * request (ghost_sync) forces a full sync after the batch it joins. While
- * some commit is not yet fully synced, the committer wakes once a second to
- * sync; when all is synced it sleeps until work arrives - an idle committer
- * costs nothing.
+ * some commit is not yet fully synced, a background thread wakes once a
+ * second to sync; when all is synced it sleeps until work arrives - an idle
+ * connection costs nothing.
  *
  * Lock: committer.lock protects the queue, the flags and each request's
  * done/result fields.
@@ -205,84 +209,63 @@ static void commit_batch(struct ghost *g, struct commit_req **reqs, size_t n)
     }
 }
 
-static void finish(struct committer *c, struct commit_req **reqs, size_t n)
+/* Take up to max transactions and every durability request queued; the
+ * rest stay queued in order. Called with c->lock held. */
+static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
 {
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < n; i++)
-        reqs[i]->done = true;
-    pthread_cond_broadcast(&c->done);
-    pthread_mutex_unlock(&c->lock);
+    struct commit_req *q = c->head, *keep = NULL, *keep_tail = NULL;
+    *n = *ns = 0;
+    while (q) {
+        struct commit_req *next = q->next;
+        q->next = NULL;
+        if (q->txn && *n < max) {
+            c->txns[(*n)++] = q;
+        } else if (!q->txn) {
+            if (*ns == c->capsyncs) {
+                size_t cap = c->capsyncs ? c->capsyncs * 2 : 8;
+                struct commit_req **p = realloc(c->syncs, cap * sizeof *p);
+                if (!p) { /* leave it queued for the next round */
+                    if (keep_tail)
+                        keep_tail->next = q;
+                    else
+                        keep = q;
+                    keep_tail = q;
+                    q = next;
+                    continue;
+                }
+                c->syncs = p;
+                c->capsyncs = cap;
+            }
+            c->syncs[(*ns)++] = q;
+        } else {
+            if (keep_tail)
+                keep_tail->next = q;
+            else
+                keep = q;
+            keep_tail = q;
+        }
+        q = next;
+    }
+    c->head = keep;
+    c->tail = keep_tail;
 }
 
-static void *committer_main(void *arg)
+/* The leader: a caller whose request is queued while nobody commits becomes
+ * the committer, in its own thread, and commits batches until its own
+ * request is done; then it steps down and wakes the others, one of which
+ * takes over if work is left. Group commit without a thread handoff on
+ * the way in or out. Called and returns with c->lock held. */
+static void lead(struct ghost *g, struct commit_req *mine)
 {
-    struct ghost *g = arg;
     struct committer *c = &g->com;
     size_t max = g->opts.sync == GHOST_SYNC_ALWAYS ? 1 : g->opts.max_batch;
-    struct commit_req **txns = calloc(max, sizeof *txns);
-    struct commit_req **syncs = NULL;
-    size_t capsyncs = 0;
-
-    pthread_mutex_lock(&c->lock);
-    for (;;) {
-        while (!c->head && !c->stop && !c->grow_wanted) {
-            if (c->unsynced) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += SYNC_INTERVAL_S;
-                if (pthread_cond_timedwait(&c->wake, &c->lock, &ts) == ETIMEDOUT &&
-                    !c->head) {
-                    c->unsynced = false;
-                    pthread_mutex_unlock(&c->lock);
-                    store_sync(&g->store, true);
-                    pthread_mutex_lock(&c->lock);
-                }
-            } else {
-                pthread_cond_wait(&c->wake, &c->lock);
-            }
-        }
-        if (!c->head && c->stop)
-            break;
-        if (c->grow_wanted) {
-            c->grow_wanted = false;
-            pthread_mutex_unlock(&c->lock);
-            store_grow(&g->store);
-            pthread_mutex_lock(&c->lock);
-            if (!c->head)
-                continue;
-        }
-        /* Take up to max transactions and every durability request queued;
-         * the rest stay queued in order. */
-        size_t n = 0, ns = 0;
-        struct commit_req *q = c->head, *keep = NULL, *keep_tail = NULL;
-        while (q) {
-            struct commit_req *next = q->next;
-            q->next = NULL;
-            if (q->txn && n < max) {
-                txns[n++] = q;
-            } else if (!q->txn) {
-                if (ns == capsyncs) {
-                    capsyncs = capsyncs ? capsyncs * 2 : 8;
-                    syncs = realloc(syncs, capsyncs * sizeof *syncs);
-                    if (!syncs)
-                        abort();
-                }
-                syncs[ns++] = q;
-            } else {
-                if (keep_tail)
-                    keep_tail->next = q;
-                else
-                    keep = q;
-                keep_tail = q;
-            }
-            q = next;
-        }
-        c->head = keep;
-        c->tail = keep_tail;
+    c->leading = true;
+    while (!mine->done && c->head) {
+        size_t n, ns;
+        take(c, max, &n, &ns);
         pthread_mutex_unlock(&c->lock);
-
         if (n) {
-            commit_batch(g, txns, n);
+            commit_batch(g, c->txns, n);
             /* Grow the map before it fills, here where no view is held, so
              * that small writers inside a transaction rarely meet a full map. */
             uint64_t map, used;
@@ -291,23 +274,59 @@ static void *committer_main(void *arg)
                 store_grow(&g->store);
         }
         bool synced = g->opts.sync == GHOST_SYNC_ALWAYS;
-        if (ns) {
-            int r = store_sync(&g->store, true);
-            for (size_t i = 0; i < ns; i++)
-                syncs[i]->result = r;
+        int r = ns ? store_sync(&g->store, true) : 0;
+        if (ns)
             synced = r == 0;
-        }
-        finish(c, txns, n);
-        finish(c, syncs, ns);
         pthread_mutex_lock(&c->lock);
-        if (n && !synced)
-            c->unsynced = true;
-        if (synced && ns)
+        for (size_t i = 0; i < n; i++)
+            c->txns[i]->done = true;
+        for (size_t i = 0; i < ns; i++) {
+            c->syncs[i]->result = r;
+            c->syncs[i]->done = true;
+        }
+        if (ns && synced)
             c->unsynced = false;
+        else if (n && !synced && !c->unsynced) {
+            c->unsynced = true;
+            pthread_cond_signal(&c->wake); /* start the background sync timer */
+        }
+        pthread_cond_broadcast(&c->done);
+    }
+    c->leading = false;
+    pthread_cond_broadcast(&c->done);
+}
+
+/* The background thread: syncs a second after unsynced commits, grows the
+ * map on request, and sleeps otherwise. */
+static void *committer_main(void *arg)
+{
+    struct ghost *g = arg;
+    struct committer *c = &g->com;
+
+    pthread_mutex_lock(&c->lock);
+    while (!c->stop) {
+        if (c->grow_wanted) {
+            c->grow_wanted = false;
+            pthread_mutex_unlock(&c->lock);
+            store_grow(&g->store);
+            pthread_mutex_lock(&c->lock);
+            continue;
+        }
+        if (!c->unsynced) {
+            pthread_cond_wait(&c->wake, &c->lock);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += SYNC_INTERVAL_S;
+        if (pthread_cond_timedwait(&c->wake, &c->lock, &ts) == ETIMEDOUT && c->unsynced) {
+            c->unsynced = false;
+            pthread_mutex_unlock(&c->lock);
+            store_sync(&g->store, true);
+            pthread_mutex_lock(&c->lock);
+        }
     }
     pthread_mutex_unlock(&c->lock);
-    free(txns);
-    free(syncs);
     return NULL;
 }
 
@@ -315,12 +334,17 @@ int committer_start(struct ghost *g)
 {
     struct committer *c = &g->com;
     memset(c, 0, sizeof *c);
+    c->txns = calloc(g->opts.max_batch ? g->opts.max_batch : 1, sizeof *c->txns);
+    if (!c->txns)
+        return -ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->wake, NULL);
     pthread_cond_init(&c->done, NULL);
     int r = pthread_create(&c->thread, NULL, committer_main, g);
-    if (r)
+    if (r) {
+        free(c->txns);
         return -r;
+    }
     c->running = true;
     return 0;
 }
@@ -332,6 +356,8 @@ void committer_stop(struct ghost *g)
         return;
     pthread_mutex_lock(&c->lock);
     c->stop = true;
+    while (c->leading)
+        pthread_cond_wait(&c->done, &c->lock);
     pthread_cond_signal(&c->wake);
     pthread_mutex_unlock(&c->lock);
     pthread_join(c->thread, NULL);
@@ -339,6 +365,8 @@ void committer_stop(struct ghost *g)
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->wake);
     pthread_cond_destroy(&c->done);
+    free(c->txns);
+    free(c->syncs);
 }
 
 static int submit(struct ghost *g, struct commit_req *q)
@@ -354,9 +382,12 @@ static int submit(struct ghost *g, struct commit_req *q)
     else
         c->head = q;
     c->tail = q;
-    pthread_cond_signal(&c->wake);
-    while (!q->done)
-        pthread_cond_wait(&c->done, &c->lock);
+    while (!q->done) {
+        if (!c->leading)
+            lead(g, q);
+        else
+            pthread_cond_wait(&c->done, &c->lock);
+    }
     pthread_mutex_unlock(&c->lock);
     return q->result;
 }

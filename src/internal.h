@@ -243,14 +243,18 @@ struct commit_req {
 };
 
 struct committer {
-    pthread_t thread;
-    pthread_mutex_t lock;  /* protects the queue, flags and done bits */
-    pthread_cond_t wake;   /* the committer waits for work here */
-    pthread_cond_t done;   /* callers wait for their request here */
+    pthread_t thread;      /* background: timed syncs and map growth */
+    pthread_mutex_t lock;  /* protects everything below and each request */
+    pthread_cond_t wake;   /* the background thread waits here */
+    pthread_cond_t done;   /* callers wait here for their request or a turn */
     struct commit_req *head, *tail;
+    bool leading;          /* a caller is committing batches */
     bool stop, running;
     bool unsynced;         /* commits not yet forced to disk */
     bool grow_wanted;      /* a writer met a full map while holding a view */
+    struct commit_req **txns; /* the leader's batch (max_batch entries) */
+    struct commit_req **syncs;
+    size_t capsyncs;
 };
 
 int committer_start(struct ghost *g);
