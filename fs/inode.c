@@ -765,6 +765,8 @@ int fs_syncfs(struct fs *fs)
 
 bool fs_is_known(struct fs *fs, uint64_t ino)
 {
+    if (ino == FS_ROOT_INO) /* the kernel holds the root without a lookup */
+        return true;
     pthread_mutex_lock(&fs->itab_lock);
     struct inode *in = find_locked(fs, ino);
     bool known = in && in->nlookup > 0;
@@ -778,9 +780,11 @@ void fs_known_inodes(struct fs *fs, void (*fn)(void *arg, uint64_t ino), void *a
     size_t n = 0;
     pthread_mutex_lock(&fs->itab_lock);
     inos = malloc((fs->count + 1) * sizeof *inos);
+    if (inos)
+        inos[n++] = FS_ROOT_INO;
     for (size_t i = 0; inos && i < fs->nbuckets; i++)
         for (struct inode *in = fs->buckets[i]; in; in = in->hnext)
-            if (in->nlookup)
+            if (in->nlookup && in->ino != FS_ROOT_INO)
                 inos[n++] = in->ino;
     pthread_mutex_unlock(&fs->itab_lock);
     for (size_t i = 0; i < n; i++)
