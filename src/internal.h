@@ -60,6 +60,9 @@ struct store {
     size_t reserve;
     uint64_t alloc_end;
     bool low_space;
+    /* Meta as our last batch left it, valid while no other write
+     * transaction came between (touched only under LMDB's writer lock). */
+    uint64_t last_batch_txnid, last_batch_gen, last_batch_snapmax;
 };
 
 struct store_opts {

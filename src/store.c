@@ -708,6 +708,14 @@ int store_batch_begin(struct store *s, struct store_batch *b)
     int r = begin(s, 0, &b->txn);
     if (r)
         return r;
+    /* If the last write transaction was our own batch, meta is as we left
+     * it: skip reading it. Anything else (another process, a snapshot, an
+     * OID block) took a transaction id in between. */
+    if (mdb_txn_id(b->txn) == s->last_batch_txnid + 1) {
+        b->gen = s->last_batch_gen + 1;
+        b->snapmax = s->last_batch_snapmax;
+        return 0;
+    }
     uint64_t gen;
     r = get_meta64(s, b->txn, "gen", &gen);
     r = r ? r : get_meta64(s, b->txn, "snapmax", &b->snapmax);
@@ -894,7 +902,13 @@ int store_batch_commit(struct store_batch *b)
         store_batch_abort(b);
         return r;
     }
+    uint64_t txnid = mdb_txn_id(b->txn);
     int rc = mdb_txn_commit(b->txn);
+    if (rc == 0) {
+        s->last_batch_txnid = txnid;
+        s->last_batch_gen = b->gen;
+        s->last_batch_snapmax = b->snapmax;
+    }
     b->txn = NULL;
     end_locked(s);
     free(b->changed);

@@ -37,7 +37,12 @@ static void *arena_alloc(struct ghost_txn *t, size_t n)
     struct arena_chunk *c = t->arena;
     n = (n + 15) & ~(size_t)15;
     if (!c || c->size - c->used < n) {
-        size_t size = n > 32768 ? n : 32768;
+        /* Start small (most transactions are), grow geometrically. */
+        size_t size = c ? c->size * 2 : 1024;
+        if (size > 65536)
+            size = 65536;
+        if (size < n)
+            size = n;
         c = malloc(sizeof *c + size);
         if (!c)
             return NULL;

@@ -73,6 +73,10 @@ struct result {
     double rate;      /* txns / seconds */
     uint64_t batches; /* LMDB write transactions (ghost) */
     uint64_t conflicts, retries;
+    /* With --repeat: the result above is the median run's, and these
+     * describe all the runs of the case that succeeded. */
+    unsigned nruns;
+    double min_rate, max_rate;
 };
 
 struct config {
@@ -81,7 +85,8 @@ struct config {
     uint64_t count; /* per thread; 0: run for `seconds` */
     unsigned threads[MAX_THREADS];
     size_t nthreads;
-    unsigned modes; /* bit set of MODE_* */
+    unsigned modes;  /* bit set of MODE_* */
+    unsigned repeat; /* runs of each case; the median is reported */
     bool contended;
     bool json;
 };
@@ -622,10 +627,14 @@ static size_t compute_ratios(const struct config *cfg, const struct result *rs, 
     return k;
 }
 
-static void print_table(const struct result *rs, size_t n, const struct ratio *ra, size_t nra)
+static void print_table(const struct config *cfg, const struct result *rs, size_t n,
+                        const struct ratio *ra, size_t nra)
 {
-    printf("%-16s %-6s %7s %12s %9s %9s %10s %9s\n", "engine", "sync", "threads", "txn/s", "us/txn",
+    printf("%-16s %-6s %7s %12s %9s %9s %10s %9s", "engine", "sync", "threads", "txn/s", "us/txn",
            "txn/batch", "conflicts", "retries");
+    if (cfg->repeat > 1)
+        printf(" %10s %10s %4s", "min txn/s", "max txn/s", "runs");
+    putchar('\n');
     for (size_t i = 0; i < n; i++) {
         const struct result *r = &rs[i];
         const char *name = r->c.engine == ENGINE_RAW ? "raw-lmdb"
@@ -634,10 +643,13 @@ static void print_table(const struct result *rs, size_t n, const struct ratio *r
         printf("%-16s %-6s %7u %12.0f %9.2f", name, sync_name(r->c.sync), r->c.threads, r->rate,
                r->rate > 0 ? 1e6 / r->rate : 0);
         if (r->c.engine == ENGINE_GHOST)
-            printf(" %9.1f %10" PRIu64 " %9" PRIu64 "\n",
+            printf(" %9.1f %10" PRIu64 " %9" PRIu64,
                    r->batches ? (double)r->txns / (double)r->batches : 0, r->conflicts, r->retries);
         else
-            printf(" %9s %10s %9s\n", "1", "-", "-");
+            printf(" %9s %10s %9s", "1", "-", "-");
+        if (cfg->repeat > 1)
+            printf(" %10.0f %10.0f %4u", r->min_rate, r->max_rate, r->nruns);
+        putchar('\n');
     }
     if (nra)
         printf("\nratio                                          value   target  met\n");
@@ -672,6 +684,7 @@ static void print_json(const struct config *cfg, const char *fs, const char *cpu
     printf(",\n  \"cpu\": ");
     json_str(cpu);
     printf(",\n  \"nproc\": %ld,\n", sysconf(_SC_NPROCESSORS_ONLN));
+    printf("  \"repeat\": %u,\n", cfg->repeat);
     if (cfg->count)
         printf("  \"count_per_thread\": %" PRIu64 ",\n", cfg->count);
     else
@@ -682,10 +695,12 @@ static void print_json(const struct config *cfg, const char *fs, const char *cpu
         printf("    {\"engine\": \"%s\", \"sync\": \"%s\", \"threads\": %u, "
                "\"contended\": %s, \"txns\": %" PRIu64 ", \"seconds\": %.4f, "
                "\"txn_per_s\": %.1f, \"batches\": %" PRIu64 ", \"conflicts\": %" PRIu64
-               ", \"retries\": %" PRIu64 "}%s\n",
+               ", \"retries\": %" PRIu64 ", \"runs\": %u, \"min_txn_per_s\": %.1f, "
+               "\"max_txn_per_s\": %.1f}%s\n",
                r->c.engine == ENGINE_GHOST ? "ghost" : "raw-lmdb", sync_name(r->c.sync),
                r->c.threads, r->c.contended ? "true" : "false", r->txns, r->seconds, r->rate,
-               r->batches, r->conflicts, r->retries, i + 1 < n ? "," : "");
+               r->batches, r->conflicts, r->retries, r->nruns, r->min_rate, r->max_rate,
+               i + 1 < n ? "," : "");
     }
     printf("  ],\n  \"ratios\": [\n");
     for (size_t i = 0; i < nra; i++)
@@ -707,6 +722,8 @@ static void usage(FILE *f)
             "  --threads LIST   thread counts, comma-separated (default 1,2,8; max %d)\n"
             "  --modes LIST     cases to run, comma-separated, from ghost-none,\n"
             "                   ghost-batch, ghost-always, raw-none, raw-always (default all)\n"
+            "  --repeat R       run the whole set of cases R times (max 100) and report\n"
+            "                   each case's median run, with the lowest and highest\n"
             "  --no-contended   skip the case where all threads share one counter\n"
             "  --json           print JSON instead of a table\n"
             "  --help           this text\n",
@@ -780,17 +797,15 @@ static int parse_modes(struct config *cfg, const char *s)
 
 static int parse_args(struct config *cfg, int argc, char **argv)
 {
-    static const struct option opts[] = {{"dir", required_argument, NULL, 'd'},
-                                         {"seconds", required_argument, NULL, 's'},
-                                         {"count", required_argument, NULL, 'n'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"modes", required_argument, NULL, 'm'},
-                                         {"no-contended", no_argument, NULL, 'C'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'},    {"seconds", required_argument, NULL, 's'},
+        {"count", required_argument, NULL, 'n'},  {"threads", required_argument, NULL, 't'},
+        {"modes", required_argument, NULL, 'm'},  {"repeat", required_argument, NULL, 'r'},
+        {"no-contended", no_argument, NULL, 'C'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *tmp = getenv("TMPDIR");
     bool seconds_given = false;
+    unsigned long ul;
     char *end;
     int o;
 
@@ -800,6 +815,7 @@ static int parse_args(struct config *cfg, int argc, char **argv)
     cfg->nthreads = 3;
     cfg->modes = MODE_ALL;
     cfg->contended = true;
+    cfg->repeat = 1;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
         case 'd':
@@ -825,6 +841,13 @@ static int parse_args(struct config *cfg, int argc, char **argv)
         case 'm':
             if (parse_modes(cfg, optarg))
                 return -1;
+            break;
+        case 'r':
+            errno = 0;
+            ul = strtoul(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end || errno || ul < 1 || ul > 100)
+                return bad_arg("--repeat", optarg, "must be a whole number from 1 to 100");
+            cfg->repeat = (unsigned)ul;
             break;
         case 'C':
             cfg->contended = false;
@@ -886,6 +909,26 @@ static size_t plan(const struct config *cfg, struct bench_case *cs)
     return n;
 }
 
+static int by_rate(const void *a, const void *b)
+{
+    const struct result *x = a, *y = b;
+    return x->rate < y->rate ? -1 : x->rate > y->rate;
+}
+
+/* Fold the successful runs of one case into its median run. Returns false
+ * if no run succeeded. */
+static bool summarize(struct result *runs, size_t k, struct result *out)
+{
+    if (k == 0)
+        return false;
+    qsort(runs, k, sizeof *runs, by_rate);
+    *out = runs[(k - 1) / 2];
+    out->nruns = (unsigned)k;
+    out->min_rate = runs[0].rate;
+    out->max_rate = runs[k - 1].rate;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     static struct bench_case cases[MAX_THREADS * 5 + 1];
@@ -905,35 +948,54 @@ int main(int argc, char **argv)
     const char *fs = fs_kind(cfg.dir);
     cpu_model(cpu, sizeof cpu);
     size_t ncases = plan(&cfg, cases), nres = 0;
+    /* runs[i * repeat + j]: the j-th successful run of case i. */
+    struct result *runs = calloc(ncases * cfg.repeat, sizeof *runs);
+    size_t *nruns = calloc(ncases, sizeof *nruns);
+    if (!runs || !nruns) {
+        fprintf(stderr, "bench_txn: out of memory\n");
+        return 1;
+    }
     if (!cfg.json) {
         printf("bench_txn: %s (%s), %ld CPUs (%s), LMDB %d.%d.%d, libghost %s\n", cfg.dir, fs,
                sysconf(_SC_NPROCESSORS_ONLN), cpu, MDB_VERSION_MAJOR, MDB_VERSION_MINOR,
                MDB_VERSION_PATCH, GHOST_VERSION);
         if (cfg.count)
-            printf("%" PRIu64 " transactions per thread per case; ", cfg.count);
+            printf("%" PRIu64 " transactions per thread per case", cfg.count);
         else
-            printf("%g s per case; ", cfg.seconds);
-        printf("a transaction reads a 64-byte counter, writes it back +1 and writes a "
+            printf("%g s per case", cfg.seconds);
+        if (cfg.repeat > 1)
+            printf(", %u rounds of all cases, the median run of each shown", cfg.repeat);
+        printf(";\na transaction reads a 64-byte counter, writes it back +1 and writes a "
                "64-byte payload\n\n");
         fflush(stdout);
     }
-    for (size_t i = 0; i < ncases && !interrupted; i++) {
-        if (run_case(&cfg, &cases[i], &results[nres], msg, sizeof msg)) {
-            fprintf(stderr, "bench_txn: %s sync=%s, %u threads%s: %s\n",
-                    cases[i].engine == ENGINE_GHOST ? "ghost" : "raw-lmdb",
-                    sync_name(cases[i].sync), cases[i].threads,
-                    cases[i].contended ? " (contended)" : "", msg);
-            status = 1;
-            continue;
+    /* Round after round of every case, so that a passing disturbance of
+     * the machine spoils one run of several cases, not every run of one. */
+    for (unsigned round = 0; round < cfg.repeat && !interrupted; round++) {
+        for (size_t i = 0; i < ncases && !interrupted; i++) {
+            struct result *r = &runs[i * cfg.repeat + nruns[i]];
+            if (run_case(&cfg, &cases[i], r, msg, sizeof msg)) {
+                fprintf(stderr, "bench_txn: %s sync=%s, %u threads%s: %s\n",
+                        cases[i].engine == ENGINE_GHOST ? "ghost" : "raw-lmdb",
+                        sync_name(cases[i].sync), cases[i].threads,
+                        cases[i].contended ? " (contended)" : "", msg);
+                status = 1;
+                continue;
+            }
+            if (!interrupted)
+                nruns[i]++;
         }
-        if (!interrupted)
-            nres++;
     }
+    for (size_t i = 0; i < ncases; i++)
+        if (summarize(&runs[i * cfg.repeat], nruns[i], &results[nres]))
+            nres++;
+    free(runs);
+    free(nruns);
     size_t nra = compute_ratios(&cfg, results, nres, ratios);
     if (cfg.json)
         print_json(&cfg, fs, cpu, results, nres, ratios, nra);
     else if (nres)
-        print_table(results, nres, ratios, nra);
+        print_table(&cfg, results, nres, ratios, nra);
     fflush(stdout);
     if (interrupted) {
         fprintf(stderr, "bench_txn: interrupted; store files removed\n");

@@ -6,10 +6,12 @@
 # sync=always pay for real fsyncs). Both tables are printed.
 #
 #   tests/bench/run.sh [bench_txn options...]      e.g. --seconds 1 --json
+#   (bench_txn --help lists them)
 #
 # BUILD=DIR uses that build directory (configured here if it is not yet);
 # the default is build/. Published figures should come from a release build:
-#   meson setup build-bench -Dbuildtype=release && BUILD=build-bench tests/bench/run.sh
+#   meson setup build-bench -Dbuildtype=release
+#   BUILD=build-bench tests/bench/run.sh --repeat 5 --seconds 2
 # If meson cannot configure the tree, bench_txn is compiled straight from
 # src/*.c with gcc -O2 instead. Benchmarks never run under `meson test`.
 set -euo pipefail
