@@ -265,6 +265,8 @@ static int make(struct mk_ctx *c)
     int e = check_name(c->name, &c->len);
     if (e)
         return e;
+    if (!strcmp(c->name, ".") || !strcmp(c->name, ".."))
+        return -EEXIST;
     e = ghost_run(c->fs->g, mk_fn, c);
     if (e)
         return e == -GHOST_ECORRUPT ? -EIO : e;
@@ -337,6 +339,8 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size)
 {
     struct ghost_txn *t;
     struct rec r;
+    if (size == 0)
+        return -EINVAL;
     int e = ghost_txn_begin(fs->g, &t);
     if (e)
         return e;

@@ -234,7 +234,7 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t of
     struct ghost_txn *t;
     struct rec r;
     pthread_rwlock_rdlock(&in->rw);
-    int e = ghost_txn_begin(fs->g, &t);
+    ssize_t e = ghost_txn_begin(fs->g, &t);
     if (e)
         goto out_unlock;
     e = rec_get(t, ino, &r);
@@ -268,7 +268,7 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t of
                     (uint32_t)(hi - bstart));
         }
     }
-    e = (int)size;
+    e = (ssize_t)size;
 out:
     ghost_txn_abort(t);
 out_unlock:
@@ -410,6 +410,8 @@ static int current_size(struct fs *fs, struct inode *in, uint64_t *size)
 ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint64_t off,
                  bool append)
 {
+    if (size == 0)
+        return 0; /* writes nothing, not even a size */
     struct inode *in = inode_get(fs, ino);
     if (!in)
         return -ENOMEM;

@@ -98,8 +98,12 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, si
     if (e)
         return e;
     e = rec_get(t, ino, &r);
-    e = e ? e : ghost_map_get(t, ino, FS_MAP_XATTR, name, nlen, &v, &vlen);
-    ssize_t ret = e == -ENOENT ? -ENODATA : e;
+    if (!e) {
+        e = ghost_map_get(t, ino, FS_MAP_XATTR, name, nlen, &v, &vlen);
+        if (e == -ENOENT) /* the inode is there, the attribute is not */
+            e = -ENODATA;
+    }
+    ssize_t ret = e;
     if (!e) {
         if (size == 0)
             ret = (ssize_t)vlen;
