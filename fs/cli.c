@@ -69,12 +69,22 @@ static int fail(const char *fmt, ...)
     return 1;
 }
 
-static const char *store_error(int e)
+/* The library's messages name the store already; ours must too. */
+static const char *store_error(const char *store, int e)
 {
+    static char buf[1024];
     const char *m = ghost_errmsg();
     if (e == -EMEDIUMTYPE)
-        return "a ghost object store, but not a ghostfs filesystem (no superblock)";
-    return m && *m ? m : ghost_strerror(e);
+        snprintf(buf, sizeof buf,
+                 "%s: a ghost object store, but not a ghostfs filesystem (no superblock)",
+                 store);
+    else if (e == -EPROTONOSUPPORT)
+        snprintf(buf, sizeof buf, "%s: a ghostfs filesystem of a newer version", store);
+    else if (m && *m && strstr(m, store))
+        snprintf(buf, sizeof buf, "%s", m);
+    else
+        snprintf(buf, sizeof buf, "%s: %s", store, m && *m ? m : ghost_strerror(e));
+    return buf;
 }
 
 static int parse_bytes(const char *s, size_t *out)
@@ -120,7 +130,7 @@ static int cmd_mkfs(int argc, char **argv)
         return fail("mkfs: block size %zu must be a power of two from 4K to 1M", bs);
     int e = fs_mkfs(store, (uint32_t)bs);
     if (e)
-        return fail("mkfs: %s", store_error(e));
+        return fail("mkfs: %s", store_error(store, e));
     printf("made a ghostfs filesystem in %s (block size %zu)\n", store,
            bs ? bs : (size_t)FS_BLOCK_DEFAULT);
     return 0;
@@ -288,7 +298,7 @@ static int check_mount(struct mount_args *m)
     struct fs_options fo = m->fo;
     int e = fs_open(m->store, &fo, &fs);
     if (e)
-        return fail("store %s: %s", m->store, store_error(e));
+        return fail("%s", store_error(m->store, e));
     fs_close(fs);
     return 0;
 }
@@ -314,7 +324,7 @@ static int serve(struct mount_args *m, int report_fd)
 
     int e = fs_open(m->store, &m->fo, &fs);
     if (e) {
-        snprintf(err, sizeof err, "store %s: %s", m->store, store_error(e));
+        snprintf(err, sizeof err, "%s", store_error(m->store, e));
         goto out;
     }
     struct ghostfs_mount gm = {.fs = fs, .writeback = m->writeback};

@@ -271,6 +271,7 @@ static int make(struct mk_ctx *c)
     if (e)
         return e == -GHOST_ECORRUPT ? -EIO : e;
     inode_looked_up(c->fs, c->ino, c->parent, c->name);
+    attr_merge_buffered(c->fs, c->out); /* a new link to a file being written */
     return 0;
 }
 
@@ -641,48 +642,50 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
 
 /* ---- readdir ---------------------------------------------------------------------- */
 
+/* readdir works in rounds: collect up to ROUND entries in one short read
+ * view, end it, then hand them out (adding writes still buffered here, which
+ * needs inode locks that must not be waited for while a view is open). */
+#define ROUND 128
+
+struct rd_entry {
+    char name[FS_NAME_MAX + 1];
+    struct fs_attr a;
+    uint64_t off;
+};
+
 struct rd_ctx {
     struct fs *fs;
     struct ghost_txn *t;
-    uint64_t dir;
     bool plus;
-    fs_dirent_fn fn;
-    void *arg;
-    int full;
+    struct rd_entry *e;
+    size_t n;
     int err;
 };
 
 static int rd_visit(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
     struct rd_ctx *c = arg;
-    char name[FS_NAME_MAX + 1];
-    struct fs_attr a = {0};
     if (klen <= 8 || klen > DKEY_MAX || vlen != 9)
         return 0;
-    memcpy(name, (const char *)key + 8, klen - 8);
-    name[klen - 8] = 0;
-    uint64_t child = rd64(val);
-    uint64_t off = rd64(key);
-    a.ino = child;
-    a.mode = (uint32_t)((const unsigned char *)val)[8] << 12;
+    struct rd_entry *x = &c->e[c->n];
+    memcpy(x->name, (const char *)key + 8, klen - 8);
+    x->name[klen - 8] = 0;
+    x->off = rd64(key);
+    memset(&x->a, 0, sizeof x->a);
+    x->a.ino = rd64(val);
+    x->a.mode = (uint32_t)((const unsigned char *)val)[8] << 12;
     if (c->plus) {
         struct rec r;
-        int e = rec_get(c->t, child, &r);
+        int e = rec_get(c->t, x->a.ino, &r);
         if (e == -ENOENT)
             return 0; /* raced with a delete */
         if (e) {
             c->err = e;
             return 1;
         }
-        rec_attr(c->fs, child, &r, &a);
+        rec_attr(c->fs, x->a.ino, &r, &x->a);
     }
-    if (c->fn(c->arg, name, &a, off)) {
-        c->full = 1;
-        return 1;
-    }
-    if (c->plus)
-        inode_looked_up(c->fs, child, c->dir, name);
-    return 0;
+    return ++c->n == ROUND;
 }
 
 int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn,
@@ -703,8 +706,10 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
     struct fs_attr a = {0};
     if (off < 1) {
         rec_attr(fs, ino, &r, &a);
-        if (fn(arg, ".", &a, 1)) /* no lookup count for "." and ".." */
-            goto out;
+        if (fn(arg, ".", &a, 1)) { /* no lookup count for "." and ".." */
+            ghost_txn_abort(t);
+            return 0;
+        }
         off = 1;
     }
     if (off < 2) {
@@ -715,19 +720,45 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
         a.mode = S_IFDIR;
         if (plus && rec_get(t, up, &ur) == 0)
             rec_attr(fs, up, &ur, &a);
-        if (fn(arg, "..", &a, 2))
-            goto out;
+        if (fn(arg, "..", &a, 2)) {
+            ghost_txn_abort(t);
+            return 0;
+        }
         off = 2;
     }
-    struct rd_ctx c = {.fs = fs, .t = t, .dir = ino, .plus = plus, .fn = fn, .arg = arg};
-    unsigned char start[8];
-    be64(start, off + 1);
-    e = off >= 2 ? ghost_map_scan(t, ino, FS_MAP_DIRENT, start, 8, rd_visit, &c) : 0;
-    if (e > 0)
-        e = 0;
-    if (!e)
-        e = c.err;
-out:
     ghost_txn_abort(t);
+
+    struct rd_ctx c = {.fs = fs, .plus = plus, .e = malloc(ROUND * sizeof *c.e)};
+    if (!c.e)
+        return -ENOMEM;
+    for (;;) {
+        unsigned char start[8];
+        be64(start, off + 1);
+        c.n = 0;
+        e = ghost_txn_begin(fs->g, &c.t);
+        if (e)
+            break;
+        e = ghost_map_scan(c.t, ino, FS_MAP_DIRENT, start, 8, rd_visit, &c);
+        ghost_txn_abort(c.t);
+        if (e > 0)
+            e = 0;
+        e = e ? e : c.err;
+        if (e)
+            break;
+        bool full = false;
+        for (size_t i = 0; i < c.n && !full; i++) {
+            if (plus)
+                attr_merge_buffered(fs, &c.e[i].a);
+            full = fn(arg, c.e[i].name, &c.e[i].a, c.e[i].off) != 0;
+            if (!full) {
+                if (plus)
+                    inode_looked_up(fs, c.e[i].a.ino, ino, c.e[i].name);
+                off = c.e[i].off;
+            }
+        }
+        if (full || c.n < ROUND)
+            break;
+    }
+    free(c.e);
     return e == -GHOST_ECORRUPT ? -EIO : e;
 }

@@ -277,6 +277,28 @@ out_unlock:
     return e;
 }
 
+/* ---- stored blocks ----------------------------------------------------------------- */
+
+/* Put block `index` of ino, keeping r->stored (the bytes held in blocks)
+ * right. */
+static int block_put(struct ghost_txn *t, uint64_t ino, struct rec *r, uint64_t index,
+                     const void *data, size_t len)
+{
+    unsigned char k[8];
+    const void *v;
+    size_t old = 0;
+    be64(k, index);
+    int e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &old);
+    if (e == -ENOENT)
+        old = 0;
+    else if (e)
+        return e;
+    e = ghost_map_put(t, ino, FS_MAP_DATA, k, 8, data, len);
+    if (!e)
+        r->stored = r->stored + len >= old ? r->stored + len - old : 0;
+    return e;
+}
+
 /* ---- committing the buffer ---------------------------------------------------------- */
 
 struct commit_ctx {
@@ -318,9 +340,7 @@ static int commit_fn(struct ghost_txn *t, void *arg)
             r.flags &= ~(uint32_t)INODE_INLINE;
             r.inl_len = 0;
             if (old_inl_len && !wb_find(wb, 0, NULL)) {
-                unsigned char k[8];
-                be64(k, 0);
-                e = ghost_map_put(t, c->ino, FS_MAP_DATA, k, 8, old_inl, old_inl_len);
+                e = block_put(t, c->ino, &r, 0, old_inl, old_inl_len);
                 if (e)
                     return e;
             }
@@ -332,7 +352,7 @@ static int commit_fn(struct ghost_txn *t, void *arg)
             unsigned char k[8];
             be64(k, d->index);
             if (covers(d, blen)) { /* written whole: no base to read or copy */
-                e = ghost_map_put(t, c->ino, FS_MAP_DATA, k, 8, d->data, blen);
+                e = block_put(t, c->ino, &r, d->index, d->data, blen);
                 if (e)
                     return e;
                 continue;
@@ -352,14 +372,15 @@ static int commit_fn(struct ghost_txn *t, void *arg)
                 }
             }
             overlay(d, base, 0, blen);
-            e = ghost_map_put(t, c->ino, FS_MAP_DATA, k, 8, base, blen);
+            e = block_put(t, c->ino, &r, d->index, base, blen);
             if (e)
                 return e;
         }
     }
     r.size = size;
-    if (mtime > r.mtime)
-        r.mtime = mtime;
+    /* The buffer's time is the last write's: setattr commits the buffer
+     * before it sets times, so nothing set later can be older. */
+    r.mtime = mtime;
     if (mtime > r.ctime)
         r.ctime = mtime;
     r.dv++;
@@ -518,8 +539,8 @@ static int collect_blocks(void *arg, const void *key, size_t klen, const void *v
 
 /* Zero [from, to) of the stored data of a block file: whole blocks are
  * deleted, partial ones rewritten. */
-static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, uint64_t from,
-                      uint64_t to)
+static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct rec *r,
+                      uint64_t from, uint64_t to)
 {
     if (from >= to)
         return 0;
@@ -540,6 +561,7 @@ static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, uint64_t
             break;
         if (lo == 0 && hi >= vlen) {
             e = ghost_map_del(t, ino, FS_MAP_DATA, k, 8);
+            r->stored = r->stored >= vlen ? r->stored - vlen : 0;
         } else if (lo < vlen) {
             unsigned char *b = malloc(vlen);
             if (!b) {
@@ -552,6 +574,7 @@ static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, uint64_t
             /* cutting the tail: store it shorter */
             size_t keep = hi >= vlen ? lo : vlen;
             e = ghost_map_put(t, ino, FS_MAP_DATA, k, 8, b, keep);
+            r->stored = r->stored >= vlen - keep ? r->stored - (vlen - keep) : 0;
             free(b);
         }
     }
@@ -568,12 +591,13 @@ int truncate_txn(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct rec *r
         if (size < r->inl_len)
             r->inl_len = size;
     } else if (size < r->size) {
-        int e = zero_range(fs, t, ino, size, r->size);
+        int e = zero_range(fs, t, ino, r, size, r->size);
         if (e)
             return e;
         if (size == 0) { /* nothing stored: back to inline */
             r->flags |= INODE_INLINE;
             r->inl_len = 0;
+            r->stored = 0;
         }
     }
     if (size != r->size)
@@ -619,7 +643,7 @@ static int falloc_fn(struct ghost_txn *t, void *arg)
                 return e;
             }
         } else {
-            e = zero_range(c->fs, t, c->ino, c->off, to);
+            e = zero_range(c->fs, t, c->ino, &r, c->off, to);
             if (e)
                 return e;
         }

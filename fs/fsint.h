@@ -25,15 +25,19 @@ struct rec {
     uint64_t rdev;
     uint64_t parent; /* directories: the parent directory */
     uint64_t dv;     /* data version: bumped by every change of the data */
+    uint64_t stored; /* bytes held in FS_MAP_DATA blocks (for st_blocks) */
     uint32_t flags;
     const unsigned char *inl;
     size_t inl_len;
 };
-#define REC_HDR 84
+#define REC_HDR 92
 
 int rec_get(struct ghost_txn *t, uint64_t ino, struct rec *r);
 int rec_put(struct ghost_txn *t, uint64_t ino, const struct rec *r);
 void rec_attr(struct fs *fs, uint64_t ino, const struct rec *r, struct fs_attr *a);
+/* Add writes still buffered in this process to attributes read from the
+ * store: size, mtime, and ctime if the write is newer. */
+void attr_merge_buffered(struct fs *fs, struct fs_attr *a);
 int64_t now_ns(void);
 
 /* One dirty block of the write buffer: the bytes written and which ranges

@@ -29,6 +29,17 @@ static struct fs *FS(fuse_req_t req)
     return ((struct ghostfs_mount *)fuse_req_userdata(req))->fs;
 }
 
+/* Nanoseconds since the epoch, also before it, as a timespec. */
+static struct timespec ts_of(int64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    if (ts.tv_nsec < 0) { /* floor, not truncation, for times before 1970 */
+        ts.tv_sec--;
+        ts.tv_nsec += 1000000000;
+    }
+    return ts;
+}
+
 static void to_stat(const struct fs_attr *a, struct stat *st)
 {
     memset(st, 0, sizeof *st);
@@ -41,12 +52,9 @@ static void to_stat(const struct fs_attr *a, struct stat *st)
     st->st_blocks = (blkcnt_t)a->blocks;
     st->st_blksize = (blksize_t)a->blksize;
     st->st_rdev = a->rdev;
-    st->st_atim.tv_sec = a->atime_ns / 1000000000;
-    st->st_atim.tv_nsec = a->atime_ns % 1000000000;
-    st->st_mtim.tv_sec = a->mtime_ns / 1000000000;
-    st->st_mtim.tv_nsec = a->mtime_ns % 1000000000;
-    st->st_ctim.tv_sec = a->ctime_ns / 1000000000;
-    st->st_ctim.tv_nsec = a->ctime_ns % 1000000000;
+    st->st_atim = ts_of(a->atime_ns);
+    st->st_mtim = ts_of(a->mtime_ns);
+    st->st_ctim = ts_of(a->ctime_ns);
 }
 
 static void reply_entry(fuse_req_t req, int e, const struct fs_attr *a)
@@ -555,6 +563,12 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
                      struct fuse_file_info *fi)
 {
     (void)fi;
+    if (((struct ghostfs_mount *)fuse_req_userdata(req))->writeback) {
+        /* The kernel holds dirty pages we have not seen: let it answer
+         * (it treats the whole file as data). */
+        fuse_reply_err(req, ENOSYS);
+        return;
+    }
     int64_t r = fs_lseek(FS(req), ino, off, whence);
     if (r < 0)
         reply_err(req, (int)r);

@@ -5,7 +5,8 @@
  *
  * The record (FS_OBJ_INODE object, all integers big-endian):
  *   mode:4 uid:4 gid:4 nlink:4 size:8 atime:8 mtime:8 ctime:8 btime:8
- *   rdev:8 parent:8 dv:8 flags:4  then inline data (small files, symlinks)
+ *   rdev:8 parent:8 dv:8 stored:8 flags:4  then inline data (small files,
+ *   symlinks)
  * Times are signed nanoseconds since the epoch.
  *
  * The table holds an entry for each inode the kernel knows (nlookup), that
@@ -83,7 +84,8 @@ int rec_get(struct ghost_txn *t, uint64_t ino, struct rec *r)
     r->rdev = get64(p + 56);
     r->parent = get64(p + 64);
     r->dv = get64(p + 72);
-    r->flags = get32(p + 80);
+    r->stored = get64(p + 80);
+    r->flags = get32(p + 88);
     r->inl = p + REC_HDR;
     r->inl_len = len - REC_HDR;
     return 0;
@@ -108,7 +110,8 @@ int rec_put(struct ghost_txn *t, uint64_t ino, const struct rec *r)
     put64(p + 56, r->rdev);
     put64(p + 64, r->parent);
     put64(p + 72, r->dv);
-    put32(p + 80, r->flags);
+    put64(p + 80, r->stored);
+    put32(p + 88, r->flags);
     if (r->inl_len)
         memcpy(p + REC_HDR, r->inl, r->inl_len);
     int e = ghost_obj_put(t, ino, FS_OBJ_INODE, p, len);
@@ -126,7 +129,7 @@ void rec_attr(struct fs *fs, uint64_t ino, const struct rec *r, struct fs_attr *
     a->gid = r->gid;
     a->nlink = r->nlink;
     a->size = r->size;
-    a->blocks = (r->size + 511) / 512;
+    a->blocks = ((r->flags & INODE_INLINE ? r->inl_len : r->stored) + 511) / 512;
     a->rdev = r->rdev;
     a->atime_ns = r->atime;
     a->mtime_ns = r->mtime;
@@ -287,25 +290,30 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out)
     ghost_txn_abort(t);
     if (e)
         return e;
-    /* Buffered writes not yet committed still count. */
+    attr_merge_buffered(fs, out);
+    return 0;
+}
+
+void attr_merge_buffered(struct fs *fs, struct fs_attr *a)
+{
     pthread_mutex_lock(&fs->itab_lock);
-    struct inode *in = find_locked(fs, ino);
+    struct inode *in = find_locked(fs, a->ino);
     if (in)
         in->refs++;
     pthread_mutex_unlock(&fs->itab_lock);
-    if (in) {
-        pthread_rwlock_rdlock(&in->rw);
-        if (in->wb) {
-            if (in->wb->end > out->size) {
-                out->size = in->wb->end;
-                out->blocks = (out->size + 511) / 512;
-            }
-            out->mtime_ns = out->ctime_ns = in->wb->mtime;
-        }
-        pthread_rwlock_unlock(&in->rw);
-        inode_put(fs, in);
+    if (!in)
+        return;
+    pthread_rwlock_rdlock(&in->rw);
+    if (in->wb) {
+        if (in->wb->end > a->size)
+            a->size = in->wb->end;
+        a->blocks += (in->wb->bytes + 511) / 512; /* an estimate until commit */
+        a->mtime_ns = in->wb->mtime;
+        if (in->wb->mtime > a->ctime_ns)
+            a->ctime_ns = in->wb->mtime;
     }
-    return 0;
+    pthread_rwlock_unlock(&in->rw);
+    inode_put(fs, in);
 }
 
 struct setattr_ctx {

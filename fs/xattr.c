@@ -1,7 +1,8 @@
 /*
  * xattr.c - extended attributes, one FS_MAP_XATTR key per name.
  *
- * Names are 1..255 bytes, values at most 64 KiB (the kernel's limit). A set
+ * Names are 1..255 bytes in the user., trusted. and security. namespaces,
+ * values at most 64 KiB (the kernel's limit). A set
  * or remove also rewrites the inode (ctime), which makes two changes of one
  * inode's xattrs conflict instead of both seeing the same state.
  */
@@ -21,6 +22,8 @@ struct xa_ctx {
     bool remove;
 };
 
+/* The namespaces Linux defines. POSIX ACLs (system.posix_acl_*) are
+ * refused: storing them without enforcing them would only pretend. */
 static int check_xname(const char *name, size_t *len)
 {
     *len = strlen(name);
@@ -28,6 +31,9 @@ static int check_xname(const char *name, size_t *len)
         return -EINVAL;
     if (*len > FS_XATTR_NAME_MAX)
         return -ERANGE;
+    if (strncmp(name, "user.", 5) && strncmp(name, "trusted.", 8) &&
+        strncmp(name, "security.", 9))
+        return -EOPNOTSUPP;
     return 0;
 }
 

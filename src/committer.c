@@ -106,39 +106,61 @@ static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen, uint64_t
     }
 }
 
+struct batch_run {
+    struct ghost *g;
+    struct commit_req **reqs;
+    size_t n;
+    struct store_batch b;
+};
+
+static int run_batch_fn(void *ctx);
+
 /* One LMDB write transaction for reqs[0..n). Sets each request's result.
  * Returns 0, or an error that concerns the whole batch (nothing applied). */
 static int run_batch(struct ghost *g, struct commit_req **reqs, size_t n)
 {
-    struct store_batch b;
+    struct batch_run br = {.g = g, .reqs = reqs, .n = n};
+    int r = store_guarded(&g->store, run_batch_fn, &br, "committing");
+    if (r == -GHOST_ECORRUPT && br.b.txn)
+        store_batch_abort(&br.b); /* a fault left it open */
+    return r;
+}
+
+static int run_batch_fn(void *ctx)
+{
+    struct batch_run *br = ctx;
+    struct ghost *g = br->g;
+    struct commit_req **reqs = br->reqs;
+    size_t n = br->n;
+    struct store_batch *bp = &br->b;
     size_t ok = 0;
-    int r = store_batch_begin(&g->store, &b);
+    int r = store_batch_begin(&g->store, bp);
     if (r)
         return r;
-    uint64_t txnid = mdb_txn_id(b.txn);
+    uint64_t txnid = mdb_txn_id(bp->txn);
     for (size_t i = 0; i < n; i++) {
         struct ghost_txn *t = reqs[i]->txn;
         if (reqs[i]->result == -ENOSPC)
             continue; /* refused by the space check */
-        r = validate(g, &b, t, txnid);
+        r = validate(g, bp, t, txnid);
         if (r == -GHOST_ECONFLICT) {
             reqs[i]->result = r;
             continue;
         }
-        r = r ? r : apply(&b, t);
+        r = r ? r : apply(bp, t);
         if (r) {
-            store_batch_abort(&b);
+            store_batch_abort(bp);
             return r;
         }
         reqs[i]->result = 0;
         ok++;
     }
     if (ok == 0) {
-        store_batch_abort(&b);
+        store_batch_abort(bp);
         return 0;
     }
-    uint64_t gen = b.gen;
-    r = store_batch_commit(&b);
+    uint64_t gen = bp->gen;
+    r = store_batch_commit(bp);
     if (r)
         return r;
     for (size_t i = 0; i < n; i++)

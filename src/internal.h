@@ -49,6 +49,7 @@ struct store {
     char *path;
     enum ghost_sync sync;
     bool readonly;
+    bool quiet;                   /* while opening: errors are returned, not logged */
     unsigned psize;               /* LMDB page size */
     /* Shared by every LMDB transaction of this process; exclusive while the
      * map is resized (LMDB requires no open transaction then). */
@@ -73,6 +74,9 @@ struct store_opts {
 };
 
 int store_mkfs(const char *path);
+/* Run fn(ctx); a memory fault inside it (a damaged page sent LMDB out of
+ * the file) becomes -GHOST_ECORRUPT instead of killing the process. */
+int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx, const char *doing);
 int store_open(struct store *s, const char *path, const struct store_opts *o);
 void store_close(struct store *s);
 

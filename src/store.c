@@ -42,6 +42,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,65 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+
+/* ---- damaged pages -------------------------------------------------------------
+ *
+ * LMDB trusts the page numbers and offsets it finds in its pages; a damaged
+ * page can make it read past the end of the file (SIGBUS) or out of the map
+ * (SIGSEGV). Every LMDB call runs inside store_guarded(), which catches such
+ * a fault in this thread and turns it into -GHOST_ECORRUPT for that one
+ * call; a fault anywhere else goes to whoever handled the signal before us.
+ * The handler runs with SA_NODEFER so that the jump needs no signal mask
+ * restore (a sigsetjmp without a system call).
+ */
+static _Thread_local sigjmp_buf *guard;
+static struct sigaction old_bus, old_segv;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    if (guard)
+        siglongjmp(*guard, sig);
+    struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
+    if (old->sa_flags & SA_SIGINFO && old->sa_sigaction) {
+        old->sa_sigaction(sig, si, uc);
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+    } else {
+        signal(sig, SIG_DFL); /* returning re-runs the access: default action */
+    }
+}
+
+static void guard_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &old_bus);
+    sigaction(SIGSEGV, &sa, &old_segv);
+}
+
+int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx, const char *doing)
+{
+    sigjmp_buf jb, *prev = guard;
+    int r;
+    guard = &jb;
+    if (sigsetjmp(jb, 0) == 0) {
+        r = fn(ctx);
+    } else {
+        guard = prev;
+        if (!s->quiet)
+            ghost_log(GHOST_LOG_ERR, "store %s: %s: a damaged page (memory fault)", s->path,
+                      doing);
+        r = ghost_set_error(-GHOST_ECORRUPT,
+                            "store %s: corrupt: %s met a damaged page (a memory fault)",
+                            s->path, doing);
+    }
+    guard = prev;
+    return r;
+}
 
 #define CKSUM_LEN 8
 #define FLAG_TOMBSTONE 0x01
@@ -141,7 +202,8 @@ static int corrupt(struct store *s, MDB_dbi dbi, const MDB_val *k, const char *w
                  (unsigned long long)get_be64(p), p[8], k->mv_size - 17);
     else
         snprintf(what, sizeof what, "a %zu-byte key of an internal table", k->mv_size);
-    ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", s->path, what, why);
+    if (!s->quiet)
+        ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", s->path, what, why);
     return ghost_set_error(-GHOST_ECORRUPT, "store %s: %s: %s", s->path, what, why);
 }
 
@@ -158,7 +220,8 @@ static int mdb_err(struct store *s, int rc, const char *doing)
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_BAD_TXN:
-        ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", s->path, doing, mdb_strerror(rc));
+        if (!s->quiet)
+            ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", s->path, doing, mdb_strerror(rc));
         return ghost_set_error(-GHOST_ECORRUPT, "store %s: %s: %s", s->path, doing,
                                mdb_strerror(rc));
     case MDB_READERS_FULL:
@@ -326,6 +389,9 @@ static int prepare_lock_file(const char *path)
     char lock[4200];
     snprintf(lock, sizeof lock, "%s-lock", path);
     int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT)
+        return ghost_set_error(-ENOENT, "%s: the directory it should be in does not exist",
+                               path);
     if (fd < 0)
         return ghost_set_error(-errno, "%s: cannot create the lock file: %s", lock,
                                strerror(errno));
@@ -412,16 +478,43 @@ out:
     return r;
 }
 
+/* Open the named tables and check the format, in one read transaction. */
+static int open_tables(void *ctx)
+{
+    struct store *s = ctx;
+    MDB_txn *txn;
+    uint64_t format;
+    int r = mdb_err(s, mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), "opening");
+    if (r)
+        return r;
+    r = open_dbis(s, txn, 0);
+    if (!r) {
+        r = get_meta64(s, txn, "format", &format);
+        if (r == -ENOENT)
+            r = ghost_set_error(-GHOST_EFORMAT, "%s: not a ghostfs store (no format record)",
+                                s->path);
+        else if (!r && format > GHOST_FORMAT)
+            r = ghost_set_error(-GHOST_EFORMAT,
+                                "%s: store format %llu is newer than this ghostfs "
+                                "understands (%d); upgrade ghostfs",
+                                s->path, (unsigned long long)format, GHOST_FORMAT);
+    }
+    if (r) {
+        mdb_txn_abort(txn);
+        return r;
+    }
+    return mdb_err(s, mdb_txn_commit(txn), "opening");
+}
+
 int store_open(struct store *s, const char *path, const struct store_opts *o)
 {
     char lock[4200];
     struct stat st;
-    MDB_txn *txn;
     int dead = 0, r;
-    uint64_t format;
 
     memset(s, 0, sizeof *s);
     s->fd = -1;
+    pthread_once(&guard_once, guard_install);
     if (stat(path, &st) < 0)
         return ghost_set_error(-errno, "%s: %s", path,
                                errno == ENOENT ? "no such store" : strerror(errno));
@@ -446,26 +539,9 @@ int store_open(struct store *s, const char *path, const struct store_opts *o)
     if (dead)
         ghost_log(GHOST_LOG_INFO, "store %s: cleared %d stale reader slots", path, dead);
 
-    r = mdb_err(s, mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), "opening");
-    if (r)
-        goto fail;
-    r = open_dbis(s, txn, 0);
-    if (!r) {
-        r = get_meta64(s, txn, "format", &format);
-        if (r == -ENOENT)
-            r = ghost_set_error(-GHOST_EFORMAT, "%s: not a ghostfs store (no format record)",
-                                path);
-        else if (!r && format > GHOST_FORMAT)
-            r = ghost_set_error(-GHOST_EFORMAT,
-                                "%s: store format %llu is newer than this ghostfs "
-                                "understands (%d); upgrade ghostfs",
-                                path, (unsigned long long)format, GHOST_FORMAT);
-    }
-    if (r) {
-        mdb_txn_abort(txn);
-        goto fail;
-    }
-    r = mdb_err(s, mdb_txn_commit(txn), "opening");
+    s->quiet = true; /* open errors are returned, not logged */
+    r = store_guarded(s, open_tables, s, "opening its tables");
+    s->quiet = false;
     if (r)
         goto fail;
 
@@ -580,9 +656,9 @@ static uint64_t key_gen(const MDB_val *k)
     return ~get_be64((const unsigned char *)k->mv_data + k->mv_size - 8);
 }
 
-static int read_version(struct store *s, MDB_txn *txn, MDB_dbi dbi, unsigned char *kbuf,
-                        size_t klen, uint64_t at, uint64_t *vgen, const unsigned char **body,
-                        size_t *blen)
+static int read_version_raw(struct store *s, MDB_txn *txn, MDB_dbi dbi, unsigned char *kbuf,
+                            size_t klen, uint64_t at, uint64_t *vgen,
+                            const unsigned char **body, size_t *blen)
 {
     MDB_cursor *cur;
     MDB_val k, v;
@@ -603,6 +679,33 @@ static int read_version(struct store *s, MDB_txn *txn, MDB_dbi dbi, unsigned cha
     *body = p + CKSUM_LEN + 1;
     *blen = v.mv_size - CKSUM_LEN - 1;
     return 0;
+}
+
+struct read_args {
+    struct store *s;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    unsigned char *kbuf;
+    size_t klen;
+    uint64_t at, *vgen;
+    const unsigned char **body;
+    size_t *blen;
+};
+
+static int read_fn(void *ctx)
+{
+    struct read_args *a = ctx;
+    return read_version_raw(a->s, a->txn, a->dbi, a->kbuf, a->klen, a->at, a->vgen, a->body,
+                            a->blen);
+}
+
+static int read_version(struct store *s, MDB_txn *txn, MDB_dbi dbi, unsigned char *kbuf,
+                        size_t klen, uint64_t at, uint64_t *vgen, const unsigned char **body,
+                        size_t *blen)
+{
+    struct read_args a = {s, txn, dbi, kbuf, klen, at, vgen, body, blen};
+    *vgen = 0;
+    return store_guarded(s, read_fn, &a, "reading a record");
 }
 
 int store_obj_read(struct store *s, MDB_txn *txn, uint64_t oid, uint64_t at, uint64_t *vgen,
@@ -640,8 +743,9 @@ int store_map_read(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
     return 0;
 }
 
-int store_map_scan(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
-                   const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg)
+static int map_scan_raw(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
+                        const void *start, size_t slen, uint64_t at, ghost_scan_fn fn,
+                        void *arg)
 {
     unsigned char kbuf[MAP_KEY_MAX];
     MDB_cursor *cur;
@@ -697,6 +801,32 @@ int store_map_scan(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
     if (rc && rc != MDB_NOTFOUND)
         return mdb_err(s, rc, "scanning a map");
     return 0;
+}
+
+struct scan_args {
+    struct store *s;
+    MDB_txn *txn;
+    uint64_t owner;
+    unsigned map;
+    const void *start;
+    size_t slen;
+    uint64_t at;
+    ghost_scan_fn fn;
+    void *arg;
+};
+
+static int scan_fn(void *ctx)
+{
+    struct scan_args *a = ctx;
+    return map_scan_raw(a->s, a->txn, a->owner, a->map, a->start, a->slen, a->at, a->fn,
+                        a->arg);
+}
+
+int store_map_scan(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
+                   const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg)
+{
+    struct scan_args a = {s, txn, owner, map, start, slen, at, fn, arg};
+    return store_guarded(s, scan_fn, &a, "scanning a map");
 }
 
 /* ---- batches ----------------------------------------------------------------------- */
@@ -1396,7 +1526,9 @@ int store_space(struct store *s, struct ghost_usage *u)
         return r;
     u->objects = st.ms_entries;
     store_usage(s, &map, &u->used_bytes);
-    u->free_bytes = free_pages(s) * s->psize;
+    uint64_t reusable = free_pages(s) * s->psize; /* inside the file, free */
+    u->used_bytes = u->used_bytes > reusable ? u->used_bytes - reusable : 0;
+    u->free_bytes = reusable;
     if (fstatvfs(s->fd, &vfs) == 0)
         u->free_bytes += (uint64_t)vfs.f_bavail * vfs.f_frsize;
     u->total_bytes = u->used_bytes + u->free_bytes;

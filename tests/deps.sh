@@ -9,9 +9,11 @@
 #   libxxhash-dev       the XXH3-64 checksum in every record
 #   check               the unit test framework
 #   meson ninja-build pkg-config gcc libc6-dev   the build
+#   git sqlite3 rsync attr   real programs the mount tests run on a mount
 
 GHOST_DEPS=(libfuse3-dev fuse3 liblmdb-dev libxxhash-dev check
-            meson ninja-build pkg-config gcc libc6-dev)
+            meson ninja-build pkg-config gcc libc6-dev
+            git sqlite3 rsync attr)
 
 ghost_missing_deps() {
     local p status
