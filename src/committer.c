@@ -240,25 +240,26 @@ static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
     while (q) {
         struct commit_req *next = q->next;
         q->next = NULL;
+        bool took = false;
         if (q->txn && *n < max) {
             c->txns[(*n)++] = q;
+            took = true;
         } else if (!q->txn) {
             if (*ns == c->capsyncs) {
                 size_t cap = c->capsyncs ? c->capsyncs * 2 : 8;
                 struct commit_req **p = realloc(c->syncs, cap * sizeof *p);
-                if (!p) { /* leave it queued for the next round */
-                    if (keep_tail)
-                        keep_tail->next = q;
-                    else
-                        keep = q;
-                    keep_tail = q;
-                    q = next;
-                    continue;
+                if (p) {
+                    c->syncs = p;
+                    c->capsyncs = cap;
                 }
-                c->syncs = p;
-                c->capsyncs = cap;
             }
-            c->syncs[(*ns)++] = q;
+            if (*ns < c->capsyncs) {
+                c->syncs[(*ns)++] = q;
+                took = true;
+            }
+        }
+        if (took) {
+            c->queued--;
         } else {
             if (keep_tail)
                 keep_tail->next = q;
@@ -272,11 +273,35 @@ static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
     c->tail = keep_tail;
 }
 
+/* How long a leader in batch mode waits for transactions that other
+ * threads are still computing, to commit them in the same batch. */
+#define GATHER_NS 200000
+
+/* Wait (at most GATHER_NS) while other threads have transactions that
+ * wrote and will soon be queued. Called with c->lock held. */
+static void gather(struct ghost *g)
+{
+    struct committer *c = &g->com;
+    if (g->opts.sync == GHOST_SYNC_ALWAYS || atomic_load(&g->writers) == 0)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += GATHER_NS;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    while (atomic_load(&g->writers) > 0 && c->queued < g->opts.max_batch)
+        if (pthread_cond_timedwait(&c->more, &c->lock, &ts) == ETIMEDOUT)
+            break;
+}
+
 /* The leader: a caller whose request is queued while nobody commits becomes
  * the committer, in its own thread, and commits batches until its own
- * request is done; then it steps down and wakes the others, one of which
- * takes over if work is left. Group commit without a thread handoff on
- * the way in or out. Called and returns with c->lock held. */
+ * request is done; then it hands the lead to the oldest waiter, if any.
+ * Group commit without a thread switch on the way in or out, and each
+ * waiter is woken once, when its request is done (or when it must lead).
+ * Called and returns with c->lock held. */
 static void lead(struct ghost *g, struct commit_req *mine)
 {
     struct committer *c = &g->com;
@@ -284,6 +309,7 @@ static void lead(struct ghost *g, struct commit_req *mine)
     c->leading = true;
     while (!mine->done && c->head) {
         size_t n, ns;
+        gather(g);
         take(c, max, &n, &ns);
         pthread_mutex_unlock(&c->lock);
         if (n) {
@@ -300,11 +326,16 @@ static void lead(struct ghost *g, struct commit_req *mine)
         if (ns)
             synced = r == 0;
         pthread_mutex_lock(&c->lock);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             c->txns[i]->done = true;
+            if (c->txns[i] != mine)
+                pthread_cond_signal(&c->txns[i]->wake);
+        }
         for (size_t i = 0; i < ns; i++) {
             c->syncs[i]->result = r;
             c->syncs[i]->done = true;
+            if (c->syncs[i] != mine)
+                pthread_cond_signal(&c->syncs[i]->wake);
         }
         if (ns && synced)
             c->unsynced = false;
@@ -312,10 +343,12 @@ static void lead(struct ghost *g, struct commit_req *mine)
             c->unsynced = true;
             pthread_cond_signal(&c->wake); /* start the background sync timer */
         }
-        pthread_cond_broadcast(&c->done);
     }
     c->leading = false;
-    pthread_cond_broadcast(&c->done);
+    if (c->head) /* work left: the oldest waiter leads next */
+        pthread_cond_signal(&c->head->wake);
+    else if (c->stop)
+        pthread_cond_broadcast(&c->more); /* committer_stop waits there */
 }
 
 /* The background thread: syncs a second after unsynced commits, grows the
@@ -361,7 +394,7 @@ int committer_start(struct ghost *g)
         return -ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->wake, NULL);
-    pthread_cond_init(&c->done, NULL);
+    pthread_cond_init(&c->more, NULL);
     int r = pthread_create(&c->thread, NULL, committer_main, g);
     if (r) {
         free(c->txns);
@@ -378,15 +411,15 @@ void committer_stop(struct ghost *g)
         return;
     pthread_mutex_lock(&c->lock);
     c->stop = true;
-    while (c->leading)
-        pthread_cond_wait(&c->done, &c->lock);
+    while (c->leading || c->head)
+        pthread_cond_wait(&c->more, &c->lock);
     pthread_cond_signal(&c->wake);
     pthread_mutex_unlock(&c->lock);
     pthread_join(c->thread, NULL);
     c->running = false;
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->wake);
-    pthread_cond_destroy(&c->done);
+    pthread_cond_destroy(&c->more);
     free(c->txns);
     free(c->syncs);
 }
@@ -394,9 +427,11 @@ void committer_stop(struct ghost *g)
 static int submit(struct ghost *g, struct commit_req *q)
 {
     struct committer *c = &g->com;
+    pthread_cond_init(&q->wake, NULL);
     pthread_mutex_lock(&c->lock);
-    if (c->stop) {
+    if (c->stop && !c->leading) {
         pthread_mutex_unlock(&c->lock);
+        pthread_cond_destroy(&q->wake);
         return -ESHUTDOWN;
     }
     if (c->tail)
@@ -404,13 +439,17 @@ static int submit(struct ghost *g, struct commit_req *q)
     else
         c->head = q;
     c->tail = q;
+    c->queued++;
+    if (c->leading)
+        pthread_cond_signal(&c->more); /* a gathering leader may take it */
     while (!q->done) {
         if (!c->leading)
             lead(g, q);
         else
-            pthread_cond_wait(&c->done, &c->lock);
+            pthread_cond_wait(&q->wake, &c->lock);
     }
     pthread_mutex_unlock(&c->lock);
+    pthread_cond_destroy(&q->wake);
     return q->result;
 }
 

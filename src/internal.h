@@ -229,6 +229,7 @@ struct ghost_txn {
     size_t nblobs, capblobs;
     size_t write_bytes;   /* bytes the puts add, roughly */
     size_t ndeletes;
+    bool counted;         /* counted in ghost.writers */
 };
 
 /* May this transaction use the disk reserve? One that deletes and adds
@@ -247,14 +248,16 @@ struct commit_req {
     struct ghost_txn *txn; /* NULL for a durability request */
     int result;
     bool done;
+    pthread_cond_t wake;   /* its caller waits here: done, or lead now */
 };
 
 struct committer {
     pthread_t thread;      /* background: timed syncs and map growth */
     pthread_mutex_t lock;  /* protects everything below and each request */
     pthread_cond_t wake;   /* the background thread waits here */
-    pthread_cond_t done;   /* callers wait here for their request or a turn */
+    pthread_cond_t more;   /* a leader waiting for more work waits here */
     struct commit_req *head, *tail;
+    size_t queued;
     bool leading;          /* a caller is committing batches */
     bool stop, running;
     bool unsynced;         /* commits not yet forced to disk */
@@ -294,6 +297,7 @@ struct ghost {
     bool poll_stop;
 
     atomic_uint_fast64_t commits, batches, conflicts, retries, invalidations;
+    atomic_int writers; /* transactions that wrote and have not ended yet */
 };
 
 /* Called by the committer after it committed generation gen. */

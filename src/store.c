@@ -3,10 +3,11 @@
  *
  * It owns the on-disk format (docs/format.md describes it for people):
  *
- *   meta  name -> value          format, uuid, gen, next_oid, snapmax, created
+ *   meta  name -> value          format, uuid, next_oid, snapmax, created
  *   obj   oid . ~gen -> flags . type . bytes
  *   map   owner . map . key . ~gen -> flags . bytes
- *   log   gen -> oid*            OIDs changed in that generation
+ *   log   gen -> oid*            OIDs changed in that generation; its newest key
+ *                                is the current generation
  *   snap  name -> gen . created_ns
  *
  * Every value starts with an XXH3-64 checksum (big-endian) of the rest of the
@@ -15,7 +16,7 @@
  * big-endian so that byte order is numeric order.
  *
  * Versioned keys. A batch of transactions commits as one LMDB write
- * transaction at generation gen = meta.gen + 1. A version's key ends in ~gen
+ * transaction at generation gen = (the newest log key) + 1. A version's key ends in ~gen
  * (bit-inverted), so the newest version of a key sorts first and a seek to
  * key . ~G lands on the newest version written at or before G: the head is the
  * seek with G = GEN_HEAD, a snapshot read the seek with the snapshot's G. The
@@ -115,7 +116,8 @@ int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx, const char *
 
 #define CKSUM_LEN 8
 #define FLAG_TOMBSTONE 0x01
-#define LOG_KEEP 4096
+#define LOG_KEEP 4096       /* generations the change log keeps, at least */
+#define LOG_PRUNE_EVERY 64  /* batches between prunes of the change log */
 #define MAX_READERS 1024
 #define OBJ_KEY_LEN 16
 #define MAP_KEY_MAX (8 + 1 + GHOST_KEY_MAX + 8)
@@ -457,7 +459,9 @@ int store_mkfs(const char *path)
     clock_gettime(CLOCK_REALTIME, &now);
     r = r ? r : put_meta64(&s, txn, "format", GHOST_FORMAT);
     r = r ? r : put_value(&s, txn, s.meta, "uuid", 4, NULL, 0, uuid, sizeof uuid);
-    r = r ? r : put_meta64(&s, txn, "gen", 1);
+    unsigned char g1[8];
+    put_be64(g1, 1);
+    r = r ? r : put_value(&s, txn, s.log, g1, 8, NULL, 0, NULL, 0); /* generation 1 */
     r = r ? r : put_meta64(&s, txn, "next_oid", GHOST_OID_FIRST);
     r = r ? r : put_meta64(&s, txn, "snapmax", 0);
     r = r ? r : put_meta64(&s, txn, "created",
@@ -626,10 +630,30 @@ void store_view_end(struct store *s, MDB_txn *txn)
     end_locked(s);
 }
 
+/* The current generation is the newest key of the change log: every batch
+ * writes log[gen], and mkfs writes log[1]. */
+static int current_gen(struct store *s, MDB_txn *txn, uint64_t *gen)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int r = mdb_err(s, mdb_cursor_open(txn, s->log, &cur), "reading the change log");
+    if (r)
+        return r;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND || (rc == 0 && k.mv_size != 8))
+        return ghost_set_error(-GHOST_ECORRUPT, "store %s: corrupt: the change log is %s",
+                               s->path, rc ? "empty" : "damaged");
+    if (rc)
+        return mdb_err(s, rc, "reading the change log");
+    *gen = get_be64(k.mv_data);
+    return 0;
+}
+
 uint64_t store_view_generation(struct store *s, MDB_txn *txn)
 {
     uint64_t gen = 0;
-    get_meta64(s, txn, "gen", &gen);
+    current_gen(s, txn, &gen);
     return gen;
 }
 
@@ -847,7 +871,7 @@ int store_batch_begin(struct store *s, struct store_batch *b)
         return 0;
     }
     uint64_t gen;
-    r = get_meta64(s, b->txn, "gen", &gen);
+    r = current_gen(s, b->txn, &gen);
     r = r ? r : get_meta64(s, b->txn, "snapmax", &b->snapmax);
     if (r) {
         store_batch_abort(b);
@@ -991,6 +1015,25 @@ int store_del_map(struct store_batch *b, uint64_t owner, unsigned map, const voi
                          NULL, 0, true);
 }
 
+/* Drop change log entries older than `below`, oldest first, with one
+ * cursor (cheaper than a lookup per entry). */
+static int prune_log(struct store *s, MDB_txn *txn, uint64_t below)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int r = mdb_err(s, mdb_cursor_open(txn, s->log, &cur), "pruning the change log");
+    if (r)
+        return r;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0 && k.mv_size == 8 && get_be64(k.mv_data) < below) {
+        rc = mdb_cursor_del(cur, 0);
+        if (rc == 0)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc && rc != MDB_NOTFOUND ? mdb_err(s, rc, "pruning the change log") : 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -1020,14 +1063,8 @@ int store_batch_commit(struct store_batch *b)
     put_be64(gk, b->gen);
     r = put_value(s, b->txn, s->log, gk, 8, NULL, 0, oids, n * 8);
     free(oids);
-    if (!r && b->gen > LOG_KEEP) {
-        put_be64(gk, b->gen - LOG_KEEP);
-        MDB_val k = {8, gk};
-        int rc = mdb_del(b->txn, s->log, &k, NULL);
-        if (rc && rc != MDB_NOTFOUND)
-            r = mdb_err(s, rc, "pruning the change log");
-    }
-    r = r ? r : put_meta64(s, b->txn, "gen", b->gen);
+    if (!r && b->gen % LOG_PRUNE_EVERY == 0 && b->gen > LOG_KEEP)
+        r = prune_log(s, b->txn, b->gen - LOG_KEEP);
     if (r) {
         store_batch_abort(b);
         return r;
@@ -1262,7 +1299,7 @@ static int snap_create_fn(struct store *s, MDB_txn *txn, void *arg)
     struct timespec now;
     if (mdb_get(txn, s->snap, &k, &v) == 0)
         return ghost_set_error(-EEXIST, "snapshot '%s' exists", name);
-    int r = get_meta64(s, txn, "gen", &gen);
+    int r = current_gen(s, txn, &gen);
     if (r)
         return r;
     clock_gettime(CLOCK_REALTIME, &now);

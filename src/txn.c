@@ -170,6 +170,10 @@ static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const voi
     if (t->snapshot || t->g->opts.readonly)
         return ghost_set_error(-EROFS, "write in a read-only %s",
                                t->snapshot ? "snapshot view" : "store");
+    if (!t->counted) { /* a writer: the committer may wait a moment for us */
+        t->counted = true;
+        atomic_fetch_add(&t->g->writers, 1);
+    }
     struct write_entry *e = find_write(t, oid, map, key, klen);
     if (!e) {
         if (t->nwrites == t->capwrites) {
@@ -225,6 +229,8 @@ void txn_release_view(struct ghost_txn *t)
 
 void txn_free(struct ghost_txn *t)
 {
+    if (t->counted)
+        atomic_fetch_sub(&t->g->writers, 1);
     txn_release_view(t);
     for (size_t i = 0; i < t->nblobs; i++)
         blob_put(t->blobs[i]);
@@ -299,6 +305,10 @@ int ghost_txn_commit(struct ghost_txn *t)
     if (t->nwrites == 0) {
         txn_free(t);
         return 0;
+    }
+    if (t->counted) { /* no longer computing: it is in the queue */
+        t->counted = false;
+        atomic_fetch_sub(&t->g->writers, 1);
     }
     r = committer_submit(t->g, t);
     txn_free(t);
