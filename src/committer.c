@@ -277,12 +277,19 @@ static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
  * threads are still computing, to commit them in the same batch. */
 #define GATHER_NS 200000
 
-/* Wait (at most GATHER_NS) while other threads have transactions that
- * wrote and will soon be queued. Called with c->lock held. */
+/* Wait (at most GATHER_NS) for the transactions that will soon be queued:
+ * those other threads are computing now, or as many as the last batch and
+ * its followers had (their threads are waking up from it). Called with
+ * c->lock held. */
 static void gather(struct ghost *g)
 {
     struct committer *c = &g->com;
-    if (g->opts.sync == GHOST_SYNC_ALWAYS || atomic_load(&g->writers) == 0)
+    size_t want = (size_t)atomic_load(&g->writers) + c->queued;
+    if (c->recent > want)
+        want = c->recent;
+    if (want > g->opts.max_batch)
+        want = g->opts.max_batch;
+    if (g->opts.sync == GHOST_SYNC_ALWAYS || c->queued >= want)
         return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -291,9 +298,11 @@ static void gather(struct ghost *g)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
     }
-    while (atomic_load(&g->writers) > 0 && c->queued < g->opts.max_batch)
+    c->gather_want = want; /* submitters wake us only when it is reached */
+    while (c->queued < want && !c->stop)
         if (pthread_cond_timedwait(&c->more, &c->lock, &ts) == ETIMEDOUT)
             break;
+    c->gather_want = 0;
 }
 
 /* The leader: a caller whose request is queued while nobody commits becomes
@@ -337,6 +346,7 @@ static void lead(struct ghost *g, struct commit_req *mine)
             if (c->syncs[i] != mine)
                 pthread_cond_signal(&c->syncs[i]->wake);
         }
+        c->recent = n + c->queued; /* this batch and those who queued meanwhile */
         if (ns && synced)
             c->unsynced = false;
         else if (n && !synced && !c->unsynced) {
@@ -440,8 +450,8 @@ static int submit(struct ghost *g, struct commit_req *q)
         c->head = q;
     c->tail = q;
     c->queued++;
-    if (c->leading)
-        pthread_cond_signal(&c->more); /* a gathering leader may take it */
+    if (c->gather_want && c->queued >= c->gather_want)
+        pthread_cond_signal(&c->more); /* the gathering leader has enough */
     while (!q->done) {
         if (!c->leading)
             lead(g, q);

@@ -258,6 +258,8 @@ struct committer {
     pthread_cond_t more;   /* a leader waiting for more work waits here */
     struct commit_req *head, *tail;
     size_t queued;
+    size_t recent;         /* the last batch plus what queued during it */
+    size_t gather_want;    /* a gathering leader waits for this many, or 0 */
     bool leading;          /* a caller is committing batches */
     bool stop, running;
     bool unsynced;         /* commits not yet forced to disk */
