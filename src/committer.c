@@ -276,6 +276,7 @@ static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
 /* How long a leader in batch mode waits for transactions that other
  * threads are still computing, to commit them in the same batch. */
 #define GATHER_NS 200000
+#define GATHER_MIN_NS 20000
 
 /* Wait (at most GATHER_NS) for the transactions that will soon be queued:
  * those other threads are computing now, or as many as the last batch and
@@ -289,11 +290,16 @@ static void gather(struct ghost *g)
         want = c->recent;
     if (want > g->opts.max_batch)
         want = g->opts.max_batch;
-    if (g->opts.sync == GHOST_SYNC_ALWAYS || c->queued >= want)
+    if (g->opts.sync != GHOST_SYNC_BATCH || c->queued >= want)
+        return;
+    /* Waiting pays only while a commit costs more than the wait: never
+     * wait longer than the last batch took. */
+    long wait = c->last_commit_ns < GATHER_NS ? (long)c->last_commit_ns : GATHER_NS;
+    if (wait < GATHER_MIN_NS) /* commits are cheap (no real sync): just go */
         return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += GATHER_NS;
+    ts.tv_nsec += wait;
     if (ts.tv_nsec >= 1000000000) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
@@ -322,7 +328,12 @@ static void lead(struct ghost *g, struct commit_req *mine)
         take(c, max, &n, &ns);
         pthread_mutex_unlock(&c->lock);
         if (n) {
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
             commit_batch(g, c->txns, n);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            c->last_commit_ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000L +
+                                           (t1.tv_nsec - t0.tv_nsec));
             /* Grow the map before it fills, here where no view is held, so
              * that small writers inside a transaction rarely meet a full map. */
             uint64_t map, used;

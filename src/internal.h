@@ -50,6 +50,7 @@ struct store {
     enum ghost_sync sync;
     bool readonly;
     bool quiet;                   /* while opening: errors are returned, not logged */
+    bool writemap;                /* LMDB writes through its map (sync=none) */
     unsigned psize;               /* LMDB page size */
     /* Shared by every LMDB transaction of this process; exclusive while the
      * map is resized (LMDB requires no open transaction then). */
@@ -260,6 +261,7 @@ struct committer {
     size_t queued;
     size_t recent;         /* the last batch plus what queued during it */
     size_t gather_want;    /* a gathering leader waits for this many, or 0 */
+    uint64_t last_commit_ns; /* how long the last batch took (leader only) */
     bool leading;          /* a caller is committing batches */
     bool stop, running;
     bool unsynced;         /* commits not yet forced to disk */

@@ -101,6 +101,11 @@ int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx, const char *
     guard = &jb;
     if (sigsetjmp(jb, 0) == 0) {
         r = fn(ctx);
+    } else if (s->writemap && !strcmp(doing, "committing")) {
+        /* Writing through the map into a hole the disk had no room for. */
+        guard = prev;
+        ghost_log(GHOST_LOG_WARN, "store %s: disk full while writing a page", s->path);
+        r = ghost_set_error(-ENOSPC, "store %s: disk full", s->path);
     } else {
         guard = prev;
         if (!s->quiet)
@@ -353,7 +358,11 @@ static unsigned env_sync_flags(enum ghost_sync sync)
     case GHOST_SYNC_ALWAYS:
         return 0;
     case GHOST_SYNC_NONE:
-        return MDB_NOSYNC;
+        /* No sync: LMDB may as well write through its map, which saves a
+         * copy and a system call per page. On a full disk a write into a
+         * hole would fault (SIGBUS); the reserve we keep allocated ahead of
+         * LMDB's last page prevents that (store_space_check). */
+        return MDB_NOSYNC | MDB_WRITEMAP;
     default:
         return MDB_NOMETASYNC;
     }
@@ -556,7 +565,10 @@ int store_open(struct store *s, const char *path, const struct store_opts *o)
     s->map_size = info.me_mapsize;
     s->psize = mst.ms_psize;
     mdb_env_get_fd(s->env, &s->fd);
-    s->alloc_end = (uint64_t)st.st_size;
+    /* What is surely allocated: LMDB's pages. (With MDB_WRITEMAP the file is
+     * as long as the map, mostly holes, so its size says nothing.) */
+    s->alloc_end = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+    s->writemap = env_sync_flags(o->sync) & MDB_WRITEMAP;
     return 0;
 fail:
     if (s->env)

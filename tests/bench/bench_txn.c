@@ -11,7 +11,8 @@
  *   ghost   through ghost_run(), with ghost_options.sync = none, batch, always;
  *   raw     as plain LMDB: one write transaction per small transaction
  *           (mdb_get, two mdb_put, mdb_txn_commit) on the same 8-byte keys,
- *           with MDB_NOSYNC ("none") or LMDB's default full sync ("always").
+ *           with MDB_NOSYNC|MDB_WRITEMAP ("none", the flags libghost uses for
+ *           sync=none) or LMDB's default full sync ("always").
  *
  * Each case gets a fresh store file in DIR, runs for S seconds (or N
  * transactions per thread) and is deleted afterwards. One optional
@@ -388,6 +389,10 @@ static void remove_store(const char *path)
 }
 
 /* Open a fresh raw LMDB file (created here, so that it is surely new). */
+/* --raw-pwrite: the raw loop's "none" case without MDB_WRITEMAP (LMDB's
+ * default way of writing, by pwrite), instead of libghost's own flags. */
+static bool raw_pwrite;
+
 static int raw_open(struct run *run, const char *path, enum ghost_sync sync, char *msg,
                     size_t msgsize)
 {
@@ -402,7 +407,12 @@ static int raw_open(struct run *run, const char *path, enum ghost_sync sync, cha
     rc = rc ? rc : mdb_env_set_mapsize(run->env, RAW_MAP_BYTES);
     rc = rc ? rc
             : mdb_env_open(run->env, path,
-                           MDB_NOSUBDIR | (sync == GHOST_SYNC_NONE ? MDB_NOSYNC : 0), 0644);
+                           /* the LMDB flags libghost itself uses for each mode */
+                           MDB_NOSUBDIR |
+                               (sync != GHOST_SYNC_NONE ? 0
+                                : raw_pwrite            ? MDB_NOSYNC
+                                                        : MDB_NOSYNC | MDB_WRITEMAP),
+                           0644);
     rc = rc ? rc : mdb_txn_begin(run->env, NULL, 0, &txn);
     if (rc == 0) {
         rc = mdb_dbi_open(txn, NULL, 0, &run->dbi);
@@ -726,6 +736,7 @@ static void usage(FILE *f)
             "                   each case's median run, with the lowest and highest\n"
             "  --no-contended   skip the case where all threads share one counter\n"
             "  --json           print JSON instead of a table\n"
+            "  --raw-pwrite     raw \"none\" without MDB_WRITEMAP (LMDB's default writes)\n"
             "  --help           this text\n",
             MAX_THREADS);
 }
@@ -802,6 +813,7 @@ static int parse_args(struct config *cfg, int argc, char **argv)
         {"count", required_argument, NULL, 'n'},  {"threads", required_argument, NULL, 't'},
         {"modes", required_argument, NULL, 'm'},  {"repeat", required_argument, NULL, 'r'},
         {"no-contended", no_argument, NULL, 'C'}, {"json", no_argument, NULL, 'j'},
+        {"raw-pwrite", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *tmp = getenv("TMPDIR");
     bool seconds_given = false;
@@ -818,6 +830,9 @@ static int parse_args(struct config *cfg, int argc, char **argv)
     cfg->repeat = 1;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
+        case 'P':
+            raw_pwrite = true;
+            break;
         case 'd':
             cfg->dir = optarg;
             break;

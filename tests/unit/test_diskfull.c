@@ -153,6 +153,11 @@ static struct ghost *open_small(const char *path)
     struct ghost *g = NULL;
     ghost_options_init(&o);
     o.map_bytes = 4 << 20;
+    /* GHOST_TEST_SYNC=none: LMDB writes through its map in that mode, where
+     * a full disk would be a SIGBUS if the reserve did not prevent it. */
+    const char *mode = getenv("GHOST_TEST_SYNC");
+    if (mode && !strcmp(mode, "none"))
+        o.sync = GHOST_SYNC_NONE;
     OK(ghost_open(path, &o, &g));
     return g;
 }
