@@ -500,6 +500,7 @@ static int open_tables(void *ctx)
     int r = mdb_err(s, mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), "opening");
     if (r)
         return r;
+    s->open_txn = txn; /* for store_open to end it if a fault cuts us short */
     r = open_dbis(s, txn, 0);
     if (!r) {
         r = get_meta64(s, txn, "format", &format);
@@ -512,6 +513,7 @@ static int open_tables(void *ctx)
                                 "understands (%d); upgrade ghostfs",
                                 s->path, (unsigned long long)format, GHOST_FORMAT);
     }
+    s->open_txn = NULL;
     if (r) {
         mdb_txn_abort(txn);
         return r;
@@ -555,6 +557,10 @@ int store_open(struct store *s, const char *path, const struct store_opts *o)
     s->quiet = true; /* open errors are returned, not logged */
     r = store_guarded(s, open_tables, s, "opening its tables");
     s->quiet = false;
+    if (s->open_txn) { /* a fault left it open */
+        mdb_txn_abort(s->open_txn);
+        s->open_txn = NULL;
+    }
     if (r)
         goto fail;
 
