@@ -32,7 +32,7 @@ void ghost_options_init(struct ghost_options *o)
     memset(o, 0, sizeof *o);
     o->cache_bytes = (size_t)64 << 20;
     o->sync = GHOST_SYNC_BATCH;
-    o->map_bytes = (size_t)1 << 30;
+    o->map_bytes = (size_t)64 << 20;
     o->reserve_bytes = (size_t)4 << 20;
     o->max_batch = 256;
     o->max_retries = 10000;

@@ -88,7 +88,7 @@ struct ghost_options {
     size_t cache_bytes;      /* cache budget in bytes; 0: 64 MiB */
     enum ghost_sync sync;    /* default GHOST_SYNC_BATCH */
     bool readonly;           /* refuse every commit with -EROFS */
-    size_t map_bytes;        /* initial LMDB map size; 0: 1 GiB. Grows. */
+    size_t map_bytes;        /* initial LMDB map size; 0: 64 MiB. Grows. */
     size_t reserve_bytes;    /* disk space kept for deletes; 0: 4 MiB */
     unsigned max_batch;      /* transactions per group commit; 0: 256 */
     unsigned max_retries;    /* attempts in ghost_run(); 0: 10000 */

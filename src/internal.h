@@ -50,7 +50,6 @@ struct store {
     enum ghost_sync sync;
     bool readonly;
     bool quiet;                   /* while opening: errors are returned, not logged */
-    bool writemap;                /* LMDB writes through its map (sync=none) */
     MDB_txn *open_txn;            /* the read txn of store_open, while it runs */
     unsigned psize;               /* LMDB page size */
     /* Shared by every LMDB transaction of this process; exclusive while the

@@ -101,7 +101,7 @@ int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx, const char *
     guard = &jb;
     if (sigsetjmp(jb, 0) == 0) {
         r = fn(ctx);
-    } else if (s->writemap && !strcmp(doing, "committing")) {
+    } else if (!strcmp(doing, "committing")) {
         /* Writing through the map into a hole the disk had no room for. */
         guard = prev;
         ghost_log(GHOST_LOG_WARN, "store %s: disk full while writing a page", s->path);
@@ -294,7 +294,7 @@ static int put_meta64(struct store *s, MDB_txn *txn, const char *name, uint64_t 
 
 /* Check the file's LMDB header ourselves: magic, version, and that the file
  * holds every page its newest meta page refers to. */
-static int check_header(const char *path)
+static int check_header(const char *path, uint64_t *used)
 {
     unsigned char page[2][LMDB_PAGEHDR + 16 + 8 + 8 + 2 * LMDB_DB_SIZE + 16];
     struct stat st;
@@ -344,6 +344,7 @@ static int check_header(const char *path)
             need = (last_pg + 1) * psize;
         }
     }
+    *used = need;
     if (n != (ssize_t)sizeof page[1] || (uint64_t)st.st_size < need)
         return ghost_set_error(-GHOST_EFORMAT,
                                "%s: truncated store: the file is %lld bytes, its pages need "
@@ -352,16 +353,24 @@ static int check_header(const char *path)
     return 0;
 }
 
+/* LMDB's flags for each durability mode:
+ *   always: data and meta page synced at every commit
+ *   batch:  data synced at every commit, the meta page lazily (NOMETASYNC):
+ *           a crash can undo the last commit, never corrupt
+ *   none:   nothing synced at commit (NOSYNC); and since nothing is synced,
+ *           LMDB may as well write its pages through the memory map
+ *           (WRITEMAP), which saves a copy and a system call per page. The
+ *           file is then as long as the map, mostly holes (the map starts
+ *           small and grows); on a full disk a write into a hole would fault
+ *           (SIGBUS), which the reserve we keep allocated ahead of LMDB's
+ *           last page prevents (store_space_check).
+ * WRITEMAP is not used with syncs: LMDB then msyncs the whole map. */
 static unsigned env_sync_flags(enum ghost_sync sync)
 {
     switch (sync) {
     case GHOST_SYNC_ALWAYS:
         return 0;
     case GHOST_SYNC_NONE:
-        /* No sync: LMDB may as well write through its map, which saves a
-         * copy and a system call per page. On a full disk a write into a
-         * hole would fault (SIGBUS); the reserve we keep allocated ahead of
-         * LMDB's last page prevents that (store_space_check). */
         return MDB_NOSYNC | MDB_WRITEMAP;
     default:
         return MDB_NOMETASYNC;
@@ -533,7 +542,8 @@ int store_open(struct store *s, const char *path, const struct store_opts *o)
     if (stat(path, &st) < 0)
         return ghost_set_error(-errno, "%s: %s", path,
                                errno == ENOENT ? "no such store" : strerror(errno));
-    r = check_header(path);
+    uint64_t used = 0;
+    r = check_header(path, &used);
     if (r)
         return r;
     snprintf(lock, sizeof lock, "%s-lock", path);
@@ -544,16 +554,20 @@ int store_open(struct store *s, const char *path, const struct store_opts *o)
     s->readonly = o->readonly;
     s->reserve = o->reserve_bytes;
     pthread_rwlock_init(&s->resize_lock, NULL);
+    /* Size the map by the pages LMDB uses, not by the file: with
+     * MDB_WRITEMAP the file is as long as the last process's map. */
     size_t want = o->map_bytes;
-    if ((uint64_t)st.st_size + (16u << 20) > want)
-        want = (size_t)st.st_size * 2 + (16u << 20);
-    r = env_create(s, path, env_sync_flags(o->sync), want);
+    if (used + (16u << 20) > want)
+        want = (size_t)used * 2 + (16u << 20);
+
+    /* First look without MDB_WRITEMAP, which would extend the file to the
+     * map size: a file that turns out not to be our store stays untouched. */
+    r = env_create(s, path, MDB_RDONLY, want);
     if (r)
         goto fail;
     mdb_reader_check(s->env, &dead);
     if (dead)
         ghost_log(GHOST_LOG_INFO, "store %s: cleared %d stale reader slots", path, dead);
-
     s->quiet = true; /* open errors are returned, not logged */
     r = store_guarded(s, open_tables, s, "opening its tables");
     s->quiet = false;
@@ -561,6 +575,14 @@ int store_open(struct store *s, const char *path, const struct store_opts *o)
         mdb_txn_abort(s->open_txn);
         s->open_txn = NULL;
     }
+    mdb_env_close(s->env);
+    s->env = NULL;
+    if (r)
+        goto fail;
+
+    /* Now for real. */
+    r = env_create(s, path, env_sync_flags(o->sync), want);
+    r = r ? r : store_guarded(s, open_tables, s, "opening its tables");
     if (r)
         goto fail;
 
@@ -574,7 +596,6 @@ int store_open(struct store *s, const char *path, const struct store_opts *o)
     /* What is surely allocated: LMDB's pages. (With MDB_WRITEMAP the file is
      * as long as the map, mostly holes, so its size says nothing.) */
     s->alloc_end = ((uint64_t)info.me_last_pgno + 1) * s->psize;
-    s->writemap = env_sync_flags(o->sync) & MDB_WRITEMAP;
     return 0;
 fail:
     if (s->env)
