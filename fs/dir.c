@@ -34,20 +34,6 @@ uint64_t name_hash(const char *name, size_t len)
     return h < 3 ? h + 3 : h;                 /* 0, 1, 2 are start, ".", ".." */
 }
 
-static void be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static int check_name(const char *name, size_t *len)
 {
     *len = strlen(name);
@@ -60,14 +46,14 @@ static int check_name(const char *name, size_t *len)
 
 static size_t dirent_key(unsigned char *k, const char *name, size_t len)
 {
-    be64(k, name_hash(name, len));
+    put_be64(k, name_hash(name, len));
     memcpy(k + 8, name, len);
     return 8 + len;
 }
 
 static size_t backref_key(unsigned char *k, uint64_t parent, const char *name, size_t len)
 {
-    be64(k, parent);
+    put_be64(k, parent);
     memcpy(k + 8, name, len);
     return 8 + len;
 }
@@ -84,7 +70,7 @@ static int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_
         return e == -GHOST_ECORRUPT ? -EIO : e;
     if (vlen != 9)
         return -EIO;
-    *child = rd64(v);
+    *child = get_be64(v);
     if (dtype)
         *dtype = ((const unsigned char *)v)[8];
     return 0;
@@ -94,7 +80,7 @@ static int dirent_put(struct ghost_txn *t, uint64_t dir, const char *name, size_
                       uint64_t child, uint32_t mode)
 {
     unsigned char k[DKEY_MAX], v[9];
-    be64(v, child);
+    put_be64(v, child);
     v[8] = (unsigned char)((mode & S_IFMT) >> 12);
     int e = ghost_map_put(t, dir, FS_MAP_DIRENT, k, dirent_key(k, name, len), v, 9);
     if (e)
@@ -405,7 +391,7 @@ struct rm_ctx {
 static int orphan_put(struct ghost_txn *t, struct fs *fs, uint64_t ino)
 {
     unsigned char k[8];
-    be64(k, ino);
+    put_be64(k, ino);
     return ghost_map_put(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, k, 8, fs->owner, strlen(fs->owner));
 }
 
@@ -670,9 +656,9 @@ static int rd_visit(void *arg, const void *key, size_t klen, const void *val, si
     struct rd_entry *x = &c->e[c->n];
     memcpy(x->name, (const char *)key + 8, klen - 8);
     x->name[klen - 8] = 0;
-    x->off = rd64(key);
+    x->off = get_be64(key);
     memset(&x->a, 0, sizeof x->a);
-    x->a.ino = rd64(val);
+    x->a.ino = get_be64(val);
     x->a.mode = (uint32_t)((const unsigned char *)val)[8] << 12;
     if (c->plus) {
         struct rec r;
@@ -733,7 +719,7 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
         return -ENOMEM;
     for (;;) {
         unsigned char start[8];
-        be64(start, off + 1);
+        put_be64(start, off + 1);
         c.n = 0;
         e = ghost_txn_begin(fs->g, &c.t);
         if (e)

@@ -35,20 +35,6 @@
 
 #define INODE_SHARE_MAX ((size_t)16 << 20)
 
-static void be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* ---- the write buffer ---------------------------------------------------------- */
 
 void wb_free(struct wbuf *wb)
@@ -213,7 +199,7 @@ static int read_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, const s
         unsigned char k[8];
         const void *v;
         size_t vlen;
-        be64(k, index);
+        put_be64(k, index);
         int e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &vlen);
         if (e && e != -ENOENT)
             return e == -GHOST_ECORRUPT ? -EIO : e;
@@ -287,7 +273,7 @@ static int block_put(struct ghost_txn *t, uint64_t ino, struct rec *r, uint64_t 
     unsigned char k[8];
     const void *v;
     size_t old = 0;
-    be64(k, index);
+    put_be64(k, index);
     int e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &old);
     if (e == -ENOENT)
         old = 0;
@@ -350,7 +336,7 @@ static int commit_fn(struct ghost_txn *t, void *arg)
             uint64_t bstart = d->index * fs->bs;
             uint32_t blen = (uint32_t)(size - bstart < fs->bs ? size - bstart : fs->bs);
             unsigned char k[8];
-            be64(k, d->index);
+            put_be64(k, d->index);
             if (covers(d, blen)) { /* written whole: no base to read or copy */
                 e = block_put(t, c->ino, &r, d->index, d->data, blen);
                 if (e)
@@ -523,7 +509,7 @@ static int collect_blocks(void *arg, const void *key, size_t klen, const void *v
     (void)v, (void)vl;
     if (klen != 8)
         return 0;
-    uint64_t i = rd64(key);
+    uint64_t i = get_be64(key);
     if (i >= kl->until)
         return 1;
     if (kl->n == kl->cap) {
@@ -547,13 +533,13 @@ static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct r
     uint64_t first = from / fs->bs, last = (to - 1) / fs->bs;
     struct keylist kl = {.until = last + 1};
     unsigned char k[8];
-    be64(k, first);
+    put_be64(k, first);
     int e = ghost_map_scan(t, ino, FS_MAP_DATA, k, 8, collect_blocks, &kl);
     for (size_t i = 0; e >= 0 && i < kl.n; i++) {
         uint64_t bstart = kl.idx[i] * fs->bs;
         uint64_t lo = from > bstart ? from - bstart : 0;
         uint64_t hi = to < bstart + fs->bs ? to - bstart : fs->bs;
-        be64(k, kl.idx[i]);
+        put_be64(k, kl.idx[i]);
         const void *v;
         size_t vlen;
         e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &vlen);
@@ -692,7 +678,7 @@ static int seek_visit(void *arg, const void *key, size_t klen, const void *v, si
     (void)v, (void)vl;
     if (klen != 8)
         return 0;
-    uint64_t i = rd64(key);
+    uint64_t i = get_be64(key);
     if (s->data) {
         s->found = i;
         s->hit = true;
@@ -727,7 +713,7 @@ int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence)
     else if (!e) {
         struct seek_ctx s = {.want = (uint64_t)off / fs->bs, .data = whence == SEEK_DATA};
         unsigned char k[8];
-        be64(k, s.want);
+        put_be64(k, s.want);
         e = ghost_map_scan(t, ino, FS_MAP_DATA, k, 8, seek_visit, &s);
         if (e < 0) {
             ret = e;

@@ -31,27 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
-static uint64_t get64(const unsigned char *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
-
 int64_t now_ns(void)
 {
     struct timespec ts;
@@ -72,20 +51,20 @@ int rec_get(struct ghost_txn *t, uint64_t ino, struct rec *r)
     if (len < REC_HDR)
         return -EIO;
     const unsigned char *p = d;
-    r->mode = get32(p);
-    r->uid = get32(p + 4);
-    r->gid = get32(p + 8);
-    r->nlink = get32(p + 12);
-    r->size = get64(p + 16);
-    r->atime = (int64_t)get64(p + 24);
-    r->mtime = (int64_t)get64(p + 32);
-    r->ctime = (int64_t)get64(p + 40);
-    r->btime = (int64_t)get64(p + 48);
-    r->rdev = get64(p + 56);
-    r->parent = get64(p + 64);
-    r->dv = get64(p + 72);
-    r->stored = get64(p + 80);
-    r->flags = get32(p + 88);
+    r->mode = get_be32(p);
+    r->uid = get_be32(p + 4);
+    r->gid = get_be32(p + 8);
+    r->nlink = get_be32(p + 12);
+    r->size = get_be64(p + 16);
+    r->atime = (int64_t)get_be64(p + 24);
+    r->mtime = (int64_t)get_be64(p + 32);
+    r->ctime = (int64_t)get_be64(p + 40);
+    r->btime = (int64_t)get_be64(p + 48);
+    r->rdev = get_be64(p + 56);
+    r->parent = get_be64(p + 64);
+    r->dv = get_be64(p + 72);
+    r->stored = get_be64(p + 80);
+    r->flags = get_be32(p + 88);
     r->inl = p + REC_HDR;
     r->inl_len = len - REC_HDR;
     return 0;
@@ -98,20 +77,20 @@ int rec_put(struct ghost_txn *t, uint64_t ino, const struct rec *r)
     unsigned char *p = len <= sizeof stackbuf ? stackbuf : malloc(len);
     if (!p)
         return -ENOMEM;
-    put32(p, r->mode);
-    put32(p + 4, r->uid);
-    put32(p + 8, r->gid);
-    put32(p + 12, r->nlink);
-    put64(p + 16, r->size);
-    put64(p + 24, (uint64_t)r->atime);
-    put64(p + 32, (uint64_t)r->mtime);
-    put64(p + 40, (uint64_t)r->ctime);
-    put64(p + 48, (uint64_t)r->btime);
-    put64(p + 56, r->rdev);
-    put64(p + 64, r->parent);
-    put64(p + 72, r->dv);
-    put64(p + 80, r->stored);
-    put32(p + 88, r->flags);
+    put_be32(p, r->mode);
+    put_be32(p + 4, r->uid);
+    put_be32(p + 8, r->gid);
+    put_be32(p + 12, r->nlink);
+    put_be64(p + 16, r->size);
+    put_be64(p + 24, (uint64_t)r->atime);
+    put_be64(p + 32, (uint64_t)r->mtime);
+    put_be64(p + 40, (uint64_t)r->ctime);
+    put_be64(p + 48, (uint64_t)r->btime);
+    put_be64(p + 56, r->rdev);
+    put_be64(p + 64, r->parent);
+    put_be64(p + 72, r->dv);
+    put_be64(p + 80, r->stored);
+    put_be32(p + 88, r->flags);
     if (r->inl_len)
         memcpy(p + REC_HDR, r->inl, r->inl_len);
     int e = ghost_obj_put(t, ino, FS_OBJ_INODE, p, len);
@@ -463,7 +442,7 @@ static int reclaim_fn(struct ghost_txn *t, void *arg)
     struct reclaim_ctx *c = arg;
     struct rec r;
     unsigned char okey[8];
-    put64(okey, c->ino);
+    put_be64(okey, c->ino);
     int e = rec_get(t, c->ino, &r);
     if (e == -ENOENT) {
         c->done = true;
@@ -554,7 +533,7 @@ static int orphan_visit(void *arg, const void *key, size_t klen, const void *val
             return -ENOMEM;
         s->inos = p;
     }
-    s->inos[s->n++] = get64(key);
+    s->inos[s->n++] = get_be64(key);
     return 0;
 }
 
@@ -591,9 +570,9 @@ static int mkfs_fn(struct ghost_txn *t, void *arg)
 {
     struct mkfs_ctx *c = arg;
     unsigned char sb[12];
-    put32(sb, 1);
-    put32(sb + 4, c->bs);
-    put32(sb + 8, FS_INLINE_MAX);
+    put_be32(sb, 1);
+    put_be32(sb + 4, c->bs);
+    put_be32(sb + 8, FS_INLINE_MAX);
     int e = ghost_obj_put(t, FS_SUPER_OID, FS_OBJ_SUPER, sb, sizeof sb);
     int64_t now = now_ns();
     struct rec r = {.mode = S_IFDIR | 0755,
@@ -668,9 +647,9 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
         if (e == -ENOENT || (!e && (type != FS_OBJ_SUPER || len < 12)))
             e = -EMEDIUMTYPE;
         if (!e) {
-            fs->bs = get32((const unsigned char *)d + 4);
-            fs->inline_max = get32((const unsigned char *)d + 8);
-            if (get32(d) != 1)
+            fs->bs = get_be32((const unsigned char *)d + 4);
+            fs->inline_max = get_be32((const unsigned char *)d + 8);
+            if (get_be32(d) != 1)
                 e = -EPROTONOSUPPORT;
         }
         ghost_txn_abort(t);
@@ -840,10 +819,10 @@ unlock:
             size_t len = strlen(names[i].name);
             const void *v;
             size_t vlen;
-            put64(k, name_hash(names[i].name, len));
+            put_be64(k, name_hash(names[i].name, len));
             memcpy(k + 8, names[i].name, len);
             if (ghost_map_get(t, dir, FS_MAP_DIRENT, k, 8 + len, &v, &vlen) == 0 && vlen == 9) {
-                child = get64(v);
+                child = get_be64(v);
                 same = child == names[i].ino;
             }
         }
