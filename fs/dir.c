@@ -384,8 +384,11 @@ struct rm_ctx {
     const char *name;
     size_t len;
     bool dir;
-    uint64_t child;
-    bool gone;
+    uint64_t child;    /* the inode the name led to when we locked it */
+    bool busy;         /* open here, or with buffered writes */
+    bool gone;         /* its last link went */
+    bool deleted;      /* ... and it was deleted in the same transaction */
+    bool moved;        /* the name now leads elsewhere: look again */
 };
 
 static int orphan_put(struct ghost_txn *t, struct fs *fs, uint64_t ino)
@@ -395,20 +398,73 @@ static int orphan_put(struct ghost_txn *t, struct fs *fs, uint64_t ino)
     return ghost_map_put(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, k, 8, fs->owner, strlen(fs->owner));
 }
 
+/* A file unlinked while nobody here has it open, small enough to go in one
+ * transaction: delete it with its name (one commit per unlink, not two). */
+#define DELETE_NOW_BLOCKS 16
+
+struct keys16 {
+    unsigned char k[DELETE_NOW_BLOCKS + 1][GHOST_KEY_MAX];
+    size_t len[DELETE_NOW_BLOCKS + 1];
+    size_t n;
+};
+
+static int take_key(void *arg, const void *key, size_t klen, const void *v, size_t vl)
+{
+    struct keys16 *ks = arg;
+    (void)v, (void)vl;
+    if (ks->n == DELETE_NOW_BLOCKS + 1)
+        return 1;
+    memcpy(ks->k[ks->n], key, klen);
+    ks->len[ks->n++] = klen;
+    return 0;
+}
+
+/* Delete ino's maps and object in t; 1 if it had too many keys (nothing
+ * deleted: the orphan path reclaims it in slices). */
+static int delete_small(struct ghost_txn *t, uint64_t ino)
+{
+    static const uint8_t maps[] = {FS_MAP_DATA, FS_MAP_XATTR, FS_MAP_BACKREF};
+    struct keys16 *ks = malloc(sizeof *ks);
+    int e = 0;
+    if (!ks)
+        return -ENOMEM;
+    for (size_t m = 0; m < sizeof maps && !e; m++) {
+        ks->n = 0;
+        e = ghost_map_scan(t, ino, maps[m], NULL, 0, take_key, ks);
+        if (e > 0 || ks->n > DELETE_NOW_BLOCKS) {
+            e = 1;
+            break;
+        }
+        for (size_t i = 0; i < ks->n && !e; i++)
+            e = ghost_map_del(t, ino, maps[m], ks->k[i], ks->len[i]);
+    }
+    free(ks);
+    return e ? e : ghost_obj_del(t, ino);
+}
+
 static int rm_fn(struct ghost_txn *t, void *arg)
 {
     struct rm_ctx *c = arg;
     struct rec pr, cr;
+    uint64_t child;
     int64_t now = now_ns();
     int e = dir_get(t, c->parent, &pr);
-    e = e ? e : dirent_get(t, c->parent, c->name, c->len, &c->child, NULL);
-    e = e ? e : rec_get(t, c->child, &cr);
+    e = e ? e : dirent_get(t, c->parent, c->name, c->len, &child, NULL);
+    if (e)
+        return e;
+    c->gone = c->deleted = c->moved = false;
+    if (child != c->child) { /* renamed over since we looked: start again */
+        c->child = child;
+        c->moved = true;
+        return 0;
+    }
+    e = rec_get(t, child, &cr);
     if (e)
         return e;
     if (c->dir) {
         if (!S_ISDIR(cr.mode))
             return -ENOTDIR;
-        e = dir_empty(t, c->child);
+        e = dir_empty(t, child);
         if (e < 0)
             return e;
         if (!e)
@@ -417,9 +473,15 @@ static int rm_fn(struct ghost_txn *t, void *arg)
     } else if (S_ISDIR(cr.mode)) {
         return -EISDIR;
     }
-    e = drop_link(t, c->parent, c->name, c->len, c->child, &cr, now, &c->gone);
-    if (!e && c->gone)
-        e = orphan_put(t, c->fs, c->child);
+    e = drop_link(t, c->parent, c->name, c->len, child, &cr, now, &c->gone);
+    if (!e && c->gone && !c->busy && !c->dir) { /* a directory may be a cwd: later */
+        e = delete_small(t, child);
+        c->deleted = e == 0;
+        if (e == 1)
+            e = 0;
+    }
+    if (!e && c->gone && !c->deleted)
+        e = orphan_put(t, c->fs, child);
     pr.mtime = pr.ctime = now;
     return e ? e : rec_put(t, c->parent, &pr);
 }
@@ -439,6 +501,9 @@ static void unlinked(struct fs *fs, uint64_t ino)
     inode_put(fs, in); /* reclaims if unused */
 }
 
+/* The child's rw lock is held across the transaction, so that an open of
+ * it (which takes the same lock) comes either before - and then the inode
+ * is busy and becomes an orphan - or after, and finds it gone. */
 static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool dir)
 {
     struct rm_ctx c = {.fs = fs, .parent = parent, .name = name, .dir = dir};
@@ -449,10 +514,33 @@ static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool di
         return -EINVAL;
     if (!strcmp(name, ".."))
         return -ENOTEMPTY;
-    e = ghost_run(fs->g, rm_fn, &c);
+    struct ghost_txn *t;
+    e = ghost_txn_begin(fs->g, &t);
+    if (e)
+        return e;
+    struct rec pr;
+    e = dir_get(t, parent, &pr);
+    e = e ? e : dirent_get(t, parent, name, c.len, &c.child, NULL);
+    ghost_txn_abort(t);
+    for (int round = 0; !e && round < 100; round++) {
+        struct inode *in = inode_get(fs, c.child);
+        if (!in)
+            return -ENOMEM;
+        pthread_rwlock_wrlock(&in->rw);
+        pthread_mutex_lock(&fs->itab_lock);
+        c.busy = in->nopen > 0 || in->wb || in->dirty;
+        pthread_mutex_unlock(&fs->itab_lock);
+        e = ghost_run(fs->g, rm_fn, &c);
+        pthread_rwlock_unlock(&in->rw);
+        inode_put(fs, in);
+        if (e || !c.moved)
+            break;
+    }
     if (e)
         return e == -GHOST_ECORRUPT ? -EIO : e;
-    if (c.gone)
+    if (c.moved)
+        return -EAGAIN;
+    if (c.gone && !c.deleted)
         unlinked(fs, c.child);
     return 0;
 }

@@ -367,28 +367,31 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags, bool *keep_cache)
 {
     struct ghost_txn *t;
     struct rec r;
-    int e = ghost_txn_begin(fs->g, &t);
-    if (e)
-        return e;
-    e = rec_get(t, ino, &r);
-    ghost_txn_abort(t);
-    if (e)
-        return e;
-    if (S_ISDIR(r.mode) && (flags & O_ACCMODE) != O_RDONLY)
-        return -EISDIR;
     struct inode *in = inode_get(fs, ino);
     if (!in)
         return -ENOMEM;
+    /* Count the open and read the record under the inode's lock: an unlink
+     * (which holds it across its transaction) then either sees us open, or
+     * has deleted the inode before we look. */
     pthread_rwlock_wrlock(&in->rw);
-    *keep_cache = in->dv_known && in->cached_dv == r.dv;
-    in->cached_dv = r.dv;
-    in->dv_known = true;
+    int e = ghost_txn_begin(fs->g, &t);
+    if (!e) {
+        e = rec_get(t, ino, &r);
+        ghost_txn_abort(t);
+    }
+    if (!e && S_ISDIR(r.mode) && (flags & O_ACCMODE) != O_RDONLY)
+        e = -EISDIR;
+    if (!e) {
+        *keep_cache = in->dv_known && in->cached_dv == r.dv;
+        in->cached_dv = r.dv;
+        in->dv_known = true;
+        pthread_mutex_lock(&fs->itab_lock);
+        in->nopen++;
+        pthread_mutex_unlock(&fs->itab_lock);
+    }
     pthread_rwlock_unlock(&in->rw);
-    pthread_mutex_lock(&fs->itab_lock);
-    in->nopen++;
-    pthread_mutex_unlock(&fs->itab_lock);
     inode_put(fs, in);
-    return 0;
+    return e;
 }
 
 int fs_release(struct fs *fs, uint64_t ino)
