@@ -1181,6 +1181,16 @@ int store_space_check(struct store *s, size_t bytes, bool frees)
     uint64_t need = used + 2 * (uint64_t)bytes + 64 * (uint64_t)s->psize + s->reserve;
     if (s->alloc_end >= need)
         return 0;
+    /* With plenty of room on the disk there is nothing to reserve yet (and
+     * on tmpfs allocating ahead means zeroing every page before LMDB writes
+     * it). The reserve is taken while the disk has room, before it fills. */
+    struct statvfs vfs;
+    uint64_t plenty = 64 * (uint64_t)s->reserve > ((uint64_t)256 << 20)
+                          ? 64 * (uint64_t)s->reserve
+                          : ((uint64_t)256 << 20);
+    if (!s->low_space && fstatvfs(s->fd, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize > plenty + 2 * (uint64_t)bytes)
+        return 0;
     /* Allocate ahead in steps of an eighth of the file, at least the reserve,
      * and only the part past what we already allocated. */
     uint64_t step = used / 8 > s->reserve ? used / 8 : s->reserve;
