@@ -351,6 +351,7 @@ static int serve(struct mount_args *m, int report_fd)
         }
         close(report_fd);
         report_fd = -1;
+        ghost_log_to_syslog(true); /* stderr is about to be /dev/null */
         int null = open("/dev/null", O_RDWR);
         if (null >= 0) {
             dup2(null, 0);

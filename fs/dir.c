@@ -143,7 +143,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *
     if (e)
         return e == -GHOST_ECORRUPT ? -EIO : e;
     inode_looked_up(fs, child, parent, name);
-    fs_getattr(fs, child, out); /* adds writes still buffered */
+    attr_merge_buffered(fs, out); /* add writes still buffered here */
     return 0;
 }
 
@@ -402,44 +402,14 @@ static int orphan_put(struct ghost_txn *t, struct fs *fs, uint64_t ino)
  * transaction: delete it with its name (one commit per unlink, not two). */
 #define DELETE_NOW_BLOCKS 16
 
-struct keys16 {
-    unsigned char k[DELETE_NOW_BLOCKS + 1][GHOST_KEY_MAX];
-    size_t len[DELETE_NOW_BLOCKS + 1];
-    size_t n;
-};
-
-static int take_key(void *arg, const void *key, size_t klen, const void *v, size_t vl)
-{
-    struct keys16 *ks = arg;
-    (void)v, (void)vl;
-    if (ks->n == DELETE_NOW_BLOCKS + 1)
-        return 1;
-    memcpy(ks->k[ks->n], key, klen);
-    ks->len[ks->n++] = klen;
-    return 0;
-}
-
-/* Delete ino's maps and object in t; 1 if it had too many keys (nothing
- * deleted: the orphan path reclaims it in slices). */
+/* Delete ino (maps and object) in t; 1 if it has too many keys, and then
+ * nothing is deleted: the orphan path reclaims it in slices. */
 static int delete_small(struct ghost_txn *t, uint64_t ino)
 {
-    static const uint8_t maps[] = {FS_MAP_DATA, FS_MAP_XATTR, FS_MAP_BACKREF};
-    struct keys16 *ks = malloc(sizeof *ks);
-    int e = 0;
-    if (!ks)
-        return -ENOMEM;
-    for (size_t m = 0; m < sizeof maps && !e; m++) {
-        ks->n = 0;
-        e = ghost_map_scan(t, ino, maps[m], NULL, 0, take_key, ks);
-        if (e > 0 || ks->n > DELETE_NOW_BLOCKS) {
-            e = 1;
-            break;
-        }
-        for (size_t i = 0; i < ks->n && !e; i++)
-            e = ghost_map_del(t, ino, maps[m], ks->k[i], ks->len[i]);
-    }
-    free(ks);
-    return e ? e : ghost_obj_del(t, ino);
+    int e = inode_delete_maps(t, ino, DELETE_NOW_BLOCKS, true);
+    if (e < 0)
+        return e;
+    return e == 0 ? 1 : ghost_obj_del(t, ino);
 }
 
 static int rm_fn(struct ghost_txn *t, void *arg)

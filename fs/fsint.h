@@ -132,6 +132,10 @@ void inode_put(struct fs *fs, struct inode *in);
 void inode_looked_up(struct fs *fs, uint64_t ino, uint64_t parent, const char *name);
 /* Delete an unlinked inode and everything it owns, unless still in use. */
 int inode_reclaim(struct fs *fs, uint64_t ino);
+/* Delete the keys of ino's maps in t, at most max of them. Returns 1 when
+ * none are left, 0 when more are, or a negative errno. With whole, deletes
+ * nothing unless they all fit. */
+int inode_delete_maps(struct ghost_txn *t, uint64_t ino, size_t max, bool whole);
 int orphans_reclaim(struct fs *fs, bool ours_only);
 
 /* file.c */

@@ -509,6 +509,17 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
     reply_err(req, fs_setxattr(FS(req), ino, name, value, size, flags));
 }
 
+/* getxattr and listxattr: size 0 asks for the length, else the bytes. */
+static void reply_xattr(fuse_req_t req, ssize_t n, size_t size, const char *buf)
+{
+    if (n < 0)
+        reply_err(req, (int)n);
+    else if (size == 0)
+        fuse_reply_xattr(req, (size_t)n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     char *buf = size ? malloc(size) : NULL;
@@ -516,13 +527,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    ssize_t n = fs_getxattr(FS(req), ino, name, buf, size);
-    if (n < 0)
-        reply_err(req, (int)n);
-    else if (size == 0)
-        fuse_reply_xattr(req, (size_t)n);
-    else
-        fuse_reply_buf(req, buf, (size_t)n);
+    reply_xattr(req, fs_getxattr(FS(req), ino, name, buf, size), size, buf);
     free(buf);
 }
 
@@ -533,13 +538,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    ssize_t n = fs_listxattr(FS(req), ino, buf, size);
-    if (n < 0)
-        reply_err(req, (int)n);
-    else if (size == 0)
-        fuse_reply_xattr(req, (size_t)n);
-    else
-        fuse_reply_buf(req, buf, (size_t)n);
+    reply_xattr(req, fs_listxattr(FS(req), ino, buf, size), size, buf);
     free(buf);
 }
 

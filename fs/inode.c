@@ -415,6 +415,8 @@ int fs_release(struct fs *fs, uint64_t ino)
 struct keys {
     unsigned char (*k)[GHOST_KEY_MAX];
     size_t *len;
+    uint8_t *map;
+    uint8_t cur; /* the map being scanned */
     size_t n, max;
 };
 
@@ -426,20 +428,45 @@ static int collect_key(void *arg, const void *key, size_t klen, const void *val,
     if (ks->n == ks->max)
         return 1;
     memcpy(ks->k[ks->n], key, klen);
-    ks->len[ks->n++] = klen;
+    ks->len[ks->n] = klen;
+    ks->map[ks->n++] = ks->cur;
     return 0;
+}
+
+int inode_delete_maps(struct ghost_txn *t, uint64_t ino, size_t max, bool whole)
+{
+    static const uint8_t maps[] = {FS_MAP_DATA, FS_MAP_XATTR, FS_MAP_DIRENT, FS_MAP_BACKREF};
+    struct keys ks = {.max = whole ? max + 1 : max};
+    ks.k = malloc(ks.max * sizeof *ks.k);
+    ks.len = malloc(ks.max * sizeof *ks.len);
+    ks.map = malloc(ks.max);
+    int e = ks.k && ks.len && ks.map ? 0 : -ENOMEM;
+    for (size_t m = 0; !e && m < sizeof maps && ks.n < ks.max; m++) {
+        ks.cur = maps[m];
+        e = ghost_map_scan(t, ino, maps[m], NULL, 0, collect_key, &ks);
+        e = e > 0 ? 0 : e;
+    }
+    bool all = ks.n < ks.max;
+    if (!e && (all || !whole))
+        for (size_t i = 0; !e && i < ks.n; i++)
+            e = ghost_map_del(t, ino, ks.map[i], ks.k[i], ks.len[i]);
+    free(ks.k);
+    free(ks.len);
+    free(ks.map);
+    return e ? e : all;
 }
 
 struct reclaim_ctx {
     struct fs *fs;
     uint64_t ino;
-    struct keys ks;
     bool done;
 };
 
-/* Delete up to ks.max keys of the inode's maps per transaction; the last
- * transaction deletes the inode and its orphan entry, after checking that
- * it is still unlinked (nothing reachable is ever reclaimed). */
+/* Delete up to RECLAIM_SLICE keys of the inode's maps per transaction; the
+ * last transaction deletes the inode and its orphan entry, after checking
+ * that it is still unlinked (nothing reachable is ever reclaimed). */
+#define RECLAIM_SLICE 2048
+
 static int reclaim_fn(struct ghost_txn *t, void *arg)
 {
     struct reclaim_ctx *c = arg;
@@ -457,39 +484,22 @@ static int reclaim_fn(struct ghost_txn *t, void *arg)
         c->done = true;
         return ghost_map_del(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, okey, 8);
     }
-    static const uint8_t maps[] = {FS_MAP_DATA, FS_MAP_XATTR, FS_MAP_DIRENT, FS_MAP_BACKREF};
-    c->ks.n = 0;
-    for (size_t m = 0; m < sizeof maps && c->ks.n < c->ks.max; m++) {
-        size_t before = c->ks.n;
-        e = ghost_map_scan(t, c->ino, maps[m], NULL, 0, collect_key, &c->ks);
-        if (e < 0)
-            return e;
-        for (size_t i = before; i < c->ks.n; i++) {
-            e = ghost_map_del(t, c->ino, maps[m], c->ks.k[i], c->ks.len[i]);
-            if (e)
-                return e;
-        }
-    }
-    if (c->ks.n == c->ks.max) {
-        /* More to go: keep the inode, touch it so a racing link conflicts. */
-        c->done = false;
+    e = inode_delete_maps(t, c->ino, RECLAIM_SLICE, false);
+    if (e < 0)
+        return e;
+    c->done = e == 1;
+    if (!c->done) /* more to go: keep the inode, touch it so a racing link conflicts */
         return rec_put(t, c->ino, &r);
-    }
-    c->done = true;
     e = ghost_obj_del(t, c->ino);
     return e ? e : ghost_map_del(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, okey, 8);
 }
 
 int inode_reclaim(struct fs *fs, uint64_t ino)
 {
-    struct reclaim_ctx c = {.fs = fs, .ino = ino, .ks.max = 2048};
-    c.ks.k = malloc(c.ks.max * sizeof *c.ks.k);
-    c.ks.len = malloc(c.ks.max * sizeof *c.ks.len);
-    int e = c.ks.k && c.ks.len ? 0 : -ENOMEM;
+    struct reclaim_ctx c = {.fs = fs, .ino = ino};
+    int e = 0;
     while (!e && !c.done)
         e = ghost_run(fs->g, reclaim_fn, &c);
-    free(c.ks.k);
-    free(c.ks.len);
     return e;
 }
 

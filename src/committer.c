@@ -41,11 +41,6 @@
 
 #define SYNC_INTERVAL_S 1
 
-struct batch_ctx {
-    struct commit_req **reqs; /* transaction requests of this batch */
-    size_t n;
-};
-
 /* Validate t's reads; on a conflict, ghost every stale object. */
 static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t,
                     uint64_t txnid)

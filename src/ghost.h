@@ -123,6 +123,10 @@ const char *ghost_strerror(int err);
 /* Detailed message of the last failure in this thread ("" if none). */
 const char *ghost_errmsg(void);
 
+/* Where the library logs what an operator should know (a damaged record, a
+ * full disk): stderr (the default), or syslog for a daemon without one. */
+void ghost_log_to_syslog(bool on);
+
 /* --- transactions --------------------------------------------------------- */
 
 /* Start a transaction at the head of the store. Before it starts, changes

@@ -27,8 +27,6 @@
 /* ---- log.c ---- */
 enum { GHOST_LOG_ERR, GHOST_LOG_WARN, GHOST_LOG_INFO, GHOST_LOG_DEBUG };
 void ghost_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void ghost_log_set_level(int level);
-void ghost_log_to_syslog(bool on);
 /* Set this thread's ghost_errmsg() text; returns err. */
 int ghost_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

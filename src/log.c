@@ -16,12 +16,15 @@
 #include <syslog.h>
 
 static _Thread_local char last_error[512];
-static int log_level = GHOST_LOG_WARN;
+static const int log_level = GHOST_LOG_WARN;
 static bool use_syslog;
 
-void ghost_log_set_level(int level) { log_level = level; }
-
-void ghost_log_to_syslog(bool on) { use_syslog = on; }
+void ghost_log_to_syslog(bool on)
+{
+    if (on && !use_syslog)
+        openlog("ghostfs", LOG_PID, LOG_DAEMON);
+    use_syslog = on;
+}
 
 void ghost_log(int level, const char *fmt, ...)
 {
