@@ -608,8 +608,14 @@ int fs_mkfs(const char *store, uint32_t block_size)
     int e = ghost_mkfs(store);
     if (e)
         return e;
+    /* sync=always: LMDB writes the few pages of a new filesystem with
+     * pwrite and syncs them, so the file is as long as what it holds (the
+     * other modes write through a map as long as the file). */
+    struct ghost_options o;
+    ghost_options_init(&o);
+    o.sync = GHOST_SYNC_ALWAYS;
     struct ghost *g;
-    e = ghost_open(store, NULL, &g);
+    e = ghost_open(store, &o, &g);
     if (e)
         return e;
     e = ghost_run(g, mkfs_fn, &c);

@@ -229,7 +229,7 @@ static int mdb_err(struct store *s, int rc, const char *doing)
     case MDB_BAD_TXN:
         if (!s->quiet)
             ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", s->path, doing, mdb_strerror(rc));
-        return ghost_set_error(-GHOST_ECORRUPT, "store %s: %s: %s", s->path, doing,
+        return ghost_set_error(-GHOST_ECORRUPT, "store %s: corrupt: %s: %s", s->path, doing,
                                mdb_strerror(rc));
     case MDB_READERS_FULL:
         return ghost_set_error(-EAGAIN, "store %s: too many readers", s->path);
@@ -354,17 +354,19 @@ static int check_header(const char *path, uint64_t *used)
 }
 
 /* LMDB's flags for each durability mode:
- *   always: data and meta page synced at every commit
+ *   always: data and meta page synced at every commit, LMDB writing its
+ *           pages with pwrite (its default, the most conservative path)
  *   batch:  data synced at every commit, the meta page lazily (NOMETASYNC):
  *           a crash can undo the last commit, never corrupt
- *   none:   nothing synced at commit (NOSYNC); and since nothing is synced,
- *           LMDB may as well write its pages through the memory map
- *           (WRITEMAP), which saves a copy and a system call per page. The
- *           file is then as long as the map, mostly holes (the map starts
- *           small and grows); on a full disk a write into a hole would fault
- *           (SIGBUS), which the reserve we keep allocated ahead of LMDB's
- *           last page prevents (store_space_check).
- * WRITEMAP is not used with syncs: LMDB then msyncs the whole map. */
+ *   none:   nothing synced at commit (NOSYNC)
+ * batch and none let LMDB write its pages through the memory map
+ * (WRITEMAP), which saves a copy and a system call per page: on tmpfs that
+ * is most of a small commit's cost. LMDB then syncs with msync, which Linux
+ * turns into an fsync of the file's dirty range, and it still syncs the
+ * data before it writes the meta page that makes them reachable. The file
+ * is as long as the map, mostly holes (the map starts small and grows); on
+ * a full disk a write into a hole would fault (SIGBUS), which the reserve we
+ * keep allocated ahead of LMDB's last page prevents (store_space_check). */
 static unsigned env_sync_flags(enum ghost_sync sync)
 {
     switch (sync) {
@@ -373,7 +375,7 @@ static unsigned env_sync_flags(enum ghost_sync sync)
     case GHOST_SYNC_NONE:
         return MDB_NOSYNC | MDB_WRITEMAP;
     default:
-        return MDB_NOMETASYNC;
+        return MDB_NOMETASYNC | MDB_WRITEMAP;
     }
 }
 
@@ -1122,6 +1124,15 @@ int store_batch_commit(struct store_batch *b)
     return mdb_err(s, rc, "committing");
 }
 
+/* mdb_env_info reads the meta pages through the map, which a resize in
+ * another thread may be unmapping: hold resize_lock shared around it. */
+static void env_info(struct store *s, MDB_envinfo *info)
+{
+    pthread_rwlock_rdlock(&s->resize_lock);
+    mdb_env_info(s->env, info);
+    pthread_rwlock_unlock(&s->resize_lock);
+}
+
 int store_grow(struct store *s)
 {
     if (held)
@@ -1176,7 +1187,7 @@ static uint64_t free_pages(struct store *s)
 int store_space_check(struct store *s, size_t bytes, bool frees)
 {
     MDB_envinfo info;
-    mdb_env_info(s->env, &info);
+    env_info(s, &info);
     uint64_t used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
     uint64_t need = used + 2 * (uint64_t)bytes + 64 * (uint64_t)s->psize + s->reserve;
     if (s->alloc_end >= need)
@@ -1246,7 +1257,7 @@ int store_oid_block(struct store *s, uint64_t n, uint64_t *first)
 uint64_t store_last_txnid(struct store *s)
 {
     MDB_envinfo info;
-    mdb_env_info(s->env, &info);
+    env_info(s, &info);
     return info.me_last_txnid;
 }
 
@@ -1591,7 +1602,7 @@ int64_t store_prune(struct store *s, uint64_t *cursor, unsigned max_keys)
 void store_usage(struct store *s, uint64_t *map_bytes, uint64_t *file_bytes)
 {
     MDB_envinfo info;
-    mdb_env_info(s->env, &info);
+    env_info(s, &info);
     *map_bytes = info.me_mapsize;
     *file_bytes = ((uint64_t)info.me_last_pgno + 1) * s->psize;
 }
