@@ -143,6 +143,43 @@ static void overlay(const struct dblock *d, unsigned char *dst, uint32_t from, u
     }
 }
 
+/* ---- attributes in the buffer -------------------------------------------------------- */
+
+void wb_merge_attr(const struct wbuf *wb, struct fs_attr *a)
+{
+    if (wb->end > a->size)
+        a->size = wb->end;
+    a->blocks += (wb->bytes + 511) / 512; /* an estimate until commit */
+    if (wb->data || (wb->aset & FS_SET_MTIME))
+        a->mtime_ns = wb->mtime;
+    if (wb->aset & FS_SET_MODE)
+        a->mode = (a->mode & S_IFMT) | wb->mode;
+    if (wb->aset & FS_SET_UID)
+        a->uid = wb->uid;
+    if (wb->aset & FS_SET_GID)
+        a->gid = wb->gid;
+    if (wb->aset & FS_SET_ATIME)
+        a->atime_ns = wb->atime;
+    if (wb->ctime > a->ctime_ns)
+        a->ctime_ns = wb->ctime;
+}
+
+void wb_apply(const struct wbuf *wb, struct rec *r)
+{
+    if (wb->data || (wb->aset & FS_SET_MTIME))
+        r->mtime = wb->mtime;
+    if (wb->aset & FS_SET_MODE)
+        r->mode = (r->mode & S_IFMT) | wb->mode;
+    if (wb->aset & FS_SET_UID)
+        r->uid = wb->uid;
+    if (wb->aset & FS_SET_GID)
+        r->gid = wb->gid;
+    if (wb->aset & FS_SET_ATIME)
+        r->atime = wb->atime;
+    if (wb->ctime > r->ctime)
+        r->ctime = wb->ctime;
+}
+
 /* ---- the dirty list ------------------------------------------------------------ */
 
 static void dirty_add(struct fs *fs, struct inode *in, size_t added)
@@ -304,9 +341,10 @@ static int commit_fn(struct ghost_txn *t, void *arg)
     if (e)
         return e;
     uint64_t size = r.size > wb->end ? r.size : wb->end;
-    int64_t mtime = wb->mtime;
 
-    if ((r.flags & INODE_INLINE) && wb->end <= fs->inline_max) {
+    if (!wb->data) {
+        /* only attributes were set */
+    } else if ((r.flags & INODE_INLINE) && wb->end <= fs->inline_max) {
         /* Stays inline: old bytes, zero-extended, with the writes on top. */
         size_t n = r.inl_len > wb->end ? r.inl_len : wb->end;
         unsigned char *inl = c->scratch;
@@ -364,12 +402,11 @@ static int commit_fn(struct ghost_txn *t, void *arg)
         }
     }
     r.size = size;
-    /* The buffer's time is the last write's: setattr commits the buffer
-     * before it sets times, so nothing set later can be older. */
-    r.mtime = mtime;
-    if (mtime > r.ctime)
-        r.ctime = mtime;
-    r.dv++;
+    /* The buffer holds the newest times: a setattr that it cannot hold
+     * commits it first, so nothing set later can be older. */
+    wb_apply(wb, &r);
+    if (wb->data)
+        r.dv++;
     return rec_put(t, c->ino, &r);
 }
 
@@ -462,7 +499,8 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
         goto out;
     if (off + size > in->wb->end)
         in->wb->end = off + size;
-    in->wb->mtime = now_ns();
+    in->wb->data = true;
+    in->wb->mtime = in->wb->ctime = now_ns();
     dirty_add(fs, in, added);
     /* Back-pressure: commit now when this inode or all inodes hold too much. */
     size_t share = fs->budget / 4 < INODE_SHARE_MAX ? fs->budget / 4 : INODE_SHARE_MAX;
@@ -472,6 +510,50 @@ out:
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
     return e ? e : ret;
+}
+
+int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigned set,
+               struct fs_attr *out)
+{
+    struct ghost_txn *t;
+    struct rec r;
+    int e = ghost_txn_begin(fs->g, &t);
+    if (e)
+        return e;
+    e = rec_get(t, in->ino, &r);
+    if (!e)
+        rec_attr(fs, in->ino, &r, out);
+    ghost_txn_abort(t);
+    if (e)
+        return e == -GHOST_ECORRUPT ? -EIO : e;
+    if (!S_ISREG(r.mode))
+        return -EAGAIN;
+    if (!in->wb) {
+        in->wb = calloc(1, sizeof *in->wb);
+        if (!in->wb)
+            return -ENOMEM;
+    }
+    struct wbuf *wb = in->wb;
+    int64_t now = now_ns();
+    if (set & FS_SET_MODE)
+        wb->mode = a->mode & 07777;
+    if (set & FS_SET_UID)
+        wb->uid = a->uid;
+    if (set & FS_SET_GID)
+        wb->gid = a->gid;
+    if (set & (FS_SET_ATIME | FS_SET_ATIME_NOW))
+        wb->atime = set & FS_SET_ATIME_NOW ? now : a->atime_ns;
+    if (set & (FS_SET_MTIME | FS_SET_MTIME_NOW))
+        wb->mtime = set & FS_SET_MTIME_NOW ? now : a->mtime_ns;
+    wb->aset |= set & (FS_SET_MODE | FS_SET_UID | FS_SET_GID);
+    if (set & (FS_SET_ATIME | FS_SET_ATIME_NOW))
+        wb->aset |= FS_SET_ATIME;
+    if (set & (FS_SET_MTIME | FS_SET_MTIME_NOW))
+        wb->aset |= FS_SET_MTIME;
+    wb->ctime = now;
+    dirty_add(fs, in, 0); /* the flusher commits it within commit_interval */
+    wb_merge_attr(wb, out);
+    return 0;
 }
 
 static int commit_ino(struct fs *fs, uint64_t ino)

@@ -80,9 +80,20 @@ struct wbuf {
     struct dblock *b; /* sorted by index */
     size_t n, cap;
     uint64_t end;     /* the file is at least this long */
-    int64_t mtime;
     size_t bytes;
+    bool data;        /* bytes were written (else only attributes were set) */
+    /* Attributes set while the file is open, committed with its data: tar
+     * sets owner, mode and times on the open file before it closes it. */
+    unsigned aset;    /* which of FS_SET_MODE, _UID, _GID, _ATIME, _MTIME */
+    uint32_t mode, uid, gid;
+    int64_t atime;
+    int64_t mtime;    /* valid when data or FS_SET_MTIME */
+    int64_t ctime;    /* of the last buffered change */
 };
+/* Attributes set with setattr that wb_setattr can buffer. */
+#define WB_SETTABLE                                                                        \
+    (FS_SET_MODE | FS_SET_UID | FS_SET_GID | FS_SET_ATIME | FS_SET_MTIME | FS_SET_ATIME_NOW | \
+     FS_SET_MTIME_NOW)
 
 /* Runtime state of an inode this process uses. */
 struct inode {
@@ -140,6 +151,14 @@ int orphans_reclaim(struct fs *fs, bool ours_only);
 
 /* file.c */
 int wb_commit(struct fs *fs, struct inode *in); /* with in->rw held exclusively */
+/* Buffer a setattr of WB_SETTABLE fields; with in->rw held exclusively.
+ * Fills *out with the attributes as they now are. -EAGAIN: not a regular
+ * file, commit it at once instead. */
+int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigned set,
+               struct fs_attr *out);
+/* What a commit of wb would make of attributes / of the record. */
+void wb_merge_attr(const struct wbuf *wb, struct fs_attr *a);
+void wb_apply(const struct wbuf *wb, struct rec *r);
 void wb_free(struct wbuf *wb);
 void dirty_remove(struct fs *fs, struct inode *in);
 int flusher_start(struct fs *fs);

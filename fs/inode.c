@@ -283,14 +283,8 @@ void attr_merge_buffered(struct fs *fs, struct fs_attr *a)
     if (!in)
         return;
     pthread_rwlock_rdlock(&in->rw);
-    if (in->wb) {
-        if (in->wb->end > a->size)
-            a->size = in->wb->end;
-        a->blocks += (in->wb->bytes + 511) / 512; /* an estimate until commit */
-        a->mtime_ns = in->wb->mtime;
-        if (in->wb->mtime > a->ctime_ns)
-            a->ctime_ns = in->wb->mtime;
-    }
+    if (in->wb)
+        wb_merge_attr(in->wb, a);
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
 }
@@ -349,8 +343,21 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsig
     if (!in)
         return -ENOMEM;
     pthread_rwlock_wrlock(&in->rw);
-    /* Commit buffered writes first: a truncate must cut them too, and the
-     * times set here must not be overwritten by a later buffer commit. */
+    pthread_mutex_lock(&fs->itab_lock);
+    bool open = in->nopen > 0;
+    pthread_mutex_unlock(&fs->itab_lock);
+    /* Owner, mode and times of an open file join its write buffer and
+     * commit with it (at flush, fsync, release or the commit interval). */
+    if (open && !fs->readonly && !(to_set & ~WB_SETTABLE)) {
+        int e = wb_setattr(fs, in, in_attr, to_set, out);
+        if (e != -EAGAIN) {
+            pthread_rwlock_unlock(&in->rw);
+            inode_put(fs, in);
+            return e;
+        }
+    }
+    /* Otherwise commit buffered writes first: a truncate must cut them too,
+     * and the times set here must not be overwritten by a later commit. */
     int e = in->wb ? wb_commit(fs, in) : 0;
     if (!e) {
         struct setattr_ctx c = {fs, ino, in_attr, to_set, out};

@@ -230,7 +230,8 @@ static bool obj_exists(uint64_t oid)
 /* The stored inode record, decoded in part. */
 struct raw {
     uint64_t size, parent;
-    uint32_t flags, nlink;
+    uint32_t flags, nlink, mode, uid;
+    int64_t mtime;
     unsigned char inl[FS_INLINE_MAX + 16];
     size_t inl_len;
 };
@@ -247,7 +248,10 @@ static struct raw raw_rec(uint64_t ino)
     ck_assert_int_eq(type, FS_OBJ_INODE);
     ck_assert_uint_ge(len, 92);
     const unsigned char *p = d;
+    r.mode = (uint32_t)(be64_get(p) >> 32);
+    r.uid = (uint32_t)(be64_get(p) & 0xffffffffu);
     r.nlink = (uint32_t)(be64_get(p + 8) & 0xffffffffu);
+    r.mtime = (int64_t)be64_get(p + 32);
     r.size = be64_get(p + 16);
     r.parent = be64_get(p + 64);
     r.flags = (uint32_t)(be64_get(p + 84) & 0xffffffffu);
@@ -2246,6 +2250,94 @@ START_TEST(setattr_fields_and_times)
 }
 END_TEST
 
+
+/* Owner, mode and times set on an open file wait in its write buffer, like
+ * its data (tar sets three of them on every file it writes), and commit
+ * with it; what cannot wait (a size, a directory) commits at once. */
+START_TEST(setattr_of_open_file_buffered)
+{
+    bool keep;
+    struct fs_attr in = {0}, out;
+    uint64_t f = mkfile(FS_ROOT_INO, "f");
+    OK(fs_open_file(fs, f, O_RDWR, &keep));
+    write_pat(f, 0, 3000, 1);
+    in.mode = 0600;
+    in.uid = ctx.uid + 7;
+    in.mtime_ns = 1000000000LL * 1234;
+    OK(fs_setattr(fs, f, &in, FS_SET_MODE | FS_SET_UID | FS_SET_MTIME, &out));
+    ck_assert_uint_eq(out.mode, S_IFREG | 0600);
+    ck_assert_uint_eq(out.uid, ctx.uid + 7);
+    ck_assert_int_eq(out.mtime_ns, in.mtime_ns);
+    ck_assert_uint_eq(out.size, 3000);
+    struct fs_attr a = attr(f);
+    ck_assert_uint_eq(a.mode, S_IFREG | 0600);
+    ck_assert_uint_eq(a.uid, ctx.uid + 7);
+    ck_assert_int_eq(a.mtime_ns, in.mtime_ns);
+    /* Nothing is in the store yet. */
+    struct raw r = raw_rec(f);
+    ck_assert_uint_eq(r.mode, S_IFREG | 0644);
+    ck_assert_uint_eq(r.uid, ctx.uid);
+    ck_assert_uint_eq(r.size, 0);
+
+    /* A truncate cannot wait: it commits the buffer, then cuts. */
+    in.size = 1000;
+    OK(fs_setattr(fs, f, &in, FS_SET_SIZE, &out));
+    r = raw_rec(f);
+    ck_assert_uint_eq(r.mode, S_IFREG | 0600);
+    ck_assert_uint_eq(r.uid, ctx.uid + 7);
+    ck_assert_uint_eq(r.size, 1000);
+    check_range(f, 0, 1000, 1);
+
+    /* Attributes alone: buffered, committed by flush, data untouched. */
+    in.mode = 0640;
+    in.atime_ns = 1000000000LL * 99;
+    OK(fs_setattr(fs, f, &in, FS_SET_MODE | FS_SET_ATIME, &out));
+    ck_assert_uint_eq(out.mode, S_IFREG | 0640);
+    ck_assert_int_eq(out.atime_ns, in.atime_ns);
+    ck_assert_uint_eq(out.size, 1000);
+    ck_assert_uint_eq(raw_rec(f).mode, S_IFREG | 0600);
+    OK(fs_flush(fs, f));
+    r = raw_rec(f);
+    ck_assert_uint_eq(r.mode, S_IFREG | 0640);
+    ck_assert_uint_eq(r.size, 1000);
+    check_range(f, 0, 1000, 1);
+    a = attr(f);
+    ck_assert_int_eq(a.atime_ns, in.atime_ns);
+    ck_assert_int_ge(a.ctime_ns, out.ctime_ns);
+
+    /* A write after an explicit mtime moves it again; release commits. */
+    in.mtime_ns = 1000000000LL * 5;
+    OK(fs_setattr(fs, f, &in, FS_SET_MTIME, &out));
+    write_pat(f, 1000, 10, 2);
+    ck_assert_int_gt(attr(f).mtime_ns, in.mtime_ns);
+    OK(fs_release(fs, f));
+    r = raw_rec(f);
+    ck_assert_int_gt(r.mtime, in.mtime_ns);
+    ck_assert_uint_eq(r.size, 1010);
+
+    /* Closed: straight to the store. */
+    in.mode = 0604;
+    OK(fs_setattr(fs, f, &in, FS_SET_MODE, &out));
+    ck_assert_uint_eq(raw_rec(f).mode, S_IFREG | 0604);
+
+    /* An open directory is not buffered. */
+    uint64_t d = mkdir_(FS_ROOT_INO, "d");
+    OK(fs_open_file(fs, d, O_RDONLY, &keep));
+    in.mode = 0700;
+    OK(fs_setattr(fs, d, &in, FS_SET_MODE, &out));
+    ck_assert_uint_eq(raw_rec(d).mode, S_IFDIR | 0700);
+    OK(fs_release(fs, d));
+
+    /* Survives a reopen (close_fs commits what is buffered). */
+    OK(fs_open_file(fs, f, O_RDWR, &keep));
+    in.uid = ctx.uid + 9;
+    OK(fs_setattr(fs, f, &in, FS_SET_UID, &out));
+    reopen();
+    ck_assert_uint_eq(attr(f).uid, ctx.uid + 9);
+    check_range(f, 0, 1000, 1);
+}
+END_TEST
+
 /* =================================================================================== */
 /* unlinked while open, orphans                                                         */
 /* =================================================================================== */
@@ -2663,6 +2755,7 @@ static Suite *fs_suite(void)
     tcase_add_test(tc, fallocate_modes);
     tcase_add_test(tc, copy_range);
     tcase_add_test(tc, xattrs);
+    tcase_add_test(tc, setattr_of_open_file_buffered);
     tcase_add_test(tc, xattr_missing_inode);
     tcase_add_test(tc, setattr_fields_and_times);
     tcase_add_test(tc, unlinked_but_open);
