@@ -51,6 +51,8 @@ static void usage(FILE *f)
             "  write_buffer=BYTES  dirty file data before back-pressure (default 256M)\n"
             "  commit_interval=MS  commit buffered writes after this long (default 1000)\n"
             "  writeback           let the kernel cache writes too (one mount only)\n"
+            "  spin=US             poll for the next request this long before sleeping\n"
+            "                      (default 50; 0: sleep at once)\n"
             "  and the usual mount options: dev, nodev, suid, nosuid, exec, noexec,\n"
             "  atime, noatime, relatime, rw, auto_unmount, fsname=, subtype=\n"
             "-f  stay in the foreground   -d  foreground with FUSE debug output\n"
@@ -142,6 +144,7 @@ struct mount_args {
     const char *store, *mnt;
     struct fs_options fo;
     bool foreground, debug, writeback;
+    unsigned spin_us;     /* how long a worker polls for the next request */
     char fuse_opts[4096]; /* passed on to libfuse */
 };
 
@@ -211,6 +214,12 @@ static int parse_option(struct mount_args *m, char *o)
         if (*end || ms < 1 || ms > 3600000)
             return fail("bad value in option '%s': milliseconds from 1 to 3600000", o);
         m->fo.commit_interval_ms = (unsigned)ms;
+    } else if (val && !strncmp(o, "spin=", 5)) {
+        char *end;
+        long us = strtol(val + 1, &end, 10);
+        if (*end || end == val + 1 || us < 0 || us > 10000)
+            return fail("bad value in option '%s': microseconds from 0 to 10000", o);
+        m->spin_us = (unsigned)us;
     } else if (passed_to_fuse(o)) {
         add_fuse_opt(m, o);
     } else if (!ignored(o)) {
@@ -222,6 +231,7 @@ static int parse_option(struct mount_args *m, char *o)
 static int parse_mount(struct mount_args *m, int argc, char **argv)
 {
     fs_options_init(&m->fo);
+    m->spin_us = GHOSTFS_SPIN_US;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-o") || !strncmp(a, "-o", 2)) {
@@ -341,6 +351,10 @@ static int serve(struct mount_args *m, int report_fd)
         snprintf(err, sizeof err, "cannot mount on %s (is /dev/fuse there, and fuse3?)",
                  m->mnt);
         goto out_signals;
+    }
+    if (fuse_io_start(se, m->spin_us)) {
+        snprintf(err, sizeof err, "cannot set up the FUSE device");
+        goto out_unmount;
     }
     if (notifier_start(se, fs)) {
         snprintf(err, sizeof err, "cannot start the notifier thread");

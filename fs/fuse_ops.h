@@ -21,4 +21,9 @@ extern const struct fuse_lowlevel_ops ghostfs_ops;
 int notifier_start(struct fuse_session *se, struct fs *fs);
 void notifier_stop(void);
 
+/* Read the session's device through fuse_io.c: after each request a worker
+ * polls spin_us microseconds for the next before it sleeps (0: never). */
+#define GHOSTFS_SPIN_US 50
+int fuse_io_start(struct fuse_session *se, unsigned spin_us);
+
 #endif
