@@ -246,7 +246,7 @@ struct commit_req {
     struct commit_req *next;
     struct ghost_txn *txn; /* NULL for a durability request */
     int result;
-    bool done;
+    atomic_bool done;      /* set under the lock, after the last signal */
     pthread_cond_t wake;   /* its caller waits here: done, or lead now */
 };
 
@@ -256,11 +256,10 @@ struct committer {
     pthread_cond_t wake;   /* the background thread waits here */
     pthread_cond_t more;   /* a leader waiting for more work waits here */
     struct commit_req *head, *tail;
-    size_t queued;
+    atomic_size_t queued;  /* changed under the lock; a gathering leader polls it */
     size_t recent;         /* the last batch plus what queued during it */
-    size_t gather_want;    /* a gathering leader waits for this many, or 0 */
     uint64_t last_commit_ns; /* how long the last batch took (leader only) */
-    bool leading;          /* a caller is committing batches */
+    atomic_bool leading;   /* a caller is committing batches (set under the lock) */
     bool stop, running;
     bool unsynced;         /* commits not yet forced to disk */
     bool grow_wanted;      /* a writer met a full map while holding a view */
