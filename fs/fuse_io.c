@@ -16,7 +16,8 @@
  * (yielding the vCPU between tries, so a caller woken on it runs at once);
  * every other thread, and the spinner after that, sleeps in epoll_wait() on
  * an epoll instance of its own registered with EPOLLEXCLUSIVE, so that a
- * request wakes one sleeper, not all of them. An idle daemon therefore
+ * request wakes one sleeper, not all of them (the instance is closed when
+ * its thread ends: libfuse starts and ends workers as the load changes). An idle daemon therefore
  * spins for at most `spin` microseconds after its last request, then
  * sleeps: idle cost stays nil.
  *
@@ -26,6 +27,8 @@
 #include "fuse_ops.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -39,7 +42,8 @@
 
 static atomic_bool spinning;     /* one thread spins at a time */
 static int64_t spin_ns;          /* how long; 0: never */
-static __thread int thread_epfd = -1;
+static pthread_key_t epfd_key;   /* each thread's epoll instance, closed when it ends */
+static pthread_once_t epfd_once = PTHREAD_ONCE_INIT;
 
 static int64_t mono_ns(void)
 {
@@ -48,21 +52,54 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The calling thread's epoll instance, made on first use. It lives as long
- * as the thread (the loop's threads end with the process). */
+static void close_epfd(void *p)
+{
+    close((int)(intptr_t)p - 1);
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&epfd_key, close_epfd);
+}
+
+/* The calling thread's epoll instance on fd, made on first use and closed
+ * when the thread ends (libfuse starts and ends workers as load changes);
+ * -1 if it cannot be made. */
 static int thread_epoll(int fd)
 {
-    if (thread_epfd >= 0)
-        return thread_epfd;
+    pthread_once(&epfd_once, make_key);
+    intptr_t v = (intptr_t)pthread_getspecific(epfd_key);
+    if (v)
+        return (int)v - 1;
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
         return -1;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ||
+        pthread_setspecific(epfd_key, (void *)(intptr_t)(ep + 1))) {
         close(ep);
         return -1;
     }
-    return thread_epfd = ep;
+    return ep;
+}
+
+static void stop_spinning(void *arg)
+{
+    (void)arg;
+    atomic_store(&spinning, false);
+}
+
+/* Wait until fd may have a request: on the thread's own epoll instance,
+ * or, if it has none, with poll() (then every sleeper wakes). */
+static int wait_readable(int fd)
+{
+    int ep = thread_epoll(fd);
+    if (ep >= 0) {
+        struct epoll_event ev;
+        return epoll_wait(ep, &ev, 1, -1) < 0 ? -1 : 0;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, -1) < 0 ? -1 : 0;
 }
 
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
@@ -74,19 +111,16 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
             return n;
         if (spin_ns && !atomic_exchange(&spinning, true)) {
             int64_t until = mono_ns() + spin_ns;
+            pthread_cleanup_push(stop_spinning, NULL); /* read is a cancellation point */
             do {
                 sched_yield();
                 n = read(fd, buf, len);
             } while (n < 0 && errno == EAGAIN && mono_ns() < until);
-            atomic_store(&spinning, false);
+            pthread_cleanup_pop(1);
             if (n >= 0 || errno != EAGAIN)
                 return n;
         }
-        int ep = thread_epoll(fd);
-        if (ep < 0)
-            return -1;
-        struct epoll_event ev;
-        if (epoll_wait(ep, &ev, 1, -1) < 0)
+        if (wait_readable(fd) < 0)
             return -1; /* EINTR too: the loop checks whether it must end */
     }
 }
