@@ -123,6 +123,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *
     int e = check_name(name, &len);
     if (e)
         return e;
+    uint64_t mark = commit_mark(fs);
     e = ghost_txn_begin(fs->g, &t);
     if (e)
         return e;
@@ -143,7 +144,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *
     if (e)
         return e == -GHOST_ECORRUPT ? -EIO : e;
     inode_looked_up(fs, child, parent, name);
-    attr_merge_buffered(fs, out); /* add writes still buffered here */
+    attr_merge_buffered(fs, out, mark); /* add writes still buffered here */
     return 0;
 }
 
@@ -253,11 +254,12 @@ static int make(struct mk_ctx *c)
         return e;
     if (!strcmp(c->name, ".") || !strcmp(c->name, ".."))
         return -EEXIST;
+    uint64_t mark = commit_mark(c->fs);
     e = ghost_run(c->fs->g, mk_fn, c);
     if (e)
         return e == -GHOST_ECORRUPT ? -EIO : e;
     inode_looked_up(c->fs, c->ino, c->parent, c->name);
-    attr_merge_buffered(c->fs, c->out); /* a new link to a file being written */
+    attr_merge_buffered(c->fs, c->out, mark); /* a new link to a file being written */
     return 0;
 }
 
@@ -779,6 +781,7 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
         unsigned char start[8];
         put_be64(start, off + 1);
         c.n = 0;
+        uint64_t mark = commit_mark(fs);
         e = ghost_txn_begin(fs->g, &c.t);
         if (e)
             break;
@@ -792,7 +795,7 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
         bool full = false;
         for (size_t i = 0; i < c.n && !full; i++) {
             if (plus)
-                attr_merge_buffered(fs, &c.e[i].a);
+                attr_merge_buffered(fs, &c.e[i].a, mark);
             full = fn(arg, c.e[i].name, &c.e[i].a, c.e[i].off) != 0;
             if (!full) {
                 if (plus)

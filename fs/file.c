@@ -166,15 +166,19 @@ void wb_merge_attr(const struct wbuf *wb, struct fs_attr *a)
 
 void wb_apply(const struct wbuf *wb, struct rec *r)
 {
-    if (wb->data || (wb->aset & FS_SET_MTIME))
+    /* An attribute set here is applied only over the value it replaced: if
+     * another daemon changed it since, its change is the later one. */
+    if ((wb->aset & FS_SET_MTIME) && r->mtime == wb->base_mtime)
         r->mtime = wb->mtime;
-    if (wb->aset & FS_SET_MODE)
+    else if (wb->data && !(wb->aset & FS_SET_MTIME))
+        r->mtime = wb->mtime;
+    if ((wb->aset & FS_SET_MODE) && (r->mode & 07777) == wb->base_mode)
         r->mode = (r->mode & S_IFMT) | wb->mode;
-    if (wb->aset & FS_SET_UID)
+    if ((wb->aset & FS_SET_UID) && r->uid == wb->base_uid)
         r->uid = wb->uid;
-    if (wb->aset & FS_SET_GID)
+    if ((wb->aset & FS_SET_GID) && r->gid == wb->base_gid)
         r->gid = wb->gid;
-    if (wb->aset & FS_SET_ATIME)
+    if ((wb->aset & FS_SET_ATIME) && r->atime == wb->base_atime)
         r->atime = wb->atime;
     if (wb->ctime > r->ctime)
         r->ctime = wb->ctime;
@@ -249,6 +253,25 @@ static int read_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, const s
     return 0;
 }
 
+/* Copy what wb holds of [off, off+size) over buf. */
+static void merge_buffer(struct fs *fs, const struct wbuf *wb, void *buf, uint64_t off,
+                         size_t size)
+{
+    if (!wb || !size)
+        return;
+    uint64_t first = off / fs->bs, last = (off + size - 1) / fs->bs;
+    size_t pos;
+    wb_find((struct wbuf *)wb, first, &pos);
+    for (; pos < wb->n && wb->b[pos].index <= last; pos++) {
+        const struct dblock *d = &wb->b[pos];
+        uint64_t bstart = d->index * fs->bs;
+        uint64_t lo = off > bstart ? off : bstart;
+        uint64_t hi = off + size < bstart + fs->bs ? off + size : bstart + fs->bs;
+        overlay(d, (unsigned char *)buf + (lo - off), (uint32_t)(lo - bstart),
+                (uint32_t)(hi - bstart));
+    }
+}
+
 ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off)
 {
     struct inode *in = inode_get(fs, ino);
@@ -266,6 +289,8 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t of
     if (e)
         goto out;
     uint64_t fsize = r.size;
+    if (in->wb_old && in->wb_old->end > fsize)
+        fsize = in->wb_old->end;
     if (in->wb && in->wb->end > fsize)
         fsize = in->wb->end;
     if (off >= fsize) {
@@ -277,20 +302,9 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t of
     e = read_stored(fs, t, ino, &r, buf, off, size);
     if (e)
         goto out;
-    if (in->wb) {
-        /* Merge buffered writes over what is stored. */
-        uint64_t first = off / fs->bs, last = (off + size - 1) / fs->bs;
-        size_t pos;
-        wb_find(in->wb, first, &pos);
-        for (; pos < in->wb->n && in->wb->b[pos].index <= last; pos++) {
-            struct dblock *d = &in->wb->b[pos];
-            uint64_t bstart = d->index * fs->bs;
-            uint64_t lo = off > bstart ? off : bstart;
-            uint64_t hi = off + size < bstart + fs->bs ? off + size : bstart + fs->bs;
-            overlay(d, (unsigned char *)buf + (lo - off), (uint32_t)(lo - bstart),
-                    (uint32_t)(hi - bstart));
-        }
-    }
+    /* Buffered writes over what is stored, the older buffer first. */
+    merge_buffer(fs, in->wb_old, buf, off, size);
+    merge_buffer(fs, in->wb, buf, off, size);
     e = (ssize_t)size;
 out:
     ghost_txn_abort(t);
@@ -410,27 +424,112 @@ static int commit_fn(struct ghost_txn *t, void *arg)
     return rec_put(t, c->ino, &r);
 }
 
-/* Commit in->wb. Caller holds in->rw exclusively. On failure the buffer is
- * kept (nothing written is dropped) unless the inode is gone. */
-int wb_commit(struct fs *fs, struct inode *in)
+/* Commit wb to ino. Takes no lock: the caller keeps wb from changing. */
+static int commit_wbuf(struct fs *fs, uint64_t ino, struct wbuf *wb)
 {
-    struct wbuf *wb = in->wb;
-    if (!wb)
-        return 0;
     size_t scratch = fs->bs > fs->inline_max ? fs->bs : fs->inline_max;
-    struct commit_ctx c = {fs, in->ino, wb, malloc(scratch)};
+    struct commit_ctx c = {fs, ino, wb, malloc(scratch)};
     if (!c.scratch)
         return -ENOMEM;
     int e = ghost_run(fs->g, commit_fn, &c);
     free(c.scratch);
-    if (e && e != -ENOENT)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
+    if (e == -ENOENT) /* the inode is gone: nothing left to write to */
+        e = 0;
+    return e == -GHOST_ECORRUPT ? -EIO : e;
+}
+
+/* *slot (in->wb or in->wb_old) is committed: drop it. With in->rw held
+ * exclusively. */
+static void wbuf_done(struct fs *fs, struct inode *in, struct wbuf **slot)
+{
+    struct wbuf *wb = *slot;
+    *slot = NULL;
+    atomic_fetch_add(&fs->wb_commits, 1);
     pthread_mutex_lock(&fs->dirty_lock);
     fs->dirty_bytes -= wb->bytes;
     pthread_mutex_unlock(&fs->dirty_lock);
-    in->wb = NULL;
-    dirty_remove(fs, in);
+    if (!in->wb && !in->wb_old)
+        dirty_remove(fs, in);
     wb_free(wb);
+}
+
+/* Wait until the flusher is not committing in->wb_old. With in->rw held
+ * exclusively; it is dropped while waiting (the flusher needs it to end). */
+static void wait_old(struct fs *fs, struct inode *in)
+{
+    pthread_mutex_lock(&fs->dirty_lock);
+    while (in->old_busy) {
+        pthread_mutex_unlock(&fs->dirty_lock);
+        pthread_rwlock_unlock(&in->rw);
+        pthread_mutex_lock(&fs->dirty_lock);
+        while (in->old_busy)
+            pthread_cond_wait(&fs->old_cond, &fs->dirty_lock);
+        pthread_mutex_unlock(&fs->dirty_lock);
+        pthread_rwlock_wrlock(&in->rw);
+        pthread_mutex_lock(&fs->dirty_lock);
+    }
+    pthread_mutex_unlock(&fs->dirty_lock);
+}
+
+/* On failure a buffer is kept (nothing written is dropped). */
+int wb_commit(struct fs *fs, struct inode *in)
+{
+    wait_old(fs, in);
+    if (in->wb_old) { /* never started, or failed: commit it here, first */
+        int e = commit_wbuf(fs, in->ino, in->wb_old);
+        if (e)
+            return e;
+        wbuf_done(fs, in, &in->wb_old);
+    }
+    if (!in->wb)
+        return 0;
+    int e = commit_wbuf(fs, in->ino, in->wb);
+    if (!e)
+        wbuf_done(fs, in, &in->wb);
+    return e;
+}
+
+/* The flusher's half of a hand-off: commit ino's wb_old while writers go
+ * on filling wb. */
+static void commit_old(struct fs *fs, uint64_t ino)
+{
+    struct inode *in = inode_get(fs, ino);
+    if (!in)
+        return;
+    pthread_rwlock_wrlock(&in->rw);
+    struct wbuf *old = in->wb_old;
+    pthread_mutex_lock(&fs->dirty_lock);
+    in->old_pending = false;
+    in->old_busy = old != NULL;
+    pthread_mutex_unlock(&fs->dirty_lock);
+    pthread_rwlock_unlock(&in->rw);
+    if (old) {
+        int e = commit_wbuf(fs, ino, old); /* old stays as it is: readers use it */
+        pthread_rwlock_wrlock(&in->rw);
+        if (!e) /* else it stays, and the next wb_commit retries and reports */
+            wbuf_done(fs, in, &in->wb_old);
+        pthread_mutex_lock(&fs->dirty_lock);
+        in->old_busy = false;
+        pthread_cond_broadcast(&fs->old_cond);
+        pthread_mutex_unlock(&fs->dirty_lock);
+        pthread_rwlock_unlock(&in->rw);
+    }
+    inode_put(fs, in);
+}
+
+/* in->wb has reached its share: hand it to the flusher if the previous one
+ * is committed, else wait for that one (back-pressure) and commit both. */
+static int hand_off(struct fs *fs, struct inode *in)
+{
+    wait_old(fs, in);
+    if (in->wb_old || !in->wb)
+        return wb_commit(fs, in);
+    in->wb_old = in->wb;
+    in->wb = NULL;
+    pthread_mutex_lock(&fs->dirty_lock);
+    in->old_pending = true;
+    pthread_cond_signal(&fs->dirty_cond);
+    pthread_mutex_unlock(&fs->dirty_lock);
     return 0;
 }
 
@@ -446,6 +545,8 @@ static int current_size(struct fs *fs, struct inode *in, uint64_t *size)
     if (e)
         return e;
     *size = r.size;
+    if (in->wb_old && in->wb_old->end > *size)
+        *size = in->wb_old->end;
     if (in->wb && in->wb->end > *size)
         *size = in->wb->end;
     return 0;
@@ -476,6 +577,7 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
             goto out;
         }
     }
+    in->wb->data = true; /* also if a block below fails: reads show what was copied */
     const unsigned char *p = buf;
     uint64_t pos = off;
     size_t left = size;
@@ -499,13 +601,17 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
         goto out;
     if (off + size > in->wb->end)
         in->wb->end = off + size;
-    in->wb->data = true;
+    in->wb->aset &= ~(unsigned)FS_SET_MTIME; /* the write's time replaces a set one */
     in->wb->mtime = in->wb->ctime = now_ns();
     dirty_add(fs, in, added);
-    /* Back-pressure: commit now when this inode or all inodes hold too much. */
+    /* Back-pressure: when all inodes hold too much, commit now; when this
+     * one has its share, the flusher commits it while writes go on into a
+     * fresh buffer (at most two per inode). */
     size_t share = fs->budget / 4 < INODE_SHARE_MAX ? fs->budget / 4 : INODE_SHARE_MAX;
-    if (in->wb->bytes >= share || fs->dirty_bytes >= fs->budget)
+    if (fs->dirty_bytes >= fs->budget)
         e = wb_commit(fs, in);
+    else if (in->wb->bytes >= share)
+        e = hand_off(fs, in);
 out:
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
@@ -526,15 +632,25 @@ int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigne
     ghost_txn_abort(t);
     if (e)
         return e == -GHOST_ECORRUPT ? -EIO : e;
-    if (!S_ISREG(r.mode))
+    if (!S_ISREG(r.mode) || !in->wb)
         return -EAGAIN;
-    if (!in->wb) {
-        in->wb = calloc(1, sizeof *in->wb);
-        if (!in->wb)
-            return -ENOMEM;
-    }
     struct wbuf *wb = in->wb;
+    /* The base of an attribute is what it was when first set here: the
+     * store's value with an older buffer's merged on it. */
+    struct fs_attr cur = *out;
+    if (in->wb_old)
+        wb_merge_attr(in->wb_old, &cur);
     int64_t now = now_ns();
+    if ((set & FS_SET_MODE) && !(wb->aset & FS_SET_MODE))
+        wb->base_mode = cur.mode & 07777;
+    if ((set & FS_SET_UID) && !(wb->aset & FS_SET_UID))
+        wb->base_uid = cur.uid;
+    if ((set & FS_SET_GID) && !(wb->aset & FS_SET_GID))
+        wb->base_gid = cur.gid;
+    if ((set & (FS_SET_ATIME | FS_SET_ATIME_NOW)) && !(wb->aset & FS_SET_ATIME))
+        wb->base_atime = cur.atime_ns;
+    if ((set & (FS_SET_MTIME | FS_SET_MTIME_NOW)) && !(wb->aset & FS_SET_MTIME))
+        wb->base_mtime = cur.mtime_ns;
     if (set & FS_SET_MODE)
         wb->mode = a->mode & 07777;
     if (set & FS_SET_UID)
@@ -551,7 +667,8 @@ int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigne
     if (set & (FS_SET_MTIME | FS_SET_MTIME_NOW))
         wb->aset |= FS_SET_MTIME;
     wb->ctime = now;
-    dirty_add(fs, in, 0); /* the flusher commits it within commit_interval */
+    dirty_add(fs, in, 0);
+    *out = cur;
     wb_merge_attr(wb, out);
     return 0;
 }
@@ -847,10 +964,23 @@ ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out,
 
 /* ---- the flusher ------------------------------------------------------------------------ */
 
+/* A commit the flusher made failed (a full disk, say): the data stays
+ * buffered, and the flusher tries again an interval later, not at once. */
+static void retry_later(struct fs *fs, uint64_t ino)
+{
+    struct inode *in = inode_get(fs, ino);
+    if (!in)
+        return;
+    pthread_mutex_lock(&fs->dirty_lock);
+    in->dirty_since = now_ns();
+    pthread_mutex_unlock(&fs->dirty_lock);
+    inode_put(fs, in);
+}
+
 static void *flusher_main(void *arg)
 {
     struct fs *fs = arg;
-    uint64_t inos[64];
+    uint64_t old[64], due[64];
     pthread_mutex_lock(&fs->dirty_lock);
     while (!fs->stop) {
         if (!fs->dirty_head) {
@@ -859,22 +989,27 @@ static void *flusher_main(void *arg)
         }
         int64_t now = now_ns(), interval = (int64_t)fs->interval_ms * 1000000;
         int64_t oldest = INT64_MAX;
-        size_t n = 0;
+        size_t nold = 0, ndue = 0;
         for (struct inode *in = fs->dirty_head; in; in = in->dnext) {
-            if (in->dirty_since + interval <= now && n < 64)
-                inos[n++] = in->ino;
+            if (in->old_pending && nold < 64)
+                old[nold++] = in->ino;
+            if (in->dirty_since + interval <= now && ndue < 64)
+                due[ndue++] = in->ino;
             else if (in->dirty_since < oldest)
                 oldest = in->dirty_since;
         }
-        if (n == 0) {
+        if (nold == 0 && ndue == 0) {
             int64_t wake = oldest + interval;
             struct timespec ts = {(time_t)(wake / 1000000000), (long)(wake % 1000000000)};
             pthread_cond_timedwait(&fs->dirty_cond, &fs->dirty_lock, &ts);
             continue;
         }
         pthread_mutex_unlock(&fs->dirty_lock);
-        for (size_t i = 0; i < n; i++)
-            commit_ino(fs, inos[i]);
+        for (size_t i = 0; i < nold; i++)
+            commit_old(fs, old[i]);
+        for (size_t i = 0; i < ndue; i++)
+            if (commit_ino(fs, due[i]))
+                retry_later(fs, due[i]);
         pthread_mutex_lock(&fs->dirty_lock);
     }
     pthread_mutex_unlock(&fs->dirty_lock);

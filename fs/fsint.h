@@ -11,6 +11,7 @@
 #define GHOSTFS_FSINT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "fs.h"
 
@@ -60,9 +61,13 @@ struct rec {
 int rec_get(struct ghost_txn *t, uint64_t ino, struct rec *r);
 int rec_put(struct ghost_txn *t, uint64_t ino, const struct rec *r);
 void rec_attr(struct fs *fs, uint64_t ino, const struct rec *r, struct fs_attr *a);
-/* Add writes still buffered in this process to attributes read from the
- * store: size, mtime, and ctime if the write is newer. */
-void attr_merge_buffered(struct fs *fs, struct fs_attr *a);
+/* Add what is still buffered in this process (writes, and attributes set
+ * on an open file) to attributes read from the store. mark is
+ * commit_mark(fs) taken before the record was read: if a buffer was
+ * committed since, the record is read again (under the inode's lock, so
+ * that no commit falls between the record and the buffer merged on it). */
+void attr_merge_buffered(struct fs *fs, struct fs_attr *a, uint64_t mark);
+#define commit_mark(fs) atomic_load(&(fs)->wb_commits)
 int64_t now_ns(void);
 
 /* One dirty block of the write buffer: the bytes written and which ranges
@@ -88,6 +93,11 @@ struct wbuf {
     uint32_t mode, uid, gid;
     int64_t atime;
     int64_t mtime;    /* valid when data or FS_SET_MTIME */
+    /* What each attribute in aset was when it was first set here: a commit
+     * sets it only if the store still has that, so that a change another
+     * daemon committed meanwhile is not undone. */
+    uint32_t base_mode, base_uid, base_gid;
+    int64_t base_atime, base_mtime;
     int64_t ctime;    /* of the last buffered change */
 };
 /* Attributes set with setattr that wb_setattr can buffer. */
@@ -102,8 +112,13 @@ struct inode {
     uint64_t nlookup;     /* kernel references */
     uint32_t nopen;       /* open files */
     uint32_t refs;        /* temporary references by running calls */
-    pthread_rwlock_t rw;  /* protects wb and cached_dv */
-    struct wbuf *wb;
+    pthread_rwlock_t rw;  /* protects wb, wb_old and cached_dv */
+    struct wbuf *wb;      /* writes since the last commit (or hand-off) */
+    /* A full buffer handed to the flusher, which commits it without rw
+     * while writes go on into wb; readers merge wb_old, then wb. */
+    struct wbuf *wb_old;
+    bool old_pending;     /* waiting for the flusher (under fs.dirty_lock) */
+    bool old_busy;        /* the flusher is committing it (under fs.dirty_lock) */
     uint64_t cached_dv;
     bool dv_known;
     bool unlinked;        /* nlink reached 0: reclaim when unused */
@@ -122,8 +137,10 @@ struct fs {
     struct inode **buckets;
     size_t nbuckets, count;
 
-    pthread_mutex_t dirty_lock; /* protects the dirty list and dirty_bytes */
+    pthread_mutex_t dirty_lock; /* protects the dirty list, dirty_bytes, old_* */
     pthread_cond_t dirty_cond;
+    pthread_cond_t old_cond;    /* a background commit of a wb_old ended */
+    _Atomic uint64_t wb_commits; /* buffers committed so far (see commit_mark) */
     struct inode *dirty_head;
     size_t dirty_bytes, budget;
     unsigned interval_ms;
@@ -150,7 +167,9 @@ int inode_delete_maps(struct ghost_txn *t, uint64_t ino, size_t max, bool whole)
 int orphans_reclaim(struct fs *fs, bool ours_only);
 
 /* file.c */
-int wb_commit(struct fs *fs, struct inode *in); /* with in->rw held exclusively */
+/* Commit in->wb_old, then in->wb. With in->rw held exclusively; while the
+ * flusher is committing wb_old it waits for it with in->rw dropped. */
+int wb_commit(struct fs *fs, struct inode *in);
 /* Buffer a setattr of WB_SETTABLE fields; with in->rw held exclusively.
  * Fills *out with the attributes as they now are. -EAGAIN: not a regular
  * file, commit it at once instead. */

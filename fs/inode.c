@@ -256,7 +256,8 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t n)
 
 /* ---- attributes --------------------------------------------------------------- */
 
-int fs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out)
+/* The attributes of ino as stored. */
+static int stored_attr(struct fs *fs, uint64_t ino, struct fs_attr *out)
 {
     struct ghost_txn *t;
     struct rec r;
@@ -267,13 +268,20 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out)
     if (!e)
         rec_attr(fs, ino, &r, out);
     ghost_txn_abort(t);
+    return e;
+}
+
+int fs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out)
+{
+    uint64_t mark = commit_mark(fs);
+    int e = stored_attr(fs, ino, out);
     if (e)
         return e;
-    attr_merge_buffered(fs, out);
+    attr_merge_buffered(fs, out, mark);
     return 0;
 }
 
-void attr_merge_buffered(struct fs *fs, struct fs_attr *a)
+void attr_merge_buffered(struct fs *fs, struct fs_attr *a, uint64_t mark)
 {
     pthread_mutex_lock(&fs->itab_lock);
     struct inode *in = find_locked(fs, a->ino);
@@ -283,6 +291,11 @@ void attr_merge_buffered(struct fs *fs, struct fs_attr *a)
     if (!in)
         return;
     pthread_rwlock_rdlock(&in->rw);
+    struct fs_attr fresh;
+    if (commit_mark(fs) != mark && stored_attr(fs, a->ino, &fresh) == 0)
+        *a = fresh;
+    if (in->wb_old)
+        wb_merge_attr(in->wb_old, a);
     if (in->wb)
         wb_merge_attr(in->wb, a);
     pthread_rwlock_unlock(&in->rw);
@@ -343,12 +356,10 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsig
     if (!in)
         return -ENOMEM;
     pthread_rwlock_wrlock(&in->rw);
-    pthread_mutex_lock(&fs->itab_lock);
-    bool open = in->nopen > 0;
-    pthread_mutex_unlock(&fs->itab_lock);
-    /* Owner, mode and times of an open file join its write buffer and
-     * commit with it (at flush, fsync, release or the commit interval). */
-    if (open && !fs->readonly && !(to_set & ~WB_SETTABLE)) {
+    /* Owner, mode and times of a file with buffered writes join its write
+     * buffer and commit with it: at the FLUSH of the writer's close, fsync,
+     * release or the commit interval. */
+    if (in->wb && in->wb->data && !fs->readonly && !(to_set & ~WB_SETTABLE)) {
         int e = wb_setattr(fs, in, in_attr, to_set, out);
         if (e != -EAGAIN) {
             pthread_rwlock_unlock(&in->rw);
@@ -358,7 +369,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsig
     }
     /* Otherwise commit buffered writes first: a truncate must cut them too,
      * and the times set here must not be overwritten by a later commit. */
-    int e = in->wb ? wb_commit(fs, in) : 0;
+    int e = wb_commit(fs, in);
     if (!e) {
         struct setattr_ctx c = {fs, ino, in_attr, to_set, out};
         e = ghost_run(fs->g, setattr_fn, &c);
@@ -407,12 +418,12 @@ int fs_release(struct fs *fs, uint64_t ino)
     if (!in)
         return -ENOMEM;
     pthread_rwlock_wrlock(&in->rw);
-    int e = in->wb ? wb_commit(fs, in) : 0;
-    pthread_rwlock_unlock(&in->rw);
+    int e = wb_commit(fs, in);
     pthread_mutex_lock(&fs->itab_lock);
     if (in->nopen)
         in->nopen--;
     pthread_mutex_unlock(&fs->itab_lock);
+    pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
     return e;
 }
@@ -688,6 +699,7 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
     pthread_mutex_init(&fs->itab_lock, NULL);
     pthread_mutex_init(&fs->dirty_lock, NULL);
     pthread_cond_init(&fs->dirty_cond, NULL);
+    pthread_cond_init(&fs->old_cond, NULL);
     fs->nbuckets = 1024;
     fs->buckets = calloc(fs->nbuckets, sizeof *fs->buckets);
     fs->budget = o->write_buffer ? o->write_buffer : defaults.write_buffer;
@@ -730,6 +742,7 @@ void fs_close(struct fs *fs)
         for (; in; in = n) {
             n = in->hnext;
             wb_free(in->wb);
+            wb_free(in->wb_old);
             pthread_rwlock_destroy(&in->rw);
             free(in->name);
             free(in);
@@ -740,6 +753,7 @@ void fs_close(struct fs *fs)
     pthread_mutex_destroy(&fs->itab_lock);
     pthread_mutex_destroy(&fs->dirty_lock);
     pthread_cond_destroy(&fs->dirty_cond);
+    pthread_cond_destroy(&fs->old_cond);
     free(fs);
 }
 
