@@ -500,7 +500,7 @@ static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool di
             return -ENOMEM;
         pthread_rwlock_wrlock(&in->rw);
         pthread_mutex_lock(&fs->itab_lock);
-        c.busy = in->nopen > 0 || in->wb || in->dirty;
+        c.busy = in->nopen > 0 || in->wb || in->wb_old || in->dirty;
         pthread_mutex_unlock(&fs->itab_lock);
         e = ghost_run(fs->g, rm_fn, &c);
         pthread_rwlock_unlock(&in->rw);

@@ -356,7 +356,7 @@ static int commit_fn(struct ghost_txn *t, void *arg)
         return e;
     uint64_t size = r.size > wb->end ? r.size : wb->end;
 
-    if (!wb->data) {
+    if (!wb->data || wb->n == 0) {
         /* only attributes were set */
     } else if ((r.flags & INODE_INLINE) && wb->end <= fs->inline_max) {
         /* Stays inline: old bytes, zero-extended, with the writes on top. */
@@ -444,7 +444,7 @@ static void wbuf_done(struct fs *fs, struct inode *in, struct wbuf **slot)
 {
     struct wbuf *wb = *slot;
     *slot = NULL;
-    atomic_fetch_add(&fs->wb_commits, 1);
+    atomic_store(&in->last_commit, atomic_fetch_add(&fs->wb_commits, 1) + 1);
     pthread_mutex_lock(&fs->dirty_lock);
     fs->dirty_bytes -= wb->bytes;
     pthread_mutex_unlock(&fs->dirty_lock);
@@ -528,6 +528,7 @@ static int hand_off(struct fs *fs, struct inode *in)
     in->wb = NULL;
     pthread_mutex_lock(&fs->dirty_lock);
     in->old_pending = true;
+    in->dirty_since = now_ns(); /* the interval runs for the new buffer */
     pthread_cond_signal(&fs->dirty_cond);
     pthread_mutex_unlock(&fs->dirty_lock);
     return 0;
@@ -577,7 +578,6 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
             goto out;
         }
     }
-    in->wb->data = true; /* also if a block below fails: reads show what was copied */
     const unsigned char *p = buf;
     uint64_t pos = off;
     size_t left = size;
@@ -597,13 +597,16 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
         pos += n;
         left -= n;
     }
+    if (pos > off) { /* also when a block failed: what was copied is buffered */
+        if (pos > in->wb->end)
+            in->wb->end = pos;
+        in->wb->data = true;
+        in->wb->aset &= ~(unsigned)FS_SET_MTIME; /* the write's time replaces a set one */
+        in->wb->mtime = in->wb->ctime = now_ns();
+    }
+    dirty_add(fs, in, added);
     if (e)
         goto out;
-    if (off + size > in->wb->end)
-        in->wb->end = off + size;
-    in->wb->aset &= ~(unsigned)FS_SET_MTIME; /* the write's time replaces a set one */
-    in->wb->mtime = in->wb->ctime = now_ns();
-    dirty_add(fs, in, added);
     /* Back-pressure: when all inodes hold too much, commit now; when this
      * one has its share, the flusher commits it while writes go on into a
      * fresh buffer (at most two per inode). */
@@ -635,22 +638,26 @@ int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigne
     if (!S_ISREG(r.mode) || !in->wb)
         return -EAGAIN;
     struct wbuf *wb = in->wb;
-    /* The base of an attribute is what it was when first set here: the
-     * store's value with an older buffer's merged on it. */
+    /* The base of an attribute is what the commit will find before this
+     * buffer is applied: the store's value with the older buffer applied
+     * on it, as it is now (this set is the latest change). */
     struct fs_attr cur = *out;
     if (in->wb_old)
         wb_merge_attr(in->wb_old, &cur);
+    struct rec base = r;
+    if (in->wb_old)
+        wb_apply(in->wb_old, &base);
     int64_t now = now_ns();
-    if ((set & FS_SET_MODE) && !(wb->aset & FS_SET_MODE))
-        wb->base_mode = cur.mode & 07777;
-    if ((set & FS_SET_UID) && !(wb->aset & FS_SET_UID))
-        wb->base_uid = cur.uid;
-    if ((set & FS_SET_GID) && !(wb->aset & FS_SET_GID))
-        wb->base_gid = cur.gid;
-    if ((set & (FS_SET_ATIME | FS_SET_ATIME_NOW)) && !(wb->aset & FS_SET_ATIME))
-        wb->base_atime = cur.atime_ns;
-    if ((set & (FS_SET_MTIME | FS_SET_MTIME_NOW)) && !(wb->aset & FS_SET_MTIME))
-        wb->base_mtime = cur.mtime_ns;
+    if (set & FS_SET_MODE)
+        wb->base_mode = base.mode & 07777;
+    if (set & FS_SET_UID)
+        wb->base_uid = base.uid;
+    if (set & FS_SET_GID)
+        wb->base_gid = base.gid;
+    if (set & (FS_SET_ATIME | FS_SET_ATIME_NOW))
+        wb->base_atime = base.atime;
+    if (set & (FS_SET_MTIME | FS_SET_MTIME_NOW))
+        wb->base_mtime = base.mtime;
     if (set & FS_SET_MODE)
         wb->mode = a->mode & 07777;
     if (set & FS_SET_UID)
@@ -1037,24 +1044,34 @@ void flusher_stop(struct fs *fs)
 
 int flush_all(struct fs *fs)
 {
+    /* Commit what is dirty now; a buffer that fails to commit stays
+     * buffered and dirty (the flusher retries it), and the first failure
+     * is reported. */
+    size_t n = 0, cap = 0;
+    uint64_t *inos = NULL;
     int first = 0;
-    for (;;) {
-        uint64_t ino = 0;
-        pthread_mutex_lock(&fs->dirty_lock);
-        if (fs->dirty_head)
-            ino = fs->dirty_head->ino;
-        pthread_mutex_unlock(&fs->dirty_lock);
-        if (!ino)
-            return first;
-        int e = commit_ino(fs, ino);
-        if (e) {
-            /* keep going with the others; report the first failure */
-            first = first ? first : e;
-            struct inode *in = inode_get(fs, ino);
-            if (in) {
-                dirty_remove(fs, in); /* data stays buffered, in memory */
-                inode_put(fs, in);
+    pthread_mutex_lock(&fs->dirty_lock);
+    for (struct inode *in = fs->dirty_head; in; in = in->dnext) {
+        if (n == cap) {
+            size_t c2 = cap ? cap * 2 : 64;
+            uint64_t *p = realloc(inos, c2 * sizeof *p);
+            if (!p) {
+                first = -ENOMEM;
+                break;
             }
+            inos = p;
+            cap = c2;
+        }
+        inos[n++] = in->ino;
+    }
+    pthread_mutex_unlock(&fs->dirty_lock);
+    for (size_t i = 0; i < n; i++) {
+        int e = commit_ino(fs, inos[i]);
+        if (e) {
+            first = first ? first : e;
+            retry_later(fs, inos[i]);
         }
     }
+    free(inos);
+    return first;
 }

@@ -2,7 +2,8 @@
  * fsint.h - what the files of fs/ share: the decoded inode record, the
  * in-memory inode table and the per-inode write buffer.
  *
- * Lock order: fs.itab_lock -> inode.rw -> fs.dirty_lock. An inode's rw lock
+ * Lock order: inode.rw -> fs.itab_lock, and inode.rw -> fs.dirty_lock
+ * (itab_lock and dirty_lock are never held together). An inode's rw lock
  * is held shared by readers of its data and exclusively by writers and by the
  * commit of its buffer; no libghost call made under it waits for another
  * inode's lock.
@@ -63,9 +64,10 @@ int rec_put(struct ghost_txn *t, uint64_t ino, const struct rec *r);
 void rec_attr(struct fs *fs, uint64_t ino, const struct rec *r, struct fs_attr *a);
 /* Add what is still buffered in this process (writes, and attributes set
  * on an open file) to attributes read from the store. mark is
- * commit_mark(fs) taken before the record was read: if a buffer was
- * committed since, the record is read again (under the inode's lock, so
- * that no commit falls between the record and the buffer merged on it). */
+ * commit_mark(fs) taken before the record was read: if a buffer of this
+ * inode was committed since, the record is read again (under the inode's
+ * lock, so that no commit falls between the record and the buffer merged
+ * on it). */
 void attr_merge_buffered(struct fs *fs, struct fs_attr *a, uint64_t mark);
 #define commit_mark(fs) atomic_load(&(fs)->wb_commits)
 int64_t now_ns(void);
@@ -119,6 +121,7 @@ struct inode {
     struct wbuf *wb_old;
     bool old_pending;     /* waiting for the flusher (under fs.dirty_lock) */
     bool old_busy;        /* the flusher is committing it (under fs.dirty_lock) */
+    _Atomic uint64_t last_commit; /* commit_mark(fs) after its last buffer commit */
     uint64_t cached_dv;
     bool dv_known;
     bool unlinked;        /* nlink reached 0: reclaim when unused */

@@ -184,7 +184,7 @@ struct inode *inode_get(struct fs *fs, uint64_t ino)
 
 static bool unused(const struct inode *in)
 {
-    return !in->nlookup && !in->nopen && !in->refs && !in->wb && !in->dirty;
+    return !in->nlookup && !in->nopen && !in->refs && !in->wb && !in->wb_old && !in->dirty;
 }
 
 static void free_locked(struct fs *fs, struct inode *in)
@@ -292,7 +292,7 @@ void attr_merge_buffered(struct fs *fs, struct fs_attr *a, uint64_t mark)
         return;
     pthread_rwlock_rdlock(&in->rw);
     struct fs_attr fresh;
-    if (commit_mark(fs) != mark && stored_attr(fs, a->ino, &fresh) == 0)
+    if (atomic_load(&in->last_commit) > mark && stored_attr(fs, a->ino, &fresh) == 0)
         *a = fresh;
     if (in->wb_old)
         wb_merge_attr(in->wb_old, a);
@@ -359,7 +359,10 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsig
     /* Owner, mode and times of a file with buffered writes join its write
      * buffer and commit with it: at the FLUSH of the writer's close, fsync,
      * release or the commit interval. */
-    if (in->wb && in->wb->data && !fs->readonly && !(to_set & ~WB_SETTABLE)) {
+    pthread_mutex_lock(&fs->itab_lock);
+    bool open = in->nopen > 0;
+    pthread_mutex_unlock(&fs->itab_lock);
+    if (open && in->wb && in->wb->data && !fs->readonly && !(to_set & ~WB_SETTABLE)) {
         int e = wb_setattr(fs, in, in_attr, to_set, out);
         if (e != -EAGAIN) {
             pthread_rwlock_unlock(&in->rw);

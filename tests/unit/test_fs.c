@@ -2330,6 +2330,18 @@ START_TEST(setattr_of_open_file_buffered)
     fs_close(other);
     OK(fs_flush(fs, f));
     ck_assert_uint_eq(raw_rec(f).uid, ctx.uid + 4);
+    /* ...while one set here after it wins. */
+    write_pat(f, 0, 10, 1);
+    in.uid = ctx.uid + 5;
+    OK(fs_setattr(fs, f, &in, FS_SET_UID, &out));
+    OK(fs_open(path, &oo, &other));
+    o2.uid = ctx.uid + 6;
+    OK(fs_setattr(other, f, &o2, FS_SET_UID, &oout));
+    fs_close(other);
+    in.uid = ctx.uid + 8;
+    OK(fs_setattr(fs, f, &in, FS_SET_UID, &out));
+    OK(fs_flush(fs, f));
+    ck_assert_uint_eq(raw_rec(f).uid, ctx.uid + 8);
 
     /* A write after an explicit mtime moves it again; release commits. */
     in.mtime_ns = 1000000000LL * 5;
