@@ -272,13 +272,70 @@ static void merge_buffer(struct fs *fs, const struct wbuf *wb, void *buf, uint64
     }
 }
 
-ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off)
+/* Zeros that pieces of holes point to. */
+static const unsigned char zeros[64 << 10];
+
+/* Hand the stored bytes [off, off+size) of a block file to fn as pieces
+ * pointing into t's pages, zeros for holes and past a block's end. */
+static int pieces_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, uint64_t off,
+                         size_t size, fs_pieces_fn fn, void *arg)
+{
+    size_t nblocks = (size_t)((off % fs->bs + size + fs->bs - 1) / fs->bs);
+    size_t cap = 2 * nblocks + size / sizeof zeros + 1, n = 0;
+    struct iovec *iov = malloc(cap * sizeof *iov);
+    if (!iov)
+        return -ENOMEM;
+    while (size) {
+        uint64_t index = off / fs->bs;
+        uint32_t boff = (uint32_t)(off % fs->bs);
+        size_t len = fs->bs - boff < size ? fs->bs - boff : size;
+        unsigned char k[8];
+        const void *v = NULL;
+        size_t vlen = 0;
+        put_be64(k, index);
+        int e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &vlen);
+        if (e && e != -ENOENT) {
+            free(iov);
+            return e == -GHOST_ECORRUPT ? -EIO : e;
+        }
+        size_t have = !e && boff < vlen ? (vlen - boff < len ? vlen - boff : len) : 0;
+        if (have)
+            iov[n++] = (struct iovec){(unsigned char *)v + boff, have};
+        for (size_t z = len - have; z;) {
+            size_t c = z < sizeof zeros ? z : sizeof zeros;
+            iov[n++] = (struct iovec){(void *)zeros, c};
+            z -= c;
+        }
+        off += len;
+        size -= len;
+    }
+    fn(arg, iov, (int)n);
+    free(iov);
+    return 0;
+}
+
+/* Whether wb holds bytes of [off, off+size). */
+static bool buffered_in(const struct fs *fs, const struct wbuf *wb, uint64_t off, size_t size)
+{
+    if (!wb || !size)
+        return false;
+    size_t pos;
+    wb_find((struct wbuf *)wb, off / fs->bs, &pos);
+    return pos < wb->n && wb->b[pos].index <= (off + size - 1) / fs->bs;
+}
+
+/* fs_read and fs_read_pieces: with fn, hand the bytes to it (as pieces of
+ * the store when nothing of them is buffered and the file has blocks;
+ * else as one piece of buf, copied and merged); without, copy into buf. */
+static ssize_t read_common(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off,
+                           fs_pieces_fn fn, void *arg)
 {
     struct inode *in = inode_get(fs, ino);
     if (!in)
         return -ENOMEM;
     struct ghost_txn *t;
     struct rec r;
+    void *own = NULL;
     pthread_rwlock_rdlock(&in->rw);
     ssize_t e = ghost_txn_begin(fs->g, &t);
     if (e)
@@ -293,25 +350,46 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t of
         fsize = in->wb_old->end;
     if (in->wb && in->wb->end > fsize)
         fsize = in->wb->end;
-    if (off >= fsize) {
-        e = 0;
+    size = off >= fsize ? 0 : size > fsize - off ? (size_t)(fsize - off) : size;
+    if (fn && !(r.flags & INODE_INLINE) && !buffered_in(fs, in->wb_old, off, size) &&
+        !buffered_in(fs, in->wb, off, size)) {
+        e = pieces_stored(fs, t, ino, off, size, fn, arg);
+        e = e ? e : (ssize_t)size;
         goto out;
     }
-    if (size > fsize - off)
-        size = fsize - off;
-    e = read_stored(fs, t, ino, &r, buf, off, size);
+    if (!buf && size && !(buf = own = malloc(size))) {
+        e = -ENOMEM;
+        goto out;
+    }
+    e = size ? read_stored(fs, t, ino, &r, buf, off, size) : 0;
     if (e)
         goto out;
     /* Buffered writes over what is stored, the older buffer first. */
     merge_buffer(fs, in->wb_old, buf, off, size);
     merge_buffer(fs, in->wb, buf, off, size);
+    if (fn) {
+        struct iovec one = {buf, size};
+        fn(arg, &one, 1);
+    }
     e = (ssize_t)size;
 out:
     ghost_txn_abort(t);
 out_unlock:
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
+    free(own);
     return e;
+}
+
+ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off)
+{
+    return read_common(fs, ino, buf, size, off, NULL, NULL);
+}
+
+ssize_t fs_read_pieces(struct fs *fs, uint64_t ino, size_t size, uint64_t off,
+                       fs_pieces_fn fn, void *arg)
+{
+    return read_common(fs, ino, NULL, size, off, fn, arg);
 }
 
 /* ---- stored blocks ----------------------------------------------------------------- */

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -146,6 +147,13 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags, bool *keep_cache);
 int fs_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
               uint32_t mode, int flags, struct fs_attr *out);
 ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off);
+/* The same read without a copy: [off, off+size) clipped to the file is handed
+ * to fn as pieces that point into the store's pages (and a page of zeros for
+ * holes), valid only during the call - what a reply to the kernel needs.
+ * Returns the bytes handed to fn, or a negative errno and fn was not called. */
+typedef void (*fs_pieces_fn)(void *arg, const struct iovec *iov, int n);
+ssize_t fs_read_pieces(struct fs *fs, uint64_t ino, size_t size, uint64_t off,
+                       fs_pieces_fn fn, void *arg);
 /* append: write at the end of the file, whatever off says. */
 ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint64_t off,
                  bool append);

@@ -364,21 +364,18 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     }
 }
 
+static void reply_pieces(void *arg, const struct iovec *iov, int n)
+{
+    fuse_reply_iov(arg, iov, n); /* the pieces are the store's pages: no copy here */
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
     (void)fi;
-    char *buf = malloc(size ? size : 1);
-    if (!buf) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    ssize_t n = fs_read(FS(req), ino, buf, size, (uint64_t)off);
+    ssize_t n = fs_read_pieces(FS(req), ino, size, (uint64_t)off, reply_pieces, req);
     if (n < 0)
         reply_err(req, (int)n);
-    else
-        fuse_reply_buf(req, buf, (size_t)n);
-    free(buf);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,

@@ -1634,6 +1634,68 @@ START_TEST(empty_write_past_eof)
 }
 END_TEST
 
+/* fs_read_pieces hands out the same bytes fs_read copies: from the store's
+ * pages where nothing is buffered (holes as zeros, a short last block, EOF),
+ * and through a copy where writes are buffered or the file is inline. */
+struct gathered {
+    unsigned char *b;
+    size_t len;
+    int pieces, calls;
+};
+
+static void gather_pieces(void *arg, const struct iovec *iov, int n)
+{
+    struct gathered *g = arg;
+    g->calls++;
+    g->pieces = n;
+    for (int i = 0; i < n; i++) {
+        memcpy(g->b + g->len, iov[i].iov_base, iov[i].iov_len);
+        g->len += iov[i].iov_len;
+    }
+}
+
+static void expect_same(uint64_t ino, uint64_t off, size_t size)
+{
+    unsigned char *want = malloc(size + 1), *got = malloc(size + 1);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_ptr_nonnull(got);
+    ssize_t n = fs_read(fs, ino, want, size, off);
+    ck_assert_int_ge(n, 0);
+    struct gathered g = {.b = got};
+    EXPECT(fs_read_pieces(fs, ino, size, off, gather_pieces, &g), n);
+    ck_assert_int_eq(g.calls, 1);
+    ck_assert_uint_eq(g.len, (size_t)n);
+    ck_assert_msg(memcmp(want, got, (size_t)n) == 0, "pieces differ at %" PRIu64 "+%zu", off,
+                  size);
+    free(want);
+    free(got);
+}
+
+START_TEST(read_pieces_match_read)
+{
+    uint64_t bs = fs_block_size(fs);
+    uint64_t f = mkfile(FS_ROOT_INO, "f");
+    write_pat(f, 0, 100, 1); /* inline */
+    expect_same(f, 0, 4096);
+    expect_same(f, 50, 10);
+    write_pat(f, 3 * bs + 7, bs, 2); /* blocks 3 and 4, holes before */
+    expect_same(f, 0, 5 * bs);       /* buffered: copied */
+    OK(fs_flush(fs, f));
+    for (uint64_t off = 0; off < 5 * bs; off += bs / 3)
+        expect_same(f, off, 2 * bs + 11);
+    expect_same(f, 4 * bs + 8, 1 << 20); /* past EOF */
+    expect_same(f, 10 * bs, 100);        /* wholly past EOF: nothing */
+    struct gathered g = {.b = malloc(2 * bs)};
+    EXPECT(fs_read_pieces(fs, f, 2 * bs, 0, gather_pieces, &g), 2 * bs);
+    ck_assert_int_ge(g.pieces, 2); /* block 0 holds the old inline bytes, then zeros */
+    free(g.b);
+    write_pat(f, bs + 1, 10, 3); /* buffered again, over a hole */
+    expect_same(f, 0, 3 * bs);
+    expect_same(f, 2 * bs, bs); /* not overlapping the buffer: from the store */
+    EXPECT(fs_read_pieces(fs, FS_ROOT_INO, 10, 0, gather_pieces, &g), -EISDIR);
+}
+END_TEST
+
 START_TEST(inline_to_blocks)
 {
     ck_assert_uint_le(FS_INLINE_MAX, fs_block_size(fs));
@@ -2829,6 +2891,7 @@ static Suite *fs_suite(void)
     tcase_add_test(tc, empty_write);
     tcase_add_test(tc, empty_write_past_eof);
     tcase_add_test(tc, inline_to_blocks);
+    tcase_add_test(tc, read_pieces_match_read);
     tcase_add_test(tc, block_boundaries);
     tcase_add_test(tc, sparse_and_seek);
     tcase_add_test(tc, truncate_down_and_up);
