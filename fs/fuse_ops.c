@@ -181,8 +181,11 @@ void notifier_stop(void)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct ghostfs_mount *m = userdata;
-    (void)m;
     conn->max_write = 1 << 20;
+    /* The kernel takes the smaller of this and the mount's read-ahead
+     * window, which cli.c raised before INIT (if it could). */
+    if (m->read_ahead)
+        conn->max_readahead = m->read_ahead;
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (m->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))

@@ -174,6 +174,8 @@ expect_error "bad value -o commit_interval=0" "commit_interval=0" \
 expect_error "bad value -o spin=fast" "spin=fast" -- mount "$D/store" "$M" -o spin=fast
 expect_error "bad value -o spin=" "spin=" -- mount "$D/store" "$M" -o spin=
 expect_error "bad value -o spin=20000" "spin=20000" -- mount "$D/store" "$M" -o spin=20000
+expect_error "bad value -o read_ahead=1M" "read_ahead=1M" -- mount "$D/store" "$M" -o read_ahead=1M
+expect_error "bad value -o read_ahead=-1" "read_ahead=-1" -- mount "$D/store" "$M" -o read_ahead=-1
 expect_error "-o without a list" "-o" -- mount "$D/store" "$M" -o
 expect_error "unknown flag --bogus" "unknown.*--bogus" -- mount "$D/store" "$M" --bogus
 expect_error "mount without arguments" "store.*mountpoint|usage" -- mount
