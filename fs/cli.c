@@ -185,6 +185,18 @@ static bool passed_to_fuse(const char *o)
     return false;
 }
 
+/* A whole decimal number from lo to hi, all of s. Returns 0, or -1. */
+static int parse_number(const char *s, long lo, long hi, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
 static int parse_option(struct mount_args *m, char *o)
 {
     char *val = strchr(o, '=');
@@ -212,23 +224,14 @@ static int parse_option(struct mount_args *m, char *o)
             return fail("bad value in option '%s': a size of at least 1M", o);
         m->fo.write_buffer = bytes;
     } else if (val && !strncmp(o, "commit_interval=", 16)) {
-        char *end;
-        long ms = strtol(val + 1, &end, 10);
-        if (*end || ms < 1 || ms > 3600000)
+        if (parse_number(val + 1, 1, 3600000, &m->fo.commit_interval_ms))
             return fail("bad value in option '%s': milliseconds from 1 to 3600000", o);
-        m->fo.commit_interval_ms = (unsigned)ms;
     } else if (val && !strncmp(o, "read_ahead=", 11)) {
-        char *end;
-        long kb = strtol(val + 1, &end, 10);
-        if (*end || end == val + 1 || kb < 0 || kb > 65536)
+        if (parse_number(val + 1, 0, 65536, &m->read_ahead_kb))
             return fail("bad value in option '%s': KiB from 0 to 65536", o);
-        m->read_ahead_kb = (unsigned)kb;
     } else if (val && !strncmp(o, "spin=", 5)) {
-        char *end;
-        long us = strtol(val + 1, &end, 10);
-        if (*end || end == val + 1 || us < 0 || us > 10000)
+        if (parse_number(val + 1, 0, 10000, &m->spin_us))
             return fail("bad value in option '%s': microseconds from 0 to 10000", o);
-        m->spin_us = (unsigned)us;
     } else if (passed_to_fuse(o)) {
         add_fuse_opt(m, o);
     } else if (!ignored(o)) {
