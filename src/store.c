@@ -247,12 +247,17 @@ static int mdb_err(struct store *s, int rc, const char *doing)
     }
 }
 
-/* Put key -> body with its checksum in front. */
-static int put_value(struct store *s, MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
-                     const void *hdr, size_t hlen, const void *body, size_t blen)
+/* Put key -> body with its checksum in front. flags: MDB_APPEND for a key
+ * known to sort after every key of dbi (LMDB then skips the search); if it
+ * does not, it is put the ordinary way. */
+static int put_value_flags(struct store *s, MDB_txn *txn, MDB_dbi dbi, const void *key,
+                           size_t klen, const void *hdr, size_t hlen, const void *body,
+                           size_t blen, unsigned flags)
 {
     MDB_val k = {klen, (void *)key}, v = {CKSUM_LEN + hlen + blen, NULL};
-    int rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+    int rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE | flags);
+    if (rc == MDB_KEYEXIST && (flags & MDB_APPEND))
+        rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
     if (rc)
         return mdb_err(s, rc, "writing");
     unsigned char *p = v.mv_data;
@@ -262,6 +267,12 @@ static int put_value(struct store *s, MDB_txn *txn, MDB_dbi dbi, const void *key
         memcpy(p + CKSUM_LEN + hlen, body, blen);
     put_be64(p, cksum(key, klen, p + CKSUM_LEN, hlen + blen));
     return 0;
+}
+
+static int put_value(struct store *s, MDB_txn *txn, MDB_dbi dbi, const void *key, size_t klen,
+                     const void *hdr, size_t hlen, const void *body, size_t blen)
+{
+    return put_value_flags(s, txn, dbi, key, klen, hdr, hlen, body, blen, 0);
 }
 
 static int get_meta(struct store *s, MDB_txn *txn, const char *name, void *out, size_t len)
@@ -1116,7 +1127,8 @@ int store_batch_commit(struct store_batch *b)
     for (size_t i = 0; i < n; i++)
         put_be64(oids + 8 * i, b->changed[i]);
     put_be64(gk, b->gen);
-    r = put_value(s, b->txn, s->log, gk, 8, NULL, 0, oids, n * 8);
+    /* Generations only grow: the new record goes after the log's last. */
+    r = put_value_flags(s, b->txn, s->log, gk, 8, NULL, 0, oids, n * 8, MDB_APPEND);
     free(oids);
     if (!r && b->gen % LOG_PRUNE_EVERY == 0 && b->gen > LOG_KEEP)
         r = prune_log(s, b->txn, b->gen - LOG_KEEP);
