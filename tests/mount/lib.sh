@@ -10,7 +10,8 @@
 #   mount_fs STORE MNT [ARG...]   ghostfs mount STORE MNT -f ARG... in the
 #                             background; wait (10 s) until MNT is in mountinfo
 #   umount_fs MNT             fusermount3 -u MNT and wait for its daemon to exit
-#   kill_daemon MNT SIGNAL    signal MNT's daemon, wait for it to die, detach
+#   kill_daemon MNT SIGNAL    signal MNT's daemon, wait for it to die (aborting
+#                             its FUSE connection if it cannot), detach
 #                             the stale mount with fusermount3 -uz
 #   daemon_pid MNT / daemon_log MNT   its PID / the file with its output
 #   is_mounted MNT, mounts_under DIR  what /proc/self/mountinfo says
@@ -220,15 +221,38 @@ umount_fs() {
 # kill_daemon MNT SIGNAL: signal the daemon of MNT, wait for it, and detach
 # the (now stale) mount lazily. Used by the crash test.
 kill_daemon() {
-    local mnt pid
+    local mnt pid conn
     mnt=$(readlink -m "$1")
     pid=$(daemon_pid "$mnt") || return 1
+    conn=$(fuse_conn "$mnt")
     kill "-$2" "$pid" 2>/dev/null || true
-    wait_gone "$pid" 10 || return 1
+    if ! wait_gone "$pid" 3; then
+        # A killed daemon's thread can be stuck in the kernel: a notification
+        # waits for a directory lock that a client holds while it waits for a
+        # reply nobody will send, and the device stays open. Aborting the
+        # connection fails those requests and lets the daemon go.
+        say "daemon $pid still there 3 s after SIG$2: aborting FUSE connection $conn"
+        abort_conn "$conn"
+        wait_gone "$pid" 10 || return 1
+    fi
     if is_mounted "$mnt"; then
         fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
     fi
     forget_mount "$mnt"
+}
+
+# abort_conn CONN: abort FUSE connection CONN (every request in flight fails
+# with ENOTCONN), mounting the fusectl filesystem first if we may and must.
+abort_conn() {
+    local d=/sys/fs/fuse/connections
+    [ -n "$1" ] || return 0
+    if [ ! -e "$d/$1" ] && [ "$(id -u)" -eq 0 ] && [ -d "$d" ] &&
+        mount -t fusectl fusectl "$d" 2>/dev/null; then
+        GHOST_FUSECTL=1 # unmounted again at exit
+    fi
+    if [ -w "$d/$1/abort" ]; then
+        echo 1 >"$d/$1/abort"
+    fi
 }
 
 cleanup() {
@@ -244,9 +268,8 @@ cleanup() {
                 fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
             fi
             # A daemon wedged in its own mount: abort the connection if we can.
-            if is_mounted "$mnt" && [ -n "$conn" ] &&
-                [ -w "/sys/fs/fuse/connections/$conn/abort" ]; then
-                echo 1 >"/sys/fs/fuse/connections/$conn/abort"
+            if is_mounted "$mnt"; then
+                abort_conn "$conn"
             fi
         fi
     done
@@ -282,6 +305,9 @@ cleanup() {
     for i in "${GHOST_HOOKS[@]}"; do
         "$i"
     done
+    if [ "${GHOST_FUSECTL:-0}" = 1 ]; then
+        umount /sys/fs/fuse/connections 2>/dev/null
+    fi
     for i in "${GHOST_TMPDIRS[@]}"; do
         rm -rf --one-file-system "$i"
     done
