@@ -614,13 +614,8 @@ static int hand_off(struct fs *fs, struct inode *in)
 
 static int current_size(struct fs *fs, struct inode *in, uint64_t *size)
 {
-    struct ghost_txn *t;
     struct rec r;
-    int e = ghost_txn_begin(fs->g, &t);
-    if (e)
-        return e;
-    e = rec_get(t, in->ino, &r);
-    ghost_txn_abort(t);
+    int e = rec_peek(fs, in->ino, &r);
     if (e)
         return e;
     *size = r.size;
@@ -702,17 +697,11 @@ out:
 int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigned set,
                struct fs_attr *out)
 {
-    struct ghost_txn *t;
     struct rec r;
-    int e = ghost_txn_begin(fs->g, &t);
-    if (e)
-        return e;
-    e = rec_get(t, in->ino, &r);
-    if (!e)
-        rec_attr(fs, in->ino, &r, out);
-    ghost_txn_abort(t);
+    int e = rec_peek(fs, in->ino, &r);
     if (e)
         return e == -GHOST_ECORRUPT ? -EIO : e;
+    rec_attr(fs, in->ino, &r, out);
     if (!S_ISREG(r.mode) || !in->wb)
         return -EAGAIN;
     struct wbuf *wb = in->wb;

@@ -60,6 +60,9 @@ struct rec {
 #define REC_HDR 92
 
 int rec_get(struct ghost_txn *t, uint64_t ino, struct rec *r);
+/* rec_get in a read view of its own, for the attributes alone: r->inl is
+ * NULL on return (the view is gone), r->inl_len says how long it was. */
+int rec_peek(struct fs *fs, uint64_t ino, struct rec *r);
 int rec_put(struct ghost_txn *t, uint64_t ino, const struct rec *r);
 void rec_attr(struct fs *fs, uint64_t ino, const struct rec *r, struct fs_attr *a);
 /* Add what is still buffered in this process (writes, and attributes set

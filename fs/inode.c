@@ -256,18 +256,25 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t n)
 
 /* ---- attributes --------------------------------------------------------------- */
 
-/* The attributes of ino as stored. */
-static int stored_attr(struct fs *fs, uint64_t ino, struct fs_attr *out)
+int rec_peek(struct fs *fs, uint64_t ino, struct rec *r)
 {
     struct ghost_txn *t;
-    struct rec r;
     int e = ghost_txn_begin(fs->g, &t);
     if (e)
         return e;
-    e = rec_get(t, ino, &r);
+    e = rec_get(t, ino, r);
+    ghost_txn_abort(t);
+    r->inl = NULL;
+    return e;
+}
+
+/* The attributes of ino as stored. */
+static int stored_attr(struct fs *fs, uint64_t ino, struct fs_attr *out)
+{
+    struct rec r;
+    int e = rec_peek(fs, ino, &r);
     if (!e)
         rec_attr(fs, ino, &r, out);
-    ghost_txn_abort(t);
     return e;
 }
 
@@ -386,7 +393,6 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsig
 
 int fs_open_file(struct fs *fs, uint64_t ino, int flags, bool *keep_cache)
 {
-    struct ghost_txn *t;
     struct rec r;
     struct inode *in = inode_get(fs, ino);
     if (!in)
@@ -395,11 +401,7 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags, bool *keep_cache)
      * (which holds it across its transaction) then either sees us open, or
      * has deleted the inode before we look. */
     pthread_rwlock_wrlock(&in->rw);
-    int e = ghost_txn_begin(fs->g, &t);
-    if (!e) {
-        e = rec_get(t, ino, &r);
-        ghost_txn_abort(t);
-    }
+    int e = rec_peek(fs, ino, &r);
     if (!e && S_ISDIR(r.mode) && (flags & O_ACCMODE) != O_RDONLY)
         e = -EISDIR;
     if (!e) {
