@@ -60,6 +60,10 @@ struct store {
     size_t reserve;
     uint64_t alloc_end;
     bool low_space;
+    /* The last free-space check found room: no need to ask again while the
+     * file stays below roomy_used and the clock below roomy_ns. */
+    uint64_t roomy_used;
+    int64_t roomy_ns;
     /* Meta as our last batch left it, valid while no other write
      * transaction came between (touched only under LMDB's writer lock). */
     uint64_t last_batch_txnid, last_batch_gen, last_batch_snapmax;
