@@ -3,21 +3,23 @@
  * snapshots, statistics.
  *
  * Coherence. Several processes may open one store. Each connection
- * remembers the last generation it has seen (seen_gen) and LMDB's last
- * transaction id at that point (seen_txnid). ghost_refresh() first compares
- * LMDB's current transaction id, read from the shared lock file without a
- * transaction, with seen_txnid: equal means nothing was committed anywhere,
- * and the check costs a few loads. Otherwise it reads the change log for the
- * generations it has not seen, turns exactly those OIDs into ghosts and
- * passes them to the invalidate callback. A connection whose gap reaches
- * past the pruned log drops its whole cache and says so with OID 0.
- * Generations this connection committed itself are already in its cache;
- * db_committed() advances seen_gen over them when nothing else came between.
+ * remembers the last generation it has seen (seen_gen, which is an LMDB
+ * transaction id) and how far it has read the change log (seen_seq).
+ * ghost_refresh() first compares LMDB's current transaction id, read from
+ * the shared lock file without a transaction, with seen_gen: equal means
+ * nothing was committed anywhere, and the check costs a few loads.
+ * Otherwise it reads the change log entries of the generations it has not
+ * seen, turns exactly those OIDs into ghosts and passes them to the
+ * invalidate callback. A connection that fell so far behind that the log's
+ * ring overwrote entries it had not read drops its whole cache and says so
+ * with OID 0. Entries this connection wrote itself are skipped (its cache
+ * has them); db_committed() steps over them at once when nothing else came
+ * between.
  *
  * The optional poller thread runs ghost_refresh() once a second; nothing
  * else in the library runs on a timer, and nothing runs per object.
  *
- * Locks: coh_lock protects seen_gen/seen_txnid and serializes refreshes;
+ * Locks: coh_lock protects seen_gen/seen_seq and serializes refreshes;
  * oid_lock protects the OID block; poll_lock the poller's stop flag.
  */
 #include "internal.h"
@@ -89,7 +91,8 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
     struct store_opts so = {.sync = g->opts.sync,
                             .readonly = g->opts.readonly,
                             .map_bytes = g->opts.map_bytes,
-                            .reserve_bytes = g->opts.reserve_bytes};
+                            .reserve_bytes = g->opts.reserve_bytes,
+                            .log_entries = g->opts.log_entries};
     r = store_open(&g->store, path, &so);
     if (r) {
         free(g);
@@ -106,13 +109,12 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
     pthread_mutex_init(&g->poll_lock, NULL);
     pthread_cond_init(&g->poll_cond, NULL);
 
-    MDB_txn *view;
-    r = store_view_begin(&g->store, &view);
-    if (!r) {
-        g->seen_gen = store_view_generation(&g->store, view);
-        g->seen_txnid = mdb_txn_id(view);
-        store_view_end(&g->store, view);
-    }
+    /* The cache starts empty, so what was committed before this point needs
+     * no invalidation; a batch that had appended its entries but not yet
+     * committed is read like any later one. */
+    g->seen_gen = store_last_txnid(&g->store);
+    g->seen_seq = changes_start(&g->store.changes, g->seen_gen);
+    atomic_store(&g->last_txnid_hint, g->seen_gen);
     r = r ? r : committer_start(g);
     if (!r && g->opts.poll) {
         r = -pthread_create(&g->poller, NULL, poller_main, g);
@@ -149,28 +151,25 @@ void ghost_close(struct ghost *g)
 
 void db_committed(struct ghost *g, uint64_t gen, uint64_t txnid)
 {
+    struct store *st = &g->store;
+    (void)txnid;
     pthread_mutex_lock(&g->coh_lock);
-    g->own_gens[gen % 256] = gen;
-    if (g->seen_gen + 1 == gen && g->seen_txnid + 1 == txnid) {
+    if (g->seen_gen + 1 == gen && g->seen_seq == st->batch_seq_from) {
         g->seen_gen = gen;
-        g->seen_txnid = txnid;
-        atomic_store(&g->last_txnid_hint, txnid);
+        g->seen_seq = st->batch_seq_to;
+        atomic_store(&g->last_txnid_hint, gen);
     }
     pthread_mutex_unlock(&g->coh_lock);
 }
 
 struct refresh {
-    struct ghost *g;
-    uint64_t view;
     uint64_t *oids;
     size_t n, cap;
 };
 
-static void collect(void *arg, uint64_t gen, uint64_t oid)
+static void collect(void *arg, uint64_t oid)
 {
     struct refresh *rf = arg;
-    if (rf->g->own_gens[gen % 256] == gen)
-        return; /* our own commit: the cache has it already */
     if (rf->n == rf->cap) {
         rf->cap = rf->cap ? rf->cap * 2 : 64;
         rf->oids = realloc(rf->oids, rf->cap * sizeof *rf->oids);
@@ -182,47 +181,30 @@ static void collect(void *arg, uint64_t gen, uint64_t oid)
 
 int ghost_refresh(struct ghost *g)
 {
+    struct store *st = &g->store;
     /* The O(1) path: nobody committed anything since we last looked. */
-    if (store_last_txnid(&g->store) == atomic_load(&g->last_txnid_hint))
+    if (store_last_txnid(st) == atomic_load(&g->last_txnid_hint))
         return 0;
 
     pthread_mutex_lock(&g->coh_lock);
-    MDB_txn *view;
-    int r = store_view_begin(&g->store, &view);
-    if (r) {
-        pthread_mutex_unlock(&g->coh_lock);
-        return r;
-    }
-    uint64_t txnid = mdb_txn_id(view);
-    uint64_t gen = store_view_generation(&g->store, view);
-    struct refresh rf = {.g = g, .view = txnid};
+    uint64_t gen = store_last_txnid(st);
+    struct refresh rf = {0};
     bool all = false;
     if (gen > g->seen_gen) {
-        r = store_log_read(&g->store, view, g->seen_gen, gen, collect, &rf);
-        if (r == -ERANGE) {
+        int r = changes_read(&st->changes, &g->seen_seq, gen, st->writer_id, collect, &rf);
+        if (r == -ERANGE) { /* entries lost: start over after them */
             all = true;
-            r = 0;
+            g->seen_seq = changes_start(&st->changes, gen);
         }
-    }
-    store_view_end(&g->store, view);
-    if (r == 0) {
-        if (all) {
-            cache_invalidate_all(&g->cache, txnid);
-        } else {
+        if (all)
+            cache_invalidate_all(&g->cache, gen);
+        else
             for (size_t i = 0; i < rf.n; i++)
-                cache_invalidate(&g->cache, rf.oids[i], txnid);
-        }
-        if (gen > g->seen_gen)
-            g->seen_gen = gen;
-        if (txnid > g->seen_txnid)
-            g->seen_txnid = txnid;
-        atomic_store(&g->last_txnid_hint, g->seen_txnid);
+                cache_invalidate(&g->cache, rf.oids[i], gen);
+        g->seen_gen = gen;
     }
+    atomic_store(&g->last_txnid_hint, g->seen_gen);
     pthread_mutex_unlock(&g->coh_lock);
-    if (r) {
-        free(rf.oids);
-        return r;
-    }
     /* The callback runs with no lock held. */
     if (all) {
         atomic_fetch_add(&g->invalidations, 1);

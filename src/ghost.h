@@ -41,7 +41,7 @@ extern "C" {
 
 #define GHOST_VERSION "0.1.0"
 /* On-disk format written by this library; newer formats are refused. */
-#define GHOST_FORMAT 1
+#define GHOST_FORMAT 2
 
 enum {
     GHOST_ECONFLICT = 1000,
@@ -92,6 +92,9 @@ struct ghost_options {
     size_t reserve_bytes;    /* disk space kept for deletes; 0: 4 MiB */
     unsigned max_batch;      /* transactions per group commit; 0: 256 */
     unsigned max_retries;    /* attempts in ghost_run(); 0: 10000 */
+    uint64_t log_entries;    /* slots of the change log shared with other
+                                processes (a power of two); 0: 131072. Set
+                                by whoever creates it; the others adopt it. */
     bool poll;               /* start a thread that calls ghost_refresh()
                                 once a second (only if the store changed) */
     ghost_invalidate_fn invalidate;

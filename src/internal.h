@@ -3,7 +3,9 @@
  *
  * Module map (one concern per file):
  *   store.c      the only caller of mdb_*: format, records, checksums,
- *                versioned keys, batches, snapshots, change log, map growth
+ *                versioned keys, batches, snapshots, map growth
+ *   changes.c    the change log shared by the processes that have a store
+ *                open (a ring in shared memory beside the store)
  *   cache.c      OID -> handle, pins, LRU, the byte budget, ghosts
  *   txn.c        read set, write set, read-your-writes, ghost_run()
  *   committer.c  the group-commit thread and durability requests
@@ -39,10 +41,43 @@ int ghost_set_error(int err, const char *fmt, ...) __attribute__((format(printf,
 /* Keys of the object-kind entries in read and write sets use this "map". */
 #define MAP_OBJECT 0x100
 
+/* ---- changes.c ---- */
+struct changes_hdr;
+struct changes_entry;
+struct changes {
+    struct changes_hdr *hdr; /* NULL: no change log (a read-only opener) */
+    struct changes_entry *ring;
+    uint64_t mask;
+    size_t size;
+};
+
+/* Map STORE-changes, creating or setting it up (with `entries` slots, a
+ * power of two) if writable and it is missing or belongs to another store. */
+int changes_open(struct changes *c, const char *store_path, const unsigned char uuid[16],
+                 bool writable, uint64_t entries);
+void changes_close(struct changes *c);
+/* The sequence number the next entry will get. */
+uint64_t changes_head(const struct changes *c);
+/* Where a reader that has seen generation `upto` starts: the head, less the
+ * entries of a batch that appended them but had not committed by `upto`. */
+uint64_t changes_start(const struct changes *c, uint64_t upto);
+/* Append gen's OIDs; the caller holds LMDB's writer lock. Returns the new head. */
+uint64_t changes_append(struct changes *c, uint64_t gen, uint64_t writer, const uint64_t *oids,
+                        size_t n);
+/* Call fn for each entry from *seq on whose generation is <= upto and whose
+ * writer is not `writer`; advance *seq past them. -ERANGE if entries were
+ * lost (overwritten, or no change log): the caller must drop everything. */
+int changes_read(const struct changes *c, uint64_t *seq, uint64_t upto, uint64_t writer,
+                 void (*fn)(void *arg, uint64_t oid), void *arg);
+
 /* ---- store.c ---- */
 struct store {
     MDB_env *env;
-    MDB_dbi meta, obj, map, log, snap;
+    MDB_dbi meta, obj, map, snap;
+    unsigned char uuid[16];
+    struct changes changes;
+    uint64_t writer_id;           /* names this connection's change log entries */
+    uint64_t batch_seq_from, batch_seq_to; /* the last batch's change log entries */
     int fd;                       /* LMDB's data file descriptor */
     char *path;
     enum ghost_sync sync;
@@ -66,7 +101,7 @@ struct store {
     int64_t roomy_ns;
     /* Meta as our last batch left it, valid while no other write
      * transaction came between (touched only under LMDB's writer lock). */
-    uint64_t last_batch_txnid, last_batch_gen, last_batch_snapmax;
+    uint64_t last_batch_txnid, last_batch_snapmax;
 };
 
 struct store_opts {
@@ -74,6 +109,7 @@ struct store_opts {
     bool readonly;
     size_t map_bytes;
     size_t reserve_bytes;
+    uint64_t log_entries;
 };
 
 int store_mkfs(const char *path);
@@ -100,7 +136,8 @@ int store_map_read(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
 int store_map_scan(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
                    const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg);
 
-/* A batch is one LMDB write transaction at generation `gen`. */
+/* A batch is one LMDB write transaction at generation `gen` (its LMDB
+ * transaction id). */
 struct store_batch {
     struct store *s;
     MDB_txn *txn;
@@ -108,7 +145,7 @@ struct store_batch {
     uint64_t snapmax;   /* newest snapshot's generation, 0 if none */
     uint64_t *changed;  /* OIDs changed in this batch, for the change log */
     size_t nchanged, capchanged;
-    size_t pages_before;
+    MDB_cursor *cur[2]; /* on obj and map, opened on first use */
 };
 
 int store_batch_begin(struct store *s, struct store_batch *b);
@@ -133,11 +170,8 @@ int store_grow(struct store *s);
 int store_sync(struct store *s, bool force);
 
 int store_oid_block(struct store *s, uint64_t n, uint64_t *first);
+/* LMDB's newest committed transaction id, which is the store's generation. */
 uint64_t store_last_txnid(struct store *s);
-/* Call fn for each OID in the change log for generations (from, to].
- * -ERANGE if part of that range was pruned. */
-int store_log_read(struct store *s, MDB_txn *txn, uint64_t from, uint64_t to,
-                   void (*fn)(void *arg, uint64_t gen, uint64_t oid), void *arg);
 
 int store_snap_create(struct store *s, const char *name);
 int store_snap_delete(struct store *s, const char *name);
@@ -291,9 +325,9 @@ struct ghost {
 
     /* Coherence: what this connection has seen of the store. */
     pthread_mutex_t coh_lock; /* protects seen_gen, seen_txnid */
-    uint64_t seen_gen, seen_txnid;
+    uint64_t seen_gen;        /* the generation we have caught up with */
+    uint64_t seen_seq;        /* the change log entry we have read up to */
     atomic_uint_fast64_t last_txnid_hint;
-    uint64_t own_gens[256]; /* generations we committed, by gen % 256 */
 
     pthread_t poller;
     bool poller_running;
@@ -305,7 +339,9 @@ struct ghost {
     atomic_int writers; /* transactions that wrote and have not ended yet */
 };
 
-/* Called by the committer after it committed generation gen. */
+/* Called by the committer after it committed generation gen (LMDB
+ * transaction txnid; the same number), whose change log entries are
+ * store.batch_seq_from .. batch_seq_to. */
 void db_committed(struct ghost *g, uint64_t gen, uint64_t txnid);
 
 #endif

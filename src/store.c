@@ -4,10 +4,8 @@
  * It owns the on-disk format (docs/format.md describes it for people):
  *
  *   meta  name -> value          format, uuid, next_oid, snapmax, created
- *   obj   oid . ~gen -> flags . type . bytes
- *   map   owner . map . key . ~gen -> flags . bytes
- *   log   gen -> oid*            OIDs changed in that generation; its newest key
- *                                is the current generation
+ *   obj   oid . ~gen -> gen . flags . type . bytes
+ *   map   owner . map . key . ~gen -> gen . flags . bytes
  *   snap  name -> gen . created_ns
  *
  * Every value starts with an XXH3-64 checksum (big-endian) of the rest of the
@@ -15,21 +13,32 @@
  * found under the wrong key is caught on read. Integers in keys are
  * big-endian so that byte order is numeric order.
  *
- * Versioned keys. A batch of transactions commits as one LMDB write
- * transaction at generation gen = (the newest log key) + 1. A version's key ends in ~gen
- * (bit-inverted), so the newest version of a key sorts first and a seek to
- * key . ~G lands on the newest version written at or before G: the head is the
- * seek with G = GEN_HEAD, a snapshot read the seek with the snapshot's G. The
- * obj and map databases use a comparator that orders by the part before the
- * 8-byte suffix first (a shorter key first when one is a prefix of the other),
- * then by the suffix, so the versions of one key are always contiguous.
+ * Generations. A batch of transactions commits as one LMDB write
+ * transaction, and its generation is that transaction's id: LMDB keeps it
+ * in its meta pages, crash-safe and increasing, so counting generations
+ * costs no record. Which OIDs a generation changed is told to the other
+ * processes through the change log beside the store (changes.c).
  *
- * A write replaces the head version at once unless a snapshot needs it: a
- * snapshot at Gs sees the head (written at Gh) iff Gs >= Gh, so the head is
- * kept iff snapmax >= Gh. A delete leaves a tombstone when the head is kept
- * or when older versions (kept for older snapshots) would otherwise show
- * through. ghost_prune_versions() drops versions no snapshot needs after a
- * snapshot is deleted.
+ * Versioned keys. Each key has at most one head version and any number of
+ * older versions kept for snapshots. The head is stored under key . ~GEN_HEAD
+ * (a suffix of zeroes) with its generation in the value, so that the common
+ * write - replacing the head when no snapshot needs it - overwrites one
+ * record in place. An older version's key ends in ~gen (bit-inverted). The
+ * obj and map databases use a comparator that orders by the part before the
+ * 8-byte suffix first (a shorter key first when one is a prefix of the
+ * other), then by the suffix, so the versions of one key are contiguous, the
+ * head first and then the older ones newest first, and a seek to key . ~G
+ * lands on the newest older version written at or before G. Reading at the
+ * head is one lookup of key . ~GEN_HEAD; reading at a snapshot's G takes the
+ * head if it is no newer than G, else the seek.
+ *
+ * A write replaces the head at once unless a snapshot needs it: a snapshot
+ * at Gs sees the head (written at Gh) iff Gs >= Gh, so the old head moves to
+ * key . ~Gh iff snapmax >= Gh. A delete removes the head and leaves a
+ * tombstone (an older version marked deleted, at the deleting generation)
+ * when older versions would otherwise show through; so the newest record of
+ * a key is always its head or a tombstone. ghost_prune_versions() drops
+ * versions no snapshot needs after a snapshot is deleted.
  *
  * Space. LMDB grows its file by writing past the end; on a full disk that
  * write fails and the commit is refused with ENOSPC, which LMDB survives
@@ -122,9 +131,9 @@ int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx, const char *
 }
 
 #define CKSUM_LEN 8
+#define VER_HDR (CKSUM_LEN + 8) /* a version's value: checksum, generation, flags */
 #define FLAG_TOMBSTONE 0x01
-#define LOG_KEEP 4096       /* generations the change log keeps, at least */
-#define LOG_PRUNE_EVERY 64  /* batches between prunes of the change log */
+#define LOG_ENTRIES_DEFAULT (UINT64_C(1) << 17) /* change log slots (3 MiB) */
 #define MAX_READERS 1024
 #define OBJ_KEY_LEN 16
 #define MAP_KEY_MAX (8 + 1 + GHOST_KEY_MAX + 8)
@@ -203,7 +212,10 @@ static int corrupt(struct store *s, MDB_dbi dbi, const MDB_val *k, const char *w
     const unsigned char *p = k->mv_data;
     char what[160];
 
-    if (dbi == s->obj && k->mv_size == OBJ_KEY_LEN)
+    if (dbi == s->obj && k->mv_size == OBJ_KEY_LEN && get_be64(p + 8) == ~GEN_HEAD)
+        snprintf(what, sizeof what, "object %llu (head version)",
+                 (unsigned long long)get_be64(p));
+    else if (dbi == s->obj && k->mv_size == OBJ_KEY_LEN)
         snprintf(what, sizeof what, "object %llu (version %llu)",
                  (unsigned long long)get_be64(p), (unsigned long long)~get_be64(p + 8));
     else if (dbi == s->map && k->mv_size >= 17)
@@ -273,6 +285,32 @@ static int put_value(struct store *s, MDB_txn *txn, MDB_dbi dbi, const void *key
                      const void *hdr, size_t hlen, const void *body, size_t blen)
 {
     return put_value_flags(s, txn, dbi, key, klen, hdr, hlen, body, blen, 0);
+}
+
+/* Fill a value reserved in LMDB as a version: checksum, generation, flags
+ * and the rest of hdr, body. */
+static void fill_version(void *dst, const MDB_val *k, uint64_t gen, const void *hdr,
+                         size_t hlen, const void *body, size_t blen)
+{
+    unsigned char *p = dst;
+    put_be64(p + CKSUM_LEN, gen);
+    memcpy(p + VER_HDR, hdr, hlen);
+    if (blen)
+        memcpy(p + VER_HDR + hlen, body, blen);
+    put_be64(p, cksum(k->mv_data, k->mv_size, p + CKSUM_LEN, 8 + hlen + blen));
+}
+
+/* Put a version of a key: hdr starts with the flags byte. */
+static int put_version(struct store *s, MDB_txn *txn, MDB_dbi dbi, const void *key,
+                       size_t klen, uint64_t gen, const void *hdr, size_t hlen,
+                       const void *body, size_t blen)
+{
+    MDB_val k = {klen, (void *)key}, v = {VER_HDR + hlen + blen, NULL};
+    int rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+    if (rc)
+        return mdb_err(s, rc, "writing");
+    fill_version(v.mv_data, &k, gen, hdr, hlen, body, blen);
+    return 0;
 }
 
 static int get_meta(struct store *s, MDB_txn *txn, const char *name, void *out, size_t len)
@@ -410,8 +448,10 @@ static int open_dbis(struct store *s, MDB_txn *txn, unsigned flags)
         const char *name;
         MDB_dbi *dbi;
         bool versioned;
-    } t[] = {{"meta", &s->meta, false}, {"obj", &s->obj, true}, {"map", &s->map, true},
-             {"log", &s->log, false},   {"snap", &s->snap, false}};
+    } t[] = {{"meta", &s->meta, false},
+             {"obj", &s->obj, true},
+             {"map", &s->map, true},
+             {"snap", &s->snap, false}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         int rc = mdb_dbi_open(txn, t[i].name, flags, t[i].dbi);
         if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
@@ -504,9 +544,6 @@ int store_mkfs(const char *path)
     clock_gettime(CLOCK_REALTIME, &now);
     r = r ? r : put_meta64(&s, txn, "format", GHOST_FORMAT);
     r = r ? r : put_value(&s, txn, s.meta, "uuid", 4, NULL, 0, uuid, sizeof uuid);
-    unsigned char g1[8];
-    put_be64(g1, 1);
-    r = r ? r : put_value(&s, txn, s.log, g1, 8, NULL, 0, NULL, 0); /* generation 1 */
     r = r ? r : put_meta64(&s, txn, "next_oid", GHOST_OID_FIRST);
     r = r ? r : put_meta64(&s, txn, "snapmax", 0);
     r = r ? r : put_meta64(&s, txn, "created",
@@ -548,6 +585,14 @@ static int open_tables(void *ctx)
                                 "%s: store format %llu is newer than this ghostfs "
                                 "understands (%d); upgrade ghostfs",
                                 s->path, (unsigned long long)format, GHOST_FORMAT);
+        else if (!r && format < GHOST_FORMAT)
+            r = ghost_set_error(-GHOST_EFORMAT,
+                                "%s: store format %llu is older than this ghostfs reads "
+                                "(%d); it has no converter: copy the files out with the "
+                                "ghostfs that made the store",
+                                s->path, (unsigned long long)format, GHOST_FORMAT);
+        if (!r)
+            r = get_meta(s, txn, "uuid", s->uuid, sizeof s->uuid);
     }
     s->open_txn = NULL;
     if (r) {
@@ -623,6 +668,25 @@ int store_open(struct store *s, const char *path, const struct store_opts *o)
     /* What is surely allocated: LMDB's pages. (With MDB_WRITEMAP the file is
      * as long as the map, mostly holes, so its size says nothing.) */
     s->alloc_end = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+
+    /* A writer must have the change log, or the others would miss its
+     * changes; a reader without one drops its cache on every change. */
+    uint64_t entries = o->log_entries ? o->log_entries : LOG_ENTRIES_DEFAULT;
+    if (entries < 16 || (entries & (entries - 1))) {
+        r = ghost_set_error(-EINVAL, "change log of %llu entries: not a power of two >= 16",
+                            (unsigned long long)entries);
+        goto fail;
+    }
+    r = changes_open(&s->changes, path, s->uuid, !o->readonly, entries);
+    if (r && !o->readonly)
+        goto fail;
+    r = 0;
+    if (getrandom(&s->writer_id, sizeof s->writer_id, 0) != sizeof s->writer_id) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s->writer_id = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 40;
+    }
+    s->writer_id |= 1; /* never 0 */
     return 0;
 fail:
     if (s->env)
@@ -643,6 +707,7 @@ void store_close(struct store *s)
     mdb_env_sync(s->env, 1);
     mdb_env_close(s->env);
     s->env = NULL;
+    changes_close(&s->changes);
     pthread_rwlock_destroy(&s->resize_lock);
     free(s->path);
     s->path = NULL;
@@ -696,49 +761,17 @@ void store_view_end(struct store *s, MDB_txn *txn)
     end_locked(s);
 }
 
-/* The current generation is the newest key of the change log: every batch
- * writes log[gen], and mkfs writes log[1]. */
-static int current_gen(struct store *s, MDB_txn *txn, uint64_t *gen)
+/* The generation a transaction sees is the id of the last write
+ * transaction it sees; a write transaction's is its own id. */
+static uint64_t current_gen(MDB_txn *txn)
 {
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int r = mdb_err(s, mdb_cursor_open(txn, s->log, &cur), "reading the change log");
-    if (r)
-        return r;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND || (rc == 0 && k.mv_size != 8))
-        return ghost_set_error(-GHOST_ECORRUPT, "store %s: corrupt: the change log is %s",
-                               s->path, rc ? "empty" : "damaged");
-    if (rc)
-        return mdb_err(s, rc, "reading the change log");
-    *gen = get_be64(k.mv_data);
-    return 0;
+    return mdb_txn_id(txn);
 }
 
 uint64_t store_view_generation(struct store *s, MDB_txn *txn)
 {
-    uint64_t gen = 0;
-    current_gen(s, txn, &gen);
-    return gen;
-}
-
-/* Find the version of prefix (key without its suffix) visible at `at`.
- * Returns 0 with *k and *v set, -ENOENT, or an error. */
-static int seek_version(struct store *s, MDB_cursor *cur, MDB_dbi dbi, unsigned char *kbuf,
-                        size_t klen, uint64_t at, MDB_val *k, MDB_val *v)
-{
-    put_be64(kbuf + klen - 8, ~at);
-    k->mv_size = klen;
-    k->mv_data = kbuf;
-    int rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
-    if (rc)
-        return mdb_err(s, rc, "seeking a key");
-    if (k->mv_size != klen || memcmp(k->mv_data, kbuf, klen - 8))
-        return -ENOENT;
-    if (!cksum_ok(k, v))
-        return corrupt(s, dbi, k, "record fails its checksum");
-    return 0;
+    (void)s;
+    return current_gen(txn);
 }
 
 static uint64_t key_gen(const MDB_val *k)
@@ -746,28 +779,86 @@ static uint64_t key_gen(const MDB_val *k)
     return ~get_be64((const unsigned char *)k->mv_data + k->mv_size - 8);
 }
 
+/* The generation of a version whose checksum was checked. */
+static uint64_t rec_gen(const MDB_val *v)
+{
+    return get_be64((const unsigned char *)v->mv_data + CKSUM_LEN);
+}
+
+static bool same_key(const MDB_val *k, const unsigned char *kbuf, size_t klen)
+{
+    return k->mv_size == klen && !memcmp(k->mv_data, kbuf, klen - 8);
+}
+
+/* Check a version record's checksum and shape. */
+static int version_ok(struct store *s, MDB_dbi dbi, const MDB_val *k, const MDB_val *v)
+{
+    if (!cksum_ok(k, v))
+        return corrupt(s, dbi, k, "record fails its checksum");
+    if (v->mv_size < VER_HDR + 1)
+        return corrupt(s, dbi, k, "record too short");
+    return 0;
+}
+
+/* Find the version of a key (kbuf, its suffix to be filled in) visible at
+ * `at`: the head if it is no newer than `at`, else the newest older version
+ * written at or before `at`. Returns 0 with *k and *v set (possibly a
+ * tombstone), -ENOENT, or an error. */
+static int seek_version(struct store *s, MDB_cursor *cur, MDB_dbi dbi, unsigned char *kbuf,
+                        size_t klen, uint64_t at, MDB_val *k, MDB_val *v)
+{
+    put_be64(kbuf + klen - 8, ~GEN_HEAD);
+    k->mv_size = klen;
+    k->mv_data = kbuf;
+    int rc = mdb_cursor_get(cur, k, v, MDB_SET_KEY);
+    if (rc && rc != MDB_NOTFOUND)
+        return mdb_err(s, rc, "seeking a key");
+    if (rc == 0) {
+        int r = version_ok(s, dbi, k, v);
+        if (r || rec_gen(v) <= at)
+            return r;
+    }
+    if (at == GEN_HEAD)
+        return -ENOENT; /* no head: absent (the newest older one is a tombstone) */
+    put_be64(kbuf + klen - 8, ~at);
+    k->mv_size = klen;
+    k->mv_data = kbuf;
+    rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (rc)
+        return mdb_err(s, rc, "seeking a key");
+    if (!same_key(k, kbuf, klen))
+        return -ENOENT;
+    return version_ok(s, dbi, k, v);
+}
+
 static int read_version_raw(struct store *s, MDB_txn *txn, MDB_dbi dbi, unsigned char *kbuf,
                             size_t klen, uint64_t at, uint64_t *vgen,
                             const unsigned char **body, size_t *blen)
 {
-    MDB_cursor *cur;
     MDB_val k, v;
-    int r = mdb_err(s, mdb_cursor_open(txn, dbi, &cur), "opening a cursor");
-    if (r)
-        return r;
-    r = seek_version(s, cur, dbi, kbuf, klen, at, &k, &v);
-    mdb_cursor_close(cur);
+    int r;
     *vgen = 0;
+    if (at == GEN_HEAD) { /* the common case: one lookup, no cursor */
+        put_be64(kbuf + klen - 8, ~GEN_HEAD);
+        k = (MDB_val){klen, kbuf};
+        int rc = mdb_get(txn, dbi, &k, &v);
+        r = rc ? mdb_err(s, rc, "reading a record") : version_ok(s, dbi, &k, &v);
+    } else {
+        MDB_cursor *cur;
+        r = mdb_err(s, mdb_cursor_open(txn, dbi, &cur), "opening a cursor");
+        if (r)
+            return r;
+        r = seek_version(s, cur, dbi, kbuf, klen, at, &k, &v);
+        mdb_cursor_close(cur);
+    }
     if (r)
         return r;
     const unsigned char *p = v.mv_data;
-    if (v.mv_size < CKSUM_LEN + 1)
-        return corrupt(s, dbi, &k, "record too short");
-    if (p[CKSUM_LEN] & FLAG_TOMBSTONE)
+    if (p[VER_HDR] & FLAG_TOMBSTONE)
         return -ENOENT;
-    *vgen = key_gen(&k);
-    *body = p + CKSUM_LEN + 1;
-    *blen = v.mv_size - CKSUM_LEN - 1;
+    *vgen = rec_gen(&v);
+    *body = p + VER_HDR + 1;
+    *blen = v.mv_size - VER_HDR - 1;
     return 0;
 }
 
@@ -833,6 +924,10 @@ int store_map_read(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
     return 0;
 }
 
+/* Scan one map in key order, each key at the version visible at `at`. The
+ * cursor rests on the first record of each key in turn (its head, or the
+ * newest older version); older versions are looked up only for a snapshot
+ * and skipped otherwise. */
 static int map_scan_raw(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
                         const void *start, size_t slen, uint64_t at, ghost_scan_fn fn,
                         void *arg)
@@ -840,7 +935,7 @@ static int map_scan_raw(struct store *s, MDB_txn *txn, uint64_t owner, unsigned 
     unsigned char kbuf[MAP_KEY_MAX];
     MDB_cursor *cur;
     MDB_val k, v;
-    size_t klen = map_key(kbuf, owner, map, start, slen, at);
+    size_t klen = map_key(kbuf, owner, map, start, slen, GEN_HEAD);
     int r = mdb_err(s, mdb_cursor_open(txn, s->map, &cur), "opening a cursor");
     if (r)
         return r;
@@ -851,39 +946,33 @@ static int map_scan_raw(struct store *s, MDB_txn *txn, uint64_t owner, unsigned 
         const unsigned char *p = k.mv_data;
         if (k.mv_size < 17 || get_be64(p) != owner || p[8] != map)
             break;
-        size_t ulen = k.mv_size - 17;
-        uint64_t gen = key_gen(&k);
-        if (gen > at) { /* too new for this view: try older versions */
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-            continue;
-        }
-        if (!cksum_ok(&k, &v)) {
-            r = corrupt(s, s->map, &k, "record fails its checksum");
+        r = version_ok(s, s->map, &k, &v);
+        if (r)
             break;
-        }
-        const unsigned char *val = v.mv_data;
-        if (!(val[CKSUM_LEN] & FLAG_TOMBSTONE)) {
-            r = fn(arg, p + 9, ulen, val + CKSUM_LEN + 1, v.mv_size - CKSUM_LEN - 1);
+        klen = k.mv_size;
+        memcpy(kbuf, p, klen - 8);
+        if (rec_gen(&v) > at) { /* too new for this view: the older version at `at` */
+            put_be64(kbuf + klen - 8, ~at);
+            k = (MDB_val){klen, kbuf};
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+            if (rc)
+                break;
+            if (!same_key(&k, kbuf, klen))
+                continue; /* nothing that old: k is the next key's first record */
+            r = version_ok(s, s->map, &k, &v);
             if (r)
                 break;
         }
-        /* Skip the older versions of this key: seek past its oldest. */
-        memcpy(kbuf, p, k.mv_size - 8);
-        memset(kbuf + k.mv_size - 8, 0xff, 8);
-        k.mv_data = kbuf;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        if (rc == 0 && k.mv_size == ulen + 17 && !memcmp(k.mv_data, kbuf, ulen + 9))
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        if (rc == 0 && k.mv_size >= 17) {
-            /* land on the first version of the next key that is <= at */
-            unsigned char *q = k.mv_data;
-            if (get_be64(q) == owner && q[8] == map && key_gen(&k) > at) {
-                memcpy(kbuf, q, k.mv_size - 8);
-                put_be64(kbuf + k.mv_size - 8, ~at);
-                k.mv_data = kbuf;
-                rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-            }
+        const unsigned char *val = v.mv_data;
+        if (!(val[VER_HDR] & FLAG_TOMBSTONE)) {
+            r = fn(arg, kbuf + 9, klen - 17, val + VER_HDR + 1, v.mv_size - VER_HDR - 1);
+            if (r)
+                break;
         }
+        /* On to the next key, past this one's older versions (rare). */
+        do
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        while (rc == 0 && same_key(&k, kbuf, klen));
     }
     mdb_cursor_close(cur);
     if (r)
@@ -928,28 +1017,35 @@ int store_batch_begin(struct store *s, struct store_batch *b)
     int r = begin(s, 0, &b->txn);
     if (r)
         return r;
+    b->gen = current_gen(b->txn);
     /* If the last write transaction was our own batch, meta is as we left
      * it: skip reading it. Anything else (another process, a snapshot, an
      * OID block) took a transaction id in between. */
-    if (mdb_txn_id(b->txn) == s->last_batch_txnid + 1) {
-        b->gen = s->last_batch_gen + 1;
+    if (b->gen == s->last_batch_txnid + 1) {
         b->snapmax = s->last_batch_snapmax;
         return 0;
     }
-    uint64_t gen;
-    r = current_gen(s, b->txn, &gen);
-    r = r ? r : get_meta64(s, b->txn, "snapmax", &b->snapmax);
+    r = get_meta64(s, b->txn, "snapmax", &b->snapmax);
     if (r) {
         store_batch_abort(b);
         return r;
     }
-    b->gen = gen + 1;
     return 0;
+}
+
+/* A write transaction's cursors must be closed before it ends. */
+static void close_cursors(struct store_batch *b)
+{
+    for (int i = 0; i < 2; i++)
+        if (b->cur[i])
+            mdb_cursor_close(b->cur[i]);
+    b->cur[0] = b->cur[1] = NULL;
 }
 
 void store_batch_abort(struct store_batch *b)
 {
     if (b->txn) {
+        close_cursors(b);
         mdb_txn_abort(b->txn);
         end_locked(b->s);
     }
@@ -971,13 +1067,33 @@ static void note_changed(struct store_batch *b, uint64_t oid)
     b->changed[b->nchanged++] = oid;
 }
 
+/* The batch's cursor on dbi, opened on first use. */
+static int batch_cursor(struct store_batch *b, MDB_dbi dbi, MDB_cursor **cur)
+{
+    int i = dbi == b->s->obj ? 0 : 1;
+    if (!b->cur[i]) {
+        int r = mdb_err(b->s, mdb_cursor_open(b->txn, dbi, &b->cur[i]), "opening a cursor");
+        if (r)
+            return r;
+    }
+    *cur = b->cur[i];
+    return 0;
+}
+
+/* The generation of the head version of a key, 0 if it has none. */
 static int head_gen(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf, size_t klen,
                     uint64_t *head)
 {
-    const unsigned char *body;
-    size_t blen;
-    int r = read_version(b->s, b->txn, dbi, kbuf, klen, GEN_HEAD, head, &body, &blen);
-    return r == -ENOENT ? 0 : r;
+    MDB_val k = {klen, kbuf}, v;
+    put_be64(kbuf + klen - 8, ~GEN_HEAD);
+    *head = 0;
+    int rc = mdb_get(b->txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    int r = rc ? mdb_err(b->s, rc, "reading a record") : version_ok(b->s, dbi, &k, &v);
+    if (r == 0)
+        *head = rec_gen(&v);
+    return r;
 }
 
 int store_check_obj(struct store_batch *b, uint64_t oid, uint64_t gen, uint64_t *head)
@@ -999,9 +1115,20 @@ int store_check_map(struct store_batch *b, uint64_t owner, unsigned map, const v
     return *head == gen ? 0 : -GHOST_ECONFLICT;
 }
 
-/* Write (or, with del, delete) a versioned key at the batch's generation,
- * keeping the old head only if a snapshot needs it. A delete leaves a
- * tombstone when something older would otherwise show through. */
+/* Keep a copy of the head version hv as the older version key . ~hgen (a
+ * snapshot needs it). */
+static int keep_old(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf, size_t klen,
+                    const unsigned char *old, size_t olen, uint64_t hgen)
+{
+    put_be64(kbuf + klen - 8, ~hgen);
+    return put_version(b->s, b->txn, dbi, kbuf, klen, hgen, old + VER_HDR, olen - VER_HDR,
+                       NULL, 0);
+}
+
+/* Write (or, with del, delete) the head version of a key at the batch's
+ * generation. The old head moves to an older version only if a snapshot
+ * needs it; a delete leaves a tombstone when older versions would otherwise
+ * show through. */
 static int write_version(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf, size_t klen,
                          const void *hdr, size_t hlen, const void *body, size_t blen,
                          bool del)
@@ -1009,43 +1136,64 @@ static int write_version(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf
     struct store *s = b->s;
     MDB_cursor *cur;
     MDB_val k, v;
-    bool found = false, older = false;
-    int r = mdb_err(s, mdb_cursor_open(b->txn, dbi, &cur), "opening a cursor");
+    unsigned char small[256], *old = NULL;
+    size_t olen = 0;
+    int r = batch_cursor(b, dbi, &cur);
     if (r)
         return r;
-    r = seek_version(s, cur, dbi, kbuf, klen, GEN_HEAD, &k, &v);
-    if (r == 0) {
-        uint64_t hgen = key_gen(&k);
-        bool tomb = ((unsigned char *)v.mv_data)[CKSUM_LEN] & FLAG_TOMBSTONE;
-        found = true;
-        if (del && tomb) { /* already deleted */
-            mdb_cursor_close(cur);
+    put_be64(kbuf + klen - 8, ~GEN_HEAD);
+    k = (MDB_val){klen, kbuf};
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    if (rc && rc != MDB_NOTFOUND)
+        return mdb_err(s, rc, "seeking a key");
+    if (rc == MDB_NOTFOUND) {
+        if (del) /* no head: absent already */
             return 0;
-        }
-        if (hgen == b->gen || b->snapmax < hgen) {
-            int rc = mdb_cursor_del(cur, 0);
-            if (rc) {
-                mdb_cursor_close(cur);
-                return mdb_err(s, rc, "dropping an old version");
-            }
-            /* After a delete the cursor rests on the next record. */
-            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-            older = rc == 0 && k.mv_size == klen && !memcmp(k.mv_data, kbuf, klen - 8);
-        } else {
-            older = true; /* the head itself stays for a snapshot */
-        }
-    } else if (r != -ENOENT) {
-        mdb_cursor_close(cur);
-        return r;
+        return put_version(s, b->txn, dbi, kbuf, klen, b->gen, hdr, hlen, body, blen);
     }
-    mdb_cursor_close(cur);
-    put_be64(kbuf + klen - 8, ~b->gen);
-    if (!del)
-        return put_value(s, b->txn, dbi, kbuf, klen, hdr, hlen, body, blen);
-    if (!found || !older)
-        return 0;
-    unsigned char tomb = FLAG_TOMBSTONE;
-    return put_value(s, b->txn, dbi, kbuf, klen, &tomb, 1, NULL, 0);
+    r = version_ok(s, dbi, &k, &v);
+    if (r)
+        return r;
+    uint64_t hgen = rec_gen(&v);
+    if (hgen != b->gen && b->snapmax >= hgen) { /* a snapshot sees the old head */
+        olen = v.mv_size;
+        old = olen <= sizeof small ? small : malloc(olen);
+        if (!old)
+            return -ENOMEM;
+        memcpy(old, v.mv_data, olen);
+    }
+    if (!del) {
+        /* In place: LMDB overwrites the record when the size is unchanged.
+         * (k points into the page, which the put may change: use kbuf.) */
+        MDB_val hk = {klen, kbuf}, nv = {VER_HDR + hlen + blen, NULL};
+        rc = mdb_cursor_put(cur, &hk, &nv, MDB_CURRENT | MDB_RESERVE);
+        if (rc == 0)
+            fill_version(nv.mv_data, &hk, b->gen, hdr, hlen, body, blen);
+        r = rc ? mdb_err(s, rc, "writing") : 0;
+        if (!r && old)
+            r = keep_old(b, dbi, kbuf, klen, old, olen, hgen);
+    } else {
+        rc = mdb_cursor_del(cur, 0);
+        r = rc ? mdb_err(s, rc, "deleting") : 0;
+        if (!r && old)
+            r = keep_old(b, dbi, kbuf, klen, old, olen, hgen);
+        bool older = old != NULL;
+        if (!r && !older) {
+            /* After a delete the cursor rests on the next record: is it an
+             * older version of this key (and not already a tombstone)? */
+            rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+            older = rc == 0 && same_key(&k, kbuf, klen) && v.mv_size > VER_HDR &&
+                    !(((unsigned char *)v.mv_data)[VER_HDR] & FLAG_TOMBSTONE);
+        }
+        if (!r && older) {
+            unsigned char tomb = FLAG_TOMBSTONE;
+            put_be64(kbuf + klen - 8, ~b->gen);
+            r = put_version(s, b->txn, dbi, kbuf, klen, b->gen, &tomb, 1, NULL, 0);
+        }
+    }
+    if (old != small)
+        free(old);
+    return r;
 }
 
 int store_put_obj(struct store_batch *b, uint64_t oid, uint8_t type, const void *data,
@@ -1081,66 +1229,33 @@ int store_del_map(struct store_batch *b, uint64_t owner, unsigned map, const voi
                          NULL, 0, true);
 }
 
-/* Drop change log entries older than `below`, oldest first, with one
- * cursor (cheaper than a lookup per entry). */
-static int prune_log(struct store *s, MDB_txn *txn, uint64_t below)
-{
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int r = mdb_err(s, mdb_cursor_open(txn, s->log, &cur), "pruning the change log");
-    if (r)
-        return r;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (rc == 0 && k.mv_size == 8 && get_be64(k.mv_data) < below) {
-        rc = mdb_cursor_del(cur, 0);
-        if (rc == 0)
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    return rc && rc != MDB_NOTFOUND ? mdb_err(s, rc, "pruning the change log") : 0;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
-/* Write the change log entry and the new generation, prune the log, and
- * commit. The batch is always finished (committed or aborted) on return. */
+/* Tell the other processes which OIDs changed, then commit. The batch is
+ * always finished (committed or aborted) on return. */
 int store_batch_commit(struct store_batch *b)
 {
     struct store *s = b->s;
-    unsigned char gk[8];
-    int r = 0;
-
-    qsort(b->changed, b->nchanged, sizeof *b->changed, cmp_u64);
+    if (b->nchanged > 1)
+        qsort(b->changed, b->nchanged, sizeof *b->changed, cmp_u64);
     size_t n = 0;
     for (size_t i = 0; i < b->nchanged; i++)
         if (!n || b->changed[n - 1] != b->changed[i])
             b->changed[n++] = b->changed[i];
-    unsigned char *oids = malloc(n * 8 + 1);
-    if (!oids) {
-        store_batch_abort(b);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++)
-        put_be64(oids + 8 * i, b->changed[i]);
-    put_be64(gk, b->gen);
-    /* Generations only grow: the new record goes after the log's last. */
-    r = put_value_flags(s, b->txn, s->log, gk, 8, NULL, 0, oids, n * 8, MDB_APPEND);
-    free(oids);
-    if (!r && b->gen % LOG_PRUNE_EVERY == 0 && b->gen > LOG_KEEP)
-        r = prune_log(s, b->txn, b->gen - LOG_KEEP);
-    if (r) {
-        store_batch_abort(b);
-        return r;
-    }
-    uint64_t txnid = mdb_txn_id(b->txn);
+    /* Before the commit, while we hold LMDB's writer lock: a process that
+     * sees the new generation must find its entries. */
+    s->batch_seq_from = changes_head(&s->changes);
+    s->batch_seq_to = s->changes.hdr
+                          ? changes_append(&s->changes, b->gen, s->writer_id, b->changed, n)
+                          : s->batch_seq_from;
+    close_cursors(b);
     int rc = mdb_txn_commit(b->txn);
     if (rc == 0) {
-        s->last_batch_txnid = txnid;
-        s->last_batch_gen = b->gen;
+        s->last_batch_txnid = b->gen;
         s->last_batch_snapmax = b->snapmax;
     }
     b->txn = NULL;
@@ -1278,7 +1393,7 @@ int store_space_check(struct store *s, size_t bytes, bool frees)
 int store_oid_block(struct store *s, uint64_t n, uint64_t *first)
 {
     MDB_txn *txn;
-    uint64_t next;
+    uint64_t next = 0;
     if (s->readonly)
         return ghost_set_error(-EROFS, "store %s: opened read-only", s->path);
     int r = begin(s, 0, &txn);
@@ -1305,40 +1420,6 @@ uint64_t store_last_txnid(struct store *s)
     MDB_envinfo info;
     env_info(s, &info);
     return info.me_last_txnid;
-}
-
-int store_log_read(struct store *s, MDB_txn *txn, uint64_t from, uint64_t to,
-                   void (*fn)(void *arg, uint64_t gen, uint64_t oid), void *arg)
-{
-    unsigned char gk[8];
-    MDB_cursor *cur;
-    MDB_val k = {8, gk}, v;
-    if (to <= from)
-        return 0;
-    put_be64(gk, from + 1);
-    int r = mdb_err(s, mdb_cursor_open(txn, s->log, &cur), "reading the change log");
-    if (r)
-        return r;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-    if (rc == MDB_NOTFOUND) {
-        mdb_cursor_close(cur);
-        return -ERANGE;
-    }
-    while (rc == 0) {
-        uint64_t gen = get_be64(k.mv_data);
-        if (gen > to)
-            break;
-        if (!cksum_ok(&k, &v)) {
-            mdb_cursor_close(cur);
-            return corrupt(s, s->log, &k, "change log record fails its checksum");
-        }
-        const unsigned char *p = (const unsigned char *)v.mv_data + CKSUM_LEN;
-        for (size_t i = 0; i + 8 <= v.mv_size - CKSUM_LEN; i += 8)
-            fn(arg, gen, get_be64(p + i));
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    return rc && rc != MDB_NOTFOUND ? mdb_err(s, rc, "reading the change log") : 0;
 }
 
 static int snap_name_ok(struct store *s, const char *name)
@@ -1405,9 +1486,8 @@ static int snap_create_fn(struct store *s, MDB_txn *txn, void *arg)
     struct timespec now;
     if (mdb_get(txn, s->snap, &k, &v) == 0)
         return ghost_set_error(-EEXIST, "snapshot '%s' exists", name);
-    int r = current_gen(s, txn, &gen);
-    if (r)
-        return r;
+    int r;
+    gen = current_gen(txn); /* no version has it: this transaction writes none */
     clock_gettime(CLOCK_REALTIME, &now);
     put_be64(body, gen);
     put_be64(body + 8, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
@@ -1512,7 +1592,7 @@ static bool snapshot_between(const struct prune *p, uint64_t lo, uint64_t hi)
 
 static bool is_tombstone(const MDB_val *v)
 {
-    return v->mv_size > CKSUM_LEN && (((unsigned char *)v->mv_data)[CKSUM_LEN] & FLAG_TOMBSTONE);
+    return v->mv_size > VER_HDR && (((unsigned char *)v->mv_data)[VER_HDR] & FLAG_TOMBSTONE);
 }
 
 /* Walk one database from the owner OID in *owner, one key (all its
@@ -1546,7 +1626,10 @@ static int prune_db(struct store *s, MDB_txn *txn, MDB_dbi dbi, struct prune *p,
         *owner = o;
         keys++;
         memcpy(prefix, k.mv_data, plen);
-        uint64_t head = key_gen(&k), newer = head;
+        /* The newest record: the head (its generation in its value) or a
+         * tombstone; the older versions follow, newest first. */
+        uint64_t head = key_gen(&k);
+        uint64_t newer = v.mv_size >= VER_HDR ? rec_gen(&v) : head;
         bool head_tomb = is_tombstone(&v), kept_older = false;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
         while (rc == 0 && k.mv_size == plen + 8 && !memcmp(k.mv_data, prefix, plen)) {

@@ -386,6 +386,8 @@ static void remove_store(const char *path)
     snprintf(lock, sizeof lock, "%s-lock", path);
     unlink(path);
     unlink(lock);
+    snprintf(lock, sizeof lock, "%s-changes", path);
+    unlink(lock);
 }
 
 /* Open a fresh raw LMDB file (created here, so that it is surely new). */

@@ -194,12 +194,14 @@ static inline int write_full(int fd, const void *buf, size_t len)
     return 0;
 }
 
-/* Remove the store at path and its lock file. */
+/* Remove the store at path, its lock file and its change log. */
 static inline void remove_store(const char *path)
 {
     char lock[4400];
     snprintf(lock, sizeof lock, "%s-lock", path);
     unlink(path);
+    unlink(lock);
+    snprintf(lock, sizeof lock, "%s-changes", path);
     unlink(lock);
 }
 

@@ -31,8 +31,9 @@
                       ghost_errmsg());                                                        \
     } while (0)
 
-/* The change log keeps this many generations (the lead's choice); the
- * worker commits more than that to make A fall behind. */
+/* The change log's ring has this many entries (set by the fixture, which
+ * creates it); the worker changes more OIDs than that to make A fall
+ * behind. */
 #define LOG_KEEPS 4096
 #define FALL_BEHIND_COMMITS 5000
 
@@ -234,7 +235,10 @@ static void setup(void)
     snprintf(path, sizeof path, "%s", test_new_store("coherence"));
     struct ghost *g;
     struct ghost_txn *t;
-    OK(ghost_open(path, NULL, &g));
+    struct ghost_options opts;
+    ghost_options_init(&opts);
+    opts.log_entries = LOG_KEEPS; /* the first opener sets the ring up */
+    OK(ghost_open(path, &opts, &g));
     OK(ghost_txn_begin(g, &t));
     OK(ghost_oid_alloc(t, &X));
     OK(ghost_oid_alloc(t, &Y));

@@ -59,6 +59,8 @@ const char *test_new_store(const char *name)
     snprintf(lock, sizeof lock, "%s-lock", path);
     unlink(path);
     unlink(lock);
+    snprintf(lock, sizeof lock, "%s-changes", path);
+    unlink(lock);
     int r = ghost_mkfs(path);
     if (r < 0) {
         fprintf(stderr, "ghost_mkfs %s: %s\n", path, ghost_errmsg());
