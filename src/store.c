@@ -24,9 +24,10 @@
  * (a suffix of zeroes) with its generation in the value, so that the common
  * write - replacing the head when no snapshot needs it - overwrites one
  * record in place. An older version's key ends in ~gen (bit-inverted). The
- * obj and map databases use a comparator that orders by the part before the
- * 8-byte suffix first (a shorter key first when one is a prefix of the
- * other), then by the suffix, so the versions of one key are contiguous, the
+ * map database uses a comparator that orders by the part before the 8-byte
+ * suffix first (a shorter key first when one is a prefix of the other),
+ * then by the suffix (obj's keys all have one length, so plain byte order
+ * does the same there), so the versions of one key are contiguous, the
  * head first and then the older ones newest first, and a seek to key . ~G
  * lands on the newest older version written at or before G. Reading at the
  * head is one lookup of key . ~GEN_HEAD; reading at a snapshot's G takes the
@@ -449,7 +450,9 @@ static int open_dbis(struct store *s, MDB_txn *txn, unsigned flags)
         MDB_dbi *dbi;
         bool versioned;
     } t[] = {{"meta", &s->meta, false},
-             {"obj", &s->obj, true},
+             /* obj's keys are all 16 bytes, which LMDB's own order sorts
+              * as versioned_cmp would, and faster */
+             {"obj", &s->obj, false},
              {"map", &s->map, true},
              {"snap", &s->snap, false}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {

@@ -307,7 +307,7 @@ workloads() {
 run_ghostfs() {
     gmnt=$work/mnt/ghostfs
     mkdir -p "$gmnt"
-    rm -f "$work/store" "$work/store-lock"
+    rm -f "$work/store" "$work/store-lock" "$work/store-changes"
     "$ghostfs" mkfs "$work/store" >/dev/null || die "ghostfs mkfs failed"
     ghost_mount
     workloads ghostfs "$gmnt"

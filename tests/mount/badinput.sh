@@ -113,8 +113,8 @@ expect_error() {
 # ---- stores that are not stores ---------------------------------------------------
 expect_error "mount of a missing store" 'nope.*(no such|not exist|missing)' \
     -- mount "$D/nope" "$M"
-if [ -e "$D/nope" ] || [ -e "$D/nope-lock" ]; then
-    fail "mount of a missing store created $D/nope or $D/nope-lock"
+if [ -e "$D/nope" ] || [ -e "$D/nope-lock" ] || [ -e "$D/nope-changes" ]; then
+    fail "mount of a missing store created $D/nope, $D/nope-lock or $D/nope-changes"
 fi
 expect_error "mount of a text file" 'text.*not a ghostfs store' -- mount "$D/text" "$M"
 expect_error "mount of a text file, foreground" 'text.*not a ghostfs store' \

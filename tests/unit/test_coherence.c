@@ -22,6 +22,8 @@
 
 #include "ghost.h"
 #include "proc.h"
+#include <sys/stat.h>
+
 #include "util.h"
 
 #define OK(expr)                                                                              \
@@ -535,6 +537,120 @@ START_TEST(two_connections_in_one_process)
 }
 END_TEST
 
+/* A connection never takes its own commits for another's: threads commit
+ * while others refresh, and no invalidation comes of it. (Before entries
+ * named their writer, a refresh that ran between a commit and its being
+ * marked as ours invalidated what we had just written.) */
+#define OWN_THREADS 3
+#define OWN_COMMITS 4000
+
+struct own_arg {
+    struct ghost *g;
+    uint64_t oid;
+};
+
+static void *own_worker(void *p)
+{
+    struct own_arg *a = p;
+    for (uint64_t i = 1; i <= OWN_COMMITS; i++) {
+        if (put_u64(a->g, a->oid, i) != 0)
+            return (void *)1;
+        if (i % 7 == 0)
+            ghost_refresh(a->g);
+    }
+    return NULL;
+}
+
+START_TEST(own_commits_invalidate_nothing)
+{
+    struct ghost *a = open_a(false);
+    pthread_t th[OWN_THREADS];
+    struct own_arg args[OWN_THREADS];
+    uint64_t oids[OWN_THREADS] = {X, Y, Z};
+    struct ghost_stats st;
+    seen_reset();
+    for (int i = 0; i < OWN_THREADS; i++) {
+        args[i] = (struct own_arg){a, oids[i]};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, own_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < OWN_THREADS; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        ck_assert_msg(ret == NULL, "thread %d failed a commit", i);
+    }
+    ghost_refresh(a);
+    ghost_stats(a, &st);
+    printf("own commits: %d threads x %d commits, %d invalidation callback(s), %llu "
+           "invalidations\n",
+           OWN_THREADS, OWN_COMMITS, seen_calls(), (unsigned long long)st.invalidations);
+    ck_assert_int_eq(seen_calls(), 0);
+    ck_assert_uint_eq(st.invalidations, 0);
+    for (int i = 0; i < OWN_THREADS; i++)
+        ck_assert_int_eq(get_u64(a, oids[i]), OWN_COMMITS);
+    ghost_close(a);
+}
+END_TEST
+
+/* A read-only connection that cannot have the change log (nobody had made
+ * it when it opened, and it may not create it) still sees every change: it
+ * drops its whole cache whenever the store moved. */
+START_TEST(read_only_without_change_log)
+{
+    char changes[4400];
+    struct ghost_options o;
+    struct ghost *r, *w;
+    snprintf(changes, sizeof changes, "%s-changes", path);
+    ck_assert_int_eq(unlink(changes), 0);
+    ghost_options_init(&o);
+    o.readonly = true;
+    o.invalidate = on_invalidate;
+    o.invalidate_arg = &seen;
+    OK(ghost_open(path, &o, &r));
+    ck_assert_msg(access(changes, F_OK) != 0, "a read-only open created %s", changes);
+    ck_assert_int_eq(get_u64(r, X), 1);
+    seen_reset();
+
+    OK(ghost_open(path, NULL, &w)); /* a writer makes the change log */
+    ck_assert_int_eq(put_u64(w, X, 55), 0);
+    ck_assert_int_eq(ghost_refresh(r), INT32_MAX);
+    ck_assert_int_eq(seen.zero, 1);
+    ck_assert_int_eq(get_u64(r, X), 55);
+    ghost_close(w);
+    ghost_close(r);
+}
+END_TEST
+
+/* A change log left by another store that had the same path is set up
+ * anew, and the connections of the new store see each other's changes. */
+START_TEST(change_log_of_another_store)
+{
+    struct ghost *a, *b;
+    char lock[4400];
+    snprintf(lock, sizeof lock, "%s-lock", path);
+    ck_assert_int_eq(unlink(path), 0);
+    unlink(lock);
+    OK(ghost_mkfs(path)); /* same path, new uuid; the old -changes stays */
+    char changes[4400];
+    struct stat st;
+    snprintf(changes, sizeof changes, "%s-changes", path);
+    ck_assert_int_eq(stat(changes, &st), 0);
+    off_t old_size = st.st_size; /* the fixture made it with LOG_KEEPS entries */
+    OK(ghost_open(path, NULL, &a));
+    ck_assert_int_eq(stat(changes, &st), 0);
+    ck_assert_msg(st.st_size > old_size, "the old store's change log (%lld bytes) was kept "
+                  "(%lld bytes now) instead of set up with the default size",
+                  (long long)old_size, (long long)st.st_size);
+    OK(ghost_open(path, NULL, &b));
+    ck_assert_int_eq(put_u64(a, 100, 1), 0);
+    ck_assert_int_eq(get_u64(b, 100), 1);
+    ck_assert_int_eq(put_u64(a, 100, 2), 0);
+    ck_assert_int_ge(ghost_refresh(b), 1);
+    ck_assert_int_eq(get_u64(b, 100), 2);
+    ghost_close(b);
+    ghost_close(a);
+}
+END_TEST
+
 static Suite *coherence_suite(void)
 {
     Suite *s = suite_create("coherence");
@@ -547,6 +663,9 @@ static Suite *coherence_suite(void)
     tcase_add_test(tc, poll_notices_by_itself);
     tcase_add_test(tc, idle_costs_little);
     tcase_add_test(tc, two_connections_in_one_process);
+    tcase_add_test(tc, own_commits_invalidate_nothing);
+    tcase_add_test(tc, read_only_without_change_log);
+    tcase_add_test(tc, change_log_of_another_store);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -405,6 +405,50 @@ START_TEST(open_newer_format)
 }
 END_TEST
 
+static void commit_one(const char *path, uint64_t oid, int i);
+
+/* A store of an older format (format 1 kept versions under other keys and a
+ * change log table) is refused with a message that says it is older, and
+ * left as it was. */
+START_TEST(open_older_format)
+{
+    char path[4400];
+    static const char *const words[] = {"older", "format", NULL};
+    struct ghost *g;
+
+    new_store(path, sizeof path, "older.ghost");
+    commit_one(path, 40, 7);
+    set_format(path, GHOST_FORMAT - 1);
+    assert_refused(path, words);
+    set_format(path, GHOST_FORMAT);
+    g = open_store(path, NULL);
+    ghost_close(g);
+}
+END_TEST
+
+/* The change log's size must be a power of two of at least 16 entries. */
+START_TEST(open_bad_log_entries)
+{
+    char path[4400];
+    struct ghost_options o;
+    struct ghost *g = NULL;
+    static const uint64_t bad[] = {1, 15, 17, 1000};
+
+    new_store(path, sizeof path, "logsize.ghost");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ghost_options_init(&o);
+        o.log_entries = bad[i];
+        int r = ghost_open(path, &o, &g);
+        ck_assert_msg(r == -EINVAL, "log_entries=%llu: %d", (unsigned long long)bad[i], r);
+        ck_assert_msg(strstr(ghost_errmsg(), "power of two"), "errmsg: \"%s\"", ghost_errmsg());
+    }
+    ghost_options_init(&o);
+    o.log_entries = 16;
+    g = open_store(path, &o);
+    ghost_close(g);
+}
+END_TEST
+
 /* ---- checksums --------------------------------------------------------------- */
 
 /* Flip one byte in every copy of needle in the file (LMDB's copy-on-write
@@ -1232,6 +1276,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, open_plain_lmdb);
     tcase_add_test(tc, open_truncated);
     tcase_add_test(tc, open_newer_format);
+    tcase_add_test(tc, open_older_format);
+    tcase_add_test(tc, open_bad_log_entries);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("checksum");
