@@ -1083,14 +1083,21 @@ static int batch_cursor(struct store_batch *b, MDB_dbi dbi, MDB_cursor **cur)
     return 0;
 }
 
-/* The generation of the head version of a key, 0 if it has none. */
+/* The generation of the head version of a key, 0 if it has none. Through
+ * the batch's cursor: LMDB finds a key on the page the cursor is on without
+ * descending the tree again, and the write that usually follows a check of
+ * the same key finds it there too. */
 static int head_gen(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf, size_t klen,
                     uint64_t *head)
 {
     MDB_val k = {klen, kbuf}, v;
+    MDB_cursor *cur;
     put_be64(kbuf + klen - 8, ~GEN_HEAD);
     *head = 0;
-    int rc = mdb_get(b->txn, dbi, &k, &v);
+    int rc = batch_cursor(b, dbi, &cur);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
     if (rc == MDB_NOTFOUND)
         return 0;
     int r = rc ? mdb_err(b->s, rc, "reading a record") : version_ok(b->s, dbi, &k, &v);
