@@ -136,6 +136,7 @@ int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx, const char *
 #define FLAG_TOMBSTONE 0x01
 #define LOG_ENTRIES_DEFAULT (UINT64_C(1) << 17) /* change log slots (3 MiB) */
 #define MAX_READERS 1024
+#define NAMED_TABLES 3 /* meta, map, snap: their records share obj's database */
 #define OBJ_KEY_LEN 16
 #define MAP_KEY_MAX (8 + 1 + GHOST_KEY_MAX + 8)
 
@@ -174,9 +175,16 @@ static int versioned_cmp(const MDB_val *a, const MDB_val *b)
     return memcmp((const char *)a->mv_data + la, (const char *)b->mv_data + lb, 8);
 }
 
+/* An object's key has the top bit of its OID set (OIDs stay below 2^63), so
+ * that objects sort after the records LMDB keeps in the same database for
+ * the named tables: new OIDs then land at the end of the tree, where LMDB
+ * splits a full page at the end and leaves the old one full, not in the
+ * middle, which would leave every page half empty. */
+#define OBJ_KEY_BIT (UINT64_C(1) << 63)
+
 static size_t obj_key(unsigned char *k, uint64_t oid, uint64_t gen)
 {
-    put_be64(k, oid);
+    put_be64(k, oid | OBJ_KEY_BIT);
     put_be64(k + 8, ~gen);
     return OBJ_KEY_LEN;
 }
@@ -215,10 +223,11 @@ static int corrupt(struct store *s, MDB_dbi dbi, const MDB_val *k, const char *w
 
     if (dbi == s->obj && k->mv_size == OBJ_KEY_LEN && get_be64(p + 8) == ~GEN_HEAD)
         snprintf(what, sizeof what, "object %llu (head version)",
-                 (unsigned long long)get_be64(p));
+                 (unsigned long long)(get_be64(p) & ~OBJ_KEY_BIT));
     else if (dbi == s->obj && k->mv_size == OBJ_KEY_LEN)
         snprintf(what, sizeof what, "object %llu (version %llu)",
-                 (unsigned long long)get_be64(p), (unsigned long long)~get_be64(p + 8));
+                 (unsigned long long)(get_be64(p) & ~OBJ_KEY_BIT),
+                 (unsigned long long)~get_be64(p + 8));
     else if (dbi == s->map && k->mv_size >= 17)
         snprintf(what, sizeof what, "object %llu, map %u, a %zu-byte key",
                  (unsigned long long)get_be64(p), p[8], k->mv_size - 17);
@@ -449,12 +458,17 @@ static int open_dbis(struct store *s, MDB_txn *txn, unsigned flags)
         const char *name;
         MDB_dbi *dbi;
         bool versioned;
-    } t[] = {{"meta", &s->meta, false},
-             /* obj's keys are all 16 bytes, which LMDB's own order sorts
-              * as versioned_cmp would, and faster */
-             {"obj", &s->obj, false},
-             {"map", &s->map, true},
-             {"snap", &s->snap, false}};
+    } t[] = {{"meta", &s->meta, false}, {"map", &s->map, true}, {"snap", &s->snap, false}};
+    /* obj is LMDB's main database, beside the records LMDB keeps there for
+     * the named ones (keys "map", "meta", "snap", which sort before every
+     * object's: see obj_key). A write to a named database also copies the main
+     * database's page that holds its record, and its first use in each
+     * transaction looks that record up: the objects, written by almost
+     * every transaction, save both. Their keys all have one length, so
+     * LMDB's own byte order sorts them as versioned_cmp would. */
+    int rc0 = mdb_dbi_open(txn, NULL, 0, &s->obj);
+    if (rc0)
+        return mdb_err(s, rc0, "opening tables");
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         int rc = mdb_dbi_open(txn, t[i].name, flags, t[i].dbi);
         if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
@@ -1161,11 +1175,16 @@ static int write_version(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf
             return 0;
         return put_version(s, b->txn, dbi, kbuf, klen, b->gen, hdr, hlen, body, blen);
     }
-    r = version_ok(s, dbi, &k, &v);
-    if (r)
-        return r;
-    uint64_t hgen = rec_gen(&v);
-    if (hgen != b->gen && b->snapmax >= hgen) { /* a snapshot sees the old head */
+    /* With no snapshot the old head is replaced whatever it holds: it is
+     * not read, so its checksum need not be checked either. */
+    uint64_t hgen = 0;
+    if (b->snapmax) {
+        r = version_ok(s, dbi, &k, &v);
+        if (r)
+            return r;
+        hgen = rec_gen(&v);
+    }
+    if (b->snapmax && hgen != b->gen && b->snapmax >= hgen) { /* a snapshot sees it */
         olen = v.mv_size;
         old = olen <= sizeof small ? small : malloc(olen);
         if (!old)
@@ -1620,14 +1639,16 @@ static int prune_db(struct store *s, MDB_txn *txn, MDB_dbi dbi, struct prune *p,
     int r = mdb_err(s, mdb_cursor_open(txn, dbi, &cur), "pruning");
     if (r)
         return r;
+    uint64_t bit = dbi == s->obj ? OBJ_KEY_BIT : 0;
     memset(seek, 0, 17);
-    put_be64(seek, *owner);
+    put_be64(seek, *owner | bit);
     k.mv_size = dbi == s->obj ? 16 : 17;
     k.mv_data = seek;
+    /* (In obj the records of the named tables sort before every object.) */
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0) {
         size_t plen = k.mv_size - 8;
-        uint64_t o = get_be64(k.mv_data);
+        uint64_t o = get_be64(k.mv_data) & ~bit;
         if (o != *owner && keys >= p->max_keys) {
             *owner = o;
             mdb_cursor_close(cur);
@@ -1760,7 +1781,7 @@ int store_space(struct store *s, struct ghost_usage *u)
     store_view_end(s, txn);
     if (r)
         return r;
-    u->objects = st.ms_entries;
+    u->objects = st.ms_entries > NAMED_TABLES ? st.ms_entries - NAMED_TABLES : 0;
     store_usage(s, &map, &u->used_bytes);
     uint64_t reusable = free_pages(s) * s->psize; /* inside the file, free */
     u->used_bytes = u->used_bytes > reusable ? u->used_bytes - reusable : 0;
