@@ -523,10 +523,7 @@ static void backoff(unsigned attempt, uint64_t *seed)
 int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void *arg)
 {
     unsigned max = g->opts.max_retries ? g->opts.max_retries : 10000;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t seed = (uint64_t)now.tv_nsec * 0x9e3779b97f4a7c15ull + (uint64_t)(uintptr_t)&now;
-    seed |= 1;
+    uint64_t seed = 0; /* seeded at the first retry: most runs need none */
     for (unsigned attempt = 0;; attempt++) {
         struct ghost_txn *t;
         int r = ghost_txn_begin(g, &t);
@@ -543,6 +540,12 @@ int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void
             return ghost_set_error(-GHOST_ECONFLICT, "gave up after %u conflicting attempts",
                                    max);
         atomic_fetch_add(&g->retries, 1);
+        if (!seed) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            seed = (uint64_t)now.tv_nsec * 0x9e3779b97f4a7c15ull + (uint64_t)(uintptr_t)&now;
+            seed |= 1;
+        }
         backoff(attempt, &seed);
     }
 }
