@@ -211,6 +211,14 @@ struct write_entry {
     const void *val;
 };
 
+/* An open-addressing index of a read or write set, built only once the set
+ * is too big to scan; cap == 0 means "scan". */
+struct set_index {
+    uint32_t *slots;      /* entry number + 1, 0 for empty */
+    size_t cap;           /* slots in use (a power of two), or 0 */
+    size_t alloc;         /* slots allocated, kept for reuse */
+};
+
 struct ghost_txn {
     struct ghost *g;
     uint64_t at;          /* GEN_HEAD, or a snapshot's generation */
@@ -219,11 +227,10 @@ struct ghost_txn {
     struct arena_chunk *arena;
     struct read_entry *reads;
     size_t nreads, capreads;
-    uint32_t *read_index; /* open addressing, capacity idx_cap */
+    struct set_index read_idx;
     struct write_entry *writes;
     size_t nwrites, capwrites;
-    uint32_t *write_index;
-    size_t read_idx_cap, write_idx_cap;
+    struct set_index write_idx;
     struct blob **blobs;  /* references held until the txn ends */
     size_t nblobs, capblobs;
     size_t write_bytes;   /* bytes the puts add, roughly */

@@ -64,61 +64,108 @@ static void *arena_dup(struct ghost_txn *t, const void *p, size_t n)
     return q;
 }
 
-/* ---- read and write sets: arrays with an open-addressing index ---------- */
+/* ---- read and write sets: arrays, indexed once they are big ------------- */
+
+/* Most transactions read and write a handful of entries: up to SCAN_MAX a
+ * set is searched by comparing every entry, which costs less than hashing
+ * the key; past it, an open-addressing index finds entries. */
+#define SCAN_MAX 8
 
 static uint64_t entry_hash(uint64_t oid, unsigned map, const void *key, size_t klen)
 {
     return XXH3_64bits_withSeed(key, klen, oid * 0x9e3779b97f4a7c15ull + map);
 }
 
-/* Find slot of (oid,map,key) in index; entries are read_entry or
- * write_entry, which share their first four members' layout by design. */
-#define FIND(T, arr, idx, cap, OID, MAP, KEY, KLEN, SLOT)                                  \
+/* Entries are read_entry or write_entry, which share their first four
+ * members' layout by design. */
+#define SAME_KEY(x, OID, MAP, KEY, KLEN)                                                   \
+    ((x)->oid == (OID) && (x)->map == (MAP) && (x)->klen == (KLEN) &&                    \
+     ((KLEN) == 0 || !memcmp((x)->key, KEY, KLEN)))
+
+/* Find (oid,map,key) in the set arr[0..n) with index ix: OUT = the entry,
+ * or NULL. */
+#define FIND(arr, n, ix, OID, MAP, KEY, KLEN, OUT)                                         \
     do {                                                                                 \
-        uint64_t h_ = entry_hash(OID, MAP, KEY, KLEN);                                   \
-        size_t i_ = (size_t)h_ & ((cap) - 1);                                            \
-        for (;; i_ = (i_ + 1) & ((cap) - 1)) {                                           \
-            uint32_t e_ = (idx)[i_];                                                     \
-            if (!e_)                                                                     \
-                break;                                                                   \
-            T *x_ = &(arr)[e_ - 1];                                                      \
-            if (x_->oid == (OID) && x_->map == (MAP) && x_->klen == (KLEN) &&            \
-                (KLEN == 0 || !memcmp(x_->key, KEY, KLEN)))                              \
-                break;                                                                   \
+        OUT = NULL;                                                                      \
+        if (!(ix).cap) {                                                                 \
+            for (size_t e_ = 0; e_ < (n); e_++)                                          \
+                if (SAME_KEY(&(arr)[e_], OID, MAP, KEY, KLEN)) {                         \
+                    OUT = &(arr)[e_];                                                    \
+                    break;                                                               \
+                }                                                                        \
+            break;                                                                       \
         }                                                                                \
-        SLOT = i_;                                                                       \
+        size_t m_ = (ix).cap - 1;                                                        \
+        size_t i_ = (size_t)entry_hash(OID, MAP, KEY, KLEN) & m_;                        \
+        for (uint32_t e_; (e_ = (ix).slots[i_]) != 0; i_ = (i_ + 1) & m_)                \
+            if (SAME_KEY(&(arr)[e_ - 1], OID, MAP, KEY, KLEN)) {                         \
+                OUT = &(arr)[e_ - 1];                                                    \
+                break;                                                                   \
+            }                                                                            \
     } while (0)
 
-static int grow_index(uint32_t **idx, size_t *cap, size_t n, void *arr, size_t esize)
+static const struct read_entry *entry_at(const void *arr, size_t esize, size_t e)
 {
-    if (*cap && n * 2 < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    uint32_t *ni = calloc(ncap, sizeof *ni);
-    if (!ni)
-        return -ENOMEM;
-    for (size_t e = 0; e < n; e++) {
-        struct read_entry *x = (struct read_entry *)((char *)arr + e * esize);
-        size_t i = (size_t)entry_hash(x->oid, x->map, x->key, x->klen) & (ncap - 1);
-        while (ni[i])
-            i = (i + 1) & (ncap - 1);
-        ni[i] = (uint32_t)(e + 1);
+    return (const struct read_entry *)((const char *)arr + e * esize);
+}
+
+static void index_insert(struct set_index *ix, const struct read_entry *x, size_t e)
+{
+    size_t m = ix->cap - 1;
+    size_t i = (size_t)entry_hash(x->oid, x->map, x->key, x->klen) & m;
+    while (ix->slots[i])
+        i = (i + 1) & m;
+    ix->slots[i] = (uint32_t)(e + 1);
+}
+
+/* The set arr has just grown to n entries, the last one new. Index it if
+ * the set is past scanning, keeping at least twice as many slots as
+ * entries. Without memory for the index the set is scanned instead, which
+ * is slower but just as correct, so this cannot fail. */
+static void index_add(struct set_index *ix, size_t n, const void *arr, size_t esize)
+{
+    if (n <= SCAN_MAX)
+        return;
+    if (ix->cap && n * 2 < ix->cap) {
+        index_insert(ix, entry_at(arr, esize, n - 1), n - 1);
+        return;
     }
-    free(*idx);
-    *idx = ni;
-    *cap = ncap;
-    return 0;
+    size_t cap = ix->cap ? ix->cap * 2 : 4 * SCAN_MAX;
+    ix->cap = 0;
+    if (cap > ix->alloc) {
+        uint32_t *p = malloc(cap * sizeof *p);
+        if (!p)
+            return;
+        free(ix->slots);
+        ix->slots = p;
+        ix->alloc = cap;
+    }
+    memset(ix->slots, 0, cap * sizeof *ix->slots);
+    ix->cap = cap;
+    for (size_t e = 0; e < n; e++)
+        index_insert(ix, entry_at(arr, esize, e), e);
 }
 
 static struct read_entry *find_read(struct ghost_txn *t, uint64_t oid, unsigned map,
                                     const void *key, size_t klen)
 {
-    size_t slot;
-    if (!t->read_idx_cap)
-        return NULL;
-    FIND(struct read_entry, t->reads, t->read_index, t->read_idx_cap, oid, map, key, klen,
-         slot);
-    return t->read_index[slot] ? &t->reads[t->read_index[slot] - 1] : NULL;
+    struct read_entry *e;
+    FIND(t->reads, t->nreads, t->read_idx, oid, map, key, klen, e);
+    return e;
+}
+
+/* Make room for one more entry in *arr (capacity *cap, n used). */
+static int reserve(void **arr, size_t *cap, size_t n, size_t esize)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, ncap * esize);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
 }
 
 /* Remember a read; the first generation seen is the one validated. */
@@ -127,41 +174,38 @@ static int note_read(struct ghost_txn *t, uint64_t oid, unsigned map, const void
 {
     if (find_read(t, oid, map, key, klen))
         return 0;
-    if (t->nreads == t->capreads) {
-        size_t cap = t->capreads ? t->capreads * 2 : 16;
-        void *p = realloc(t->reads, cap * sizeof *t->reads);
-        if (!p)
-            return -ENOMEM;
-        t->reads = p;
-        t->capreads = cap;
-    }
-    struct read_entry *e = &t->reads[t->nreads];
-    e->oid = oid;
-    e->map = map;
-    e->klen = (unsigned)klen;
-    e->key = klen ? arena_dup(t, key, klen) : NULL;
-    e->gen = gen;
-    if (klen && !e->key)
+    if (reserve((void **)&t->reads, &t->capreads, t->nreads, sizeof *t->reads) < 0)
         return -ENOMEM;
-    t->nreads++;
-    if (grow_index(&t->read_index, &t->read_idx_cap, t->nreads, t->reads, sizeof *e) < 0)
+    const unsigned char *k = klen ? arena_dup(t, key, klen) : NULL;
+    if (klen && !k)
         return -ENOMEM;
-    size_t slot;
-    FIND(struct read_entry, t->reads, t->read_index, t->read_idx_cap, oid, map, key, klen,
-         slot);
-    t->read_index[slot] = (uint32_t)t->nreads;
+    struct read_entry *e = &t->reads[t->nreads++];
+    *e = (struct read_entry){
+        .oid = oid, .map = map, .klen = (unsigned)klen, .key = k, .gen = gen};
+    index_add(&t->read_idx, t->nreads, t->reads, sizeof *e);
     return 0;
 }
 
 static struct write_entry *find_write(struct ghost_txn *t, uint64_t oid, unsigned map,
                                       const void *key, size_t klen)
 {
-    size_t slot;
-    if (!t->write_idx_cap)
+    struct write_entry *e;
+    FIND(t->writes, t->nwrites, t->write_idx, oid, map, key, klen, e);
+    return e;
+}
+
+static struct write_entry *add_write(struct ghost_txn *t, uint64_t oid, unsigned map,
+                                     const void *key, size_t klen)
+{
+    if (reserve((void **)&t->writes, &t->capwrites, t->nwrites, sizeof *t->writes) < 0)
         return NULL;
-    FIND(struct write_entry, t->writes, t->write_index, t->write_idx_cap, oid, map, key,
-         klen, slot);
-    return t->write_index[slot] ? &t->writes[t->write_index[slot] - 1] : NULL;
+    const unsigned char *k = klen ? arena_dup(t, key, klen) : NULL;
+    if (klen && !k)
+        return NULL;
+    struct write_entry *e = &t->writes[t->nwrites++];
+    *e = (struct write_entry){.oid = oid, .map = map, .klen = (unsigned)klen, .key = k};
+    index_add(&t->write_idx, t->nwrites, t->writes, sizeof *e);
+    return e;
 }
 
 static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const void *key,
@@ -174,38 +218,19 @@ static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const voi
         t->counted = true;
         atomic_fetch_add(&t->g->writers, 1);
     }
+    /* The value first, so that a failure leaves the write set as it was. */
+    const void *v = op == OP_PUT ? arena_dup(t, val, vlen) : NULL;
+    if (op == OP_PUT && !v)
+        return -ENOMEM;
     struct write_entry *e = find_write(t, oid, map, key, klen);
-    if (!e) {
-        if (t->nwrites == t->capwrites) {
-            size_t cap = t->capwrites ? t->capwrites * 2 : 16;
-            void *p = realloc(t->writes, cap * sizeof *t->writes);
-            if (!p)
-                return -ENOMEM;
-            t->writes = p;
-            t->capwrites = cap;
-        }
-        e = &t->writes[t->nwrites];
-        e->oid = oid;
-        e->map = map;
-        e->klen = (unsigned)klen;
-        e->key = klen ? arena_dup(t, key, klen) : NULL;
-        if (klen && !e->key)
-            return -ENOMEM;
-        t->nwrites++;
-        if (grow_index(&t->write_index, &t->write_idx_cap, t->nwrites, t->writes,
-                       sizeof *e) < 0)
-            return -ENOMEM;
-        size_t slot;
-        FIND(struct write_entry, t->writes, t->write_index, t->write_idx_cap, oid, map, key,
-             klen, slot);
-        t->write_index[slot] = (uint32_t)t->nwrites;
-    }
+    if (!e)
+        e = add_write(t, oid, map, key, klen);
+    if (!e)
+        return -ENOMEM;
     e->op = op;
     e->type = type;
     e->vlen = vlen;
-    e->val = op == OP_PUT ? arena_dup(t, val, vlen) : NULL;
-    if (op == OP_PUT && !e->val)
-        return -ENOMEM;
+    e->val = v;
     if (op == OP_PUT)
         t->write_bytes += vlen + klen + 32;
     else
@@ -241,9 +266,9 @@ void txn_free(struct ghost_txn *t)
     }
     free(t->blobs);
     free(t->reads);
-    free(t->read_index);
+    free(t->read_idx.slots);
     free(t->writes);
-    free(t->write_index);
+    free(t->write_idx.slots);
     free(t);
 }
 
@@ -319,15 +344,9 @@ int ghost_txn_commit(struct ghost_txn *t)
 
 static int keep_blob(struct ghost_txn *t, struct blob *b)
 {
-    if (t->nblobs == t->capblobs) {
-        size_t cap = t->capblobs ? t->capblobs * 2 : 8;
-        void *p = realloc(t->blobs, cap * sizeof *t->blobs);
-        if (!p) {
-            blob_put(b);
-            return -ENOMEM;
-        }
-        t->blobs = p;
-        t->capblobs = cap;
+    if (reserve((void **)&t->blobs, &t->capblobs, t->nblobs, sizeof *t->blobs) < 0) {
+        blob_put(b);
+        return -ENOMEM;
     }
     t->blobs[t->nblobs++] = b;
     return 0;

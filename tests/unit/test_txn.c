@@ -3,7 +3,8 @@
  * objects and map keys), read-only and blind-write commits, ghost_run()'s
  * retry loop and its error path, the promise that an aborted or conflicted
  * attempt leaves no trace (in the store, in the cache, or in the next
- * attempt), and a shared counter incremented by 2 processes x 2 threads.
+ * attempt), read and write sets too big to scan, and a shared counter
+ * incremented by 2 processes x 2 threads.
  *
  * A "racing writer" is another thread committing through the same
  * connection while the transaction under test is open; it is joined before
@@ -539,6 +540,59 @@ START_TEST(abort_leaves_nothing)
 }
 END_TEST
 
+/* --- sets past scanning size ----------------------------------------------------- */
+
+#define MANY 100 /* entries: well past the size up to which a set is scanned */
+
+/* A transaction with MANY object writes, MANY map writes and MANY reads
+ * still finds each of its entries once (read-your-writes, a write twice
+ * to one object, validation of every read). */
+START_TEST(big_sets_find_every_entry)
+{
+    uint64_t oids[MANY];
+    struct ghost_txn *a;
+    char key[16], buf[64];
+    const void *val;
+    size_t vlen;
+
+    OK(ghost_txn_begin(g, &a));
+    for (int i = 0; i < MANY; i++) {
+        OK(ghost_oid_alloc(a, &oids[i]));
+        put_u64_txn(a, oids[i], (uint64_t)i);
+        snprintf(key, sizeof key, "big%d", i);
+        OK(ghost_map_put(a, W, 0, key, strlen(key), key, strlen(key)));
+    }
+    for (int i = 0; i < MANY; i += 3) /* a second put replaces the first */
+        put_u64_txn(a, oids[i], (uint64_t)i + 1000);
+    for (int i = 0; i < MANY; i++) {
+        ck_assert_int_eq(get_u64_txn(a, oids[i]), i % 3 ? i : i + 1000);
+        snprintf(key, sizeof key, "big%d", i);
+        OK(ghost_map_get(a, W, 0, key, strlen(key), &val, &vlen));
+        ck_assert_uint_eq(vlen, strlen(key));
+        ck_assert(!memcmp(val, key, vlen));
+    }
+    OK(ghost_txn_commit(a));
+    for (int i = 0; i < MANY; i++)
+        ck_assert_int_eq(committed(oids[i]), i % 3 ? i : i + 1000);
+
+    /* MANY reads of absent keys, read twice each; the racer changes the
+     * last one read, which must still be validated */
+    OK(ghost_txn_begin(g, &a));
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < MANY; i++) {
+            snprintf(key, sizeof key, "none%d", i);
+            EXPECT(ghost_map_get(a, W, 0, key, strlen(key), &val, &vlen), -ENOENT);
+            ck_assert_int_eq(get_u64_txn(a, oids[i]), i % 3 ? i : i + 1000);
+        }
+    race((struct race){.op = RACE_MAP_PUT, .oid = W, .key = "none99", .val = "x"});
+    put_u64_txn(a, Y, 11);
+    EXPECT(ghost_txn_commit(a), -GHOST_ECONFLICT);
+    ck_assert_int_eq(committed(Y), 10);
+    OK(committed_key("none99", buf, sizeof buf));
+    ck_assert_str_eq(buf, "x");
+}
+END_TEST
+
 /* --- the shared counter ------------------------------------------------------------ */
 
 #define COUNTER_PROCS 2
@@ -704,6 +758,7 @@ static Suite *txn_suite(void)
     tcase_add_test(tc, run_fn_conflict_starts_over);
     tcase_add_test(tc, failed_attempt_leaves_nothing);
     tcase_add_test(tc, abort_leaves_nothing);
+    tcase_add_test(tc, big_sets_find_every_entry);
     suite_add_tcase(s, tc);
 
     TCase *counter = tcase_create("counter");
