@@ -14,7 +14,8 @@
  *
  * ghost_run() owns the retry loop: every caller's work runs in a fresh
  * transaction each attempt, so no state from an aborted attempt can leak
- * into the next one; the backoff is exponential with full jitter.
+ * into the next one; the backoff is exponential with full jitter. (Fresh
+ * in state: the buffers of a thread's last transaction are reused.)
  *
  * A transaction belongs to one thread; it takes no locks of its own.
  */
@@ -252,13 +253,29 @@ void txn_release_view(struct ghost_txn *t)
     t->view = NULL;
 }
 
-void txn_free(struct ghost_txn *t)
+/* Retired transactions. A transaction's buffers (the struct, both sets and
+ * their indexes, the blob list, an arena chunk) cost more to allocate and
+ * free than a small transaction's own work, so each thread keeps the
+ * buffers of its last ended transaction, and its next transaction starts
+ * from them. Only buffers are kept - no state, no reference to the ghost -
+ * and txn_new() resets every field, so nothing of an ended (or aborted)
+ * attempt reaches the next one, whichever ghost that belongs to. Buffers
+ * past the SPARE_* sizes are freed rather than kept, so a thread holds a
+ * few KiB at most; the spare is freed when its thread exits. */
+#define SPARE_ENTRIES 256 /* reads, writes, blobs */
+#define SPARE_SLOTS 1024  /* index slots */
+#define SPARE_ARENA 16384 /* bytes of the one arena chunk kept */
+
+static _Thread_local struct ghost_txn *spare;
+static _Thread_local bool spare_registered;
+static pthread_key_t spare_key;
+static bool spare_key_ok;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void txn_destroy(struct ghost_txn *t)
 {
-    if (t->counted)
-        atomic_fetch_sub(&t->g->writers, 1);
-    txn_release_view(t);
-    for (size_t i = 0; i < t->nblobs; i++)
-        blob_put(t->blobs[i]);
+    if (!t)
+        return;
     while (t->arena) {
         struct arena_chunk *n = t->arena->next;
         free(t->arena);
@@ -272,13 +289,113 @@ void txn_free(struct ghost_txn *t)
     free(t);
 }
 
+/* Thread exit: the key's value is the address of that thread's spare. */
+static void spare_destroy(void *slot)
+{
+    struct ghost_txn **s = slot;
+    txn_destroy(*s);
+    *s = NULL;
+}
+
+static void spare_key_create(void)
+{
+    spare_key_ok = pthread_key_create(&spare_key, spare_destroy) == 0;
+}
+
+static void trim_array(void **arr, size_t *cap)
+{
+    if (*cap > SPARE_ENTRIES) {
+        free(*arr);
+        *arr = NULL;
+        *cap = 0;
+    }
+}
+
+static void trim_index(struct set_index *ix)
+{
+    if (ix->alloc > SPARE_SLOTS) {
+        free(ix->slots);
+        ix->slots = NULL;
+        ix->alloc = 0;
+    }
+    ix->cap = 0;
+}
+
+/* Free what a spare should not keep: all arena chunks but the newest (the
+ * largest), that one too if it is big, and oversized arrays. */
+static void trim(struct ghost_txn *t)
+{
+    struct arena_chunk *c = t->arena;
+    if (c) {
+        struct arena_chunk *n = c->next;
+        while (n) {
+            struct arena_chunk *next = n->next;
+            free(n);
+            n = next;
+        }
+        c->next = NULL;
+        c->used = 0;
+        if (c->size > SPARE_ARENA) {
+            free(c);
+            t->arena = NULL;
+        }
+    }
+    trim_array((void **)&t->reads, &t->capreads);
+    trim_array((void **)&t->writes, &t->capwrites);
+    trim_array((void **)&t->blobs, &t->capblobs);
+    trim_index(&t->read_idx);
+    trim_index(&t->write_idx);
+}
+
+/* Keep t's buffers as this thread's spare, or free them. */
+static void retire(struct ghost_txn *t)
+{
+    if (spare) { /* this thread ended two transactions in a row */
+        txn_destroy(t);
+        return;
+    }
+    if (!spare_registered) { /* first time: free the spare at thread exit */
+        pthread_once(&spare_once, spare_key_create);
+        if (!spare_key_ok || pthread_setspecific(spare_key, &spare) != 0) {
+            txn_destroy(t);
+            return;
+        }
+        spare_registered = true;
+    }
+    trim(t);
+    spare = t;
+}
+
+void txn_free(struct ghost_txn *t)
+{
+    if (t->counted)
+        atomic_fetch_sub(&t->g->writers, 1);
+    txn_release_view(t);
+    for (size_t i = 0; i < t->nblobs; i++)
+        blob_put(t->blobs[i]);
+    retire(t);
+}
+
 static struct ghost_txn *txn_new(struct ghost *g)
 {
-    struct ghost_txn *t = calloc(1, sizeof *t);
-    if (t) {
-        t->g = g;
-        t->at = GEN_HEAD;
-    }
+    struct ghost_txn *t = spare;
+    spare = NULL;
+    if (!t && !(t = calloc(1, sizeof *t)))
+        return NULL;
+    /* Every field anew; of a spare only its (trimmed, empty) buffers. */
+    *t = (struct ghost_txn){
+        .g = g,
+        .at = GEN_HEAD,
+        .arena = t->arena,
+        .reads = t->reads,
+        .capreads = t->capreads,
+        .read_idx = {.slots = t->read_idx.slots, .alloc = t->read_idx.alloc},
+        .writes = t->writes,
+        .capwrites = t->capwrites,
+        .write_idx = {.slots = t->write_idx.slots, .alloc = t->write_idx.alloc},
+        .blobs = t->blobs,
+        .capblobs = t->capblobs,
+    };
     return t;
 }
 

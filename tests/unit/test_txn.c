@@ -3,8 +3,9 @@
  * objects and map keys), read-only and blind-write commits, ghost_run()'s
  * retry loop and its error path, the promise that an aborted or conflicted
  * attempt leaves no trace (in the store, in the cache, or in the next
- * attempt), read and write sets too big to scan, and a shared counter
- * incremented by 2 processes x 2 threads.
+ * attempt), read and write sets too big to scan, a thread's next transaction
+ * starting clean on reused buffers, and a shared counter incremented by 2
+ * processes x 2 threads.
  *
  * A "racing writer" is another thread committing through the same
  * connection while the transaction under test is open; it is joined before
@@ -540,7 +541,7 @@ START_TEST(abort_leaves_nothing)
 }
 END_TEST
 
-/* --- sets past scanning size ----------------------------------------------------- */
+/* --- sets past scanning size, and reused transactions ---------------------------- */
 
 #define MANY 100 /* entries: well past the size up to which a set is scanned */
 
@@ -590,6 +591,57 @@ START_TEST(big_sets_find_every_entry)
     ck_assert_int_eq(committed(Y), 10);
     OK(committed_key("none99", buf, sizeof buf));
     ck_assert_str_eq(buf, "x");
+}
+END_TEST
+
+/* A thread's next transaction reuses the buffers of its last one: it must
+ * start empty - no reads, writes or index entries of the one before - also
+ * on another connection after the first was closed. */
+START_TEST(next_txn_starts_clean)
+{
+    uint64_t oids[MANY];
+    struct ghost_txn *a;
+    struct ghost_stats st0 = stats();
+
+    OK(ghost_txn_begin(g, &a));
+    ck_assert_int_eq(get_u64_txn(a, X), 1);
+    for (int i = 0; i < MANY; i++) {
+        OK(ghost_oid_alloc(a, &oids[i]));
+        put_u64_txn(a, oids[i], 666);
+    }
+    put_u64_txn(a, X, 666);
+    ghost_txn_abort(a);
+
+    /* small, then big: neither sees the aborted writes */
+    OK(ghost_txn_begin(g, &a));
+    ck_assert_int_eq(get_u64_txn(a, X), 1);
+    ck_assert_int_eq(get_u64_txn(a, oids[0]), -ENOENT);
+    OK(ghost_txn_commit(a)); /* read-only: commits nothing */
+    OK(ghost_txn_begin(g, &a));
+    for (int i = 1; i < MANY; i += 2)
+        put_u64_txn(a, oids[i], (uint64_t)i);
+    for (int i = 0; i < MANY; i++)
+        ck_assert_int_eq(get_u64_txn(a, oids[i]), i % 2 ? i : -ENOENT);
+    ck_assert_int_eq(get_u64_txn(a, X), 1);
+    OK(ghost_txn_commit(a));
+    ck_assert_uint_eq(stats().commits - st0.commits, 1);
+    ck_assert_int_eq(committed(X), 1);
+    ck_assert_int_eq(committed(oids[0]), -ENOENT);
+    ck_assert_int_eq(committed(oids[1]), 1);
+
+    /* a transaction aborted on one connection, the next on another */
+    OK(ghost_txn_begin(g, &a));
+    put_u64_txn(a, X, 666);
+    ck_assert_int_eq(get_u64_txn(a, Y), 10);
+    ghost_txn_abort(a);
+    ghost_close(g);
+    g = open_store(GHOST_SYNC_NONE);
+    OK(ghost_txn_begin(g, &a));
+    ck_assert_int_eq(get_u64_txn(a, X), 1);
+    put_u64_txn(a, Y, 12);
+    OK(ghost_txn_commit(a));
+    ck_assert_int_eq(committed(X), 1);
+    ck_assert_int_eq(committed(Y), 12);
 }
 END_TEST
 
@@ -759,6 +811,7 @@ static Suite *txn_suite(void)
     tcase_add_test(tc, failed_attempt_leaves_nothing);
     tcase_add_test(tc, abort_leaves_nothing);
     tcase_add_test(tc, big_sets_find_every_entry);
+    tcase_add_test(tc, next_txn_starts_clean);
     suite_add_tcase(s, tc);
 
     TCase *counter = tcase_create("counter");
