@@ -92,23 +92,14 @@ static int apply(struct store_batch *b, struct ghost_txn *t)
     return 0;
 }
 
-/* Put the objects a committed transaction wrote into the cache. */
+/* Put the objects a committed transaction wrote into the cache: the blob
+ * each put made (the cache takes its own reference), or "absent". */
 static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen, uint64_t txnid)
 {
     for (size_t i = 0; i < t->nwrites; i++) {
         struct write_entry *w = &t->writes[i];
-        if (w->map != MAP_OBJECT)
-            continue;
-        if (w->op == OP_DEL) {
-            cache_install(&g->cache, w->oid, 0, NULL, txnid);
-            continue;
-        }
-        struct blob *b = blob_new(w->type, w->val, w->vlen);
-        if (b)
-            cache_install(&g->cache, w->oid, gen, b, txnid);
-        else
-            cache_invalidate(&g->cache, w->oid, txnid);
-        blob_put(b);
+        if (w->map == MAP_OBJECT)
+            cache_install(&g->cache, w->oid, w->op == OP_DEL ? 0 : gen, w->blob, txnid);
     }
 }
 

@@ -209,6 +209,7 @@ struct write_entry {
     uint8_t type;
     size_t vlen;
     const void *val;
+    struct blob *blob;    /* an object put: val is blob->data, the cache's copy */
 };
 
 /* An open-addressing index of a read or write set, built only once the set

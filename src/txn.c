@@ -2,11 +2,13 @@
  * txn.c - optimistic transactions: read set, write set, and ghost_run().
  *
  * A transaction remembers every object and map key it read, with the
- * generation of the version it saw (0 for "absent"), and buffers every write
- * in its own arena. Nothing it does is visible to anybody else - not even to
- * the cache - until the committer has validated the read set inside the
- * LMDB write transaction and applied the writes. Reads see the transaction's
- * own writes first (read-your-writes), then the cache, then the store.
+ * generation of the version it saw (0 for "absent"), and buffers every write:
+ * map keys and values in its own arena, an object's bytes in a new blob that
+ * the cache takes over once the commit succeeded. Nothing it does is visible
+ * to anybody else - not even to the cache - until the committer has
+ * validated the read set inside the LMDB write transaction and applied the
+ * writes. Reads see the transaction's own writes first (read-your-writes),
+ * then the cache, then the store.
  *
  * Objects are read through the cache; map keys straight from LMDB (a B-tree
  * lookup on a memory map). The LMDB read view is begun lazily on the first
@@ -219,19 +221,35 @@ static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const voi
         t->counted = true;
         atomic_fetch_add(&t->g->writers, 1);
     }
-    /* The value first, so that a failure leaves the write set as it was. */
-    const void *v = op == OP_PUT ? arena_dup(t, val, vlen) : NULL;
+    /* The value first, so that a failure leaves the write set as it was.
+     * An object's bytes go straight into the blob the cache will hold once
+     * the commit succeeded: one copy, made here, outside the committer. */
+    struct blob *blob = NULL;
+    const void *v = NULL;
+    if (op == OP_PUT && map == MAP_OBJECT) {
+        blob = blob_new(type, val, vlen);
+        v = blob ? blob->data : NULL;
+    } else if (op == OP_PUT) {
+        v = arena_dup(t, val, vlen);
+    }
     if (op == OP_PUT && !v)
         return -ENOMEM;
     struct write_entry *e = find_write(t, oid, map, key, klen);
     if (!e)
         e = add_write(t, oid, map, key, klen);
-    if (!e)
+    /* An earlier put's bytes stay borrowed until the txn ends: keep them. */
+    if (!e || (e->blob && reserve((void **)&t->blobs, &t->capblobs, t->nblobs,
+                                  sizeof *t->blobs) < 0)) {
+        blob_put(blob);
         return -ENOMEM;
+    }
+    if (e->blob)
+        t->blobs[t->nblobs++] = e->blob;
     e->op = op;
     e->type = type;
     e->vlen = vlen;
     e->val = v;
+    e->blob = blob;
     if (op == OP_PUT)
         t->write_bytes += vlen + klen + 32;
     else
@@ -373,6 +391,8 @@ void txn_free(struct ghost_txn *t)
     txn_release_view(t);
     for (size_t i = 0; i < t->nblobs; i++)
         blob_put(t->blobs[i]);
+    for (size_t i = 0; i < t->nwrites; i++)
+        blob_put(t->writes[i].blob);
     retire(t);
 }
 

@@ -3,9 +3,9 @@
  * objects and map keys), read-only and blind-write commits, ghost_run()'s
  * retry loop and its error path, the promise that an aborted or conflicted
  * attempt leaves no trace (in the store, in the cache, or in the next
- * attempt), read and write sets too big to scan, a thread's next transaction
- * starting clean on reused buffers, and a shared counter incremented by 2
- * processes x 2 threads.
+ * attempt), bytes of its own writes staying valid, read and write sets too
+ * big to scan, a thread's next transaction starting clean on reused buffers,
+ * and a shared counter incremented by 2 processes x 2 threads.
  *
  * A "racing writer" is another thread committing through the same
  * connection while the transaction under test is open; it is joined before
@@ -541,6 +541,37 @@ START_TEST(abort_leaves_nothing)
 }
 END_TEST
 
+/* --- read-your-writes ------------------------------------------------------------- */
+
+/* Bytes read back from the transaction's own write stay valid until it
+ * ends, even after the object is written again (or deleted), and may be
+ * the source of the next put. */
+START_TEST(own_writes_stay_borrowed)
+{
+    struct ghost_txn *a;
+    const void *p1, *p2;
+    size_t len;
+    uint64_t v1 = 111, v2 = 222, v;
+
+    OK(ghost_txn_begin(g, &a));
+    OK(ghost_obj_put(a, X, 1, &v1, sizeof v1));
+    OK(ghost_obj_get(a, X, NULL, &p1, &len));
+    OK(ghost_obj_put(a, X, 1, p1, len)); /* its own bytes as the source */
+    OK(ghost_obj_put(a, X, 1, &v2, sizeof v2));
+    OK(ghost_obj_get(a, X, NULL, &p2, &len));
+    OK(ghost_obj_del(a, X));
+    OK(ghost_obj_put(a, Y, 1, p2, len));
+    memcpy(&v, p1, sizeof v);
+    ck_assert_uint_eq(v, 111);
+    memcpy(&v, p2, sizeof v);
+    ck_assert_uint_eq(v, 222);
+    ck_assert_int_eq(get_u64_txn(a, X), -ENOENT);
+    OK(ghost_txn_commit(a));
+    ck_assert_int_eq(committed(X), -ENOENT);
+    ck_assert_int_eq(committed(Y), 222);
+}
+END_TEST
+
 /* --- sets past scanning size, and reused transactions ---------------------------- */
 
 #define MANY 100 /* entries: well past the size up to which a set is scanned */
@@ -810,6 +841,7 @@ static Suite *txn_suite(void)
     tcase_add_test(tc, run_fn_conflict_starts_over);
     tcase_add_test(tc, failed_attempt_leaves_nothing);
     tcase_add_test(tc, abort_leaves_nothing);
+    tcase_add_test(tc, own_writes_stay_borrowed);
     tcase_add_test(tc, big_sets_find_every_entry);
     tcase_add_test(tc, next_txn_starts_clean);
     suite_add_tcase(s, tc);
