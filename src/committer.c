@@ -169,13 +169,23 @@ static int run_batch_fn(void *ctx)
     return 0;
 }
 
-static void commit_batch(struct ghost *g, struct commit_req **reqs, size_t n)
+/* The most a batch can grow the file, pessimistically: each entry written
+ * may copy and split a leaf-to-root path of pages, values take bytes (or
+ * overflow pages) of their own, and every batch also rewrites the meta,
+ * change log and free list pages. */
+#define GROWTH_PAGES_PER_BATCH 64
+#define GROWTH_PAGES_PER_ENTRY 16
+
+/* Commit reqs[0..n) and set each request's result. Returns the bound on
+ * how much the batch grew the file. */
+static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n)
 {
-    size_t bytes = 0;
+    size_t bytes = 0, entries = 0;
     bool frees = true;
     for (size_t i = 0; i < n; i++) {
         reqs[i]->result = 1; /* pending */
         bytes += reqs[i]->txn->write_bytes;
+        entries += reqs[i]->txn->nwrites;
         frees &= txn_frees_space(reqs[i]->txn);
     }
     if (store_space_check(&g->store, bytes, frees) < 0) {
@@ -226,6 +236,36 @@ static void commit_batch(struct ghost *g, struct commit_req **reqs, size_t n)
         if (reqs[i]->result == 1) /* cannot happen; never report success by default */
             reqs[i]->result = -EIO;
     }
+    return (GROWTH_PAGES_PER_BATCH + GROWTH_PAGES_PER_ENTRY * (uint64_t)entries) *
+               g->store.psize +
+           2 * (uint64_t)bytes;
+}
+
+/* Look at the map's usage at least this often, whatever the bound says:
+ * other processes grow the file too. */
+#define MAP_CHECK_BATCHES 64
+
+/* Grow the map before it fills, here where no view is held, so that small
+ * writers inside a transaction rarely meet a full map: when more than half
+ * of it is used. Looking costs a lock and an LMDB call, so after a look the
+ * leader skips looking while the batches since, by their bound on growth,
+ * cannot have crossed half way to that point: it grows the map after the
+ * same batch as if it looked after every one, and looks after every batch
+ * once the map is close to the point. Leader only. */
+static void watch_map(struct ghost *g, uint64_t growth)
+{
+    struct committer *c = &g->com;
+    if (growth < c->map_slack && c->map_quiet < MAP_CHECK_BATCHES) {
+        c->map_slack -= growth;
+        c->map_quiet++;
+        return;
+    }
+    uint64_t map, used;
+    store_usage(&g->store, &map, &used);
+    c->map_slack = used < map / 2 ? (map / 2 - used) / 2 : 0;
+    c->map_quiet = 0;
+    if (used > map / 2 && store_grow(&g->store) == 0)
+        c->map_slack = 0; /* look again after the next batch */
 }
 
 /* Take up to max transactions and every durability request queued; the
@@ -331,15 +371,10 @@ static void lead(struct ghost *g, struct commit_req *mine)
             /* Only gather() uses the time, and only in batch mode. */
             bool timed = g->opts.sync == GHOST_SYNC_BATCH;
             int64_t t0 = timed ? mono_ns() : 0;
-            commit_batch(g, c->txns, n);
+            uint64_t growth = commit_batch(g, c->txns, n);
             if (timed)
                 c->last_commit_ns = (uint64_t)(mono_ns() - t0);
-            /* Grow the map before it fills, here where no view is held, so
-             * that small writers inside a transaction rarely meet a full map. */
-            uint64_t map, used;
-            store_usage(&g->store, &map, &used);
-            if (used > map / 2)
-                store_grow(&g->store);
+            watch_map(g, growth);
         }
         bool synced = g->opts.sync == GHOST_SYNC_ALWAYS;
         int r = ns ? store_sync(&g->store, true) : 0;

@@ -271,6 +271,11 @@ struct committer {
     bool stop, running;
     bool unsynced;         /* commits not yet forced to disk */
     bool grow_wanted;      /* a writer met a full map while holding a view */
+    /* Leader only: how much batches may still grow the file (by the bound
+     * of commit_batch) before the map's usage is looked at again, and the
+     * batches since it was. */
+    uint64_t map_slack;
+    unsigned map_quiet;
     struct commit_req **txns; /* the leader's batch (max_batch entries) */
     struct commit_req **syncs;
     size_t capsyncs;
