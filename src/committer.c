@@ -39,8 +39,8 @@
  * a commit is in flight: an idle connection still costs nothing.
  *
  * Lock: committer.lock protects the queue, the flags and each request's
- * done/result fields; done, leading and queued are atomic so that pollers
- * may read them without it.
+ * done/result/sleeps fields; done, leading and queued are atomic so that
+ * pollers may read them without it.
  */
 #include "internal.h"
 
@@ -351,6 +351,13 @@ static void gather(struct ghost *g)
     pthread_mutex_lock(&c->lock);
 }
 
+/* Wake q's caller if it sleeps (see sleep_on). Called with c->lock held. */
+static void wake_caller(struct commit_req *q)
+{
+    if (q->sleeps)
+        pthread_cond_signal(&q->wake);
+}
+
 /* The leader: a caller whose request is queued while nobody commits becomes
  * the committer, in its own thread, and commits batches until its own
  * request is done; then it hands the lead to the oldest waiter, if any.
@@ -385,13 +392,13 @@ static void lead(struct ghost *g, struct commit_req *mine)
          * request ends) the moment it sees it. */
         for (size_t i = 0; i < n; i++) {
             if (c->txns[i] != mine)
-                pthread_cond_signal(&c->txns[i]->wake);
+                wake_caller(c->txns[i]);
             atomic_store(&c->txns[i]->done, true);
         }
         for (size_t i = 0; i < ns; i++) {
             c->syncs[i]->result = r;
             if (c->syncs[i] != mine)
-                pthread_cond_signal(&c->syncs[i]->wake);
+                wake_caller(c->syncs[i]);
             atomic_store(&c->syncs[i]->done, true);
         }
         c->recent = n + c->queued; /* this batch and those who queued meanwhile */
@@ -404,7 +411,7 @@ static void lead(struct ghost *g, struct commit_req *mine)
     }
     c->leading = false;
     if (c->head) /* work left: the oldest waiter leads next */
-        pthread_cond_signal(&c->head->wake);
+        wake_caller(c->head);
     else if (c->stop)
         pthread_cond_broadcast(&c->more); /* committer_stop waits there */
 }
@@ -482,6 +489,19 @@ void committer_stop(struct ghost *g)
     free(c->syncs);
 }
 
+/* A request's condition variable is initialized only when its caller
+ * first sleeps: most requests are served by their own caller as leader, or
+ * while it polls, and never need one. Both run with c->lock held, which
+ * orders the initialization before any signal. */
+static void sleep_on(struct committer *c, struct commit_req *q)
+{
+    if (!q->sleeps) {
+        pthread_cond_init(&q->wake, NULL);
+        q->sleeps = true;
+    }
+    pthread_cond_wait(&q->wake, &c->lock);
+}
+
 /* Poll (without c->lock, which the caller holds) until q is done, the
  * leader steps down or SPIN_NS pass. Returns true, without the lock, when q
  * is done; else false, with the lock. */
@@ -501,11 +521,9 @@ static int submit(struct ghost *g, struct commit_req *q)
 {
     struct committer *c = &g->com;
     bool polled = false;
-    pthread_cond_init(&q->wake, NULL);
     pthread_mutex_lock(&c->lock);
     if (c->stop && !c->leading) {
         pthread_mutex_unlock(&c->lock);
-        pthread_cond_destroy(&q->wake);
         return -ESHUTDOWN;
     }
     if (c->tail)
@@ -522,12 +540,13 @@ static int submit(struct ghost *g, struct commit_req *q)
             if (poll_done(c, q))
                 goto out;
         } else {
-            pthread_cond_wait(&q->wake, &c->lock);
+            sleep_on(c, q);
         }
     }
     pthread_mutex_unlock(&c->lock);
 out:
-    pthread_cond_destroy(&q->wake);
+    if (q->sleeps)
+        pthread_cond_destroy(&q->wake);
     return q->result;
 }
 

@@ -255,6 +255,7 @@ struct commit_req {
     struct ghost_txn *txn; /* NULL for a durability request */
     int result;
     atomic_bool done;      /* set under the lock, after the last signal */
+    bool sleeps;           /* wake is initialized: its caller waits there */
     pthread_cond_t wake;   /* its caller waits here: done, or lead now */
 };
 
