@@ -93,7 +93,8 @@ static int apply(struct store_batch *b, struct ghost_txn *t)
 }
 
 /* Put the objects a committed transaction wrote into the cache: the blob
- * each put made (the cache takes its own reference), or "absent". */
+ * each put made (the cache takes its own reference), or "absent". Called
+ * with the cache locked. */
 static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen, uint64_t txnid)
 {
     for (size_t i = 0; i < t->nwrites; i++) {
@@ -160,9 +161,11 @@ static int run_batch_fn(void *ctx)
     r = store_batch_commit(bp);
     if (r)
         return r;
+    cache_lock(&g->cache);
     for (size_t i = 0; i < n; i++)
         if (reqs[i]->result == 0)
             install(g, reqs[i]->txn, gen, txnid);
+    cache_unlock(&g->cache);
     db_committed(g, gen, txnid);
     atomic_fetch_add(&g->batches, 1);
     atomic_fetch_add(&g->commits, ok);

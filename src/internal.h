@@ -177,7 +177,11 @@ int cache_lookup(struct cache *c, uint64_t oid, uint64_t *gen, struct blob **blo
  * Takes its own reference. */
 void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
                  uint64_t view);
-/* Install a version this process just committed in LMDB txn `txnid`. */
+/* Install a version this process just committed in LMDB txn `txnid`, with
+ * cache.lock held: the committer installs a whole batch's objects between
+ * one cache_lock() and cache_unlock(). Takes its own reference. */
+void cache_lock(struct cache *c);
+void cache_unlock(struct cache *c);
 void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
                    uint64_t txnid);
 /* Make oid a ghost, and refuse offers from views older than `view` (the
