@@ -258,11 +258,12 @@ int cache_lookup(struct cache *c, uint64_t oid, uint64_t *gen, struct blob **blo
     return hit;
 }
 
-static void install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob)
+/* Returns oid's handle, NULL if there is none (no memory for one). */
+static struct handle *install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob)
 {
     struct handle *h = get_or_add(c, oid);
     if (!h)
-        return;
+        return NULL;
     unload(c, h);
     h->gen = gen;
     h->blob = blob_get(blob);
@@ -274,6 +275,7 @@ static void install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *bl
     shrink(c, h);
     if (c->bytes > c->budget) /* no room even after evicting: keep it a ghost */
         unload(c, h);
+    return h;
 }
 
 static bool cacheable(const struct cache *c, const struct blob *blob)
@@ -295,24 +297,27 @@ void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
     pthread_mutex_unlock(&c->lock);
 }
 
+void cache_lock(struct cache *c) { pthread_mutex_lock(&c->lock); }
+
+void cache_unlock(struct cache *c) { pthread_mutex_unlock(&c->lock); }
+
 void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
                    uint64_t txnid)
 {
-    pthread_mutex_lock(&c->lock);
     struct handle *h;
     if (cacheable(c, blob)) {
-        install(c, oid, gen, blob);
-        h = find(c, oid);
+        h = install(c, oid, gen, blob);
     } else {
         h = find(c, oid);
         if (h)
             unload(c, h);
-        else if (txnid > c->floor)
-            c->floor = txnid;
     }
+    /* No handle to remember the change by (none, or no memory for one):
+     * refuse every offer from an older view instead. */
+    if (!h && txnid > c->floor)
+        c->floor = txnid;
     if (h && txnid > h->changed)
         h->changed = txnid;
-    pthread_mutex_unlock(&c->lock);
 }
 
 void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view)

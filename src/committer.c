@@ -39,8 +39,8 @@
  * a commit is in flight: an idle connection still costs nothing.
  *
  * Lock: committer.lock protects the queue, the flags and each request's
- * done/result fields; done, leading and queued are atomic so that pollers
- * may read them without it.
+ * done/result/sleeps fields; done, leading and queued are atomic so that
+ * pollers may read them without it.
  */
 #include "internal.h"
 
@@ -92,23 +92,15 @@ static int apply(struct store_batch *b, struct ghost_txn *t)
     return 0;
 }
 
-/* Put the objects a committed transaction wrote into the cache. */
+/* Put the objects a committed transaction wrote into the cache: the blob
+ * each put made (the cache takes its own reference), or "absent". Called
+ * with the cache locked. */
 static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen, uint64_t txnid)
 {
     for (size_t i = 0; i < t->nwrites; i++) {
         struct write_entry *w = &t->writes[i];
-        if (w->map != MAP_OBJECT)
-            continue;
-        if (w->op == OP_DEL) {
-            cache_install(&g->cache, w->oid, 0, NULL, txnid);
-            continue;
-        }
-        struct blob *b = blob_new(w->type, w->val, w->vlen);
-        if (b)
-            cache_install(&g->cache, w->oid, gen, b, txnid);
-        else
-            cache_invalidate(&g->cache, w->oid, txnid);
-        blob_put(b);
+        if (w->map == MAP_OBJECT)
+            cache_install(&g->cache, w->oid, w->op == OP_DEL ? 0 : gen, w->blob, txnid);
     }
 }
 
@@ -169,22 +161,34 @@ static int run_batch_fn(void *ctx)
     r = store_batch_commit(bp);
     if (r)
         return r;
+    cache_lock(&g->cache);
     for (size_t i = 0; i < n; i++)
         if (reqs[i]->result == 0)
             install(g, reqs[i]->txn, gen, txnid);
+    cache_unlock(&g->cache);
     db_committed(g, gen, txnid);
     atomic_fetch_add(&g->batches, 1);
     atomic_fetch_add(&g->commits, ok);
     return 0;
 }
 
-static void commit_batch(struct ghost *g, struct commit_req **reqs, size_t n)
+/* The most a batch can grow the file, pessimistically: each entry written
+ * may copy and split a leaf-to-root path of pages, values take bytes (or
+ * overflow pages) of their own, and every batch also rewrites the meta,
+ * change log and free list pages. */
+#define GROWTH_PAGES_PER_BATCH 64
+#define GROWTH_PAGES_PER_ENTRY 16
+
+/* Commit reqs[0..n) and set each request's result. Returns the bound on
+ * how much the batch grew the file. */
+static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n)
 {
-    size_t bytes = 0;
+    size_t bytes = 0, entries = 0;
     bool frees = true;
     for (size_t i = 0; i < n; i++) {
         reqs[i]->result = 1; /* pending */
         bytes += reqs[i]->txn->write_bytes;
+        entries += reqs[i]->txn->nwrites;
         frees &= txn_frees_space(reqs[i]->txn);
     }
     if (store_space_check(&g->store, bytes, frees) < 0) {
@@ -235,6 +239,36 @@ static void commit_batch(struct ghost *g, struct commit_req **reqs, size_t n)
         if (reqs[i]->result == 1) /* cannot happen; never report success by default */
             reqs[i]->result = -EIO;
     }
+    return (GROWTH_PAGES_PER_BATCH + GROWTH_PAGES_PER_ENTRY * (uint64_t)entries) *
+               g->store.psize +
+           2 * (uint64_t)bytes;
+}
+
+/* Look at the map's usage at least this often, whatever the bound says:
+ * other processes grow the file too. */
+#define MAP_CHECK_BATCHES 64
+
+/* Grow the map before it fills, here where no view is held, so that small
+ * writers inside a transaction rarely meet a full map: when more than half
+ * of it is used. Looking costs a lock and an LMDB call, so after a look the
+ * leader skips looking while the batches since, by their bound on growth,
+ * cannot have crossed half way to that point: it grows the map after the
+ * same batch as if it looked after every one, and looks after every batch
+ * once the map is close to the point. Leader only. */
+static void watch_map(struct ghost *g, uint64_t growth)
+{
+    struct committer *c = &g->com;
+    if (growth < c->map_slack && c->map_quiet < MAP_CHECK_BATCHES) {
+        c->map_slack -= growth;
+        c->map_quiet++;
+        return;
+    }
+    uint64_t map, used;
+    store_usage(&g->store, &map, &used);
+    c->map_slack = used < map / 2 ? (map / 2 - used) / 2 : 0;
+    c->map_quiet = 0;
+    if (used > map / 2 && store_grow(&g->store) == 0)
+        c->map_slack = 0; /* look again after the next batch */
 }
 
 /* Take up to max transactions and every durability request queued; the
@@ -320,6 +354,13 @@ static void gather(struct ghost *g)
     pthread_mutex_lock(&c->lock);
 }
 
+/* Wake q's caller if it sleeps (see sleep_on). Called with c->lock held. */
+static void wake_caller(struct commit_req *q)
+{
+    if (q->sleeps)
+        pthread_cond_signal(&q->wake);
+}
+
 /* The leader: a caller whose request is queued while nobody commits becomes
  * the committer, in its own thread, and commits batches until its own
  * request is done; then it hands the lead to the oldest waiter, if any.
@@ -337,18 +378,13 @@ static void lead(struct ghost *g, struct commit_req *mine)
         take(c, max, &n, &ns);
         pthread_mutex_unlock(&c->lock);
         if (n) {
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            commit_batch(g, c->txns, n);
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            c->last_commit_ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000L +
-                                           (t1.tv_nsec - t0.tv_nsec));
-            /* Grow the map before it fills, here where no view is held, so
-             * that small writers inside a transaction rarely meet a full map. */
-            uint64_t map, used;
-            store_usage(&g->store, &map, &used);
-            if (used > map / 2)
-                store_grow(&g->store);
+            /* Only gather() uses the time, and only in batch mode. */
+            bool timed = g->opts.sync == GHOST_SYNC_BATCH;
+            int64_t t0 = timed ? mono_ns() : 0;
+            uint64_t growth = commit_batch(g, c->txns, n);
+            if (timed)
+                c->last_commit_ns = (uint64_t)(mono_ns() - t0);
+            watch_map(g, growth);
         }
         bool synced = g->opts.sync == GHOST_SYNC_ALWAYS;
         int r = ns ? store_sync(&g->store, true) : 0;
@@ -359,13 +395,13 @@ static void lead(struct ghost *g, struct commit_req *mine)
          * request ends) the moment it sees it. */
         for (size_t i = 0; i < n; i++) {
             if (c->txns[i] != mine)
-                pthread_cond_signal(&c->txns[i]->wake);
+                wake_caller(c->txns[i]);
             atomic_store(&c->txns[i]->done, true);
         }
         for (size_t i = 0; i < ns; i++) {
             c->syncs[i]->result = r;
             if (c->syncs[i] != mine)
-                pthread_cond_signal(&c->syncs[i]->wake);
+                wake_caller(c->syncs[i]);
             atomic_store(&c->syncs[i]->done, true);
         }
         c->recent = n + c->queued; /* this batch and those who queued meanwhile */
@@ -378,7 +414,7 @@ static void lead(struct ghost *g, struct commit_req *mine)
     }
     c->leading = false;
     if (c->head) /* work left: the oldest waiter leads next */
-        pthread_cond_signal(&c->head->wake);
+        wake_caller(c->head);
     else if (c->stop)
         pthread_cond_broadcast(&c->more); /* committer_stop waits there */
 }
@@ -456,6 +492,19 @@ void committer_stop(struct ghost *g)
     free(c->syncs);
 }
 
+/* A request's condition variable is initialized only when its caller
+ * first sleeps: most requests are served by their own caller as leader, or
+ * while it polls, and never need one. Both run with c->lock held, which
+ * orders the initialization before any signal. */
+static void sleep_on(struct committer *c, struct commit_req *q)
+{
+    if (!q->sleeps) {
+        pthread_cond_init(&q->wake, NULL);
+        q->sleeps = true;
+    }
+    pthread_cond_wait(&q->wake, &c->lock);
+}
+
 /* Poll (without c->lock, which the caller holds) until q is done, the
  * leader steps down or SPIN_NS pass. Returns true, without the lock, when q
  * is done; else false, with the lock. */
@@ -475,11 +524,9 @@ static int submit(struct ghost *g, struct commit_req *q)
 {
     struct committer *c = &g->com;
     bool polled = false;
-    pthread_cond_init(&q->wake, NULL);
     pthread_mutex_lock(&c->lock);
     if (c->stop && !c->leading) {
         pthread_mutex_unlock(&c->lock);
-        pthread_cond_destroy(&q->wake);
         return -ESHUTDOWN;
     }
     if (c->tail)
@@ -496,12 +543,13 @@ static int submit(struct ghost *g, struct commit_req *q)
             if (poll_done(c, q))
                 goto out;
         } else {
-            pthread_cond_wait(&q->wake, &c->lock);
+            sleep_on(c, q);
         }
     }
     pthread_mutex_unlock(&c->lock);
 out:
-    pthread_cond_destroy(&q->wake);
+    if (q->sleeps)
+        pthread_cond_destroy(&q->wake);
     return q->result;
 }
 

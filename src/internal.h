@@ -215,7 +215,11 @@ int cache_lookup(struct cache *c, uint64_t oid, uint64_t *gen, struct blob **blo
  * Takes its own reference. */
 void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
                  uint64_t view);
-/* Install a version this process just committed in LMDB txn `txnid`. */
+/* Install a version this process just committed in LMDB txn `txnid`, with
+ * cache.lock held: the committer installs a whole batch's objects between
+ * one cache_lock() and cache_unlock(). Takes its own reference. */
+void cache_lock(struct cache *c);
+void cache_unlock(struct cache *c);
 void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
                    uint64_t txnid);
 /* Make oid a ghost, and refuse offers from views older than `view` (the
@@ -247,6 +251,15 @@ struct write_entry {
     uint8_t type;
     size_t vlen;
     const void *val;
+    struct blob *blob;    /* an object put: val is blob->data, the cache's copy */
+};
+
+/* An open-addressing index of a read or write set, built only once the set
+ * is too big to scan; cap == 0 means "scan". */
+struct set_index {
+    uint32_t *slots;      /* entry number + 1, 0 for empty */
+    size_t cap;           /* slots in use (a power of two), or 0 */
+    size_t alloc;         /* slots allocated, kept for reuse */
 };
 
 struct ghost_txn {
@@ -257,11 +270,10 @@ struct ghost_txn {
     struct arena_chunk *arena;
     struct read_entry *reads;
     size_t nreads, capreads;
-    uint32_t *read_index; /* open addressing, capacity idx_cap */
+    struct set_index read_idx;
     struct write_entry *writes;
     size_t nwrites, capwrites;
-    uint32_t *write_index;
-    size_t read_idx_cap, write_idx_cap;
+    struct set_index write_idx;
     struct blob **blobs;  /* references held until the txn ends */
     size_t nblobs, capblobs;
     size_t write_bytes;   /* bytes the puts add, roughly */
@@ -285,6 +297,7 @@ struct commit_req {
     struct ghost_txn *txn; /* NULL for a durability request */
     int result;
     atomic_bool done;      /* set under the lock, after the last signal */
+    bool sleeps;           /* wake is initialized: its caller waits there */
     pthread_cond_t wake;   /* its caller waits here: done, or lead now */
 };
 
@@ -301,6 +314,11 @@ struct committer {
     bool stop, running;
     bool unsynced;         /* commits not yet forced to disk */
     bool grow_wanted;      /* a writer met a full map while holding a view */
+    /* Leader only: how much batches may still grow the file (by the bound
+     * of commit_batch) before the map's usage is looked at again, and the
+     * batches since it was. */
+    uint64_t map_slack;
+    unsigned map_quiet;
     struct commit_req **txns; /* the leader's batch (max_batch entries) */
     struct commit_req **syncs;
     size_t capsyncs;

@@ -2,11 +2,13 @@
  * txn.c - optimistic transactions: read set, write set, and ghost_run().
  *
  * A transaction remembers every object and map key it read, with the
- * generation of the version it saw (0 for "absent"), and buffers every write
- * in its own arena. Nothing it does is visible to anybody else - not even to
- * the cache - until the committer has validated the read set inside the
- * LMDB write transaction and applied the writes. Reads see the transaction's
- * own writes first (read-your-writes), then the cache, then the store.
+ * generation of the version it saw (0 for "absent"), and buffers every write:
+ * map keys and values in its own arena, an object's bytes in a new blob that
+ * the cache takes over once the commit succeeded. Nothing it does is visible
+ * to anybody else - not even to the cache - until the committer has
+ * validated the read set inside the LMDB write transaction and applied the
+ * writes. Reads see the transaction's own writes first (read-your-writes),
+ * then the cache, then the store.
  *
  * Objects are read through the cache; map keys straight from LMDB (a B-tree
  * lookup on a memory map). The LMDB read view is begun lazily on the first
@@ -14,7 +16,8 @@
  *
  * ghost_run() owns the retry loop: every caller's work runs in a fresh
  * transaction each attempt, so no state from an aborted attempt can leak
- * into the next one; the backoff is exponential with full jitter.
+ * into the next one; the backoff is exponential with full jitter. (Fresh
+ * in state: the buffers of a thread's last transaction are reused.)
  *
  * A transaction belongs to one thread; it takes no locks of its own.
  */
@@ -64,61 +67,108 @@ static void *arena_dup(struct ghost_txn *t, const void *p, size_t n)
     return q;
 }
 
-/* ---- read and write sets: arrays with an open-addressing index ---------- */
+/* ---- read and write sets: arrays, indexed once they are big ------------- */
+
+/* Most transactions read and write a handful of entries: up to SCAN_MAX a
+ * set is searched by comparing every entry, which costs less than hashing
+ * the key; past it, an open-addressing index finds entries. */
+#define SCAN_MAX 8
 
 static uint64_t entry_hash(uint64_t oid, unsigned map, const void *key, size_t klen)
 {
     return XXH3_64bits_withSeed(key, klen, oid * 0x9e3779b97f4a7c15ull + map);
 }
 
-/* Find slot of (oid,map,key) in index; entries are read_entry or
- * write_entry, which share their first four members' layout by design. */
-#define FIND(T, arr, idx, cap, OID, MAP, KEY, KLEN, SLOT)                                  \
+/* Entries are read_entry or write_entry, which share their first four
+ * members' layout by design. */
+#define SAME_KEY(x, OID, MAP, KEY, KLEN)                                                   \
+    ((x)->oid == (OID) && (x)->map == (MAP) && (x)->klen == (KLEN) &&                    \
+     ((KLEN) == 0 || !memcmp((x)->key, KEY, KLEN)))
+
+/* Find (oid,map,key) in the set arr[0..n) with index ix: OUT = the entry,
+ * or NULL. */
+#define FIND(arr, n, ix, OID, MAP, KEY, KLEN, OUT)                                         \
     do {                                                                                 \
-        uint64_t h_ = entry_hash(OID, MAP, KEY, KLEN);                                   \
-        size_t i_ = (size_t)h_ & ((cap) - 1);                                            \
-        for (;; i_ = (i_ + 1) & ((cap) - 1)) {                                           \
-            uint32_t e_ = (idx)[i_];                                                     \
-            if (!e_)                                                                     \
-                break;                                                                   \
-            T *x_ = &(arr)[e_ - 1];                                                      \
-            if (x_->oid == (OID) && x_->map == (MAP) && x_->klen == (KLEN) &&            \
-                (KLEN == 0 || !memcmp(x_->key, KEY, KLEN)))                              \
-                break;                                                                   \
+        OUT = NULL;                                                                      \
+        if (!(ix).cap) {                                                                 \
+            for (size_t e_ = 0; e_ < (n); e_++)                                          \
+                if (SAME_KEY(&(arr)[e_], OID, MAP, KEY, KLEN)) {                         \
+                    OUT = &(arr)[e_];                                                    \
+                    break;                                                               \
+                }                                                                        \
+            break;                                                                       \
         }                                                                                \
-        SLOT = i_;                                                                       \
+        size_t m_ = (ix).cap - 1;                                                        \
+        size_t i_ = (size_t)entry_hash(OID, MAP, KEY, KLEN) & m_;                        \
+        for (uint32_t e_; (e_ = (ix).slots[i_]) != 0; i_ = (i_ + 1) & m_)                \
+            if (SAME_KEY(&(arr)[e_ - 1], OID, MAP, KEY, KLEN)) {                         \
+                OUT = &(arr)[e_ - 1];                                                    \
+                break;                                                                   \
+            }                                                                            \
     } while (0)
 
-static int grow_index(uint32_t **idx, size_t *cap, size_t n, void *arr, size_t esize)
+static const struct read_entry *entry_at(const void *arr, size_t esize, size_t e)
 {
-    if (*cap && n * 2 < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    uint32_t *ni = calloc(ncap, sizeof *ni);
-    if (!ni)
-        return -ENOMEM;
-    for (size_t e = 0; e < n; e++) {
-        struct read_entry *x = (struct read_entry *)((char *)arr + e * esize);
-        size_t i = (size_t)entry_hash(x->oid, x->map, x->key, x->klen) & (ncap - 1);
-        while (ni[i])
-            i = (i + 1) & (ncap - 1);
-        ni[i] = (uint32_t)(e + 1);
+    return (const struct read_entry *)((const char *)arr + e * esize);
+}
+
+static void index_insert(struct set_index *ix, const struct read_entry *x, size_t e)
+{
+    size_t m = ix->cap - 1;
+    size_t i = (size_t)entry_hash(x->oid, x->map, x->key, x->klen) & m;
+    while (ix->slots[i])
+        i = (i + 1) & m;
+    ix->slots[i] = (uint32_t)(e + 1);
+}
+
+/* The set arr has just grown to n entries, the last one new. Index it if
+ * the set is past scanning, keeping at least twice as many slots as
+ * entries. Without memory for the index the set is scanned instead, which
+ * is slower but just as correct, so this cannot fail. */
+static void index_add(struct set_index *ix, size_t n, const void *arr, size_t esize)
+{
+    if (n <= SCAN_MAX)
+        return;
+    if (ix->cap && n * 2 < ix->cap) {
+        index_insert(ix, entry_at(arr, esize, n - 1), n - 1);
+        return;
     }
-    free(*idx);
-    *idx = ni;
-    *cap = ncap;
-    return 0;
+    size_t cap = ix->cap ? ix->cap * 2 : 4 * SCAN_MAX;
+    ix->cap = 0;
+    if (cap > ix->alloc) {
+        uint32_t *p = malloc(cap * sizeof *p);
+        if (!p)
+            return;
+        free(ix->slots);
+        ix->slots = p;
+        ix->alloc = cap;
+    }
+    memset(ix->slots, 0, cap * sizeof *ix->slots);
+    ix->cap = cap;
+    for (size_t e = 0; e < n; e++)
+        index_insert(ix, entry_at(arr, esize, e), e);
 }
 
 static struct read_entry *find_read(struct ghost_txn *t, uint64_t oid, unsigned map,
                                     const void *key, size_t klen)
 {
-    size_t slot;
-    if (!t->read_idx_cap)
-        return NULL;
-    FIND(struct read_entry, t->reads, t->read_index, t->read_idx_cap, oid, map, key, klen,
-         slot);
-    return t->read_index[slot] ? &t->reads[t->read_index[slot] - 1] : NULL;
+    struct read_entry *e;
+    FIND(t->reads, t->nreads, t->read_idx, oid, map, key, klen, e);
+    return e;
+}
+
+/* Make room for one more entry in *arr (capacity *cap, n used). */
+static int reserve(void **arr, size_t *cap, size_t n, size_t esize)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, ncap * esize);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
 }
 
 /* Remember a read; the first generation seen is the one validated. */
@@ -127,41 +177,38 @@ static int note_read(struct ghost_txn *t, uint64_t oid, unsigned map, const void
 {
     if (find_read(t, oid, map, key, klen))
         return 0;
-    if (t->nreads == t->capreads) {
-        size_t cap = t->capreads ? t->capreads * 2 : 16;
-        void *p = realloc(t->reads, cap * sizeof *t->reads);
-        if (!p)
-            return -ENOMEM;
-        t->reads = p;
-        t->capreads = cap;
-    }
-    struct read_entry *e = &t->reads[t->nreads];
-    e->oid = oid;
-    e->map = map;
-    e->klen = (unsigned)klen;
-    e->key = klen ? arena_dup(t, key, klen) : NULL;
-    e->gen = gen;
-    if (klen && !e->key)
+    if (reserve((void **)&t->reads, &t->capreads, t->nreads, sizeof *t->reads) < 0)
         return -ENOMEM;
-    t->nreads++;
-    if (grow_index(&t->read_index, &t->read_idx_cap, t->nreads, t->reads, sizeof *e) < 0)
+    const unsigned char *k = klen ? arena_dup(t, key, klen) : NULL;
+    if (klen && !k)
         return -ENOMEM;
-    size_t slot;
-    FIND(struct read_entry, t->reads, t->read_index, t->read_idx_cap, oid, map, key, klen,
-         slot);
-    t->read_index[slot] = (uint32_t)t->nreads;
+    struct read_entry *e = &t->reads[t->nreads++];
+    *e = (struct read_entry){
+        .oid = oid, .map = map, .klen = (unsigned)klen, .key = k, .gen = gen};
+    index_add(&t->read_idx, t->nreads, t->reads, sizeof *e);
     return 0;
 }
 
 static struct write_entry *find_write(struct ghost_txn *t, uint64_t oid, unsigned map,
                                       const void *key, size_t klen)
 {
-    size_t slot;
-    if (!t->write_idx_cap)
+    struct write_entry *e;
+    FIND(t->writes, t->nwrites, t->write_idx, oid, map, key, klen, e);
+    return e;
+}
+
+static struct write_entry *add_write(struct ghost_txn *t, uint64_t oid, unsigned map,
+                                     const void *key, size_t klen)
+{
+    if (reserve((void **)&t->writes, &t->capwrites, t->nwrites, sizeof *t->writes) < 0)
         return NULL;
-    FIND(struct write_entry, t->writes, t->write_index, t->write_idx_cap, oid, map, key,
-         klen, slot);
-    return t->write_index[slot] ? &t->writes[t->write_index[slot] - 1] : NULL;
+    const unsigned char *k = klen ? arena_dup(t, key, klen) : NULL;
+    if (klen && !k)
+        return NULL;
+    struct write_entry *e = &t->writes[t->nwrites++];
+    *e = (struct write_entry){.oid = oid, .map = map, .klen = (unsigned)klen, .key = k};
+    index_add(&t->write_idx, t->nwrites, t->writes, sizeof *e);
+    return e;
 }
 
 static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const void *key,
@@ -174,38 +221,35 @@ static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const voi
         t->counted = true;
         atomic_fetch_add(&t->g->writers, 1);
     }
-    struct write_entry *e = find_write(t, oid, map, key, klen);
-    if (!e) {
-        if (t->nwrites == t->capwrites) {
-            size_t cap = t->capwrites ? t->capwrites * 2 : 16;
-            void *p = realloc(t->writes, cap * sizeof *t->writes);
-            if (!p)
-                return -ENOMEM;
-            t->writes = p;
-            t->capwrites = cap;
-        }
-        e = &t->writes[t->nwrites];
-        e->oid = oid;
-        e->map = map;
-        e->klen = (unsigned)klen;
-        e->key = klen ? arena_dup(t, key, klen) : NULL;
-        if (klen && !e->key)
-            return -ENOMEM;
-        t->nwrites++;
-        if (grow_index(&t->write_index, &t->write_idx_cap, t->nwrites, t->writes,
-                       sizeof *e) < 0)
-            return -ENOMEM;
-        size_t slot;
-        FIND(struct write_entry, t->writes, t->write_index, t->write_idx_cap, oid, map, key,
-             klen, slot);
-        t->write_index[slot] = (uint32_t)t->nwrites;
+    /* The value first, so that a failure leaves the write set as it was.
+     * An object's bytes go straight into the blob the cache will hold once
+     * the commit succeeded: one copy, made here, outside the committer. */
+    struct blob *blob = NULL;
+    const void *v = NULL;
+    if (op == OP_PUT && map == MAP_OBJECT) {
+        blob = blob_new(type, val, vlen);
+        v = blob ? blob->data : NULL;
+    } else if (op == OP_PUT) {
+        v = arena_dup(t, val, vlen);
     }
+    if (op == OP_PUT && !v)
+        return -ENOMEM;
+    struct write_entry *e = find_write(t, oid, map, key, klen);
+    if (!e)
+        e = add_write(t, oid, map, key, klen);
+    /* An earlier put's bytes stay borrowed until the txn ends: keep them. */
+    if (!e || (e->blob && reserve((void **)&t->blobs, &t->capblobs, t->nblobs,
+                                  sizeof *t->blobs) < 0)) {
+        blob_put(blob);
+        return -ENOMEM;
+    }
+    if (e->blob)
+        t->blobs[t->nblobs++] = e->blob;
     e->op = op;
     e->type = type;
     e->vlen = vlen;
-    e->val = op == OP_PUT ? arena_dup(t, val, vlen) : NULL;
-    if (op == OP_PUT && !e->val)
-        return -ENOMEM;
+    e->val = v;
+    e->blob = blob;
     if (op == OP_PUT)
         t->write_bytes += vlen + klen + 32;
     else
@@ -227,13 +271,29 @@ void txn_release_view(struct ghost_txn *t)
     t->view = NULL;
 }
 
-void txn_free(struct ghost_txn *t)
+/* Retired transactions. A transaction's buffers (the struct, both sets and
+ * their indexes, the blob list, an arena chunk) cost more to allocate and
+ * free than a small transaction's own work, so each thread keeps the
+ * buffers of its last ended transaction, and its next transaction starts
+ * from them. Only buffers are kept - no state, no reference to the ghost -
+ * and txn_new() resets every field, so nothing of an ended (or aborted)
+ * attempt reaches the next one, whichever ghost that belongs to. Buffers
+ * past the SPARE_* sizes are freed rather than kept, so a thread holds a
+ * few KiB at most; the spare is freed when its thread exits. */
+#define SPARE_ENTRIES 256 /* reads, writes, blobs */
+#define SPARE_SLOTS 1024  /* index slots */
+#define SPARE_ARENA 16384 /* bytes of the one arena chunk kept */
+
+static _Thread_local struct ghost_txn *spare;
+static _Thread_local bool spare_registered;
+static pthread_key_t spare_key;
+static bool spare_key_ok;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void txn_destroy(struct ghost_txn *t)
 {
-    if (t->counted)
-        atomic_fetch_sub(&t->g->writers, 1);
-    txn_release_view(t);
-    for (size_t i = 0; i < t->nblobs; i++)
-        blob_put(t->blobs[i]);
+    if (!t)
+        return;
     while (t->arena) {
         struct arena_chunk *n = t->arena->next;
         free(t->arena);
@@ -241,19 +301,121 @@ void txn_free(struct ghost_txn *t)
     }
     free(t->blobs);
     free(t->reads);
-    free(t->read_index);
+    free(t->read_idx.slots);
     free(t->writes);
-    free(t->write_index);
+    free(t->write_idx.slots);
     free(t);
+}
+
+/* Thread exit: the key's value is the address of that thread's spare. */
+static void spare_destroy(void *slot)
+{
+    struct ghost_txn **s = slot;
+    txn_destroy(*s);
+    *s = NULL;
+}
+
+static void spare_key_create(void)
+{
+    spare_key_ok = pthread_key_create(&spare_key, spare_destroy) == 0;
+}
+
+static void trim_array(void **arr, size_t *cap)
+{
+    if (*cap > SPARE_ENTRIES) {
+        free(*arr);
+        *arr = NULL;
+        *cap = 0;
+    }
+}
+
+static void trim_index(struct set_index *ix)
+{
+    if (ix->alloc > SPARE_SLOTS) {
+        free(ix->slots);
+        ix->slots = NULL;
+        ix->alloc = 0;
+    }
+    ix->cap = 0;
+}
+
+/* Free what a spare should not keep: all arena chunks but the newest (the
+ * largest), that one too if it is big, and oversized arrays. */
+static void trim(struct ghost_txn *t)
+{
+    struct arena_chunk *c = t->arena;
+    if (c) {
+        struct arena_chunk *n = c->next;
+        while (n) {
+            struct arena_chunk *next = n->next;
+            free(n);
+            n = next;
+        }
+        c->next = NULL;
+        c->used = 0;
+        if (c->size > SPARE_ARENA) {
+            free(c);
+            t->arena = NULL;
+        }
+    }
+    trim_array((void **)&t->reads, &t->capreads);
+    trim_array((void **)&t->writes, &t->capwrites);
+    trim_array((void **)&t->blobs, &t->capblobs);
+    trim_index(&t->read_idx);
+    trim_index(&t->write_idx);
+}
+
+/* Keep t's buffers as this thread's spare, or free them. */
+static void retire(struct ghost_txn *t)
+{
+    if (spare) { /* this thread ended two transactions in a row */
+        txn_destroy(t);
+        return;
+    }
+    if (!spare_registered) { /* first time: free the spare at thread exit */
+        pthread_once(&spare_once, spare_key_create);
+        if (!spare_key_ok || pthread_setspecific(spare_key, &spare) != 0) {
+            txn_destroy(t);
+            return;
+        }
+        spare_registered = true;
+    }
+    trim(t);
+    spare = t;
+}
+
+void txn_free(struct ghost_txn *t)
+{
+    if (t->counted)
+        atomic_fetch_sub(&t->g->writers, 1);
+    txn_release_view(t);
+    for (size_t i = 0; i < t->nblobs; i++)
+        blob_put(t->blobs[i]);
+    for (size_t i = 0; i < t->nwrites; i++)
+        blob_put(t->writes[i].blob);
+    retire(t);
 }
 
 static struct ghost_txn *txn_new(struct ghost *g)
 {
-    struct ghost_txn *t = calloc(1, sizeof *t);
-    if (t) {
-        t->g = g;
-        t->at = GEN_HEAD;
-    }
+    struct ghost_txn *t = spare;
+    spare = NULL;
+    if (!t && !(t = calloc(1, sizeof *t)))
+        return NULL;
+    /* Every field anew; of a spare only its (trimmed, empty) buffers. */
+    *t = (struct ghost_txn){
+        .g = g,
+        .at = GEN_HEAD,
+        .arena = t->arena,
+        .reads = t->reads,
+        .capreads = t->capreads,
+        .read_idx = {.slots = t->read_idx.slots, .alloc = t->read_idx.alloc},
+        .writes = t->writes,
+        .capwrites = t->capwrites,
+        .write_idx = {.slots = t->write_idx.slots, .alloc = t->write_idx.alloc},
+        .blobs = t->blobs,
+        .capblobs = t->capblobs,
+    };
     return t;
 }
 
@@ -319,15 +481,9 @@ int ghost_txn_commit(struct ghost_txn *t)
 
 static int keep_blob(struct ghost_txn *t, struct blob *b)
 {
-    if (t->nblobs == t->capblobs) {
-        size_t cap = t->capblobs ? t->capblobs * 2 : 8;
-        void *p = realloc(t->blobs, cap * sizeof *t->blobs);
-        if (!p) {
-            blob_put(b);
-            return -ENOMEM;
-        }
-        t->blobs = p;
-        t->capblobs = cap;
+    if (reserve((void **)&t->blobs, &t->capblobs, t->nblobs, sizeof *t->blobs) < 0) {
+        blob_put(b);
+        return -ENOMEM;
     }
     t->blobs[t->nblobs++] = b;
     return 0;
@@ -523,10 +679,7 @@ static void backoff(unsigned attempt, uint64_t *seed)
 int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void *arg)
 {
     unsigned max = g->opts.max_retries ? g->opts.max_retries : 10000;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t seed = (uint64_t)now.tv_nsec * 0x9e3779b97f4a7c15ull + (uint64_t)(uintptr_t)&now;
-    seed |= 1;
+    uint64_t seed = 0; /* seeded at the first retry: most runs need none */
     for (unsigned attempt = 0;; attempt++) {
         struct ghost_txn *t;
         int r = ghost_txn_begin(g, &t);
@@ -543,6 +696,12 @@ int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void
             return ghost_set_error(-GHOST_ECONFLICT, "gave up after %u conflicting attempts",
                                    max);
         atomic_fetch_add(&g->retries, 1);
+        if (!seed) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            seed = (uint64_t)now.tv_nsec * 0x9e3779b97f4a7c15ull + (uint64_t)(uintptr_t)&now;
+            seed |= 1;
+        }
         backoff(attempt, &seed);
     }
 }

@@ -1,10 +1,11 @@
 /*
  * test_committer.c - group commit and durability: concurrent commits share
- * LMDB write transactions with sync=batch (and do not with sync=always);
- * ghost_sync() followed by kill -9 loses nothing committed before the sync;
- * and a store killed in the middle of a stream of commits, in each of the
- * three sync modes, opens with every object readable, every pair written in
- * one transaction still agreeing, and every acknowledged commit present.
+ * LMDB write transactions with sync=batch (and do not with sync=always); a
+ * small map grows under a stream of small commits; ghost_sync() followed by
+ * kill -9 loses nothing committed before the sync; and a store killed in the
+ * middle of a stream of commits, in each of the three sync modes, opens with
+ * every object readable, every pair written in one transaction still
+ * agreeing, and every acknowledged commit present.
  *
  * A killed child commits from COMMITTERS threads at once so that batches are
  * in flight when the signal lands. Each thread owns a pair of objects
@@ -174,6 +175,61 @@ START_TEST(none_groups_commits)
     ck_assert_uint_eq(commits, THREADS * 200);
     ck_assert_uint_gt(batches, 0);
     ck_assert_uint_le(batches, commits);
+}
+END_TEST
+
+/* --- map growth ---------------------------------------------------------------------- */
+
+#define SMALL_COMMITS 6000
+#define SMALL_BYTES 1024
+
+static int put_new(struct ghost_txn *t, void *arg)
+{
+    uint64_t *oid = arg;
+    unsigned char buf[SMALL_BYTES];
+    int r = ghost_oid_alloc(t, oid);
+    if (r < 0)
+        return r;
+    memset(buf, (int)(*oid & 0xff), sizeof buf);
+    memcpy(buf, oid, sizeof *oid);
+    return ghost_obj_put(t, *oid, 1, buf, sizeof buf);
+}
+
+/* The committer looks at the map's usage only now and then; a stream of
+ * small commits that fills a small map many times over must still find
+ * the map grown in time, and lose nothing. */
+START_TEST(map_grows_under_small_commits)
+{
+    struct ghost_options opts;
+    struct ghost *g;
+    struct ghost_stats st;
+    static uint64_t oids[SMALL_COMMITS];
+
+    snprintf(path, sizeof path, "%s", test_new_store("grow"));
+    ghost_options_init(&opts);
+    opts.sync = GHOST_SYNC_NONE;
+    opts.map_bytes = 1 << 20;
+    OK(ghost_open(path, &opts, &g));
+    for (int i = 0; i < SMALL_COMMITS; i++)
+        OK(ghost_run(g, put_new, &oids[i]));
+    ghost_stats(g, &st);
+    ck_assert_msg(st.map_grows > 0, "map_grows = %" PRIu64, st.map_grows);
+    ck_assert_msg(st.map_bytes >= (uint64_t)SMALL_COMMITS * SMALL_BYTES,
+                  "map_bytes = %" PRIu64, st.map_bytes);
+    struct ghost_txn *t;
+    OK(ghost_txn_begin(g, &t));
+    for (int i = 0; i < SMALL_COMMITS; i++) {
+        const void *data;
+        size_t len;
+        uint64_t v;
+        OK(ghost_obj_get(t, oids[i], NULL, &data, &len));
+        ck_assert_uint_eq(len, SMALL_BYTES);
+        memcpy(&v, data, sizeof v);
+        ck_assert_uint_eq(v, oids[i]);
+        ck_assert_uint_eq(((const unsigned char *)data)[len - 1], oids[i] & 0xff);
+    }
+    ghost_txn_abort(t);
+    ghost_close(g);
 }
 END_TEST
 
@@ -476,6 +532,7 @@ static Suite *committer_suite(void)
     tcase_add_test(tc, batch_groups_commits);
     tcase_add_test(tc, always_commits_one_by_one);
     tcase_add_test(tc, none_groups_commits);
+    tcase_add_test(tc, map_grows_under_small_commits);
     suite_add_tcase(s, tc);
 
     TCase *tk = tcase_create("kill9");

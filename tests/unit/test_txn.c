@@ -3,7 +3,9 @@
  * objects and map keys), read-only and blind-write commits, ghost_run()'s
  * retry loop and its error path, the promise that an aborted or conflicted
  * attempt leaves no trace (in the store, in the cache, or in the next
- * attempt), and a shared counter incremented by 2 processes x 2 threads.
+ * attempt), bytes of its own writes staying valid, read and write sets too
+ * big to scan, a thread's next transaction starting clean on reused buffers,
+ * and a shared counter incremented by 2 processes x 2 threads.
  *
  * A "racing writer" is another thread committing through the same
  * connection while the transaction under test is open; it is joined before
@@ -539,6 +541,141 @@ START_TEST(abort_leaves_nothing)
 }
 END_TEST
 
+/* --- read-your-writes ------------------------------------------------------------- */
+
+/* Bytes read back from the transaction's own write stay valid until it
+ * ends, even after the object is written again (or deleted), and may be
+ * the source of the next put. */
+START_TEST(own_writes_stay_borrowed)
+{
+    struct ghost_txn *a;
+    const void *p1, *p2;
+    size_t len;
+    uint64_t v1 = 111, v2 = 222, v;
+
+    OK(ghost_txn_begin(g, &a));
+    OK(ghost_obj_put(a, X, 1, &v1, sizeof v1));
+    OK(ghost_obj_get(a, X, NULL, &p1, &len));
+    OK(ghost_obj_put(a, X, 1, p1, len)); /* its own bytes as the source */
+    OK(ghost_obj_put(a, X, 1, &v2, sizeof v2));
+    OK(ghost_obj_get(a, X, NULL, &p2, &len));
+    OK(ghost_obj_del(a, X));
+    OK(ghost_obj_put(a, Y, 1, p2, len));
+    memcpy(&v, p1, sizeof v);
+    ck_assert_uint_eq(v, 111);
+    memcpy(&v, p2, sizeof v);
+    ck_assert_uint_eq(v, 222);
+    ck_assert_int_eq(get_u64_txn(a, X), -ENOENT);
+    OK(ghost_txn_commit(a));
+    ck_assert_int_eq(committed(X), -ENOENT);
+    ck_assert_int_eq(committed(Y), 222);
+}
+END_TEST
+
+/* --- sets past scanning size, and reused transactions ---------------------------- */
+
+#define MANY 100 /* entries: well past the size up to which a set is scanned */
+
+/* A transaction with MANY object writes, MANY map writes and MANY reads
+ * still finds each of its entries once (read-your-writes, a write twice
+ * to one object, validation of every read). */
+START_TEST(big_sets_find_every_entry)
+{
+    uint64_t oids[MANY];
+    struct ghost_txn *a;
+    char key[16], buf[64];
+    const void *val;
+    size_t vlen;
+
+    OK(ghost_txn_begin(g, &a));
+    for (int i = 0; i < MANY; i++) {
+        OK(ghost_oid_alloc(a, &oids[i]));
+        put_u64_txn(a, oids[i], (uint64_t)i);
+        snprintf(key, sizeof key, "big%d", i);
+        OK(ghost_map_put(a, W, 0, key, strlen(key), key, strlen(key)));
+    }
+    for (int i = 0; i < MANY; i += 3) /* a second put replaces the first */
+        put_u64_txn(a, oids[i], (uint64_t)i + 1000);
+    for (int i = 0; i < MANY; i++) {
+        ck_assert_int_eq(get_u64_txn(a, oids[i]), i % 3 ? i : i + 1000);
+        snprintf(key, sizeof key, "big%d", i);
+        OK(ghost_map_get(a, W, 0, key, strlen(key), &val, &vlen));
+        ck_assert_uint_eq(vlen, strlen(key));
+        ck_assert(!memcmp(val, key, vlen));
+    }
+    OK(ghost_txn_commit(a));
+    for (int i = 0; i < MANY; i++)
+        ck_assert_int_eq(committed(oids[i]), i % 3 ? i : i + 1000);
+
+    /* MANY reads of absent keys, read twice each; the racer changes the
+     * last one read, which must still be validated */
+    OK(ghost_txn_begin(g, &a));
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < MANY; i++) {
+            snprintf(key, sizeof key, "none%d", i);
+            EXPECT(ghost_map_get(a, W, 0, key, strlen(key), &val, &vlen), -ENOENT);
+            ck_assert_int_eq(get_u64_txn(a, oids[i]), i % 3 ? i : i + 1000);
+        }
+    race((struct race){.op = RACE_MAP_PUT, .oid = W, .key = "none99", .val = "x"});
+    put_u64_txn(a, Y, 11);
+    EXPECT(ghost_txn_commit(a), -GHOST_ECONFLICT);
+    ck_assert_int_eq(committed(Y), 10);
+    OK(committed_key("none99", buf, sizeof buf));
+    ck_assert_str_eq(buf, "x");
+}
+END_TEST
+
+/* A thread's next transaction reuses the buffers of its last one: it must
+ * start empty - no reads, writes or index entries of the one before - also
+ * on another connection after the first was closed. */
+START_TEST(next_txn_starts_clean)
+{
+    uint64_t oids[MANY];
+    struct ghost_txn *a;
+    struct ghost_stats st0 = stats();
+
+    OK(ghost_txn_begin(g, &a));
+    ck_assert_int_eq(get_u64_txn(a, X), 1);
+    for (int i = 0; i < MANY; i++) {
+        OK(ghost_oid_alloc(a, &oids[i]));
+        put_u64_txn(a, oids[i], 666);
+    }
+    put_u64_txn(a, X, 666);
+    ghost_txn_abort(a);
+
+    /* small, then big: neither sees the aborted writes */
+    OK(ghost_txn_begin(g, &a));
+    ck_assert_int_eq(get_u64_txn(a, X), 1);
+    ck_assert_int_eq(get_u64_txn(a, oids[0]), -ENOENT);
+    OK(ghost_txn_commit(a)); /* read-only: commits nothing */
+    OK(ghost_txn_begin(g, &a));
+    for (int i = 1; i < MANY; i += 2)
+        put_u64_txn(a, oids[i], (uint64_t)i);
+    for (int i = 0; i < MANY; i++)
+        ck_assert_int_eq(get_u64_txn(a, oids[i]), i % 2 ? i : -ENOENT);
+    ck_assert_int_eq(get_u64_txn(a, X), 1);
+    OK(ghost_txn_commit(a));
+    ck_assert_uint_eq(stats().commits - st0.commits, 1);
+    ck_assert_int_eq(committed(X), 1);
+    ck_assert_int_eq(committed(oids[0]), -ENOENT);
+    ck_assert_int_eq(committed(oids[1]), 1);
+
+    /* a transaction aborted on one connection, the next on another */
+    OK(ghost_txn_begin(g, &a));
+    put_u64_txn(a, X, 666);
+    ck_assert_int_eq(get_u64_txn(a, Y), 10);
+    ghost_txn_abort(a);
+    ghost_close(g);
+    g = open_store(GHOST_SYNC_NONE);
+    OK(ghost_txn_begin(g, &a));
+    ck_assert_int_eq(get_u64_txn(a, X), 1);
+    put_u64_txn(a, Y, 12);
+    OK(ghost_txn_commit(a));
+    ck_assert_int_eq(committed(X), 1);
+    ck_assert_int_eq(committed(Y), 12);
+}
+END_TEST
+
 /* --- the shared counter ------------------------------------------------------------ */
 
 #define COUNTER_PROCS 2
@@ -704,6 +841,9 @@ static Suite *txn_suite(void)
     tcase_add_test(tc, run_fn_conflict_starts_over);
     tcase_add_test(tc, failed_attempt_leaves_nothing);
     tcase_add_test(tc, abort_leaves_nothing);
+    tcase_add_test(tc, own_writes_stay_borrowed);
+    tcase_add_test(tc, big_sets_find_every_entry);
+    tcase_add_test(tc, next_txn_starts_clean);
     suite_add_tcase(s, tc);
 
     TCase *counter = tcase_create("counter");
