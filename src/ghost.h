@@ -52,6 +52,8 @@ enum {
 /* OIDs below this are reserved for well-known objects (the filesystem puts
  * its root directory at OID 1); ghost_oid_alloc() never returns them. */
 #define GHOST_OID_FIRST 16
+/* The largest valid OID; object calls refuse 0 and larger ones with -EINVAL. */
+#define GHOST_OID_MAX ((UINT64_C(1) << 63) - 1)
 
 /* Longest key of an ordered map, in bytes. */
 #define GHOST_KEY_MAX 480

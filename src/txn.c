@@ -512,6 +512,14 @@ int ghost_oid_alloc(struct ghost_txn *t, uint64_t *oid)
     return r;
 }
 
+static int check_oid(uint64_t oid)
+{
+    if (oid == 0 || oid > GHOST_OID_MAX)
+        return ghost_set_error(-EINVAL, "object %llu: not a valid OID (1..2^63-1)",
+                               (unsigned long long)oid);
+    return 0;
+}
+
 int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void **data,
                   size_t *len)
 {
@@ -528,6 +536,9 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
         data = &d;
     if (!len)
         len = &l;
+    r = check_oid(oid);
+    if (r)
+        return r;
     if (t->snapshot) {
         r = view(t);
         return r ? r : store_obj_read(&t->g->store, t->view, oid, t->at, &gen, type, data, len);
@@ -576,7 +587,10 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
 int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *data,
                   size_t len)
 {
-    if (type == 0 || oid == 0)
+    int r = check_oid(oid);
+    if (r)
+        return r;
+    if (type == 0)
         return ghost_set_error(-EINVAL, "object %llu: type %u is not a valid type",
                                (unsigned long long)oid, type);
     return note_write(t, oid, MAP_OBJECT, NULL, 0, OP_PUT, type, data, len);
@@ -584,7 +598,8 @@ int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *d
 
 int ghost_obj_del(struct ghost_txn *t, uint64_t oid)
 {
-    return note_write(t, oid, MAP_OBJECT, NULL, 0, OP_DEL, 0, NULL, 0);
+    int r = check_oid(oid);
+    return r ? r : note_write(t, oid, MAP_OBJECT, NULL, 0, OP_DEL, 0, NULL, 0);
 }
 
 /* ---- maps ----------------------------------------------------------------------- */

@@ -650,6 +650,15 @@ START_TEST(obj_round_trip)
     OK(ghost_oid_alloc(t, &c));
     ck_assert(a != b && b != c && a != c);
     EXPECT(ghost_obj_put(t, a, 0, "zero", 4), -EINVAL);
+    /* OIDs out of range: 0, and anything past GHOST_OID_MAX (whose key
+     * would alias a valid OID's). */
+    EXPECT(ghost_obj_put(t, 0, 1, "x", 1), -EINVAL);
+    EXPECT(ghost_obj_put(t, GHOST_OID_MAX + 1, 1, "x", 1), -EINVAL);
+    EXPECT(ghost_obj_put(t, UINT64_MAX, 1, "x", 1), -EINVAL);
+    EXPECT(ghost_obj_get(t, GHOST_OID_MAX + 1, NULL, NULL, NULL), -EINVAL);
+    EXPECT(ghost_obj_del(t, UINT64_MAX), -EINVAL);
+    ck_assert_msg(strstr(ghost_errmsg(), "not a valid OID"), "errmsg: %s", ghost_errmsg());
+    OK(ghost_obj_put(t, GHOST_OID_MAX, 1, "top", 3));
     EXPECT(ghost_obj_get(t, a, &type, &data, &len), -ENOENT);
     OK(ghost_obj_put(t, a, 1, "first", 5));
     /* Read-your-writes. */
