@@ -725,6 +725,8 @@ void store_close(struct store *s)
     mdb_env_close(s->env);
     s->env = NULL;
     changes_close(&s->changes);
+    free(s->changed_buf);
+    s->changed_buf = NULL;
     pthread_rwlock_destroy(&s->resize_lock);
     free(s->path);
     s->path = NULL;
@@ -1035,6 +1037,11 @@ int store_batch_begin(struct store *s, struct store_batch *b)
     if (r)
         return r;
     b->gen = current_gen(b->txn);
+    /* Batches take turns (LMDB's writer lock): they share one buffer. */
+    b->changed = s->changed_buf;
+    b->capchanged = s->changed_cap;
+    s->changed_buf = NULL;
+    s->changed_cap = 0;
     /* If the last write transaction was our own batch, meta is as we left
      * it: skip reading it. Anything else (another process, a snapshot, an
      * OID block) took a transaction id in between. */
@@ -1059,10 +1066,26 @@ static void close_cursors(struct store_batch *b)
     b->cur[0] = b->cur[1] = NULL;
 }
 
+/* Hand the list of changed OIDs back for the next batch (while we still
+ * hold LMDB's writer lock), unless it grew big. */
+static void give_back_changed(struct store_batch *b)
+{
+    struct store *s = b->s;
+    if (b->capchanged <= 4096 && !s->changed_buf) {
+        s->changed_buf = b->changed;
+        s->changed_cap = b->capchanged;
+    } else {
+        free(b->changed);
+    }
+    b->changed = NULL;
+    b->nchanged = b->capchanged = 0;
+}
+
 void store_batch_abort(struct store_batch *b)
 {
     if (b->txn) {
         close_cursors(b);
+        give_back_changed(b);
         mdb_txn_abort(b->txn);
         end_locked(b->s);
     }
@@ -1112,8 +1135,13 @@ static int head_gen(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf, siz
     if (rc)
         return rc;
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    b->obj_at_valid = false;
     if (rc == MDB_NOTFOUND)
         return 0;
+    if (rc == 0 && dbi == b->s->obj) { /* the write that follows may start here */
+        memcpy(b->obj_at, kbuf, OBJ_KEY_LEN);
+        b->obj_at_valid = true;
+    }
     int r = rc ? mdb_err(b->s, rc, "reading a record") : version_ok(b->s, dbi, &k, &v);
     if (r == 0)
         *head = rec_gen(&v);
@@ -1167,7 +1195,10 @@ static int write_version(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf
         return r;
     put_be64(kbuf + klen - 8, ~GEN_HEAD);
     k = (MDB_val){klen, kbuf};
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    /* The check of this key's read just left the cursor on it? */
+    bool here = dbi == s->obj && b->obj_at_valid && !memcmp(b->obj_at, kbuf, OBJ_KEY_LEN);
+    b->obj_at_valid = false;
+    int rc = mdb_cursor_get(cur, &k, &v, here ? MDB_GET_CURRENT : MDB_SET_KEY);
     if (rc && rc != MDB_NOTFOUND)
         return mdb_err(s, rc, "seeking a key");
     if (rc == MDB_NOTFOUND) {
@@ -1282,6 +1313,7 @@ int store_batch_commit(struct store_batch *b)
                           ? changes_append(&s->changes, b->gen, s->writer_id, b->changed, n)
                           : s->batch_seq_from;
     close_cursors(b);
+    give_back_changed(b);
     int rc = mdb_txn_commit(b->txn);
     if (rc == 0) {
         s->last_batch_txnid = b->gen;
@@ -1289,8 +1321,6 @@ int store_batch_commit(struct store_batch *b)
     }
     b->txn = NULL;
     end_locked(s);
-    free(b->changed);
-    b->changed = NULL;
     return mdb_err(s, rc, "committing");
 }
 
