@@ -115,6 +115,7 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
     g->seen_gen = store_last_txnid(&g->store);
     g->seen_seq = changes_start(&g->store.changes, g->seen_gen);
     atomic_store(&g->last_txnid_hint, g->seen_gen);
+    atomic_store(&g->seen_seq_hint, g->seen_seq);
     r = r ? r : committer_start(g);
     if (!r && g->opts.poll) {
         r = -pthread_create(&g->poller, NULL, poller_main, g);
@@ -154,10 +155,13 @@ void db_committed(struct ghost *g, uint64_t gen, uint64_t txnid)
     struct store *st = &g->store;
     (void)txnid;
     pthread_mutex_lock(&g->coh_lock);
-    if (g->seen_gen + 1 == gen && g->seen_seq == st->batch_seq_from) {
-        g->seen_gen = gen;
+    if (g->seen_seq == st->batch_seq_from) { /* nothing of others' came between */
         g->seen_seq = st->batch_seq_to;
-        atomic_store(&g->last_txnid_hint, gen);
+        atomic_store(&g->seen_seq_hint, g->seen_seq);
+        if (g->seen_gen + 1 == gen) {
+            g->seen_gen = gen;
+            atomic_store(&g->last_txnid_hint, gen);
+        }
     }
     pthread_mutex_unlock(&g->coh_lock);
 }
@@ -182,7 +186,11 @@ static void collect(void *arg, uint64_t oid)
 int ghost_refresh(struct ghost *g)
 {
     struct store *st = &g->store;
-    /* The O(1) path: nobody committed anything since we last looked. */
+    /* The O(1) paths: nobody appended to the change log (so no commit
+     * changed an object), or nobody committed anything, since we last
+     * looked. The first is one load from shared memory. */
+    if (st->changes.hdr && changes_head(&st->changes) == atomic_load(&g->seen_seq_hint))
+        return 0;
     if (store_last_txnid(st) == atomic_load(&g->last_txnid_hint))
         return 0;
 
@@ -190,7 +198,7 @@ int ghost_refresh(struct ghost *g)
     uint64_t gen = store_last_txnid(st);
     struct refresh rf = {0};
     bool all = false;
-    if (gen > g->seen_gen) {
+    if (gen > g->seen_gen || st->changes.hdr) {
         int r = changes_read(&st->changes, &g->seen_seq, gen, st->writer_id, collect, &rf);
         if (r == -ERANGE) { /* entries lost: start over after them */
             all = true;
@@ -201,9 +209,11 @@ int ghost_refresh(struct ghost *g)
         else
             for (size_t i = 0; i < rf.n; i++)
                 cache_invalidate(&g->cache, rf.oids[i], gen);
-        g->seen_gen = gen;
+        if (gen > g->seen_gen)
+            g->seen_gen = gen;
     }
     atomic_store(&g->last_txnid_hint, g->seen_gen);
+    atomic_store(&g->seen_seq_hint, g->seen_seq);
     pthread_mutex_unlock(&g->coh_lock);
     /* The callback runs with no lock held. */
     if (all) {

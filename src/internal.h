@@ -351,7 +351,7 @@ struct ghost {
     pthread_mutex_t coh_lock; /* protects seen_gen, seen_txnid */
     uint64_t seen_gen;        /* the generation we have caught up with */
     uint64_t seen_seq;        /* the change log entry we have read up to */
-    atomic_uint_fast64_t last_txnid_hint;
+    atomic_uint_fast64_t last_txnid_hint, seen_seq_hint; /* copies, for lock-free checks */
 
     pthread_t poller;
     bool poller_running;
