@@ -99,6 +99,8 @@ struct store {
      * file stays below roomy_used and the clock below roomy_ns. */
     uint64_t roomy_used;
     int64_t roomy_ns;
+    uint64_t used;                /* LMDB's pages in bytes, as measured at used_ns */
+    int64_t used_ns;
     /* Meta as our last batch left it, valid while no other write
      * transaction came between (touched only under LMDB's writer lock). */
     uint64_t last_batch_txnid, last_batch_snapmax;

@@ -1402,12 +1402,22 @@ static int64_t coarse_ns(void)
 }
 
 #define ROOMY_NS 50000000 /* 50 ms */
+#define USED_NS 2000000   /* 2 ms */
 
 int store_space_check(struct store *s, size_t bytes, bool frees)
 {
+    /* The common case, a disk with plenty of room seen moments ago: the
+     * file's length as measured within the last USED_NS will do (it grows
+     * by far less than the room in that time). */
+    int64_t now = coarse_ns();
+    if (!s->low_space && now < s->roomy_ns && now < s->used_ns + USED_NS &&
+        s->used + 2 * (uint64_t)bytes < s->roomy_used)
+        return 0;
     MDB_envinfo info;
     env_info(s, &info);
     uint64_t used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+    s->used = used;
+    s->used_ns = now;
     uint64_t need = used + 2 * (uint64_t)bytes + 64 * (uint64_t)s->psize + s->reserve;
     if (s->alloc_end >= need)
         return 0;
@@ -1421,7 +1431,6 @@ int store_space_check(struct store *s, size_t bytes, bool frees)
     /* The disk's free space is asked at most every ROOMY_NS, and again
      * sooner once the file has grown by half of the room seen then: a
      * statfs per batch was a sixth of a small transaction's cost. */
-    int64_t now = coarse_ns();
     if (!s->low_space && used + 2 * (uint64_t)bytes < s->roomy_used && now < s->roomy_ns)
         return 0;
     if (!s->low_space && fstatvfs(s->fd, &vfs) == 0 &&
