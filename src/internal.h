@@ -26,6 +26,11 @@
 
 #include "ghost.h"
 
+/* Thread-local variables on hot paths: the initial-exec model reaches them
+ * with one load instead of a call to __tls_get_addr (what a shared library
+ * pays by default). They are few and small, as that model needs. */
+#define HOT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+
 /* ---- log.c ---- */
 enum { GHOST_LOG_ERR, GHOST_LOG_WARN, GHOST_LOG_INFO, GHOST_LOG_DEBUG };
 void ghost_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

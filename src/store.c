@@ -77,7 +77,7 @@
  * The handler runs with SA_NODEFER so that the jump needs no signal mask
  * restore (a sigsetjmp without a system call).
  */
-static _Thread_local sigjmp_buf *guard;
+static HOT_TLS sigjmp_buf *guard;
 static struct sigaction old_bus, old_segv;
 static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
 
@@ -737,7 +737,7 @@ void store_close(struct store *s)
 /* LMDB transactions this thread has open. The map can only be resized when
  * the process has none, so a thread that holds one must not wait for a
  * resize: it gets a conflict instead and its retry starts without views. */
-static _Thread_local int held;
+static HOT_TLS int held;
 
 static void end_locked(struct store *s)
 {

@@ -217,7 +217,9 @@ static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const voi
     if (t->snapshot || t->g->opts.readonly)
         return ghost_set_error(-EROFS, "write in a read-only %s",
                                t->snapshot ? "snapshot view" : "store");
-    if (!t->counted) { /* a writer: the committer may wait a moment for us */
+    /* A writer: in batch mode the committer may wait a moment for us (the
+     * count serves nothing else, so the other modes skip its atomics). */
+    if (!t->counted && t->g->opts.sync == GHOST_SYNC_BATCH) {
         t->counted = true;
         atomic_fetch_add(&t->g->writers, 1);
     }
@@ -284,8 +286,8 @@ void txn_release_view(struct ghost_txn *t)
 #define SPARE_SLOTS 1024  /* index slots */
 #define SPARE_ARENA 16384 /* bytes of the one arena chunk kept */
 
-static _Thread_local struct ghost_txn *spare;
-static _Thread_local bool spare_registered;
+static HOT_TLS struct ghost_txn *spare;
+static HOT_TLS bool spare_registered;
 static pthread_key_t spare_key;
 static bool spare_key_ok;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
