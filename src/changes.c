@@ -154,7 +154,10 @@ uint64_t changes_append(struct changes *c, uint64_t gen, uint64_t writer, const 
     struct changes_hdr *h = c->hdr;
     uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
     if (atomic_load_explicit(&h->claimed, memory_order_relaxed) < head + n)
-        atomic_store(&h->claimed, head + n);
+        atomic_store_explicit(&h->claimed, head + n, memory_order_relaxed);
+    /* The claim is seen before any slot it covers is: a reader that read a
+     * slot we write below and then fences sees the claim. */
+    atomic_thread_fence(memory_order_release);
     for (size_t i = 0; i < n; i++) {
         struct changes_entry *e = &c->ring[(head + i) & c->mask];
         atomic_store_explicit(&e->gen, gen, memory_order_relaxed);

@@ -114,8 +114,8 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
      * committed is read like any later one. */
     g->seen_gen = store_last_txnid(&g->store);
     g->seen_seq = changes_start(&g->store.changes, g->seen_gen);
-    atomic_store(&g->last_txnid_hint, g->seen_gen);
-    atomic_store(&g->seen_seq_hint, g->seen_seq);
+    atomic_store_explicit(&g->last_txnid_hint, g->seen_gen, memory_order_release);
+    atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
     r = r ? r : committer_start(g);
     if (!r && g->opts.poll) {
         r = -pthread_create(&g->poller, NULL, poller_main, g);
@@ -157,10 +157,10 @@ void db_committed(struct ghost *g, uint64_t gen, uint64_t txnid)
     pthread_mutex_lock(&g->coh_lock);
     if (g->seen_seq == st->batch_seq_from) { /* nothing of others' came between */
         g->seen_seq = st->batch_seq_to;
-        atomic_store(&g->seen_seq_hint, g->seen_seq);
+        atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
         if (g->seen_gen + 1 == gen) {
             g->seen_gen = gen;
-            atomic_store(&g->last_txnid_hint, gen);
+            atomic_store_explicit(&g->last_txnid_hint, gen, memory_order_release);
         }
     }
     pthread_mutex_unlock(&g->coh_lock);
@@ -212,8 +212,8 @@ int ghost_refresh(struct ghost *g)
         if (gen > g->seen_gen)
             g->seen_gen = gen;
     }
-    atomic_store(&g->last_txnid_hint, g->seen_gen);
-    atomic_store(&g->seen_seq_hint, g->seen_seq);
+    atomic_store_explicit(&g->last_txnid_hint, g->seen_gen, memory_order_release);
+    atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
     pthread_mutex_unlock(&g->coh_lock);
     /* The callback runs with no lock held. */
     if (all) {
