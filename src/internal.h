@@ -155,10 +155,6 @@ struct store_batch {
     uint64_t *changed;  /* OIDs changed in this batch, for the change log */
     size_t nchanged, capchanged;
     MDB_cursor *cur[2]; /* on obj and map, opened on first use */
-    /* The object key cur[0] rests on after a check found it; a write of the
-     * same object starts there without a seek. Cleared by every write. */
-    unsigned char obj_at[16];
-    bool obj_at_valid;
 };
 
 int store_batch_begin(struct store *s, struct store_batch *b);

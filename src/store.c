@@ -1120,28 +1120,16 @@ static int batch_cursor(struct store_batch *b, MDB_dbi dbi, MDB_cursor **cur)
     return 0;
 }
 
-/* The generation of the head version of a key, 0 if it has none. Through
- * the batch's cursor: LMDB finds a key on the page the cursor is on without
- * descending the tree again, and the write that usually follows a check of
- * the same key finds it there too. */
+/* The generation of the head version of a key, 0 if it has none. */
 static int head_gen(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf, size_t klen,
                     uint64_t *head)
 {
     MDB_val k = {klen, kbuf}, v;
-    MDB_cursor *cur;
     put_be64(kbuf + klen - 8, ~GEN_HEAD);
     *head = 0;
-    int rc = batch_cursor(b, dbi, &cur);
-    if (rc)
-        return rc;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-    b->obj_at_valid = false;
+    int rc = mdb_get(b->txn, dbi, &k, &v);
     if (rc == MDB_NOTFOUND)
         return 0;
-    if (rc == 0 && dbi == b->s->obj) { /* the write that follows may start here */
-        memcpy(b->obj_at, kbuf, OBJ_KEY_LEN);
-        b->obj_at_valid = true;
-    }
     int r = rc ? mdb_err(b->s, rc, "reading a record") : version_ok(b->s, dbi, &k, &v);
     if (r == 0)
         *head = rec_gen(&v);
@@ -1190,15 +1178,16 @@ static int write_version(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf
     MDB_val k, v;
     unsigned char small[256], *old = NULL;
     size_t olen = 0;
+    put_be64(kbuf + klen - 8, ~GEN_HEAD);
+    /* The common case: no snapshot can need the old head, so the new one is
+     * put over it (in place when the size is unchanged), unread. */
+    if (!del && !b->snapmax)
+        return put_version(s, b->txn, dbi, kbuf, klen, b->gen, hdr, hlen, body, blen);
     int r = batch_cursor(b, dbi, &cur);
     if (r)
         return r;
-    put_be64(kbuf + klen - 8, ~GEN_HEAD);
     k = (MDB_val){klen, kbuf};
-    /* The check of this key's read just left the cursor on it? */
-    bool here = dbi == s->obj && b->obj_at_valid && !memcmp(b->obj_at, kbuf, OBJ_KEY_LEN);
-    b->obj_at_valid = false;
-    int rc = mdb_cursor_get(cur, &k, &v, here ? MDB_GET_CURRENT : MDB_SET_KEY);
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
     if (rc && rc != MDB_NOTFOUND)
         return mdb_err(s, rc, "seeking a key");
     if (rc == MDB_NOTFOUND) {
