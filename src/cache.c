@@ -304,14 +304,17 @@ void cache_unlock(struct cache *c) { pthread_mutex_unlock(&c->lock); }
 void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
                    uint64_t txnid)
 {
-    struct handle *h;
-    if (cacheable(c, blob)) {
-        h = install(c, oid, gen, blob);
-    } else {
-        h = find(c, oid);
-        if (h)
-            unload(c, h);
+    struct handle *h = find(c, oid);
+    if (h && h->changed > txnid) {
+        /* A newer change (another process's, seen by a refresh between our
+         * commit and this install) came first: ours is already stale. */
+        unload(c, h);
+        return;
     }
+    if (cacheable(c, blob))
+        h = install(c, oid, gen, blob);
+    else if (h)
+        unload(c, h);
     /* No handle to remember the change by (none, or no memory for one):
      * refuse every offer from an older view instead. */
     if (!h && txnid > c->floor)

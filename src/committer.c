@@ -139,8 +139,8 @@ static int run_batch(struct ghost *g, struct commit_req **reqs, size_t n)
 {
     struct batch_run br = {.g = g, .reqs = reqs, .n = n};
     int r = store_guarded(&g->store, run_batch_fn, &br, "committing");
-    if (r == -GHOST_ECORRUPT && br.b.txn)
-        store_batch_abort(&br.b); /* a fault left it open */
+    if (r && br.b.txn)
+        store_batch_abort(&br.b); /* a fault (reported as ENOSPC or corrupt) left it open */
     return r;
 }
 
@@ -178,6 +178,7 @@ static int run_batch_fn(void *ctx)
         return 0;
     }
     uint64_t gen = bp->gen;
+    bool wrote = bp->wrote;
     r = store_batch_commit(bp);
     if (r)
         return r;
@@ -186,7 +187,8 @@ static int run_batch_fn(void *ctx)
         if (reqs[i]->result == 0)
             install(g, reqs[i]->txn, gen, txnid);
     cache_unlock(&g->cache);
-    db_committed(g, gen, txnid);
+    if (wrote) /* else nothing was committed, and gen is not ours */
+        db_committed(g, gen, txnid);
     bump(&g->batches, 1);
     bump(&g->commits, ok);
     return 0;

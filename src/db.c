@@ -244,8 +244,8 @@ int ghost_snapshot_create(struct ghost *g, const char *name)
 {
     if (g->opts.readonly)
         return ghost_set_error(-EROFS, "store opened read-only");
-    /* Everything committed before the snapshot must be in it: the
-     * committer applies batches in order, so a sync request drains it. */
+    /* The snapshot is LMDB's committed state when its own write
+     * transaction runs: every batch committed before it is in it. */
     return store_snap_create(&g->store, name);
 }
 

@@ -155,6 +155,7 @@ struct store_batch {
     uint64_t *changed;  /* OIDs changed in this batch, for the change log */
     size_t nchanged, capchanged;
     MDB_cursor *cur[2]; /* on obj and map, opened on first use */
+    bool wrote;         /* changed a record: LMDB's commit will take an id */
 };
 
 int store_batch_begin(struct store *s, struct store_batch *b);

@@ -965,6 +965,10 @@ static int map_scan_raw(struct store *s, MDB_txn *txn, uint64_t owner, unsigned 
         const unsigned char *p = k.mv_data;
         if (k.mv_size < 17 || get_be64(p) != owner || p[8] != map)
             break;
+        if (k.mv_size > MAP_KEY_MAX) {
+            r = corrupt(s, s->map, &k, "key longer than any map key");
+            break;
+        }
         r = version_ok(s, s->map, &k, &v);
         if (r)
             break;
@@ -1178,11 +1182,15 @@ static int write_version(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf
     MDB_val k, v;
     unsigned char small[256], *old = NULL;
     size_t olen = 0;
+    int r0;
     put_be64(kbuf + klen - 8, ~GEN_HEAD);
     /* The common case: no snapshot can need the old head, so the new one is
      * put over it (in place when the size is unchanged), unread. */
-    if (!del && !b->snapmax)
-        return put_version(s, b->txn, dbi, kbuf, klen, b->gen, hdr, hlen, body, blen);
+    if (!del && !b->snapmax) {
+        r0 = put_version(s, b->txn, dbi, kbuf, klen, b->gen, hdr, hlen, body, blen);
+        b->wrote |= r0 == 0;
+        return r0;
+    }
     int r = batch_cursor(b, dbi, &cur);
     if (r)
         return r;
@@ -1193,8 +1201,11 @@ static int write_version(struct store_batch *b, MDB_dbi dbi, unsigned char *kbuf
     if (rc == MDB_NOTFOUND) {
         if (del) /* no head: absent already */
             return 0;
-        return put_version(s, b->txn, dbi, kbuf, klen, b->gen, hdr, hlen, body, blen);
+        r0 = put_version(s, b->txn, dbi, kbuf, klen, b->gen, hdr, hlen, body, blen);
+        b->wrote |= r0 == 0;
+        return r0;
     }
+    b->wrote = true; /* whatever follows changes the head */
     /* With no snapshot the old head is replaced whatever it holds: it is
      * not read, so its checksum need not be checked either. */
     uint64_t hgen = 0;
@@ -1285,10 +1296,17 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Tell the other processes which OIDs changed, then commit. The batch is
- * always finished (committed or aborted) on return. */
+ * always finished (committed or aborted) on return. A batch that changed
+ * nothing (its deletes found nothing to delete) is aborted: LMDB would not
+ * give its commit a transaction id, so its generation must not be told to
+ * anyone, nor taken as ours. */
 int store_batch_commit(struct store_batch *b)
 {
     struct store *s = b->s;
+    if (!b->wrote) {
+        store_batch_abort(b);
+        return 0;
+    }
     if (b->nchanged > 16) {
         qsort(b->changed, b->nchanged, sizeof *b->changed, cmp_u64);
     } else { /* most batches change a few OIDs: no call per comparison */
@@ -1685,6 +1703,10 @@ static int prune_db(struct store *s, MDB_txn *txn, MDB_dbi dbi, struct prune *p,
     /* (In obj the records of the named tables sort before every object.) */
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0) {
+        if (k.mv_size > MAP_KEY_MAX || k.mv_size < (dbi == s->obj ? 16u : 17u)) {
+            rc = MDB_CORRUPTED; /* not a key of ours: refuse to guess */
+            break;
+        }
         size_t plen = k.mv_size - 8;
         uint64_t o = get_be64(k.mv_data) & ~bit;
         if (o != *owner && keys >= p->max_keys) {

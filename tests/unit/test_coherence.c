@@ -651,6 +651,30 @@ START_TEST(change_log_of_another_store)
 }
 END_TEST
 
+/* A commit that changed nothing (a delete of what does not exist) is no
+ * generation: another process's next commit, which LMDB gives the id the
+ * empty one would have had, must still be noticed. */
+START_TEST(commit_that_changed_nothing)
+{
+    struct ghost *a = open_a(false);
+    ck_assert_int_eq(get_u64(a, X), 1);
+    worker_start();
+    struct ghost_txn *t;
+    OK(ghost_txn_begin(a, &t));
+    OK(ghost_obj_del(t, 999999)); /* never existed */
+    OK(ghost_txn_commit(t));
+    seen_reset();
+    ck_assert_int_eq(worker_do(CMD_PUT, X, 41, 1), 0);
+    int n = ghost_refresh(a);
+    printf("after an empty commit: refresh returned %d, %d callback(s)\n", n, seen_calls());
+    ck_assert_int_ge(n, 1);
+    ck_assert_int_ge(seen_count(X), 1);
+    ck_assert_int_eq(get_u64(a, X), 41);
+    worker_stop();
+    ghost_close(a);
+}
+END_TEST
+
 static Suite *coherence_suite(void)
 {
     Suite *s = suite_create("coherence");
@@ -666,6 +690,7 @@ static Suite *coherence_suite(void)
     tcase_add_test(tc, own_commits_invalidate_nothing);
     tcase_add_test(tc, read_only_without_change_log);
     tcase_add_test(tc, change_log_of_another_store);
+    tcase_add_test(tc, commit_that_changed_nothing);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -591,6 +591,45 @@ START_TEST(prune_keeps_needed_versions)
 }
 END_TEST
 
+/* A batch that changes nothing (its only write deletes a key that does not
+ * exist) commits nothing and takes no generation: a snapshot taken after it
+ * must still keep what a later write replaces. (Once, such a batch made
+ * the next one trust its stale "no snapshot" and overwrite the version the
+ * snapshot needed.) */
+START_TEST(snapshot_after_a_batch_that_changed_nothing)
+{
+    char path[4400];
+    struct ghost *g;
+    struct ghost_txn *t;
+    const void *data;
+    size_t len;
+
+    new_store(path, sizeof path, "noop.ghost");
+    g = open_store(path);
+    t = begin(g);
+    OK(ghost_obj_put(t, 100, 1, "v1", 2));
+    OK(ghost_txn_commit(t));
+    t = begin(g);
+    OK(ghost_obj_del(t, 200)); /* never existed */
+    OK(ghost_map_del(t, 100, 0, "none", 4));
+    OK(ghost_txn_commit(t));
+    OK(ghost_snapshot_create(g, "s"));
+    t = begin(g);
+    OK(ghost_obj_put(t, 100, 1, "v2", 2));
+    OK(ghost_txn_commit(t));
+
+    t = begin_snap(g, "s");
+    OK(ghost_obj_get(t, 100, NULL, &data, &len));
+    ck_assert_msg(len == 2 && !memcmp(data, "v1", 2), "snapshot s does not see v1");
+    ghost_txn_abort(t);
+    t = begin(g);
+    OK(ghost_obj_get(t, 100, NULL, &data, &len));
+    ck_assert_msg(len == 2 && !memcmp(data, "v2", 2), "the head is not v2");
+    ghost_txn_abort(t);
+    ghost_close(g);
+}
+END_TEST
+
 static Suite *snapshot_suite(void)
 {
     Suite *s = suite_create("snapshot");
@@ -606,6 +645,7 @@ static Suite *snapshot_suite(void)
     tcase_add_test(tc, overwrite_without_snapshot);
     tcase_add_test(tc, snapshot_keeps_then_prune);
     tcase_add_test(tc, prune_keeps_needed_versions);
+    tcase_add_test(tc, snapshot_after_a_batch_that_changed_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
