@@ -5,9 +5,10 @@
  * Coherence. Several processes may open one store. Each connection
  * remembers the last generation it has seen (seen_gen, which is an LMDB
  * transaction id) and how far it has read the change log (seen_seq).
- * ghost_refresh() first compares LMDB's current transaction id, read from
- * the shared lock file without a transaction, with seen_gen: equal means
- * nothing was committed anywhere, and the check costs a few loads.
+ * ghost_refresh() first compares the change log's head with seen_seq (one
+ * load from shared memory: equal means no commit changed an object), then
+ * LMDB's current transaction id, read from the shared lock file without a
+ * transaction, with seen_gen (equal means nothing was committed anywhere).
  * Otherwise it reads the change log entries of the generations it has not
  * seen, turns exactly those OIDs into ghosts and passes them to the
  * invalidate callback. A connection that fell so far behind that the log's
