@@ -188,7 +188,7 @@ static int run_batch_fn(void *ctx)
             install(g, reqs[i]->txn, gen, txnid);
     cache_unlock(&g->cache);
     if (wrote) /* else nothing was committed, and gen is not ours */
-        db_committed(g, gen, txnid);
+        db_committed(g, gen);
     bump(&g->batches, 1);
     bump(&g->commits, ok);
     return 0;

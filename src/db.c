@@ -151,10 +151,9 @@ void ghost_close(struct ghost *g)
     free(g);
 }
 
-void db_committed(struct ghost *g, uint64_t gen, uint64_t txnid)
+void db_committed(struct ghost *g, uint64_t gen)
 {
     struct store *st = &g->store;
-    (void)txnid;
     pthread_mutex_lock(&g->coh_lock);
     if (g->seen_seq == st->batch_seq_from) { /* nothing of others' came between */
         g->seen_seq = st->batch_seq_to;

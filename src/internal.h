@@ -367,9 +367,9 @@ struct ghost {
     atomic_int writers; /* transactions that wrote and have not ended yet */
 };
 
-/* Called by the committer after it committed generation gen (LMDB
- * transaction txnid; the same number), whose change log entries are
- * store.batch_seq_from .. batch_seq_to. */
-void db_committed(struct ghost *g, uint64_t gen, uint64_t txnid);
+/* Called by the committer after it committed generation gen (its LMDB
+ * transaction id), whose change log entries are store.batch_seq_from ..
+ * batch_seq_to. */
+void db_committed(struct ghost *g, uint64_t gen);
 
 #endif
