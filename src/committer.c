@@ -182,13 +182,17 @@ static int run_batch_fn(void *ctx)
     r = store_batch_commit(bp);
     if (r)
         return r;
-    cache_lock(&g->cache);
-    for (size_t i = 0; i < n; i++)
-        if (reqs[i]->result == 0)
-            install(g, reqs[i]->txn, gen, txnid);
-    cache_unlock(&g->cache);
-    if (wrote) /* else nothing was committed, and gen is not ours */
+    /* A batch that changed nothing committed nothing: its generation is
+     * not ours (another process's next commit takes that id), so nothing
+     * may be installed or recorded under it. */
+    if (wrote) {
+        cache_lock(&g->cache);
+        for (size_t i = 0; i < n; i++)
+            if (reqs[i]->result == 0)
+                install(g, reqs[i]->txn, gen, txnid);
+        cache_unlock(&g->cache);
         db_committed(g, gen);
+    }
     bump(&g->batches, 1);
     bump(&g->commits, ok);
     return 0;
