@@ -66,9 +66,15 @@ struct blob *blob_get(struct blob *b)
     return b;
 }
 
+/* The last reference needs no atomic decrement: only a holder can make
+ * another reference, so a count of one, held by us, cannot grow. (The
+ * acquire pairs with the release of other holders' decrements.) */
 void blob_put(struct blob *b)
 {
-    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+    if (!b)
+        return;
+    if (atomic_load_explicit(&b->refs, memory_order_acquire) == 1 ||
+        atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
         free(b);
 }
 
@@ -258,15 +264,18 @@ int cache_lookup(struct cache *c, uint64_t oid, uint64_t *gen, struct blob **blo
     return hit;
 }
 
-/* Returns oid's handle, NULL if there is none (no memory for one). */
+/* Returns oid's handle, NULL if there is none (no memory for one). Takes
+ * over the caller's reference to blob. */
 static struct handle *install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob)
 {
     struct handle *h = get_or_add(c, oid);
-    if (!h)
+    if (!h) {
+        blob_put(blob);
         return NULL;
+    }
     unload(c, h);
     h->gen = gen;
-    h->blob = blob_get(blob);
+    h->blob = blob;
     h->loaded = true;
     c->loaded++;
     if (blob)
@@ -293,7 +302,7 @@ void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
     bool stale = view < c->floor ||
                  (h && (view < h->changed || (h->loaded && gen <= h->gen && gen != 0)));
     if (!stale)
-        install(c, oid, gen, blob);
+        install(c, oid, gen, blob_get(blob));
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -309,12 +318,16 @@ void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blo
         /* A newer change (another process's, seen by a refresh between our
          * commit and this install) came first: ours is already stale. */
         unload(c, h);
+        blob_put(blob);
         return;
     }
-    if (cacheable(c, blob))
+    if (cacheable(c, blob)) {
         h = install(c, oid, gen, blob);
-    else if (h)
-        unload(c, h);
+    } else {
+        blob_put(blob);
+        if (h)
+            unload(c, h);
+    }
     /* No handle to remember the change by (none, or no memory for one):
      * refuse every offer from an older view instead. */
     if (!h && txnid > c->floor)

@@ -121,6 +121,7 @@ int changes_open(struct changes *c, const char *store_path, const unsigned char 
     c->hdr = p;
     c->ring = (struct changes_entry *)((char *)p + CHANGES_HDR);
     c->mask = h.entries - 1;
+    memcpy(c->uuid, uuid, 16);
     c->size = size;
     return 0;
 }
@@ -148,11 +149,26 @@ uint64_t changes_start(const struct changes *c, uint64_t upto)
     return i;
 }
 
+/* Does the header still name our store? It is set up anew (in place: the
+ * same file) when a process of another store at the same path finds it
+ * foreign; a process of the replaced store must then stop writing to it. */
+static bool ours(const struct changes *c)
+{
+    return !memcmp(c->hdr->uuid, c->uuid, 16);
+}
+
+bool changes_ours(const struct changes *c)
+{
+    return c->hdr && ours(c);
+}
+
 uint64_t changes_append(struct changes *c, uint64_t gen, uint64_t writer, const uint64_t *oids,
                         size_t n)
 {
     struct changes_hdr *h = c->hdr;
     uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
+    if (!ours(c))
+        return head;
     if (atomic_load_explicit(&h->claimed, memory_order_relaxed) < head + n)
         atomic_store_explicit(&h->claimed, head + n, memory_order_relaxed);
     /* The claim is seen before any slot it covers is: a reader that read a
@@ -168,10 +184,27 @@ uint64_t changes_append(struct changes *c, uint64_t gen, uint64_t writer, const 
     return head + n;
 }
 
+bool changes_quiet_since(const struct changes *c, uint64_t oid, uint64_t since, unsigned limit)
+{
+    if (!c->hdr || since == 0 || !ours(c))
+        return false;
+    uint64_t head = atomic_load_explicit(&c->hdr->head, memory_order_acquire);
+    if (limit > c->mask)
+        limit = (unsigned)c->mask;
+    for (uint64_t i = head; i > 0 && head - i < limit; i--) {
+        const struct changes_entry *e = &c->ring[(i - 1) & c->mask];
+        if (atomic_load_explicit(&e->gen, memory_order_relaxed) <= since)
+            return true; /* everything newer is behind us */
+        if (atomic_load_explicit(&e->oid, memory_order_relaxed) == oid)
+            return false;
+    }
+    return false;
+}
+
 int changes_read(const struct changes *c, uint64_t *seq, uint64_t upto, uint64_t writer,
                  void (*fn)(void *arg, uint64_t oid), void *arg)
 {
-    if (!c->hdr)
+    if (!c->hdr || !ours(c))
         return -ERANGE;
     struct changes_hdr *h = c->hdr;
     uint64_t from = *seq, head = atomic_load_explicit(&h->head, memory_order_acquire);

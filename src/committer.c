@@ -113,14 +113,18 @@ static int apply(struct store_batch *b, struct ghost_txn *t)
 }
 
 /* Put the objects a committed transaction wrote into the cache: the blob
- * each put made (the cache takes its own reference), or "absent". Called
- * with the cache locked. */
+ * each put made, or "absent". The cache takes over the transaction's
+ * reference (its bytes are not looked at again: the transaction is over
+ * but for freeing). Called with the cache locked. */
 static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen, uint64_t txnid)
 {
     for (size_t i = 0; i < t->nwrites; i++) {
         struct write_entry *w = &t->writes[i];
-        if (w->map == MAP_OBJECT)
+        if (w->map == MAP_OBJECT) {
             cache_install(&g->cache, w->oid, w->op == OP_DEL ? 0 : gen, w->blob, txnid);
+            w->blob = NULL;
+            w->val = NULL;
+        }
     }
 }
 
@@ -156,10 +160,12 @@ static int run_batch_fn(void *ctx)
     if (r)
         return r;
     uint64_t txnid = mdb_txn_id(bp->txn);
+    uint64_t checks = 0;
     for (size_t i = 0; i < n; i++) {
         struct ghost_txn *t = reqs[i]->txn;
         if (reqs[i]->result == -ENOSPC)
             continue; /* refused by the space check */
+        checks += t->nreads;
         r = validate(g, bp, t, txnid);
         if (r == -GHOST_ECONFLICT) {
             reqs[i]->result = r;
@@ -173,6 +179,8 @@ static int run_batch_fn(void *ctx)
         reqs[i]->result = 0;
         ok++;
     }
+    bump(&g->read_checks, checks);
+    bump(&g->read_checks_logged, bp->checks_logged);
     if (ok == 0) {
         store_batch_abort(bp);
         return 0;
@@ -387,6 +395,14 @@ static void wake_caller(struct commit_req *q)
         pthread_cond_signal(&q->wake);
 }
 
+/* Become the leader, if nobody is. */
+static bool take_lead(struct committer *c)
+{
+    bool idle = false;
+    return atomic_compare_exchange_strong_explicit(&c->leading, &idle, true,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
 /* The leader: a caller whose request is queued while nobody commits becomes
  * the committer, in its own thread, and commits batches until its own
  * request is done; then it hands the lead to the oldest waiter, if any.
@@ -397,7 +413,6 @@ static void lead(struct ghost *g, struct commit_req *mine)
 {
     struct committer *c = &g->com;
     size_t max = g->opts.sync == GHOST_SYNC_ALWAYS ? 1 : g->opts.max_batch;
-    atomic_store_explicit(&c->leading, true, memory_order_release);
     while (!mine->done && c->head) {
         size_t n, ns;
         gather(g);
@@ -546,10 +561,50 @@ static bool poll_done(struct committer *c, struct commit_req *q)
     return false;
 }
 
+/* The uncontended case: nobody commits and nothing is queued. The caller
+ * takes the lead by a compare-and-swap, commits its transaction alone and
+ * gives the lead up by a store - without the queue, its lock and its
+ * bookkeeping, which cost as much as the rest of the commit path together.
+ * Not in batch mode, whose leader waits for company (gather). Returns false,
+ * having done nothing, when someone else leads or waits.
+ *
+ * A caller that queued meanwhile saw us leading and polls or sleeps. It
+ * publishes itself (queued) and then looks at `leading`; we clear `leading`
+ * and then look at `queued`, each with a full fence between: one of us sees
+ * the other, so either it leads or we wake it. */
+static bool commit_alone(struct ghost *g, struct commit_req *q)
+{
+    struct committer *c = &g->com;
+    if (g->opts.sync == GHOST_SYNC_BATCH || queued(c) ||
+        atomic_load_explicit(&c->stop, memory_order_relaxed) || !take_lead(c))
+        return false;
+    struct commit_req *reqs[1] = {q};
+    watch_map(g, commit_batch(g, reqs, 1));
+    bool synced = g->opts.sync == GHOST_SYNC_ALWAYS;
+    atomic_store_explicit(&c->leading, false, memory_order_release);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (queued(c) || atomic_load_explicit(&c->stop, memory_order_relaxed) ||
+        (!synced && !atomic_load_explicit(&c->unsynced, memory_order_relaxed))) {
+        pthread_mutex_lock(&c->lock);
+        if (!synced && !c->unsynced) {
+            c->unsynced = true;
+            pthread_cond_signal(&c->wake); /* start the background sync timer */
+        }
+        if (!c->leading && c->head) /* the oldest waiter leads next */
+            wake_caller(c->head);
+        else if (!c->leading && c->stop)
+            pthread_cond_broadcast(&c->more);
+        pthread_mutex_unlock(&c->lock);
+    }
+    return true;
+}
+
 static int submit(struct ghost *g, struct commit_req *q)
 {
     struct committer *c = &g->com;
     bool polled = false;
+    if (q->txn && commit_alone(g, q))
+        return q->result;
     pthread_mutex_lock(&c->lock);
     if (c->stop && !c->leading) {
         pthread_mutex_unlock(&c->lock);
@@ -561,8 +616,9 @@ static int submit(struct ghost *g, struct commit_req *q)
         c->head = q;
     c->tail = q;
     set_queued(c, queued(c) + 1);
+    atomic_thread_fence(memory_order_seq_cst); /* see commit_alone */
     while (!q->done) {
-        if (!c->leading) {
+        if (take_lead(c)) {
             lead(g, q);
         } else if (!polled) {
             polled = true;

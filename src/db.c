@@ -277,6 +277,8 @@ void ghost_stats(struct ghost *g, struct ghost_stats *st)
     st->commits = atomic_load(&g->commits);
     st->batches = atomic_load(&g->batches);
     st->conflicts = atomic_load(&g->conflicts);
+    st->read_checks = atomic_load(&g->read_checks);
+    st->read_checks_logged = atomic_load(&g->read_checks_logged);
     st->retries = atomic_load(&g->retries);
     st->invalidations = atomic_load(&g->invalidations);
     st->map_grows = atomic_load(&g->store.grows);

@@ -269,6 +269,8 @@ struct ghost_stats {
     uint64_t commits;         /* transactions committed by this connection */
     uint64_t batches;         /* LMDB write transactions they took */
     uint64_t conflicts;       /* commits refused for a stale read */
+    uint64_t read_checks;     /* reads validated at commit */
+    uint64_t read_checks_logged; /* of which the change log showed unchanged (no lookup) */
     uint64_t retries;         /* attempts ghost_run() repeated */
     uint64_t cache_bytes;     /* bytes the cache holds now */
     uint64_t cache_budget;

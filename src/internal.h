@@ -54,6 +54,7 @@ struct changes {
     struct changes_entry *ring;
     uint64_t mask;
     size_t size;
+    unsigned char uuid[16]; /* the store's: the header must keep naming it */
 };
 
 /* Map STORE-changes, creating or setting it up (with `entries` slots, a
@@ -69,6 +70,14 @@ uint64_t changes_start(const struct changes *c, uint64_t upto);
 /* Append gen's OIDs; the caller holds LMDB's writer lock. Returns the new head. */
 uint64_t changes_append(struct changes *c, uint64_t gen, uint64_t writer, const uint64_t *oids,
                         size_t n);
+/* Is the change log still our store's? (See changes_open: another store
+ * at the same path takes over a log it finds foreign.) */
+bool changes_ours(const struct changes *c);
+/* True if no entry of a generation after `since` names oid: looking back
+ * from the head, an entry of generation <= since comes within `limit`
+ * entries and oid does not. False when unsure. The caller holds LMDB's
+ * writer lock, so that nobody appends meanwhile. */
+bool changes_quiet_since(const struct changes *c, uint64_t oid, uint64_t since, unsigned limit);
 /* Call fn for each entry from *seq on whose generation is <= upto and whose
  * writer is not `writer`; advance *seq past them. -ERANGE if entries were
  * lost (overwritten, or no change log): the caller must drop everything. */
@@ -156,6 +165,7 @@ struct store_batch {
     size_t nchanged, capchanged;
     MDB_cursor *cur[2]; /* on obj and map, opened on first use */
     bool wrote;         /* changed a record: LMDB's commit will take an id */
+    uint64_t checks_logged; /* validations the change log answered */
 };
 
 int store_batch_begin(struct store *s, struct store_batch *b);
@@ -227,7 +237,8 @@ void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
                  uint64_t view);
 /* Install a version this process just committed in LMDB txn `txnid`, with
  * cache.lock held: the committer installs a whole batch's objects between
- * one cache_lock() and cache_unlock(). Takes its own reference. */
+ * one cache_lock() and cache_unlock(). Takes over the caller's reference
+ * to blob (NULL: "absent"). */
 void cache_lock(struct cache *c);
 void cache_unlock(struct cache *c);
 void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
@@ -320,9 +331,13 @@ struct committer {
     atomic_size_t queued;  /* changed under the lock; a gathering leader polls it */
     size_t recent;         /* the last batch plus what queued during it */
     uint64_t last_commit_ns; /* how long the last batch took (leader only) */
-    atomic_bool leading;   /* a caller is committing batches (set under the lock) */
-    bool stop, running;
-    bool unsynced;         /* commits not yet forced to disk */
+    /* A caller is committing batches: taken by a compare-and-swap, by a
+     * caller in the queue (under the lock) or by one that commits alone
+     * (without it, see commit_alone). */
+    atomic_bool leading;
+    atomic_bool stop;      /* changed under the lock */
+    bool running;
+    atomic_bool unsynced;  /* commits not yet forced to disk (changed under the lock) */
     bool grow_wanted;      /* a writer met a full map while holding a view */
     /* Leader only: how much batches may still grow the file (by the bound
      * of commit_batch) before the map's usage is looked at again, and the
@@ -364,6 +379,7 @@ struct ghost {
     bool poll_stop;
 
     atomic_uint_fast64_t commits, batches, conflicts, retries, invalidations;
+    atomic_uint_fast64_t read_checks, read_checks_logged;
     atomic_int writers; /* transactions that wrote and have not ended yet */
 };
 

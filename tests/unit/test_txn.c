@@ -336,6 +336,118 @@ START_TEST(map_reads_are_validated)
 }
 END_TEST
 
+/* Validation asks the change log first: a read is known unchanged when no
+ * commit since the version it saw named its OID. These pin down that the
+ * shortcut is taken where it should be, and that whatever it cannot answer
+ * goes to the store and is answered right. */
+
+/* Add one to the counter *arg (also the shared counter's work, below). */
+static int increment(struct ghost_txn *t, void *arg)
+{
+    uint64_t oid = *(const uint64_t *)arg;
+    const void *data;
+    size_t len;
+    uint64_t v = 0;
+    int r = ghost_obj_get(t, oid, NULL, &data, &len);
+    if (r < 0)
+        return r;
+    if (len != sizeof v)
+        return -EINVAL;
+    memcpy(&v, data, sizeof v);
+    v++;
+    return ghost_obj_put(t, oid, 1, &v, sizeof v);
+}
+
+START_TEST(log_answers_validation)
+{
+    struct ghost_stats st0 = stats();
+    for (int i = 0; i < 100; i++)
+        OK(ghost_run(g, increment, &X));
+    struct ghost_stats st = stats();
+    ck_assert_int_eq(committed(X), 101);
+    ck_assert_uint_eq(st.read_checks - st0.read_checks, 100);
+    ck_assert_uint_eq(st.read_checks_logged - st0.read_checks_logged, 100);
+    ck_assert_uint_eq(st.conflicts, st0.conflicts);
+}
+END_TEST
+
+/* More commits came after the read than validation looks back over: the
+ * store answers, conflict or not. */
+#define MANY_COMMITS 200
+
+START_TEST(validation_past_the_log)
+{
+    struct ghost_txn *a;
+    OK(ghost_txn_begin(g, &a));
+    ck_assert_int_eq(get_u64_txn(a, X), 1);
+    race_put(X, 2);
+    for (int i = 0; i < MANY_COMMITS; i++)
+        race_put(Z, (uint64_t)i);
+    put_u64_txn(a, Y, 11);
+    EXPECT(ghost_txn_commit(a), -GHOST_ECONFLICT);
+    ck_assert_int_eq(committed(Y), 10);
+
+    struct ghost_stats st0 = stats();
+    OK(ghost_txn_begin(g, &a));
+    ck_assert_int_eq(get_u64_txn(a, X), 2);
+    for (int i = 0; i < MANY_COMMITS; i++)
+        race_put(Z, (uint64_t)i);
+    put_u64_txn(a, Y, 12);
+    OK(ghost_txn_commit(a));
+    struct ghost_stats st = stats();
+    ck_assert_int_eq(committed(Y), 12);
+    /* the racers' reads of Z were each of the newest version: only ours
+     * went to the store */
+    ck_assert_uint_eq(st.read_checks - st0.read_checks, MANY_COMMITS + 1);
+    ck_assert_uint_eq(st.read_checks_logged - st0.read_checks_logged, MANY_COMMITS);
+}
+END_TEST
+
+/* The change log names owners, not map keys: another key of the owner
+ * changing sends the check to the store, which finds the key read intact. */
+START_TEST(other_key_of_owner_no_conflict)
+{
+    struct ghost_txn *a;
+    const void *val;
+    size_t vlen;
+    OK(ghost_txn_begin(g, &a));
+    OK(ghost_map_get(a, W, 0, "K2", 2, &val, &vlen));
+    race((struct race){.op = RACE_MAP_PUT, .oid = W, .key = "K9", .val = "z"});
+    race_put(W, 5); /* and the owner object itself */
+    put_u64_txn(a, Y, 11);
+    OK(ghost_txn_commit(a));
+    ck_assert_int_eq(committed(Y), 11);
+}
+END_TEST
+
+/* A second connection to the store (its own cache, its own change log
+ * writer) changes what we read: a conflict, as from another process. */
+START_TEST(stale_read_across_connections)
+{
+    struct ghost *h = open_store(GHOST_SYNC_NONE);
+    struct ghost_txn *a, *b;
+    OK(ghost_txn_begin(g, &a));
+    ck_assert_int_eq(get_u64_txn(a, X), 1);
+    OK(ghost_txn_begin(h, &b));
+    ck_assert_int_eq(get_u64_txn(b, X), 1);
+    put_u64_txn(b, X, 2);
+    OK(ghost_txn_commit(b));
+    put_u64_txn(a, X, 100);
+    EXPECT(ghost_txn_commit(a), -GHOST_ECONFLICT);
+    ck_assert_int_eq(committed(X), 2);
+    /* and a read that stayed valid while the other connection wrote */
+    OK(ghost_txn_begin(g, &a));
+    ck_assert_int_eq(get_u64_txn(a, Y), 10);
+    OK(ghost_txn_begin(h, &b));
+    put_u64_txn(b, X, 3);
+    OK(ghost_txn_commit(b));
+    put_u64_txn(a, Y, 20);
+    OK(ghost_txn_commit(a));
+    ck_assert_int_eq(committed(Y), 20);
+    ghost_close(h);
+}
+END_TEST
+
 /* --- ghost_run ----------------------------------------------------------------- */
 
 #define RACED_ATTEMPTS 3
@@ -691,21 +803,6 @@ struct counter_result {
     int first_error;
 };
 
-static int increment(struct ghost_txn *t, void *arg)
-{
-    uint64_t oid = *(const uint64_t *)arg;
-    const void *data;
-    size_t len;
-    uint64_t v = 0;
-    int r = ghost_obj_get(t, oid, NULL, &data, &len);
-    if (r < 0)
-        return r;
-    if (len != sizeof v)
-        return -EINVAL;
-    memcpy(&v, data, sizeof v);
-    v++;
-    return ghost_obj_put(t, oid, 1, &v, sizeof v);
-}
 
 struct counter_thread {
     struct ghost *g;
@@ -836,6 +933,10 @@ static Suite *txn_suite(void)
     tcase_add_test(tc, read_only_commits_zero);
     tcase_add_test(tc, blind_writes_do_not_conflict);
     tcase_add_test(tc, map_reads_are_validated);
+    tcase_add_test(tc, log_answers_validation);
+    tcase_add_test(tc, validation_past_the_log);
+    tcase_add_test(tc, other_key_of_owner_no_conflict);
+    tcase_add_test(tc, stale_read_across_connections);
     tcase_add_test(tc, run_retries_conflicts);
     tcase_add_test(tc, run_error_aborts);
     tcase_add_test(tc, run_fn_conflict_starts_over);
