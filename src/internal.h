@@ -283,6 +283,7 @@ struct set_index {
     size_t alloc;         /* slots allocated, kept for reuse */
 };
 
+/* txn_new() resets these field by field: a new field needs a line there. */
 struct ghost_txn {
     struct ghost *g;
     uint64_t at;          /* GEN_HEAD, or a snapshot's generation */
