@@ -26,6 +26,11 @@
  *   ghost/raw txn/s at sync=none, per thread count   >= 0.5 (the object
  *       layer costs at most twice what LMDB costs per transaction);
  *   ghost sync=batch / ghost sync=always, 8 threads  >= 10 (group commit).
+ * With --repeat, each round runs every case once, the two sides of a ratio
+ * back to back; a ratio is the median over the rounds of the ratio of that
+ * round's two runs (with the lowest and highest), so that a slow spell of a
+ * shared machine, which slows both sides of one round, cancels out instead
+ * of landing on one side's median and not the other's.
  *
  * This is a benchmark, not a test: it never runs under `meson test`, and a
  * missed target does not change the exit status. Exits 0, 1 when a case
@@ -78,6 +83,7 @@ struct result {
      * describe all the runs of the case that succeeded. */
     unsigned nruns;
     double min_rate, max_rate;
+    unsigned round; /* of a single run: the round it ran in */
 };
 
 struct config {
@@ -598,43 +604,85 @@ static const char *fs_kind(const char *dir)
 
 struct ratio {
     char name[96];
-    double value, target;
-    bool known; /* both sides were measured */
+    double value, target; /* value: the median over rounds */
+    double min, max;      /* the lowest and highest round's */
+    unsigned rounds;      /* rounds in which both sides ran */
 };
 
-static const struct result *find(const struct result *rs, size_t n, enum engine e,
-                                 enum ghost_sync s, unsigned threads)
+/* Every run so far: runs[i * repeat + j] is the j-th successful run of
+ * case i (of n[i]). */
+struct all_runs {
+    const struct bench_case *cases;
+    size_t ncases;
+    const struct result *runs;
+    const size_t *n;
+    unsigned repeat;
+};
+
+static long find_case(const struct all_runs *a, enum engine e, enum ghost_sync s,
+                      unsigned threads)
 {
-    for (size_t i = 0; i < n; i++)
-        if (rs[i].c.engine == e && rs[i].c.sync == s && rs[i].c.threads == threads &&
-            !rs[i].c.contended)
-            return &rs[i];
-    return NULL;
+    for (size_t i = 0; i < a->ncases; i++)
+        if (a->cases[i].engine == e && a->cases[i].sync == s && a->cases[i].threads == threads &&
+            !a->cases[i].contended)
+            return (long)i;
+    return -1;
 }
 
-static size_t compute_ratios(const struct config *cfg, const struct result *rs, size_t n,
+/* Rate of case i in `round`, 0 if it has none. */
+static double rate_in(const struct all_runs *a, long i, unsigned round)
+{
+    for (size_t j = 0; j < a->n[i]; j++)
+        if (a->runs[(size_t)i * a->repeat + j].round == round)
+            return a->runs[(size_t)i * a->repeat + j].rate;
+    return 0;
+}
+
+static int by_value(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Ratio of case ia to case ib, round by round. False if no round has both. */
+static bool pair_ratio(const struct all_runs *a, long ia, long ib, struct ratio *out)
+{
+    double v[100];
+    unsigned k = 0;
+    if (ia < 0 || ib < 0)
+        return false;
+    for (unsigned round = 0; round < a->repeat && k < 100; round++) {
+        double x = rate_in(a, ia, round), y = rate_in(a, ib, round);
+        if (x > 0 && y > 0)
+            v[k++] = x / y;
+    }
+    if (k == 0)
+        return false;
+    qsort(v, k, sizeof *v, by_value);
+    out->value = v[(k - 1) / 2];
+    out->min = v[0];
+    out->max = v[k - 1];
+    out->rounds = k;
+    return true;
+}
+
+static size_t compute_ratios(const struct config *cfg, const struct all_runs *a,
                              struct ratio *out)
 {
     size_t k = 0;
     for (size_t i = 0; i < cfg->nthreads; i++) {
         unsigned t = cfg->threads[i];
-        const struct result *a = find(rs, n, ENGINE_GHOST, GHOST_SYNC_NONE, t);
-        const struct result *b = find(rs, n, ENGINE_RAW, GHOST_SYNC_NONE, t);
-        if (!a || !b)
+        if (!pair_ratio(a, find_case(a, ENGINE_GHOST, GHOST_SYNC_NONE, t),
+                        find_case(a, ENGINE_RAW, GHOST_SYNC_NONE, t), &out[k]))
             continue;
         snprintf(out[k].name, sizeof out[k].name, "ghost/raw, sync=none, %u thread%s", t,
                  t == 1 ? "" : "s");
-        out[k].value = b->rate > 0 ? a->rate / b->rate : 0;
-        out[k].target = 0.5;
-        out[k++].known = true;
+        out[k++].target = 0.5;
     }
-    const struct result *a = find(rs, n, ENGINE_GHOST, GHOST_SYNC_BATCH, 8);
-    const struct result *b = find(rs, n, ENGINE_GHOST, GHOST_SYNC_ALWAYS, 8);
-    if (a && b) {
+    if (pair_ratio(a, find_case(a, ENGINE_GHOST, GHOST_SYNC_BATCH, 8),
+                   find_case(a, ENGINE_GHOST, GHOST_SYNC_ALWAYS, 8), &out[k])) {
         snprintf(out[k].name, sizeof out[k].name, "ghost sync=batch / sync=always, 8 threads");
-        out[k].value = b->rate > 0 ? a->rate / b->rate : 0;
-        out[k].target = 10;
-        out[k++].known = true;
+        out[k++].target = 10;
     }
     return k;
 }
@@ -664,10 +712,15 @@ static void print_table(const struct config *cfg, const struct result *rs, size_
         putchar('\n');
     }
     if (nra)
-        printf("\nratio                                          value   target  met\n");
-    for (size_t i = 0; i < nra; i++)
-        printf("%-44s %7.2f  >= %-4g  %s\n", ra[i].name, ra[i].value, ra[i].target,
+        printf("\nratio                                          value   target  met%s\n",
+               cfg->repeat > 1 ? "   lowest  highest rounds" : "");
+    for (size_t i = 0; i < nra; i++) {
+        printf("%-44s %7.2f  >= %-4g  %-4s", ra[i].name, ra[i].value, ra[i].target,
                ra[i].value >= ra[i].target ? "yes" : "NO");
+        if (cfg->repeat > 1)
+            printf(" %8.2f %8.2f %6u", ra[i].min, ra[i].max, ra[i].rounds);
+        putchar('\n');
+    }
 }
 
 /* Print s as a JSON string literal. */
@@ -716,9 +769,11 @@ static void print_json(const struct config *cfg, const char *fs, const char *cpu
     }
     printf("  ],\n  \"ratios\": [\n");
     for (size_t i = 0; i < nra; i++)
-        printf("    {\"name\": \"%s\", \"value\": %.3f, \"target\": %g, \"met\": %s}%s\n",
+        printf("    {\"name\": \"%s\", \"value\": %.3f, \"target\": %g, \"met\": %s, "
+               "\"lowest\": %.3f, \"highest\": %.3f, \"rounds\": %u}%s\n",
                ra[i].name, ra[i].value, ra[i].target,
-               ra[i].value >= ra[i].target ? "true" : "false", i + 1 < nra ? "," : "");
+               ra[i].value >= ra[i].target ? "true" : "false", ra[i].min, ra[i].max,
+               ra[i].rounds, i + 1 < nra ? "," : "");
     printf("  ]\n}\n");
 }
 
@@ -981,7 +1036,9 @@ int main(int argc, char **argv)
         else
             printf("%g s per case", cfg.seconds);
         if (cfg.repeat > 1)
-            printf(", %u rounds of all cases, the median run of each shown", cfg.repeat);
+            printf(", %u rounds of all cases, the median run of each shown\n"
+                   "(a ratio: the median over rounds of the two sides' runs in one round)",
+                   cfg.repeat);
         printf(";\na transaction reads a 64-byte counter, writes it back +1 and writes a "
                "64-byte payload\n\n");
         fflush(stdout);
@@ -999,16 +1056,20 @@ int main(int argc, char **argv)
                 status = 1;
                 continue;
             }
-            if (!interrupted)
+            if (!interrupted) {
+                r->round = round;
                 nruns[i]++;
+            }
         }
     }
+    /* Ratios first: summarize() sorts each case's runs. */
+    struct all_runs all = {cases, ncases, runs, nruns, cfg.repeat};
+    size_t nra = compute_ratios(&cfg, &all, ratios);
     for (size_t i = 0; i < ncases; i++)
         if (summarize(&runs[i * cfg.repeat], nruns[i], &results[nres]))
             nres++;
     free(runs);
     free(nruns);
-    size_t nra = compute_ratios(&cfg, results, nres, ratios);
     if (cfg.json)
         print_json(&cfg, fs, cpu, results, nres, ratios, nra);
     else if (nres)
