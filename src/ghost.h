@@ -39,6 +39,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what this header declares is
+ * all it exports. */
+#pragma GCC visibility push(default)
+
 #define GHOST_VERSION "0.1.0"
 /* On-disk format written by this library; newer formats are refused. */
 #define GHOST_FORMAT 2
@@ -294,6 +298,8 @@ struct ghost_usage {
     uint64_t total_bytes; /* used + free */
 };
 int ghost_usage(struct ghost *g, struct ghost_usage *u);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }
