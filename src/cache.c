@@ -336,9 +336,8 @@ void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blo
         h->changed = txnid;
 }
 
-void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view)
+void cache_invalidate_locked(struct cache *c, uint64_t oid, uint64_t view)
 {
-    pthread_mutex_lock(&c->lock);
     struct handle *h = find(c, oid);
     if (h) {
         unload(c, h);
@@ -347,12 +346,17 @@ void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view)
     } else if (view > c->floor) {
         c->floor = view;
     }
+}
+
+void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view)
+{
+    pthread_mutex_lock(&c->lock);
+    cache_invalidate_locked(c, oid, view);
     pthread_mutex_unlock(&c->lock);
 }
 
-void cache_invalidate_all(struct cache *c, uint64_t view)
+void cache_invalidate_all_locked(struct cache *c, uint64_t view)
 {
-    pthread_mutex_lock(&c->lock);
     if (view > c->floor)
         c->floor = view;
     for (size_t i = 0; i < c->nbuckets; i++) {
@@ -365,7 +369,6 @@ void cache_invalidate_all(struct cache *c, uint64_t view)
                 remove_handle(c, h);
         }
     }
-    pthread_mutex_unlock(&c->lock);
 }
 
 void cache_pin(struct cache *c, uint64_t oid, uint64_t n)

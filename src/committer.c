@@ -204,8 +204,8 @@ static int run_batch_fn(void *ctx)
         for (size_t i = 0; i < n; i++)
             if (reqs[i]->result == 0)
                 install(g, reqs[i]->txn, gen, txnid);
-        cache_unlock(&g->cache);
         db_committed(g, gen);
+        cache_unlock(&g->cache);
     }
     bump(&g->batches, 1);
     bump(&g->commits, ok);

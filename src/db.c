@@ -20,8 +20,10 @@
  * The optional poller thread runs ghost_refresh() once a second; nothing
  * else in the library runs on a timer, and nothing runs per object.
  *
- * Locks: coh_lock protects seen_gen/seen_seq and serializes refreshes;
- * oid_lock protects the OID block; poll_lock the poller's stop flag.
+ * Locks: cache.lock protects seen_gen/seen_seq (the committer steps them
+ * over its own batch while it installs the batch in the cache, under that
+ * lock already); coh_lock serializes refreshes; oid_lock protects the OID
+ * block; poll_lock the poller's stop flag.
  */
 #include "internal.h"
 
@@ -154,7 +156,6 @@ void ghost_close(struct ghost *g)
 void db_committed(struct ghost *g, uint64_t gen)
 {
     struct store *st = &g->store;
-    pthread_mutex_lock(&g->coh_lock);
     if (g->seen_seq == st->batch_seq_from) { /* nothing of others' came between */
         g->seen_seq = st->batch_seq_to;
         atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
@@ -163,7 +164,6 @@ void db_committed(struct ghost *g, uint64_t gen)
             atomic_store_explicit(&g->last_txnid_hint, gen, memory_order_release);
         }
     }
-    pthread_mutex_unlock(&g->coh_lock);
 }
 
 struct refresh {
@@ -196,24 +196,36 @@ int ghost_refresh(struct ghost *g)
 
     pthread_mutex_lock(&g->coh_lock);
     uint64_t gen = store_last_txnid(st);
+    cache_lock(&g->cache);
+    uint64_t seq = g->seen_seq, seen = g->seen_gen;
+    cache_unlock(&g->cache);
     struct refresh rf = {0};
     bool all = false;
-    if (gen > g->seen_gen || st->changes.hdr) {
-        int r = changes_read(&st->changes, &g->seen_seq, gen, st->writer_id, collect, &rf);
+    if (gen > seen || st->changes.hdr) {
+        /* The log is read without cache.lock; meanwhile the committer may
+         * step seen_seq over a batch of ours (only from where we started),
+         * so what we read is merged with it by taking the further one. */
+        int r = changes_read(&st->changes, &seq, gen, st->writer_id, collect, &rf);
         if (r == -ERANGE) { /* entries lost: start over after them */
             all = true;
-            g->seen_seq = changes_start(&st->changes, gen);
+            seq = changes_start(&st->changes, gen);
         }
+        cache_lock(&g->cache);
         if (all)
-            cache_invalidate_all(&g->cache, gen);
+            cache_invalidate_all_locked(&g->cache, gen);
         else
             for (size_t i = 0; i < rf.n; i++)
-                cache_invalidate(&g->cache, rf.oids[i], gen);
+                cache_invalidate_locked(&g->cache, rf.oids[i], gen);
+        if (seq > g->seen_seq)
+            g->seen_seq = seq;
         if (gen > g->seen_gen)
             g->seen_gen = gen;
+    } else {
+        cache_lock(&g->cache);
     }
     atomic_store_explicit(&g->last_txnid_hint, g->seen_gen, memory_order_release);
     atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
+    cache_unlock(&g->cache);
     pthread_mutex_unlock(&g->coh_lock);
     /* The callback runs with no lock held. */
     if (all) {
@@ -271,9 +283,7 @@ int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_key
 void ghost_stats(struct ghost *g, struct ghost_stats *st)
 {
     memset(st, 0, sizeof *st);
-    pthread_mutex_lock(&g->coh_lock);
-    st->generation = g->seen_gen;
-    pthread_mutex_unlock(&g->coh_lock);
+    st->generation = atomic_load(&g->last_txnid_hint); /* seen_gen's copy */
     st->commits = atomic_load(&g->commits);
     st->batches = atomic_load(&g->batches);
     st->conflicts = atomic_load(&g->conflicts);

@@ -14,6 +14,8 @@
  *
  * Lock order (take them in this order, never the reverse):
  *   ghost.coh_lock -> committer.lock -> store.resize_lock -> cache.lock
+ * cache.lock also protects a connection's coherence state (ghost.seen_*),
+ * so that the committer records its batch while it installs it.
  * ghost.oid_lock and blob reference counts nest inside anything.
  */
 #ifndef GHOST_INTERNAL_H
@@ -246,7 +248,9 @@ void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blo
 /* Make oid a ghost, and refuse offers from views older than `view` (the
  * LMDB transaction id in which the change was seen). */
 void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view);
-void cache_invalidate_all(struct cache *c, uint64_t view);
+/* The same with cache.lock held; and every OID at once. */
+void cache_invalidate_locked(struct cache *c, uint64_t oid, uint64_t view);
+void cache_invalidate_all_locked(struct cache *c, uint64_t view);
 void cache_pin(struct cache *c, uint64_t oid, uint64_t n);
 uint64_t cache_unpin(struct cache *c, uint64_t oid, uint64_t n);
 void cache_stats(struct cache *c, struct ghost_stats *st);
@@ -367,8 +371,9 @@ struct ghost {
     pthread_mutex_t oid_lock; /* protects the OID block */
     uint64_t oid_next, oid_end;
 
-    /* Coherence: what this connection has seen of the store. */
-    pthread_mutex_t coh_lock; /* protects seen_gen, seen_txnid */
+    /* Coherence: what this connection has seen of the store, protected
+     * by cache.lock. coh_lock lets one refresh run at a time. */
+    pthread_mutex_t coh_lock;
     uint64_t seen_gen;        /* the generation we have caught up with */
     uint64_t seen_seq;        /* the change log entry we have read up to */
     atomic_uint_fast64_t last_txnid_hint, seen_seq_hint; /* copies, for lock-free checks */
@@ -386,7 +391,7 @@ struct ghost {
 
 /* Called by the committer after it committed generation gen (its LMDB
  * transaction id), whose change log entries are store.batch_seq_from ..
- * batch_seq_to. */
+ * batch_seq_to, with cache.lock held (while it installs the batch). */
 void db_committed(struct ghost *g, uint64_t gen);
 
 #endif
