@@ -561,7 +561,11 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
         r = note_read(t, oid, MAP_OBJECT, NULL, 0, gen);
         if (!b)
             return r ? r : -ENOENT;
-        r = r ? r : keep_blob(t, b);
+        if (r) { /* no memory to note the read: the reference goes back */
+            blob_put(b);
+            return r;
+        }
+        r = keep_blob(t, b);
         if (r)
             return r;
         *type = b->type;
