@@ -264,11 +264,10 @@ int cache_lookup(struct cache *c, uint64_t oid, uint64_t *gen, struct blob **blo
     return hit;
 }
 
-/* Returns oid's handle, NULL if there is none (no memory for one). Takes
- * over the caller's reference to blob. */
-static struct handle *install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob)
+/* Make h (NULL: none, for want of memory) hold version gen, taking over
+ * the caller's reference to blob. Returns h. */
+static struct handle *load(struct cache *c, struct handle *h, uint64_t gen, struct blob *blob)
 {
-    struct handle *h = get_or_add(c, oid);
     if (!h) {
         blob_put(blob);
         return NULL;
@@ -281,10 +280,19 @@ static struct handle *install(struct cache *c, uint64_t oid, uint64_t gen, struc
     if (blob)
         c->bytes += blob_bytes(blob->len);
     touch(c, h);
-    shrink(c, h);
-    if (c->bytes > c->budget) /* no room even after evicting: keep it a ghost */
-        unload(c, h);
+    if (c->bytes > c->budget) {
+        shrink(c, h);
+        if (c->bytes > c->budget) /* no room even after evicting: keep it a ghost */
+            unload(c, h);
+    }
     return h;
+}
+
+/* Returns oid's handle, NULL if there is none (no memory for one). Takes
+ * over the caller's reference to blob. */
+static struct handle *install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob)
+{
+    return load(c, get_or_add(c, oid), gen, blob);
 }
 
 static bool cacheable(const struct cache *c, const struct blob *blob)
@@ -322,7 +330,7 @@ void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blo
         return;
     }
     if (cacheable(c, blob)) {
-        h = install(c, oid, gen, blob);
+        h = h ? load(c, h, gen, blob) : install(c, oid, gen, blob); /* found already */
     } else {
         blob_put(blob);
         if (h)
