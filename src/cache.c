@@ -309,8 +309,13 @@ void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
     struct handle *h = find(c, oid);
     bool stale = view < c->floor ||
                  (h && (view < h->changed || (h->loaded && gen <= h->gen && gen != 0)));
-    if (!stale)
-        install(c, oid, gen, blob_get(blob));
+    if (!stale) {
+        h = install(c, oid, gen, blob_get(blob));
+        /* A view saw this version at `view`: a commit of ours older than
+         * that, installed late, must not replace it (cache_install). */
+        if (h && view > h->changed)
+            h->changed = view;
+    }
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -322,10 +327,12 @@ void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blo
                    uint64_t txnid)
 {
     struct handle *h = find(c, oid);
-    if (h && h->changed > txnid) {
-        /* A newer change (another process's, seen by a refresh between our
-         * commit and this install) came first: ours is already stale. */
-        unload(c, h);
+    /* Between our commit and this install, a refresh may have seen a newer
+     * change of oid (recorded in its handle, or in the floor when it had
+     * none), or a reader may have cached a newer version: ours is stale. */
+    if (h ? h->changed > txnid : c->floor > txnid) {
+        if (h && !(h->loaded && h->gen > gen))
+            unload(c, h);
         blob_put(blob);
         return;
     }

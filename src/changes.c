@@ -193,8 +193,11 @@ bool changes_quiet_since(const struct changes *c, uint64_t oid, uint64_t since, 
         limit = (unsigned)c->mask;
     for (uint64_t i = head; i > 0 && head - i < limit; i--) {
         const struct changes_entry *e = &c->ring[(i - 1) & c->mask];
-        if (atomic_load_explicit(&e->gen, memory_order_relaxed) <= since)
-            return true; /* everything newer is behind us */
+        uint64_t gen = atomic_load_explicit(&e->gen, memory_order_relaxed);
+        if (gen == 0)
+            return false; /* no real entry: a log being set up anew */
+        if (gen <= since) /* everything newer is behind us */
+            return ours(c); /* unless it was taken over meanwhile */
         if (atomic_load_explicit(&e->oid, memory_order_relaxed) == oid)
             return false;
     }

@@ -52,6 +52,10 @@
 
 #define SYNC_INTERVAL_S 1
 
+#ifdef GHOST_TEST_HOOKS
+void (*ghost_test_after_commit)(struct ghost *g);
+#endif
+
 /* Counters that one thread at a time changes (the leader, or a holder of
  * committer.lock) and others only read: a load and a store, not the
  * locked read-modify-write of an atomic add, a few dozen cycles each on
@@ -196,6 +200,10 @@ static int run_batch_fn(void *ctx)
     r = store_batch_commit(bp);
     if (r)
         return r;
+#ifdef GHOST_TEST_HOOKS
+    if (ghost_test_after_commit)
+        ghost_test_after_commit(g);
+#endif
     /* A batch that changed nothing committed nothing: its generation is
      * not ours (another process's next commit takes that id), so nothing
      * may be installed or recorded under it. */
@@ -491,6 +499,10 @@ static void *committer_main(void *arg)
         ts.tv_sec += SYNC_INTERVAL_S;
         if (pthread_cond_timedwait(&c->wake, &c->lock, &ts) == ETIMEDOUT && c->unsynced) {
             c->unsynced = false;
+            /* Against commit_alone, which reads unsynced without the lock
+             * after its commit: either it sees false and signals, or the
+             * sync below covers its commit. */
+            atomic_thread_fence(memory_order_seq_cst);
             pthread_mutex_unlock(&c->lock);
             store_sync(&g->store, true);
             pthread_mutex_lock(&c->lock);

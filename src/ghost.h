@@ -123,7 +123,8 @@ int ghost_mkfs(const char *path);
 int ghost_open(const char *path, const struct ghost_options *opts, struct ghost **out);
 
 /* Make everything committed durable, stop the committer, free the
- * connection. Pinned handles are released. */
+ * connection. Pinned handles are released. No other call on g may be
+ * running, nor start after. */
 void ghost_close(struct ghost *g);
 
 /* Text for an error code returned by this library (negative or positive). */

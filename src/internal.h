@@ -389,6 +389,14 @@ struct ghost {
     atomic_int writers; /* transactions that wrote and have not ended yet */
 };
 
+#ifdef GHOST_TEST_HOOKS
+/* Only in the library the race tests link (tests/meson.build): called by
+ * the committer right after LMDB committed a batch, before the batch is
+ * installed in the cache, so that a test can make another connection act
+ * in exactly that window. */
+extern void (*ghost_test_after_commit)(struct ghost *g);
+#endif
+
 /* Called by the committer after it committed generation gen (its LMDB
  * transaction id), whose change log entries are store.batch_seq_from ..
  * batch_seq_to, with cache.lock held (while it installs the batch). */

@@ -584,7 +584,9 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
         return -ENOMEM;
     cache_offer(&t->g->cache, oid, gen, b, mdb_txn_id(t->view));
     int r2 = note_read(t, oid, MAP_OBJECT, NULL, 0, gen);
-    if (b) {
+    if (b && r2)
+        blob_put(b);
+    else if (b) {
         r2 = r2 ? r2 : keep_blob(t, b);
         if (!r2) {
             *data = b->data; /* stable until the txn ends, unlike the view */
