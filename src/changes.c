@@ -157,11 +157,6 @@ static bool ours(const struct changes *c)
     return !memcmp(c->hdr->uuid, c->uuid, 16);
 }
 
-bool changes_ours(const struct changes *c)
-{
-    return c->hdr && ours(c);
-}
-
 uint64_t changes_append(struct changes *c, uint64_t gen, uint64_t writer, const uint64_t *oids,
                         size_t n)
 {
@@ -186,7 +181,7 @@ uint64_t changes_append(struct changes *c, uint64_t gen, uint64_t writer, const 
 
 bool changes_quiet_since(const struct changes *c, uint64_t oid, uint64_t since, unsigned limit)
 {
-    if (!c->hdr || since == 0 || !ours(c))
+    if (!c->hdr || since == 0)
         return false;
     uint64_t head = atomic_load_explicit(&c->hdr->head, memory_order_acquire);
     if (limit > c->mask)
@@ -197,7 +192,7 @@ bool changes_quiet_since(const struct changes *c, uint64_t oid, uint64_t since, 
         if (gen == 0)
             return false; /* no real entry: a log being set up anew */
         if (gen <= since) /* everything newer is behind us */
-            return ours(c); /* unless it was taken over meanwhile */
+            return ours(c); /* unless the log is another store's (or became so) */
         if (atomic_load_explicit(&e->oid, memory_order_relaxed) == oid)
             return false;
     }

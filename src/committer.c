@@ -409,6 +409,26 @@ static void wake_caller(struct commit_req *q)
         pthread_cond_signal(&q->wake);
 }
 
+/* Commits were made that are not yet forced to disk: start the background
+ * sync timer if it is not running. Called with c->lock held. */
+static void note_unsynced(struct committer *c)
+{
+    if (!c->unsynced) {
+        c->unsynced = true;
+        pthread_cond_signal(&c->wake);
+    }
+}
+
+/* A leader stepped down: the oldest waiter leads next, or committer_stop,
+ * waiting for the last commit, may go on. Called with c->lock held. */
+static void hand_on(struct committer *c)
+{
+    if (c->head)
+        wake_caller(c->head);
+    else if (c->stop)
+        pthread_cond_broadcast(&c->more);
+}
+
 /* Become the leader, if nobody is. */
 static bool take_lead(struct committer *c)
 {
@@ -462,16 +482,11 @@ static void lead(struct ghost *g, struct commit_req *mine)
         c->recent = n + c->queued; /* this batch and those who queued meanwhile */
         if (ns && synced)
             c->unsynced = false;
-        else if (n && !synced && !c->unsynced) {
-            c->unsynced = true;
-            pthread_cond_signal(&c->wake); /* start the background sync timer */
-        }
+        else if (n && !synced)
+            note_unsynced(c);
     }
     atomic_store_explicit(&c->leading, false, memory_order_release);
-    if (c->head) /* work left: the oldest waiter leads next */
-        wake_caller(c->head);
-    else if (c->stop)
-        pthread_cond_broadcast(&c->more); /* committer_stop waits there */
+    hand_on(c);
 }
 
 /* The background thread: syncs a second after unsynced commits, grows the
@@ -604,14 +619,10 @@ static bool commit_alone(struct ghost *g, struct commit_req *q)
     if (queued(c) || atomic_load_explicit(&c->stop, memory_order_relaxed) ||
         (!synced && !atomic_load_explicit(&c->unsynced, memory_order_relaxed))) {
         pthread_mutex_lock(&c->lock);
-        if (!synced && !c->unsynced) {
-            c->unsynced = true;
-            pthread_cond_signal(&c->wake); /* start the background sync timer */
-        }
-        if (!c->leading && c->head) /* the oldest waiter leads next */
-            wake_caller(c->head);
-        else if (!c->leading && c->stop)
-            pthread_cond_broadcast(&c->more);
+        if (!synced)
+            note_unsynced(c);
+        if (!c->leading) /* nobody took the lead after us */
+            hand_on(c);
         pthread_mutex_unlock(&c->lock);
     }
     return true;

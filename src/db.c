@@ -210,19 +210,17 @@ int ghost_refresh(struct ghost *g)
             all = true;
             seq = changes_start(&st->changes, gen);
         }
-        cache_lock(&g->cache);
-        if (all)
-            cache_invalidate_all_locked(&g->cache, gen);
-        else
-            for (size_t i = 0; i < rf.n; i++)
-                cache_invalidate_locked(&g->cache, rf.oids[i], gen);
-        if (seq > g->seen_seq)
-            g->seen_seq = seq;
-        if (gen > g->seen_gen)
-            g->seen_gen = gen;
-    } else {
-        cache_lock(&g->cache);
     }
+    cache_lock(&g->cache);
+    if (all)
+        cache_invalidate_all_locked(&g->cache, gen);
+    else
+        for (size_t i = 0; i < rf.n; i++)
+            cache_invalidate_locked(&g->cache, rf.oids[i], gen);
+    if (seq > g->seen_seq)
+        g->seen_seq = seq;
+    if (gen > g->seen_gen)
+        g->seen_gen = gen;
     atomic_store_explicit(&g->last_txnid_hint, g->seen_gen, memory_order_release);
     atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
     cache_unlock(&g->cache);

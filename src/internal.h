@@ -72,9 +72,6 @@ uint64_t changes_start(const struct changes *c, uint64_t upto);
 /* Append gen's OIDs; the caller holds LMDB's writer lock. Returns the new head. */
 uint64_t changes_append(struct changes *c, uint64_t gen, uint64_t writer, const uint64_t *oids,
                         size_t n);
-/* Is the change log still our store's? (See changes_open: another store
- * at the same path takes over a log it finds foreign.) */
-bool changes_ours(const struct changes *c);
 /* True if no entry of a generation after `since` names oid: looking back
  * from the head, an entry of generation <= since comes within `limit`
  * entries and oid does not. False when unsure. The caller holds LMDB's

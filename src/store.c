@@ -1163,33 +1163,34 @@ static bool unchanged_since(struct store_batch *b, uint64_t oid, uint64_t gen)
     return changes_quiet_since(&b->s->changes, oid, gen, QUIET_ENTRIES);
 }
 
-int store_check_obj(struct store_batch *b, uint64_t oid, uint64_t gen, uint64_t *head)
+/* 0 if the head of oid's key in kbuf is still the version of generation
+ * gen, else -GHOST_ECONFLICT with *head set to what is there now. */
+static int check_head(struct store_batch *b, uint64_t oid, MDB_dbi dbi, unsigned char *kbuf,
+                      size_t klen, uint64_t gen, uint64_t *head)
 {
-    unsigned char kbuf[OBJ_KEY_LEN];
     if (unchanged_since(b, oid, gen)) {
         b->checks_logged++;
         *head = gen;
         return 0;
     }
-    int r = head_gen(b, b->s->obj, kbuf, obj_key(kbuf, oid, 0), head);
+    int r = head_gen(b, dbi, kbuf, klen, head);
     if (r)
         return r;
     return *head == gen ? 0 : -GHOST_ECONFLICT;
+}
+
+int store_check_obj(struct store_batch *b, uint64_t oid, uint64_t gen, uint64_t *head)
+{
+    unsigned char kbuf[OBJ_KEY_LEN];
+    return check_head(b, oid, b->s->obj, kbuf, obj_key(kbuf, oid, 0), gen, head);
 }
 
 int store_check_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
                     size_t klen, uint64_t gen, uint64_t *head)
 {
     unsigned char kbuf[MAP_KEY_MAX];
-    if (unchanged_since(b, owner, gen)) {
-        b->checks_logged++;
-        *head = gen;
-        return 0;
-    }
-    int r = head_gen(b, b->s->map, kbuf, map_key(kbuf, owner, map, key, klen, 0), head);
-    if (r)
-        return r;
-    return *head == gen ? 0 : -GHOST_ECONFLICT;
+    return check_head(b, owner, b->s->map, kbuf, map_key(kbuf, owner, map, key, klen, 0), gen,
+                      head);
 }
 
 /* Keep a copy of the head version hv as the older version key . ~hgen (a
