@@ -4,7 +4,9 @@
  *
  * Every function here is a plain C call that the unit tests use without a
  * mount; fs/fuse_ops.c only translates FUSE requests into these calls.
- * Functions return 0 (or a byte count) on success and a negative errno.
+ * Functions return 0 (or a byte count) on success and a negative errno - a
+ * real one: the library's own codes are mapped in errors.c (a conflict that
+ * outlasted every retry is -EBUSY, a damaged record -EIO).
  * Permission checks are the kernel's (the mount uses default_permissions);
  * what the kernel cannot know - setgid inheritance, O_EXCL, ENOTEMPTY,
  * renaming a directory under itself - is done here.
@@ -139,6 +141,10 @@ typedef int (*fs_dirent_fn)(void *arg, const char *name, const struct fs_attr *a
                             uint64_t next_off);
 int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn,
                void *arg);
+/* Open a directory handle: -ENOTDIR unless ino is a directory. */
+int fs_opendir(struct fs *fs, uint64_t ino);
+/* Make the directory's entries durable. */
+int fs_fsyncdir(struct fs *fs, uint64_t ino, bool datasync);
 
 /* ---- files ---- */
 /* Open: counts the open file; *keep_cache says whether the kernel may keep
@@ -169,6 +175,10 @@ ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out,
                       uint64_t off_out, size_t len);
 int fs_statfs(struct fs *fs, struct statvfs *st);
 int fs_syncfs(struct fs *fs);
+
+/* Is e (positive) an errno that a reply to the kernel may carry: known to
+ * the C library and none of libghost's own codes. */
+bool fs_is_errno(int e);
 
 /* ---- xattrs ---- */
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value,

@@ -16,6 +16,27 @@
 
 #include "fs.h"
 
+/* errors.c: the error boundary. fs_errno maps a library code (>= 1000) to
+ * the errno a program should see and passes everything else (0, byte
+ * counts, real errnos) through; every fs_ function returns through it.
+ * fs_run is ghost_run with its result mapped. */
+long fs_errno(long e);
+int fs_run(struct fs *fs, int (*fn)(struct ghost_txn *t, void *arg), void *arg);
+/* ghost_sync and ghost_usage, mapped. */
+int fs_sync_store(struct fs *fs);
+int fs_store_usage(struct fs *fs, struct ghost_usage *u);
+
+/* Fault injection, compiled into test builds only (FS_TEST_HOOKS): the next
+ * `times` passes through a site fail - with code for the library calls
+ * above, as a failed allocation for FS_FAULT_ALLOC (notify.c). */
+enum { FS_FAULT_RUN, FS_FAULT_SYNC, FS_FAULT_USAGE, FS_FAULT_ALLOC, FS_FAULT_SITES };
+#ifdef FS_TEST_HOOKS
+void fs_test_fault(int site, int code, unsigned times);
+int fs_fault(int site);
+#else
+#define fs_fault(site) 0
+#endif
+
 /* Big-endian integers, as every key and record of fs/ stores them. */
 static inline void put_be32(unsigned char *p, uint32_t v)
 {

@@ -13,6 +13,7 @@
 #define FUSE_USE_VERSION 314
 #include "fuse_ops.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <pthread.h>
@@ -57,10 +58,19 @@ static void to_stat(const struct fs_attr *a, struct stat *st)
     st->st_ctim = ts_of(a->ctime_ns);
 }
 
+/* Reply an error (e < 0) or success (0) to a request that has no other
+ * reply. What the kernel gets must be an errno: libfuse turns anything
+ * else into ERANGE, which no program expects. */
+static void reply_err(fuse_req_t req, int e)
+{
+    assert(e <= 0 && (e == 0 || fs_is_errno(-e)));
+    fuse_reply_err(req, -e);
+}
+
 static void reply_entry(fuse_req_t req, int e, const struct fs_attr *a)
 {
     if (e) {
-        fuse_reply_err(req, -e);
+        reply_err(req, e);
         return;
     }
     struct fuse_entry_param ep = {.ino = a->ino,
@@ -71,7 +81,6 @@ static void reply_entry(fuse_req_t req, int e, const struct fs_attr *a)
     fuse_reply_entry(req, &ep);
 }
 
-static void reply_err(fuse_req_t req, int e) { fuse_reply_err(req, e < 0 ? -e : e); }
 
 static struct fs_ctx ctx_of(fuse_req_t req)
 {
@@ -411,10 +420,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    struct fs_attr a;
-    int e = fs_getattr(FS(req), ino, &a);
-    if (!e && !S_ISDIR(a.mode))
-        e = -ENOTDIR;
+    int e = fs_opendir(FS(req), ino);
     if (e) {
         reply_err(req, e);
         return;
@@ -491,8 +497,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
                         struct fuse_file_info *fi)
 {
-    (void)ino, (void)datasync, (void)fi;
-    reply_err(req, ghost_sync(fs_store(FS(req))));
+    (void)fi;
+    reply_err(req, fs_fsyncdir(FS(req), ino, datasync));
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -45,7 +45,7 @@ int rec_get(struct ghost_txn *t, uint64_t ino, struct rec *r)
     size_t len;
     int e = ghost_obj_get(t, ino, &type, &d, &len);
     if (e)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
+        return e;
     if (type != FS_OBJ_INODE)
         return -ENOENT;
     if (len < REC_HDR)
@@ -283,7 +283,7 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out)
     uint64_t mark = commit_mark(fs);
     int e = stored_attr(fs, ino, out);
     if (e)
-        return e;
+        return fs_errno(e);
     attr_merge_buffered(fs, out, mark);
     return 0;
 }
@@ -374,7 +374,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsig
         if (e != -EAGAIN) {
             pthread_rwlock_unlock(&in->rw);
             inode_put(fs, in);
-            return e;
+            return fs_errno(e);
         }
     }
     /* Otherwise commit buffered writes first: a truncate must cut them too,
@@ -382,11 +382,11 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsig
     int e = wb_commit(fs, in);
     if (!e) {
         struct setattr_ctx c = {fs, ino, in_attr, to_set, out};
-        e = ghost_run(fs->g, setattr_fn, &c);
+        e = fs_run(fs, setattr_fn, &c);
     }
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
-    return e == -GHOST_ECORRUPT ? -EIO : e;
+    return fs_errno(e);
 }
 
 /* ---- open and release ------------------------------------------------------------ */
@@ -414,7 +414,7 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags, bool *keep_cache)
     }
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
-    return e;
+    return fs_errno(e);
 }
 
 int fs_release(struct fs *fs, uint64_t ino)
@@ -430,7 +430,7 @@ int fs_release(struct fs *fs, uint64_t ino)
     pthread_mutex_unlock(&fs->itab_lock);
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
-    return e;
+    return fs_errno(e);
 }
 
 /* ---- reclaiming unlinked inodes ----------------------------------------------------- */
@@ -522,7 +522,7 @@ int inode_reclaim(struct fs *fs, uint64_t ino)
     struct reclaim_ctx c = {.fs = fs, .ino = ino};
     int e = 0;
     while (!e && !c.done)
-        e = ghost_run(fs->g, reclaim_fn, &c);
+        e = fs_run(fs, reclaim_fn, &c);
     return e;
 }
 
@@ -630,7 +630,7 @@ int fs_mkfs(const char *store, uint32_t block_size)
         return -EINVAL;
     int e = ghost_mkfs(store);
     if (e)
-        return e;
+        return fs_errno(e);
     /* sync=always: LMDB writes the few pages of a new filesystem with
      * pwrite and syncs them, so the file is as long as what it holds (the
      * other modes write through a map as long as the file). */
@@ -640,11 +640,11 @@ int fs_mkfs(const char *store, uint32_t block_size)
     struct ghost *g;
     e = ghost_open(store, &o, &g);
     if (e)
-        return e;
+        return fs_errno(e);
     e = ghost_run(g, mkfs_fn, &c);
     ghost_sync(g);
     ghost_close(g);
-    return e;
+    return fs_errno(e);
 }
 
 static void on_invalidate(void *arg, uint64_t oid)
@@ -676,7 +676,7 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
     int e = ghost_open(store, &go, &fs->g);
     if (e) {
         free(fs);
-        return e;
+        return fs_errno(e);
     }
     /* Read the superblock. */
     struct ghost_txn *t;
@@ -699,7 +699,7 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
     if (e) {
         ghost_close(fs->g);
         free(fs);
-        return e;
+        return fs_errno(e);
     }
     pthread_mutex_init(&fs->itab_lock, NULL);
     pthread_mutex_init(&fs->dirty_lock, NULL);
@@ -769,9 +769,9 @@ uint32_t fs_block_size(struct fs *fs) { return fs->bs; }
 int fs_statfs(struct fs *fs, struct statvfs *st)
 {
     struct ghost_usage u;
-    int e = ghost_usage(fs->g, &u);
+    int e = fs_store_usage(fs, &u);
     if (e)
-        return e;
+        return fs_errno(e);
     memset(st, 0, sizeof *st);
     st->f_bsize = fs->bs;
     st->f_frsize = 4096;
@@ -789,8 +789,8 @@ int fs_statfs(struct fs *fs, struct statvfs *st)
 int fs_syncfs(struct fs *fs)
 {
     int e = flush_all(fs);
-    int e2 = ghost_sync(fs->g);
-    return e ? e : e2;
+    int e2 = fs_sync_store(fs);
+    return fs_errno(e ? e : e2);
 }
 
 /* ---- what the kernel knows, for the notifier ------------------------------------- */
