@@ -59,8 +59,8 @@ static size_t backref_key(unsigned char *k, uint64_t parent, const char *name, s
 }
 
 /* Look name up in dir: *child and *dtype, or -ENOENT. */
-static int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
-                      uint64_t *child, uint8_t *dtype)
+int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
+               uint64_t *child, uint8_t *dtype)
 {
     unsigned char k[DKEY_MAX];
     const void *v;

@@ -99,16 +99,9 @@ void fs_close(struct fs *fs);
 struct ghost *fs_store(struct fs *fs);
 uint32_t fs_block_size(struct fs *fs);
 
-/* Called for each inode another process changed (0: all). */
-typedef void (*fs_notify_fn)(void *arg, uint64_t ino);
-void fs_set_notify(struct fs *fs, fs_notify_fn fn, void *arg);
-
-/* For the notifier: is ino known to the kernel; every inode it knows; the
- * names the kernel knows in dir that no longer lead where they did. */
+/* Is ino known to the kernel (looked up and not forgotten; the root always).
+ * What the kernel is told of other daemons' changes is notify.h's. */
 bool fs_is_known(struct fs *fs, uint64_t ino);
-void fs_known_inodes(struct fs *fs, void (*fn)(void *arg, uint64_t ino), void *arg);
-void fs_stale_names(struct fs *fs, uint64_t dir,
-                    void (*fn)(void *arg, uint64_t parent, const char *name), void *arg);
 
 /* ---- names ---- */
 int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *out);

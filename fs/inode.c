@@ -647,19 +647,6 @@ int fs_mkfs(const char *store, uint32_t block_size)
     return fs_errno(e);
 }
 
-static void on_invalidate(void *arg, uint64_t oid)
-{
-    struct fs *fs = arg;
-    if (fs->notify)
-        fs->notify(fs->notify_arg, oid);
-}
-
-void fs_set_notify(struct fs *fs, fs_notify_fn fn, void *arg)
-{
-    fs->notify_arg = arg;
-    fs->notify = fn;
-}
-
 int fs_open(const char *store, const struct fs_options *o, struct fs **out)
 {
     struct fs_options defaults;
@@ -670,7 +657,7 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
     if (!fs)
         return -ENOMEM;
     struct ghost_options go = o->store;
-    go.invalidate = on_invalidate;
+    go.invalidate = notify_invalidate;
     go.invalidate_arg = fs;
     go.poll = true;
     int e = ghost_open(store, &go, &fs->g);
@@ -804,78 +791,4 @@ bool fs_is_known(struct fs *fs, uint64_t ino)
     bool known = in && in->nlookup > 0;
     pthread_mutex_unlock(&fs->itab_lock);
     return known;
-}
-
-void fs_known_inodes(struct fs *fs, void (*fn)(void *arg, uint64_t ino), void *arg)
-{
-    uint64_t *inos = NULL;
-    size_t n = 0;
-    pthread_mutex_lock(&fs->itab_lock);
-    inos = malloc((fs->count + 1) * sizeof *inos);
-    if (inos)
-        inos[n++] = FS_ROOT_INO;
-    for (size_t i = 0; inos && i < fs->nbuckets; i++)
-        for (struct inode *in = fs->buckets[i]; in; in = in->hnext)
-            if (in->nlookup && in->ino != FS_ROOT_INO)
-                inos[n++] = in->ino;
-    pthread_mutex_unlock(&fs->itab_lock);
-    for (size_t i = 0; i < n; i++)
-        fn(arg, inos[i]);
-    free(inos);
-}
-
-struct known_name {
-    uint64_t ino;
-    char *name;
-};
-
-void fs_stale_names(struct fs *fs, uint64_t dir,
-                    void (*fn)(void *arg, uint64_t parent, const char *name), void *arg)
-{
-    struct known_name *names = NULL;
-    size_t n = 0, cap = 0;
-    pthread_mutex_lock(&fs->itab_lock);
-    for (size_t i = 0; i < fs->nbuckets; i++)
-        for (struct inode *in = fs->buckets[i]; in; in = in->hnext) {
-            if (!in->nlookup || in->parent != dir || !in->name)
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                struct known_name *p = realloc(names, cap * sizeof *p);
-                if (!p)
-                    goto unlock;
-                names = p;
-            }
-            names[n].ino = in->ino;
-            names[n].name = strdup(in->name);
-            if (names[n].name)
-                n++;
-        }
-unlock:
-    pthread_mutex_unlock(&fs->itab_lock);
-    struct ghost_txn *t = NULL;
-    if (n && ghost_txn_begin(fs->g, &t))
-        t = NULL;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t child = 0;
-        bool same = false;
-        if (t) {
-            unsigned char k[8 + FS_NAME_MAX];
-            size_t len = strlen(names[i].name);
-            const void *v;
-            size_t vlen;
-            put_be64(k, name_hash(names[i].name, len));
-            memcpy(k + 8, names[i].name, len);
-            if (ghost_map_get(t, dir, FS_MAP_DIRENT, k, 8 + len, &v, &vlen) == 0 && vlen == 9) {
-                child = get_be64(v);
-                same = child == names[i].ino;
-            }
-        }
-        if (!same)
-            fn(arg, dir, names[i].name);
-        free(names[i].name);
-    }
-    if (t)
-        ghost_txn_abort(t);
-    free(names);
 }
