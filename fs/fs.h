@@ -96,7 +96,6 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out);
 /* Commit everything buffered, reclaim this process's orphans, close. */
 void fs_close(struct fs *fs);
 
-struct ghost *fs_store(struct fs *fs);
 uint32_t fs_block_size(struct fs *fs);
 
 /* Is ino known to the kernel (looked up and not forgotten; the root always).
@@ -156,6 +155,10 @@ ssize_t fs_read_pieces(struct fs *fs, uint64_t ino, size_t size, uint64_t off,
 /* append: write at the end of the file, whatever off says. */
 ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint64_t off,
                  bool append);
+/* The reply to an open or create did not reach the kernel (the request was
+ * interrupted): undo the open, and the lookups the create counted (0 after
+ * an open). */
+void fs_unopen(struct fs *fs, uint64_t ino, uint64_t lookups);
 /* Commit the inode's buffered writes (close is a transaction). */
 int fs_flush(struct fs *fs, uint64_t ino);
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);

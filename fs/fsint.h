@@ -22,6 +22,10 @@
  * fs_run is ghost_run with its result mapped. */
 long fs_errno(long e);
 int fs_run(struct fs *fs, int (*fn)(struct ghost_txn *t, void *arg), void *arg);
+/* The store under fs, for code that reads it beside fs/ (tests). Nothing
+ * above fs/ talks to the library: what it returns would bypass fs_errno. */
+struct ghost *fs_store(struct fs *fs);
+
 /* ghost_sync and ghost_usage, mapped. */
 int fs_sync_store(struct fs *fs);
 int fs_store_usage(struct fs *fs, struct ghost_usage *u);

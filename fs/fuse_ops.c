@@ -284,7 +284,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
      * not send a FLUSH (one round trip fewer per close of grep, cat, tar c). */
     fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
     if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: undo the open */
-        fs_release(FS(req), ino);
+        fs_unopen(FS(req), ino, 0);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -301,10 +301,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
                                   .attr_timeout = CACHE_TIMEOUT,
                                   .entry_timeout = CACHE_TIMEOUT};
     to_stat(&a, &ep.attr);
-    if (fuse_reply_create(req, &ep, fi) == -ENOENT) {
-        fs_release(FS(req), a.ino);
-        fs_forget(FS(req), a.ino, 1);
-    }
+    if (fuse_reply_create(req, &ep, fi) == -ENOENT) /* interrupted */
+        fs_unopen(FS(req), a.ino, 1);
 }
 
 static void reply_pieces(void *arg, const struct iovec *iov, int n)

@@ -3,7 +3,7 @@
  * library, every fs_ function returns a real errno, the one errors.c's table
  * names. Each path is driven by the failure itself: a record damaged in the
  * file (a flipped byte, caught by its checksum), a conflict that outlasts
- * ghost_run's retries (another connection rewriting the same inode, and the
+ * ghost_run's retries (another process rewriting the same inode, and the
  * fault hook of FS_TEST_HOOKS builds for every caller of fs_run), and the
  * store's sync and space figures failing (the same hook).
  *
@@ -14,7 +14,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +85,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    child_kill_all();
     for (int s = 0; s < FS_FAULT_SITES; s++)
         fs_test_fault(s, 0, 0);
     if (fs)
@@ -257,14 +257,13 @@ START_TEST(conflict_every_run)
 }
 END_TEST
 
-/* A real conflict: another connection rewrites the inode as fast as it can
+/* A real conflict: another daemon (a child process: LMDB wants one
+ * environment per file in a process) rewrites the inode as fast as it can
  * while this one, allowed a single attempt, sets an xattr on it. */
 struct hammer {
-    const char *path;
     uint64_t ino;
     atomic_bool stop;
     atomic_int commits;
-    int err;
 };
 
 static int touch_fn(struct ghost_txn *t, void *arg)
@@ -277,50 +276,54 @@ static int touch_fn(struct ghost_txn *t, void *arg)
     return e ? e : ghost_obj_put(t, h->ino, type, d, len);
 }
 
-static void *hammer_main(void *arg)
+static void hammer(struct hammer *h)
 {
-    struct hammer *h = arg;
     struct ghost_options o;
     struct ghost *g;
     ghost_options_init(&o);
     o.sync = GHOST_SYNC_NONE;
-    h->err = ghost_open(h->path, &o, &g);
-    if (h->err)
-        return NULL;
-    while (!atomic_load(&h->stop)) {
-        int e = ghost_run(g, touch_fn, h);
-        if (e && e != -GHOST_ECONFLICT) {
-            h->err = e;
-            break;
-        }
+    int e = ghost_open(path, &o, &g);
+    while (!e && !atomic_load(&h->stop)) {
+        e = ghost_run(g, touch_fn, h);
+        e = e == -GHOST_ECONFLICT ? 0 : e;
         atomic_fetch_add(&h->commits, 1);
     }
-    ghost_close(g);
-    return NULL;
+    if (e)
+        fprintf(stderr, "hammer: %s\n", ghost_strerror(e));
+    if (!e)
+        ghost_close(g);
+    child_exit(e ? 1 : 0);
 }
 
 START_TEST(conflict_real)
 {
     uint64_t f = mkfile(FS_ROOT_INO, "f");
-    close_fs();
-    open_fs(1);
-    struct hammer h = {.path = path, .ino = f};
-    pthread_t th;
-    ck_assert_int_eq(pthread_create(&th, NULL, hammer_main, &h), 0);
-    int busy = 0, ok = 0, bad = 0;
+    close_fs(); /* before the fork: the child opens the store on its own */
+    struct hammer *h = shared_alloc(sizeof *h);
+    h->ino = f;
+    pid_t pid = child_spawn();
+    if (pid == 0)
+        hammer(h);
     double t0 = proc_now();
+    while (atomic_load(&h->commits) < 10 && proc_now() - t0 < 10)
+        proc_sleep_ms(1);
+    open_fs(1);
+    int busy = 0, ok = 0, bad = 0;
+    t0 = proc_now();
     while (busy == 0 && !bad && proc_now() - t0 < 30) {
         int e = fs_setxattr(fs, f, "user.a", "v", 1, 0);
         busy += e == -EBUSY;
         ok += e == 0;
         bad = e && e != -EBUSY ? e : 0;
     }
-    atomic_store(&h.stop, true); /* before any assertion ends the test */
-    pthread_join(th, NULL);
+    atomic_store(&h->stop, true);
+    int status = child_wait(pid, 10);
+    int commits = atomic_load(&h->commits);
+    shared_free(h, sizeof *h);
     ck_assert_msg(!bad, "fs_setxattr = %d (%s)", bad, ename(bad));
-    ck_assert_msg(h.err == 0, "the other connection failed: %s", ghost_strerror(h.err));
+    ck_assert_msg(status == 0, "the other daemon failed (%d)", status);
     ck_assert_msg(busy > 0, "no conflict in 30 s (%d calls succeeded, %d commits beside)", ok,
-                  atomic_load(&h.commits));
+                  commits);
 }
 END_TEST
 
