@@ -1,9 +1,8 @@
 /*
  * test_fs_notify.c - the notifier (fs/notify.c) with a recording sink in
- * place of the kernel: a second filesystem on the same store (another
- * daemon, in this process) unlinks a name the first one's kernel knows, and
- * the first one's notifier must tell the sink to forget the directory's
- * attributes and that name -
+ * place of the kernel: another daemon (a child process) unlinks a name the
+ * kernel of this one knows, and this one's notifier must tell the sink to
+ * forget the directory's attributes and that name -
  *   - also when memory runs out (FS_FAULT_ALLOC of the FS_TEST_HOOKS build
  *     makes the queue's and the thread's allocations fail): then the sink
  *     gets a superset, every inode the kernel knows, never less;
@@ -104,13 +103,15 @@ static bool wait_entry(uint64_t parent, const char *name)
     return got_entry(parent, name);
 }
 
-/* ---- the fixture: two filesystems on one store ------------------------------------ */
+/* ---- the fixture: this daemon, and another in a child process ------------------ */
 
 static char path[4352];
-static struct fs *fs, *other;
+static struct fs *fs;
 static struct notifier *nt;
 static struct fs_ctx ctx;
 static uint64_t dir, file, bystander;
+static pid_t other;
+static int to_other = -1, from_other = -1;
 
 static struct fs *open_one(size_t map_bytes)
 {
@@ -123,19 +124,47 @@ static struct fs *open_one(size_t map_bytes)
     return f;
 }
 
-/* fs (with the notifier) knows dir, dir/file and bystander; other is the
- * second daemon. */
+/* The other daemon: waits for a directory, opens the filesystem (LMDB
+ * wants one environment per file in a process, hence the child), unlinks
+ * "file" in it, answers with the result. */
+static void other_main(int in, int out)
+{
+    uint64_t d;
+    int e = read_full(in, &d, sizeof d, 30) ? -EPIPE : 0;
+    struct fs *f = NULL;
+    struct fs_options o;
+    fs_options_init(&o);
+    o.store.sync = GHOST_SYNC_NONE;
+    e = e ? e : fs_open(path, &o, &f);
+    e = e ? e : fs_unlink(f, d, "file");
+    fs_close(f);
+    write_full(out, &e, sizeof e);
+    child_exit(0);
+}
+
+/* fs (with the notifier) knows dir, dir/file and bystander. */
 static void setup_with_map(size_t map_bytes)
 {
     struct fs_attr a;
+    int down[2], up[2];
     snprintf(path, sizeof path, "%s", test_path("fs"));
     remove_store(path);
     OK(fs_mkfs(path, 0));
+    ck_assert(pipe(down) == 0 && pipe(up) == 0);
+    other = child_spawn(); /* before this process opens the store */
+    if (other == 0) {
+        close(down[1]);
+        close(up[0]);
+        other_main(down[0], up[1]);
+    }
+    close(down[0]);
+    close(up[1]);
+    to_other = down[1];
+    from_other = up[0];
     ctx.uid = (uint32_t)getuid();
     ctx.gid = (uint32_t)getgid();
     ctx.umask = 022;
     fs = open_one(map_bytes);
-    other = open_one(0);
     OK(fs_mkdir(fs, &ctx, FS_ROOT_INO, "dir", 0755, &a));
     dir = a.ino;
     OK(fs_mknod(fs, &ctx, dir, "file", S_IFREG | 0644, 0, &a));
@@ -157,19 +186,25 @@ static void setup(void)
 
 static void teardown(void)
 {
+    child_kill_all();
+    close(to_other);
+    close(from_other);
     fs_test_fault(FS_FAULT_ALLOC, 0, 0);
     notify_stop(nt);
     nt = NULL;
-    fs_close(other);
     fs_close(fs);
-    other = fs = NULL;
+    fs = NULL;
     remove_store(path);
 }
 
 /* The other daemon unlinks dir/file; fs notices at once. */
 static void unlink_elsewhere(void)
 {
-    OK(fs_unlink(other, dir, "file"));
+    int e = -ETIMEDOUT;
+    ck_assert(write_full(to_other, &dir, sizeof dir) == 0);
+    ck_assert_msg(read_full(from_other, &e, sizeof e, 30) == 0, "no answer from the other");
+    OK(e);
+    ck_assert_int_eq(child_wait(other, 10), 0);
     ck_assert_int_ge(ghost_refresh(fs->g), 0);
 }
 
