@@ -82,7 +82,6 @@ static void reply_entry(fuse_req_t req, int e, const struct fs_attr *a)
     fuse_reply_entry(req, &ep);
 }
 
-
 static struct fs_ctx ctx_of(fuse_req_t req)
 {
     const struct fuse_ctx *c = fuse_req_ctx(req);
