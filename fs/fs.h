@@ -98,6 +98,10 @@ void fs_close(struct fs *fs);
 
 uint32_t fs_block_size(struct fs *fs);
 
+/* Is e (positive) an errno that a reply to the kernel may carry: known to
+ * the C library and none of libghost's own codes. */
+bool fs_is_errno(int e);
+
 /* Is ino known to the kernel (looked up and not forgotten; the root always).
  * What the kernel is told of other daemons' changes is notify.h's. */
 bool fs_is_known(struct fs *fs, uint64_t ino);
@@ -171,10 +175,6 @@ ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out,
                       uint64_t off_out, size_t len);
 int fs_statfs(struct fs *fs, struct statvfs *st);
 int fs_syncfs(struct fs *fs);
-
-/* Is e (positive) an errno that a reply to the kernel may carry: known to
- * the C library and none of libghost's own codes. */
-bool fs_is_errno(int e);
 
 /* ---- xattrs ---- */
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value,

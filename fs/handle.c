@@ -25,7 +25,7 @@ int fs_fsyncdir(struct fs *fs, uint64_t ino, bool datasync)
 {
     (void)ino, (void)datasync;
     /* Every change to a directory is committed when it is made (one
-     * transaction per call): making the store durable makes it durable. */
+     * transaction per call), so syncing the store syncs the directory. */
     return fs_sync_store(fs);
 }
 
