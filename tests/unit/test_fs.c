@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fsint.h" /* fs_store(): the tests read what fs/ stored */
 #include "ghost.h"
 #include "proc.h"
 #include "util.h"
