@@ -1,11 +1,11 @@
 /*
- * committer.c - group commit: many transactions applied in one LMDB write
+ * committer.c - group commit: many transactions applied in one engine write
  * transaction, by one committer at a time.
  *
  * Callers compute their transactions in parallel, outside any lock, then
  * queue them here. If nobody is committing, the caller becomes the leader:
  * in its own thread it takes everything queued (up to max_batch), opens one
- * LMDB write transaction at generation meta.gen + 1, and for each
+ * write transaction of the engine (at the next generation), and for each
  * transaction in turn validates its read set against the current state -
  * which includes the transactions applied before it in the same batch - and
  * applies its writes, or refuses it with a conflict (the stale objects
@@ -13,21 +13,22 @@
  * all. Callers that queued meanwhile wait; the leader serves batches until
  * its own transaction is done, then steps down and one of them takes over.
  * So there is one committer at a time, as with a committer thread, without
- * two thread switches per commit. Only after LMDB has committed are the
+ * two thread switches per commit. Only after the engine has committed are the
  * written objects installed in the cache and the callers woken.
  *
  * Failures: a full map is grown and the batch rerun; any other failure
- * (a full disk, a damaged page) reruns the batch's transactions one per LMDB
- * transaction, so that one bad transaction fails alone. LMDB undoes an
- * aborted write transaction entirely, so a failure never leaves half a batch.
+ * (a full disk, a damaged page) reruns the batch's transactions one per
+ * engine write transaction, so that one bad transaction fails alone. The
+ * engine undoes an aborted write transaction entirely, so a failure never
+ * leaves half a batch.
  *
  * Durability: sync=always gives every transaction its own fully synced
- * commit; batch syncs each batch's data pages (LMDB's MDB_NOMETASYNC) and the
- * meta page lazily; none syncs nothing on the commit path. A durability
- * request (ghost_sync) forces a full sync after the batch it joins. While
- * some commit is not yet fully synced, a background thread wakes once a
- * second to sync; when all is synced it sleeps until work arrives - an idle
- * connection costs nothing.
+ * commit; batch syncs each batch's data at commit and the record that makes
+ * it reachable lazily (LMDB: its meta page); none syncs nothing on the
+ * commit path. A durability request (ghost_sync) forces a full sync after
+ * the batch it joins. While some commit is not yet fully synced, a
+ * background thread wakes once a second to sync; when all is synced it
+ * sleeps until work arrives - an idle connection costs nothing.
  *
  * Waiting: a caller whose transaction is in another's batch polls for it
  * to be done (yielding its vCPU on every turn) for up to SPIN_NS, about a
@@ -77,8 +78,7 @@ static void set_queued(struct committer *c, size_t n)
 }
 
 /* Validate t's reads; on a conflict, ghost every stale object. */
-static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t,
-                    uint64_t txnid)
+static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t)
 {
     bool conflict = false;
     for (size_t i = 0; i < t->nreads; i++) {
@@ -90,7 +90,7 @@ static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t,
         if (r == -GHOST_ECONFLICT) {
             conflict = true;
             if (e->map == MAP_OBJECT)
-                cache_invalidate(&g->cache, e->oid, txnid);
+                cache_invalidate(&g->cache, e->oid, b->gen);
         } else if (r) {
             return r;
         }
@@ -120,12 +120,12 @@ static int apply(struct store_batch *b, struct ghost_txn *t)
  * each put made, or "absent". The cache takes over the transaction's
  * reference (its bytes are not looked at again: the transaction is over
  * but for freeing). Called with the cache locked. */
-static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen, uint64_t txnid)
+static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen)
 {
     for (size_t i = 0; i < t->nwrites; i++) {
         struct write_entry *w = &t->writes[i];
         if (w->map == MAP_OBJECT) {
-            cache_install(&g->cache, w->oid, w->op == OP_DEL ? 0 : gen, w->blob, txnid);
+            cache_install(&g->cache, w->oid, w->op == OP_DEL ? 0 : gen, w->blob, gen);
             w->blob = NULL;
             w->val = NULL;
         }
@@ -169,14 +169,13 @@ static int run_batch_fn(void *ctx)
     int r = store_batch_begin(&g->store, bp);
     if (r)
         return r;
-    uint64_t txnid = mdb_txn_id(bp->txn);
     uint64_t checks = 0;
     for (size_t i = 0; i < n; i++) {
         struct ghost_txn *t = reqs[i]->txn;
         if (reqs[i]->result == -ENOSPC)
             continue; /* refused by the space check */
         checks += t->nreads;
-        r = validate(g, bp, t, txnid);
+        r = validate(g, bp, t);
         if (r == -GHOST_ECONFLICT) {
             reqs[i]->result = r;
             continue;
@@ -211,7 +210,7 @@ static int run_batch_fn(void *ctx)
         cache_lock(&g->cache);
         for (size_t i = 0; i < n; i++)
             if (reqs[i]->result == 0)
-                install(g, reqs[i]->txn, gen, txnid);
+                install(g, reqs[i]->txn, gen);
         db_committed(g, gen);
         cache_unlock(&g->cache);
     }
@@ -239,11 +238,11 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
         entries += reqs[i]->txn->nwrites;
         frees &= txn_frees_space(reqs[i]->txn);
     }
-    if (store_space_check(&g->store, bytes, frees) < 0) {
+    if (engine_space_check(g->store.eng, bytes, frees) < 0) {
         /* Not everything fits: let each transaction try on its own. */
         for (size_t i = 0; i < n; i++) {
             struct ghost_txn *t = reqs[i]->txn;
-            reqs[i]->result = store_space_check(&g->store, t->write_bytes, txn_frees_space(t));
+            reqs[i]->result = engine_space_check(g->store.eng, t->write_bytes, txn_frees_space(t));
             if (reqs[i]->result == 0)
                 reqs[i]->result = 1;
         }
@@ -252,8 +251,8 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
         int r = run_batch(g, reqs, n);
         if (r == 0)
             break;
-        if (r == -GHOST_EMAPFULL) {
-            r = store_grow(&g->store);
+        if (r == -GHOST_EGROW) {
+            r = engine_grow(g->store.eng);
             if (r == 0) {
                 for (size_t i = 0; i < n; i++)
                     if (reqs[i]->result != -ENOSPC)
@@ -272,7 +271,7 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
             reqs[i]->result = 1;
             for (;;) {
                 r = run_batch(g, &reqs[i], 1);
-                if (r != -GHOST_EMAPFULL || store_grow(&g->store))
+                if (r != -GHOST_EGROW || engine_grow(g->store.eng))
                     break;
                 reqs[i]->result = 1;
             }
@@ -287,9 +286,7 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
         if (reqs[i]->result == 1) /* cannot happen; never report success by default */
             reqs[i]->result = -EIO;
     }
-    return (GROWTH_PAGES_PER_BATCH + GROWTH_PAGES_PER_ENTRY * (uint64_t)entries) *
-               g->store.psize +
-           2 * (uint64_t)bytes;
+    return engine_growth_bound(g->store.eng, entries, bytes);
 }
 
 /* Look at the map's usage at least this often, whatever the bound says:
@@ -312,10 +309,10 @@ static void watch_map(struct ghost *g, uint64_t growth)
         return;
     }
     uint64_t map, used;
-    store_usage(&g->store, &map, &used);
+    engine_usage(g->store.eng, &map, &used);
     c->map_slack = used < map / 2 ? (map / 2 - used) / 2 : 0;
     c->map_quiet = 0;
-    if (used > map / 2 && store_grow(&g->store) == 0)
+    if (used > map / 2 && engine_grow(g->store.eng) == 0)
         c->map_slack = 0; /* look again after the next batch */
 }
 
@@ -462,7 +459,7 @@ static void lead(struct ghost *g, struct commit_req *mine)
             watch_map(g, growth);
         }
         bool synced = g->opts.sync == GHOST_SYNC_ALWAYS;
-        int r = ns ? store_sync(&g->store, true) : 0;
+        int r = ns ? engine_sync(g->store.eng, true) : 0;
         if (ns)
             synced = r == 0;
         pthread_mutex_lock(&c->lock);
@@ -501,7 +498,7 @@ static void *committer_main(void *arg)
         if (c->grow_wanted) {
             c->grow_wanted = false;
             pthread_mutex_unlock(&c->lock);
-            store_grow(&g->store);
+            engine_grow(g->store.eng);
             pthread_mutex_lock(&c->lock);
             continue;
         }
@@ -519,7 +516,7 @@ static void *committer_main(void *arg)
              * sync below covers its commit. */
             atomic_thread_fence(memory_order_seq_cst);
             pthread_mutex_unlock(&c->lock);
-            store_sync(&g->store, true);
+            engine_sync(g->store.eng, true);
             pthread_mutex_lock(&c->lock);
         }
     }

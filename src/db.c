@@ -64,7 +64,9 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
-int ghost_open(const char *path, const struct ghost_options *opts, struct ghost **out)
+/* fresh: the store was made a moment ago and its first records follow. */
+static int open_conn(const char *path, const struct ghost_options *opts, bool fresh,
+                     struct ghost **out)
 {
     struct ghost_options defaults;
     struct ghost *g;
@@ -93,6 +95,7 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
 
     struct store_opts so = {.sync = g->opts.sync,
                             .readonly = g->opts.readonly,
+                            .fresh = fresh,
                             .map_bytes = g->opts.map_bytes,
                             .reserve_bytes = g->opts.reserve_bytes,
                             .log_entries = g->opts.log_entries};
@@ -115,9 +118,9 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
     /* The cache starts empty, so what was committed before this point needs
      * no invalidation; a batch that had appended its entries but not yet
      * committed is read like any later one. */
-    g->seen_gen = store_last_txnid(&g->store);
-    g->seen_seq = changes_start(&g->store.changes, g->seen_gen);
-    atomic_store_explicit(&g->last_txnid_hint, g->seen_gen, memory_order_release);
+    g->seen_gen = engine_last_gen(g->store.eng);
+    g->seen_seq = engine_changes_start(g->store.eng, g->seen_gen);
+    atomic_store_explicit(&g->last_gen_hint, g->seen_gen, memory_order_release);
     atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
     r = r ? r : committer_start(g);
     if (!r && g->opts.poll) {
@@ -130,6 +133,24 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
     }
     *out = g;
     return 0;
+}
+
+int ghost_open(const char *path, const struct ghost_options *opts, struct ghost **out)
+{
+    return open_conn(path, opts, false, out);
+}
+
+int ghost_mkfs_init(const char *path, int (*init)(struct ghost_txn *txn, void *arg), void *arg)
+{
+    struct ghost *g;
+    int r = ghost_mkfs(path);
+    r = r ? r : open_conn(path, NULL, true, &g);
+    if (r)
+        return r;
+    r = ghost_run(g, init, arg);
+    int s = ghost_sync(g);
+    ghost_close(g);
+    return r ? r : s;
 }
 
 void ghost_close(struct ghost *g)
@@ -161,7 +182,7 @@ void db_committed(struct ghost *g, uint64_t gen)
         atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
         if (g->seen_gen + 1 == gen) {
             g->seen_gen = gen;
-            atomic_store_explicit(&g->last_txnid_hint, gen, memory_order_release);
+            atomic_store_explicit(&g->last_gen_hint, gen, memory_order_release);
         }
     }
 }
@@ -189,26 +210,27 @@ int ghost_refresh(struct ghost *g)
     /* The O(1) paths: nobody appended to the change log (so no commit
      * changed an object), or nobody committed anything, since we last
      * looked. The first is one load from shared memory. */
-    if (st->changes.hdr && changes_head(&st->changes) == atomic_load(&g->seen_seq_hint))
+    if (engine_has_changes(st->eng) &&
+        engine_changes_head(st->eng) == atomic_load(&g->seen_seq_hint))
         return 0;
-    if (store_last_txnid(st) == atomic_load(&g->last_txnid_hint))
+    if (engine_last_gen(st->eng) == atomic_load(&g->last_gen_hint))
         return 0;
 
     pthread_mutex_lock(&g->coh_lock);
-    uint64_t gen = store_last_txnid(st);
+    uint64_t gen = engine_last_gen(st->eng);
     cache_lock(&g->cache);
     uint64_t seq = g->seen_seq, seen = g->seen_gen;
     cache_unlock(&g->cache);
     struct refresh rf = {0};
     bool all = false;
-    if (gen > seen || st->changes.hdr) {
+    if (gen > seen || engine_has_changes(st->eng)) {
         /* The log is read without cache.lock; meanwhile the committer may
          * step seen_seq over a batch of ours (only from where we started),
          * so what we read is merged with it by taking the further one. */
-        int r = changes_read(&st->changes, &seq, gen, st->writer_id, collect, &rf);
+        int r = engine_changes_read(st->eng, &seq, gen, collect, &rf);
         if (r == -ERANGE) { /* entries lost: start over after them */
             all = true;
-            seq = changes_start(&st->changes, gen);
+            seq = engine_changes_start(st->eng, gen);
         }
     }
     cache_lock(&g->cache);
@@ -221,7 +243,7 @@ int ghost_refresh(struct ghost *g)
         g->seen_seq = seq;
     if (gen > g->seen_gen)
         g->seen_gen = gen;
-    atomic_store_explicit(&g->last_txnid_hint, g->seen_gen, memory_order_release);
+    atomic_store_explicit(&g->last_gen_hint, g->seen_gen, memory_order_release);
     atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
     cache_unlock(&g->cache);
     pthread_mutex_unlock(&g->coh_lock);
@@ -281,7 +303,7 @@ int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_key
 void ghost_stats(struct ghost *g, struct ghost_stats *st)
 {
     memset(st, 0, sizeof *st);
-    st->generation = atomic_load(&g->last_txnid_hint); /* seen_gen's copy */
+    st->generation = atomic_load(&g->last_gen_hint); /* seen_gen's copy */
     st->commits = atomic_load(&g->commits);
     st->batches = atomic_load(&g->batches);
     st->conflicts = atomic_load(&g->conflicts);
@@ -289,9 +311,9 @@ void ghost_stats(struct ghost *g, struct ghost_stats *st)
     st->read_checks_logged = atomic_load(&g->read_checks_logged);
     st->retries = atomic_load(&g->retries);
     st->invalidations = atomic_load(&g->invalidations);
-    st->map_grows = atomic_load(&g->store.grows);
+    st->map_grows = engine_grows(g->store.eng);
     cache_stats(&g->cache, st);
-    store_usage(&g->store, &st->map_bytes, &st->file_bytes);
+    engine_usage(g->store.eng, &st->map_bytes, &st->file_bytes);
 }
 
-int ghost_usage(struct ghost *g, struct ghost_usage *u) { return store_space(&g->store, u); }
+int ghost_usage(struct ghost *g, struct ghost_usage *u) { return engine_space(g->store.eng, u); }

@@ -69,6 +69,8 @@ const char *ghost_strerror(int err)
         return "damaged record in the store (checksum mismatch or bad page)";
     case GHOST_EFORMAT:
         return "not a usable ghostfs store";
+    case GHOST_EDISCONNECT:
+        return "the connection to the store dropped";
     default:
         return strerror(err);
     }

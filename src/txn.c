@@ -456,7 +456,7 @@ uint64_t ghost_txn_generation(const struct ghost_txn *t)
     struct ghost_txn *m = (struct ghost_txn *)t;
     if (view(m))
         return 0;
-    return store_view_generation(&t->g->store, t->view);
+    return engine_txn_gen(t->view);
 }
 
 void ghost_txn_abort(struct ghost_txn *t)
@@ -582,7 +582,7 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
     b = r ? NULL : blob_new(*type, *data, *len);
     if (!r && !b)
         return -ENOMEM;
-    cache_offer(&t->g->cache, oid, gen, b, mdb_txn_id(t->view));
+    cache_offer(&t->g->cache, oid, gen, b, engine_txn_gen(t->view));
     int r2 = note_read(t, oid, MAP_OBJECT, NULL, 0, gen);
     if (b && r2)
         blob_put(b);
@@ -716,11 +716,20 @@ int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void
             r = ghost_txn_commit(t);
         else
             ghost_txn_abort(t);
-        if (r != -GHOST_ECONFLICT)
+        if (r == -GHOST_EDISCONNECT) {
+            /* The engine dropped its connection: every view is dead, and
+             * the work starts over on a new one. */
+            int rc = engine_reconnect(g->store.eng);
+            if (rc)
+                return rc;
+        } else if (r != -GHOST_ECONFLICT) {
             return r;
+        }
         if (attempt + 1 >= max)
-            return ghost_set_error(-GHOST_ECONFLICT, "gave up after %u conflicting attempts",
-                                   max);
+            return r == -GHOST_ECONFLICT
+                       ? ghost_set_error(r, "gave up after %u conflicting attempts", max)
+                       : ghost_set_error(r, "gave up after %u attempts, the last "
+                                            "disconnected", max);
         atomic_fetch_add(&g->retries, 1);
         if (!seed) {
             struct timespec now;

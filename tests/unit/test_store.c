@@ -340,7 +340,7 @@ START_TEST(open_truncated)
 END_TEST
 
 /* Rewrite meta "format" with raw LMDB, as a newer ghostfs would have written
- * it. The record layout is the one store.c (and docs/format.md) documents:
+ * it. The record layout is the one src/record.h (and docs/format.md) documents:
  * table "meta", key "format", value = XXH3-64 checksum (big-endian, of the
  * rest of the value, seeded with XXH3-64 of the key) then the format as an
  * 8-byte big-endian integer. */
