@@ -42,8 +42,8 @@
  *                       engines only); nothing of the transaction stuck
  *   -GHOST_EGROW        the engine's room ran out and engine_grow() may add
  *                       more (LMDB: its memory map); retry after it
- *   -GHOST_ECONFLICT    only where stated (another thread's view blocks a
- *                       resize this call needs)
+ *   -GHOST_ECONFLICT    only where stated (open transactions of this
+ *                       process block a resize this call needs)
  *   -ENOSPC, -EIO, -ENOMEM, -EAGAIN (too many readers), -E2BIG (a write
  *   transaction too large), -EROFS (a write on a read-only store).
  *
@@ -130,8 +130,9 @@ int engine_guarded(struct engine *e, int (*fn)(void *ctx), void *ctx, const char
 /* ---- transactions ---- */
 
 /* Begin a read view at the newest generation. -GHOST_ECONFLICT if the
- * store must be remapped first and this thread holds another transaction
- * (end it and retry). Blocks only while another thread resizes the map. */
+ * store must be remapped first and the process's open transactions (this
+ * thread's among them, perhaps) do not end within a short wait: end them
+ * and retry. Blocks only while the map is resized (LMDB). */
 int engine_view_begin(struct engine *e, struct engine_txn **view);
 /* End a view; may run on another thread than its begin. */
 void engine_view_end(struct engine *e, struct engine_txn *view);
@@ -239,9 +240,9 @@ int engine_space_check(struct engine *e, size_t bytes, bool frees);
 /* The most a write transaction of `entries` writes and `bytes` bytes can
  * grow the store's file (pessimistic). */
 uint64_t engine_growth_bound(struct engine *e, size_t entries, size_t bytes);
-/* Add room after -GHOST_EGROW. -GHOST_ECONFLICT if this thread holds a
- * transaction (LMDB cannot resize under it). Blocks until other threads'
- * transactions ended. */
+/* Add room after -GHOST_EGROW. Waits, a short bounded time, for the
+ * process's open transactions to end (LMDB cannot resize under them), and
+ * fails with -GHOST_ECONFLICT if they do not (this thread may hold one). */
 int engine_grow(struct engine *e);
 /* Make every commit so far durable (force: even with sync=none). */
 int engine_sync(struct engine *e, bool force);

@@ -4,10 +4,8 @@
  *
  * Each engine transaction is one LMDB transaction, each cursor one LMDB
  * cursor, each engine_val an MDB_val: the casts cost nothing. Every LMDB
- * transaction of this process holds resize_lock shared (lmdb_int.h), and
- * a thread counts the ones it holds (`held`): the map can only be resized
- * when the process has none, so a thread that holds one must not wait for
- * a resize; it gets a conflict instead and its retry starts without them.
+ * transaction of this process is counted in engine.readers while it is
+ * open, so that the map is resized only when none is (lmdb_int.h).
  *
  * The change log (changes.c) is written by engine_commit before LMDB's
  * commit, under LMDB's writer lock, so that a process that sees the new
@@ -17,13 +15,75 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
-HOT_TLS int lmdb_held_txns;
-#define held lmdb_held_txns
+/* How long a resize waits for the process's transactions to end before it
+ * gives up (its own thread may hold one). Transactions are short; one that
+ * is not makes the resize fail with a conflict, retried later. */
+#define RESIZE_WAIT_MS 100
 
-int lmdb_held(void)
+void lmdb_resize_init(struct engine *e)
 {
-    return held;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->resize_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&e->resize_lock, NULL);
+    atomic_init(&e->readers, 0);
+    atomic_init(&e->resizing, false);
+}
+
+void lmdb_resize_destroy(struct engine *e)
+{
+    assert(atomic_load(&e->readers) == 0); /* every transaction ended */
+    pthread_cond_destroy(&e->resize_cond);
+    pthread_mutex_destroy(&e->resize_lock);
+}
+
+void lmdb_resize_wait(struct engine *e)
+{
+    pthread_mutex_lock(&e->resize_lock);
+    while (atomic_load(&e->resizing))
+        pthread_cond_wait(&e->resize_cond, &e->resize_lock);
+    pthread_mutex_unlock(&e->resize_lock);
+}
+
+void lmdb_resize_wake(struct engine *e)
+{
+    /* Under the mutex, so the resizer cannot miss it between its look at
+     * readers and its wait. */
+    pthread_mutex_lock(&e->resize_lock);
+    pthread_cond_broadcast(&e->resize_cond);
+    pthread_mutex_unlock(&e->resize_lock);
+}
+
+int lmdb_resize_begin(struct engine *e)
+{
+    struct timespec dl;
+    pthread_mutex_lock(&e->resize_lock);
+    while (atomic_load(&e->resizing)) /* another resize first */
+        pthread_cond_wait(&e->resize_cond, &e->resize_lock);
+    atomic_store(&e->resizing, true);
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_nsec += RESIZE_WAIT_MS * 1000000L;
+    dl.tv_sec += dl.tv_nsec / 1000000000L;
+    dl.tv_nsec %= 1000000000L;
+    while (atomic_load(&e->readers) != 0) {
+        if (pthread_cond_timedwait(&e->resize_cond, &e->resize_lock, &dl) == ETIMEDOUT &&
+            atomic_load(&e->readers) != 0) {
+            lmdb_resize_end(e);
+            return -GHOST_ECONFLICT;
+        }
+    }
+    return 0;
+}
+
+void lmdb_resize_end(struct engine *e)
+{
+    atomic_store(&e->resizing, false);
+    pthread_cond_broadcast(&e->resize_cond);
+    pthread_mutex_unlock(&e->resize_lock);
 }
 
 int lmdb_err_slow(struct engine *e, int rc, const char *doing)
@@ -59,25 +119,24 @@ int lmdb_err_slow(struct engine *e, int rc, const char *doing)
 int lmdb_begin(struct engine *e, unsigned flags, MDB_txn **txn)
 {
     for (;;) {
-        pthread_rwlock_rdlock(&e->resize_lock);
+        lmdb_enter(e);
         int rc = mdb_txn_begin(e->env, NULL, flags, txn);
         if (rc != MDB_MAP_RESIZED) {
             if (rc)
-                pthread_rwlock_unlock(&e->resize_lock);
-            else
-                held++;
+                lmdb_leave(e);
             return lmdb_err(e, rc, "starting a transaction");
         }
-        pthread_rwlock_unlock(&e->resize_lock);
-        if (held)
+        lmdb_leave(e);
+        /* Another process grew the map: adopt its size, which needs the
+         * map to ourselves. */
+        if (lmdb_resize_begin(e))
             return ghost_set_error(-GHOST_ECONFLICT,
                                    "store %s: map resized by another process; retry", e->path);
-        pthread_rwlock_wrlock(&e->resize_lock);
         mdb_env_set_mapsize(e->env, 0);
         MDB_envinfo info;
         mdb_env_info(e->env, &info);
         e->map_size = info.me_mapsize;
-        pthread_rwlock_unlock(&e->resize_lock);
+        lmdb_resize_end(e);
     }
 }
 
@@ -134,11 +193,11 @@ uint64_t engine_txn_gen(struct engine_txn *t)
 uint64_t engine_last_gen(struct engine *e)
 {
     /* mdb_env_info reads the meta pages through the map, which a resize in
-     * another thread may be unmapping: hold resize_lock shared around it. */
+     * another thread may be unmapping: count ourselves a reader. */
     MDB_envinfo info;
-    pthread_rwlock_rdlock(&e->resize_lock);
+    lmdb_enter(e);
     mdb_env_info(e->env, &info);
-    pthread_rwlock_unlock(&e->resize_lock);
+    lmdb_leave(e);
     return info.me_last_txnid;
 }
 

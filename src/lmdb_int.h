@@ -12,14 +12,23 @@
  * Generations are LMDB transaction ids: LMDB keeps them in its meta pages,
  * crash-safe and increasing, so counting generations costs no record.
  *
- * Locks: resize_lock is held shared by every LMDB transaction of this
- * process and exclusively while the map is resized (LMDB requires that no
- * transaction is open then). It nests inside committer.lock and outside
- * cache.lock (internal.h).
+ * Resizing. LMDB can only change its map while the process has no
+ * transaction open. Every LMDB transaction (and every look at the meta
+ * pages through the map) counts itself in `readers` (lmdb_enter and
+ * lmdb_leave); a resize raises `resizing`, which makes new ones wait, and
+ * waits until `readers` drains to zero. A count rather than a lock, so that
+ * a transaction may end on another thread than the one that began it
+ * (ghost.h: a transaction belongs to one thread at a time, not to one
+ * thread). A resizer cannot tell whether it holds a transaction itself, so
+ * it waits a bounded time (RESIZE_WAIT_MS) and then gives up with
+ * -GHOST_ECONFLICT: the retry starts without views. resize_lock (a mutex)
+ * serializes resizers and guards map_size; it nests inside committer.lock
+ * and outside cache.lock (internal.h).
  */
 #ifndef GHOST_LMDB_INT_H
 #define GHOST_LMDB_INT_H
 
+#include <assert.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -83,8 +92,11 @@ struct engine {
     bool quiet;        /* while opening: errors are returned, not logged */
     MDB_txn *open_txn; /* the read txn of engine_open, while it runs */
     unsigned psize;    /* LMDB page size */
-    pthread_rwlock_t resize_lock;
-    size_t map_size; /* protected by resize_lock */
+    atomic_int readers;          /* LMDB transactions and map reads under way */
+    atomic_bool resizing;        /* a resize waits for readers to drain */
+    pthread_mutex_t resize_lock; /* one resize at a time */
+    pthread_cond_t resize_cond;  /* readers drained, or the resize ended */
+    size_t map_size;             /* protected by resize_lock */
     atomic_uint_fast64_t grows;
     /* Disk reserve: bytes past LMDB's last page that we have fallocated.
      * Touched only by the thread that holds LMDB's writer lock. */
@@ -100,25 +112,52 @@ struct engine {
 };
 
 /* engine_lmdb.c */
-/* LMDB transactions this thread has open. */
-extern HOT_TLS int lmdb_held_txns;
 /* Map an LMDB return code to ours, naming what was being done. */
 int lmdb_err_slow(struct engine *e, int rc, const char *doing);
 static inline int lmdb_err(struct engine *e, int rc, const char *doing)
 {
     return __builtin_expect(rc == 0, 1) ? 0 : lmdb_err_slow(e, rc, doing);
 }
-/* Begin an LMDB transaction (flags: MDB_RDONLY or 0) with resize_lock held
- * shared, adopting a map grown by another process on the way. */
+/* Set up and tear down resizing's fields. */
+void lmdb_resize_init(struct engine *e);
+void lmdb_resize_destroy(struct engine *e);
+/* Wait until no resize is under way. */
+void lmdb_resize_wait(struct engine *e);
+/* Tell a waiting resizer the readers drained. */
+void lmdb_resize_wake(struct engine *e);
+/* Take the map for a resize: no transaction of this process open, none
+ * beginning (resize_lock held on success). -GHOST_ECONFLICT if the
+ * transactions did not end within RESIZE_WAIT_MS. */
+int lmdb_resize_begin(struct engine *e);
+void lmdb_resize_end(struct engine *e);
+
+/* Count a reader in (waiting out a resize) and out. The count is the
+ * process's, not the thread's: any thread may end what another began. */
+static inline void lmdb_enter(struct engine *e)
+{
+    for (;;) {
+        atomic_fetch_add(&e->readers, 1);
+        if (!atomic_load(&e->resizing))
+            return;
+        if (atomic_fetch_sub(&e->readers, 1) == 1)
+            lmdb_resize_wake(e);
+        lmdb_resize_wait(e);
+    }
+}
+
+static inline void lmdb_leave(struct engine *e)
+{
+    int before = atomic_fetch_sub(&e->readers, 1);
+    assert(before > 0); /* never more leaves than enters */
+    if (before == 1 && atomic_load(&e->resizing))
+        lmdb_resize_wake(e);
+}
+
+/* Begin an LMDB transaction (flags: MDB_RDONLY or 0), counted in readers,
+ * adopting a map grown by another process on the way. */
 int lmdb_begin(struct engine *e, unsigned flags, MDB_txn **txn);
 /* End what lmdb_begin began (abort, or after a commit). */
-static inline void lmdb_end(struct engine *e)
-{
-    lmdb_held_txns--;
-    pthread_rwlock_unlock(&e->resize_lock);
-}
-/* Transactions this thread has open (they block a resize). */
-int lmdb_held(void);
+static inline void lmdb_end(struct engine *e) { lmdb_leave(e); }
 
 /* lmdb_guard.c */
 void lmdb_guard_install(void);

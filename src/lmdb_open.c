@@ -241,7 +241,7 @@ int engine_mkfs(const char *path, int (*init)(void *arg, struct engine *e, struc
         return ghost_set_error(-EEXIST, "%s: file exists; refusing to overwrite it", path);
     if (errno != ENOENT)
         return ghost_set_error(-errno, "%s: %s", path, strerror(errno));
-    pthread_rwlock_init(&e.resize_lock, NULL);
+    lmdb_resize_init(&e);
     r = env_create(&e, path, 0, (size_t)64 << 20);
     if (r)
         goto out_lock;
@@ -263,7 +263,7 @@ out:
         unlink(path);
     unlink(lock);
 out_lock:
-    pthread_rwlock_destroy(&e.resize_lock);
+    lmdb_resize_destroy(&e);
     return r;
 }
 
@@ -383,7 +383,7 @@ int engine_open(struct engine **ep, const char *path, const struct engine_opts *
     e->fd = -1;
     e->readonly = o->readonly;
     e->reserve = o->reserve_bytes;
-    pthread_rwlock_init(&e->resize_lock, NULL);
+    lmdb_resize_init(e);
     /* Size the map by the pages LMDB uses, not by the file: with
      * MDB_WRITEMAP the file is as long as the last process's map. */
     size_t want = o->map_bytes;
@@ -409,7 +409,7 @@ fail:
         mdb_env_close(e->env);
     if (!had_lock)
         unlink(lock);
-    pthread_rwlock_destroy(&e->resize_lock);
+    lmdb_resize_destroy(e);
     free(e->path);
     free(e);
     return r;
@@ -422,7 +422,7 @@ void engine_close(struct engine *e)
     mdb_env_sync(e->env, 1);
     mdb_env_close(e->env);
     changes_close(&e->changes);
-    pthread_rwlock_destroy(&e->resize_lock);
+    lmdb_resize_destroy(e);
     free(e->path);
     free(e);
 }

@@ -22,20 +22,19 @@
 #define NAMED_TABLES 3 /* meta, map, snap: their records share obj's database */
 
 /* mdb_env_info reads the meta pages through the map, which a resize in
- * another thread may be unmapping: hold resize_lock shared around it. */
+ * another thread may be unmapping: count ourselves a reader. */
 static void env_info(struct engine *e, MDB_envinfo *info)
 {
-    pthread_rwlock_rdlock(&e->resize_lock);
+    lmdb_enter(e);
     mdb_env_info(e->env, info);
-    pthread_rwlock_unlock(&e->resize_lock);
+    lmdb_leave(e);
 }
 
 int engine_grow(struct engine *e)
 {
-    if (lmdb_held())
+    if (lmdb_resize_begin(e))
         return ghost_set_error(-GHOST_ECONFLICT, "store %s: map full; it grows once open views end",
                                e->path);
-    pthread_rwlock_wrlock(&e->resize_lock);
     size_t want =
         e->map_size < ((size_t)1 << 33) ? e->map_size * 2 : e->map_size + ((size_t)1 << 33);
     int rc = mdb_env_set_mapsize(e->env, want);
@@ -46,7 +45,7 @@ int engine_grow(struct engine *e)
         atomic_fetch_add(&e->grows, 1);
         ghost_log(GHOST_LOG_INFO, "store %s: map grown to %zu MiB", e->path, e->map_size >> 20);
     }
-    pthread_rwlock_unlock(&e->resize_lock);
+    lmdb_resize_end(e);
     return rc ? lmdb_err(e, rc, "growing the map") : 0;
 }
 
@@ -57,9 +56,9 @@ uint64_t engine_grows(struct engine *e)
 
 int engine_sync(struct engine *e, bool force)
 {
-    pthread_rwlock_rdlock(&e->resize_lock);
+    lmdb_enter(e);
     int rc = mdb_env_sync(e->env, force);
-    pthread_rwlock_unlock(&e->resize_lock);
+    lmdb_leave(e);
     return rc ? lmdb_err(e, rc, "syncing") : 0;
 }
 

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1067,6 +1068,53 @@ START_TEST(map_grows)
 }
 END_TEST
 
+static void *abort_txn(void *arg)
+{
+    ghost_txn_abort(arg);
+    return NULL;
+}
+
+/* ghost.h: a transaction belongs to one thread at a time, not to the one
+ * that began it. A view begun here and ended on another thread must leave
+ * nothing behind that would keep the map from growing for this thread's
+ * own commits later (they grow it from this thread). */
+START_TEST(view_ended_on_another_thread)
+{
+    char path[4400];
+    struct ghost_options o;
+    struct ghost *g;
+    struct ghost_txn *t;
+    struct ghost_stats st;
+    pthread_t th;
+    enum { COMMITS = 8, PER = 8, VAL = 256 << 10 }; /* 16 MiB */
+    static unsigned char buf[VAL];
+    const void *val;
+    size_t vlen;
+    uint32_t absent = UINT32_MAX;
+
+    new_store(path, sizeof path, "handoff.ghost");
+    ghost_options_init(&o);
+    o.map_bytes = 1 << 20;
+    g = open_store(path, &o);
+    t = begin(g);
+    EXPECT(ghost_map_get(t, 500, 0, &absent, sizeof absent, &val, &vlen), -ENOENT);
+    ck_assert_int_eq(pthread_create(&th, NULL, abort_txn, t), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    for (int c = 0; c < COMMITS; c++) {
+        t = begin(g);
+        for (int i = 0; i < PER; i++) {
+            uint32_t k = (uint32_t)(c * PER + i);
+            fill(buf, sizeof buf, k);
+            OK(ghost_map_put(t, 500, 0, &k, sizeof k, buf, sizeof buf));
+        }
+        OK(ghost_txn_commit(t));
+    }
+    ghost_stats(g, &st);
+    ck_assert_msg(st.map_grows > 0, "map_grows = %" PRIu64, st.map_grows);
+    ghost_close(g); /* debug builds check that every view was counted out */
+}
+END_TEST
+
 /* ---- stale reader slots ------------------------------------------------------------ */
 
 /* Fork a process that opens the store, reads inside a transaction and then
@@ -1312,6 +1360,7 @@ static Suite *store_suite(void)
     tc = tcase_create("growth");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, map_grows);
+    tcase_add_test(tc, view_ended_on_another_thread);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("readers");
