@@ -157,12 +157,15 @@ static void touch(struct cache *c, struct handle *h)
 static void unload(struct cache *c, struct handle *h)
 {
     if (h->blob) {
+        assert(c->bytes >= blob_bytes(h->blob->len)); /* the byte count never goes negative */
         c->bytes -= blob_bytes(h->blob->len);
         blob_put(h->blob);
         h->blob = NULL;
     }
-    if (h->loaded)
+    if (h->loaded) {
+        assert(c->loaded > 0);
         c->loaded--;
+    }
     h->loaded = false;
 }
 
@@ -177,6 +180,7 @@ static void remove_handle(struct cache *c, struct handle *h)
         c->floor = h->changed;
     if (h->pins == 0)
         lru_unlink(c, h);
+    assert(c->count > 0 && c->bytes >= HANDLE_BYTES);
     c->count--;
     c->bytes -= HANDLE_BYTES;
     free(h);
@@ -326,6 +330,7 @@ void cache_unlock(struct cache *c) { pthread_mutex_unlock(&c->lock); }
 void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
                    uint64_t batch_gen)
 {
+    ASSERT_HELD(&c->lock);
     struct handle *h = find(c, oid);
     /* Between our commit and this install, a refresh may have seen a newer
      * change of oid (recorded in its handle, or in the floor when it had
@@ -353,6 +358,7 @@ void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blo
 
 void cache_invalidate_locked(struct cache *c, uint64_t oid, uint64_t view_gen)
 {
+    ASSERT_HELD(&c->lock);
     struct handle *h = find(c, oid);
     if (h) {
         unload(c, h);
@@ -372,6 +378,7 @@ void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view_gen)
 
 void cache_invalidate_all_locked(struct cache *c, uint64_t view_gen)
 {
+    ASSERT_HELD(&c->lock);
     if (view_gen > c->floor)
         c->floor = view_gen;
     for (size_t i = 0; i < c->nbuckets; i++) {

@@ -122,6 +122,7 @@ static int apply(struct store_batch *b, struct ghost_txn *t)
  * but for freeing). Called with the cache locked. */
 static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen)
 {
+    ASSERT_HELD(&g->cache.lock);
     for (size_t i = 0; i < t->nwrites; i++) {
         struct write_entry *w = &t->writes[i];
         if (w->map == MAP_OBJECT) {
@@ -283,7 +284,8 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
     for (size_t i = 0; i < n; i++) {
         if (reqs[i]->result == -GHOST_ECONFLICT)
             bump(&g->conflicts, 1);
-        if (reqs[i]->result == 1) /* cannot happen; never report success by default */
+        assert(reqs[i]->result != 1); /* every request was answered */
+        if (reqs[i]->result == 1) /* (in release builds: never report success by default) */
             reqs[i]->result = -EIO;
     }
     return engine_growth_bound(g->store.eng, entries, bytes);
@@ -320,6 +322,7 @@ static void watch_map(struct ghost *g, uint64_t growth)
  * rest stay queued in order. Called with c->lock held. */
 static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
 {
+    ASSERT_HELD(&c->lock);
     struct commit_req *q = c->head, *keep = NULL, *keep_tail = NULL;
     *n = *ns = 0;
     while (q) {
@@ -380,6 +383,7 @@ static int64_t mono_ns(void)
 static void gather(struct ghost *g)
 {
     struct committer *c = &g->com;
+    ASSERT_HELD(&c->lock);
     size_t want = (size_t)atomic_load(&g->writers) + c->queued;
     if (c->recent > want)
         want = c->recent;
@@ -410,6 +414,7 @@ static void wake_caller(struct commit_req *q)
  * sync timer if it is not running. Called with c->lock held. */
 static void note_unsynced(struct committer *c)
 {
+    ASSERT_HELD(&c->lock);
     if (!c->unsynced) {
         c->unsynced = true;
         pthread_cond_signal(&c->wake);
@@ -420,6 +425,7 @@ static void note_unsynced(struct committer *c)
  * waiting for the last commit, may go on. Called with c->lock held. */
 static void hand_on(struct committer *c)
 {
+    ASSERT_HELD(&c->lock);
     if (c->head)
         wake_caller(c->head);
     else if (c->stop)
@@ -443,6 +449,7 @@ static bool take_lead(struct committer *c)
 static void lead(struct ghost *g, struct commit_req *mine)
 {
     struct committer *c = &g->com;
+    ASSERT_HELD(&c->lock);
     size_t max = g->opts.sync == GHOST_SYNC_ALWAYS ? 1 : g->opts.max_batch;
     while (!mine->done && c->head) {
         size_t n, ns;
@@ -569,6 +576,7 @@ void committer_stop(struct ghost *g)
  * orders the initialization before any signal. */
 static void sleep_on(struct committer *c, struct commit_req *q)
 {
+    ASSERT_HELD(&c->lock);
     if (!q->sleeps) {
         pthread_cond_init(&q->wake, NULL);
         q->sleeps = true;
@@ -581,6 +589,7 @@ static void sleep_on(struct committer *c, struct commit_req *q)
  * is done; else false, with the lock. */
 static bool poll_done(struct committer *c, struct commit_req *q)
 {
+    ASSERT_HELD(&c->lock);
     pthread_mutex_unlock(&c->lock);
     int64_t until = mono_ns() + SPIN_NS;
     while (!atomic_load(&q->done) && atomic_load(&c->leading) && mono_ns() < until)

@@ -43,7 +43,11 @@ void ghost_options_init(struct ghost_options *o)
     o->max_retries = 10000;
 }
 
-int ghost_mkfs(const char *path) { return store_mkfs(path); }
+int ghost_mkfs(const char *path)
+{
+    ghost_clear_error();
+    return store_mkfs(path);
+}
 
 static void *poller_main(void *arg)
 {
@@ -137,20 +141,22 @@ static int open_conn(const char *path, const struct ghost_options *opts, bool fr
 
 int ghost_open(const char *path, const struct ghost_options *opts, struct ghost **out)
 {
+    ghost_clear_error();
     return open_conn(path, opts, false, out);
 }
 
 int ghost_mkfs_init(const char *path, int (*init)(struct ghost_txn *txn, void *arg), void *arg)
 {
+    ghost_clear_error();
     struct ghost *g;
     int r = ghost_mkfs(path);
     r = r ? r : open_conn(path, NULL, true, &g);
     if (r)
         return r;
     r = ghost_run(g, init, arg);
-    int s = ghost_sync(g);
+    r = r ? r : ghost_sync(g); /* (a successful sync would clear r's message) */
     ghost_close(g);
-    return r ? r : s;
+    return r;
 }
 
 void ghost_close(struct ghost *g)
@@ -176,6 +182,7 @@ void ghost_close(struct ghost *g)
 
 void db_committed(struct ghost *g, uint64_t gen)
 {
+    ASSERT_HELD(&g->cache.lock);
     struct store *st = &g->store;
     if (g->seen_seq == st->batch_seq_from) { /* nothing of others' came between */
         g->seen_seq = st->batch_seq_to;
@@ -190,22 +197,30 @@ void db_committed(struct ghost *g, uint64_t gen)
 struct refresh {
     uint64_t *oids;
     size_t n, cap;
+    bool nomem; /* an OID could not be kept: invalidate everything */
 };
 
 static void collect(void *arg, uint64_t oid)
 {
     struct refresh *rf = arg;
+    if (rf->nomem)
+        return;
     if (rf->n == rf->cap) {
-        rf->cap = rf->cap ? rf->cap * 2 : 64;
-        rf->oids = realloc(rf->oids, rf->cap * sizeof *rf->oids);
-        if (!rf->oids)
-            abort();
+        size_t cap = rf->cap ? rf->cap * 2 : 64;
+        uint64_t *n = realloc(rf->oids, cap * sizeof *n);
+        if (!n) { /* invalidate more, never less */
+            rf->nomem = true;
+            return;
+        }
+        rf->oids = n;
+        rf->cap = cap;
     }
     rf->oids[rf->n++] = oid;
 }
 
 int ghost_refresh(struct ghost *g)
 {
+    ghost_clear_error();
     struct store *st = &g->store;
     /* The O(1) paths: nobody appended to the change log (so no commit
      * changed an object), or nobody committed anything, since we last
@@ -232,6 +247,7 @@ int ghost_refresh(struct ghost *g)
             all = true;
             seq = engine_changes_start(st->eng, gen);
         }
+        all |= rf.nomem; /* read up to gen, but not every OID kept */
     }
     cache_lock(&g->cache);
     if (all)
@@ -270,10 +286,15 @@ uint64_t ghost_unpin(struct ghost *g, uint64_t oid, uint64_t n)
     return cache_unpin(&g->cache, oid, n);
 }
 
-int ghost_sync(struct ghost *g) { return committer_sync(g); }
+int ghost_sync(struct ghost *g)
+{
+    ghost_clear_error();
+    return committer_sync(g);
+}
 
 int ghost_snapshot_create(struct ghost *g, const char *name)
 {
+    ghost_clear_error();
     if (g->opts.readonly)
         return ghost_set_error(-EROFS, "store opened read-only");
     /* The snapshot is LMDB's committed state when its own write
@@ -283,6 +304,7 @@ int ghost_snapshot_create(struct ghost *g, const char *name)
 
 int ghost_snapshot_delete(struct ghost *g, const char *name)
 {
+    ghost_clear_error();
     if (g->opts.readonly)
         return ghost_set_error(-EROFS, "store opened read-only");
     return store_snap_delete(&g->store, name);
@@ -290,11 +312,13 @@ int ghost_snapshot_delete(struct ghost *g, const char *name)
 
 int ghost_snapshot_list(struct ghost *g, struct ghost_snapshot *list, int max)
 {
+    ghost_clear_error();
     return store_snap_list(&g->store, list, max);
 }
 
 int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_keys)
 {
+    ghost_clear_error();
     if (g->opts.readonly)
         return ghost_set_error(-EROFS, "store opened read-only");
     return store_prune(&g->store, cursor, max_keys);
@@ -316,4 +340,8 @@ void ghost_stats(struct ghost *g, struct ghost_stats *st)
     engine_usage(g->store.eng, &st->map_bytes, &st->file_bytes);
 }
 
-int ghost_usage(struct ghost *g, struct ghost_usage *u) { return engine_space(g->store.eng, u); }
+int ghost_usage(struct ghost *g, struct ghost_usage *u)
+{
+    ghost_clear_error();
+    return engine_space(g->store.eng, u);
+}

@@ -28,7 +28,8 @@
  *                     (A store in a local file never returns it.)
  *
  * ghost_strerror() turns any of these into text; ghost_errmsg() returns the
- * detailed message of the last failure in the calling thread.
+ * detailed message of the calling thread's last call's failure ("" after a
+ * success).
  *
  * Threads: a struct ghost may be shared by any number of threads. A struct
  * ghost_txn belongs to one thread at a time.
@@ -136,7 +137,9 @@ void ghost_close(struct ghost *g);
 /* Text for an error code returned by this library (negative or positive). */
 const char *ghost_strerror(int err);
 
-/* Detailed message of the last failure in this thread ("" if none). */
+/* Detailed message of the failure of this thread's last call to a function
+ * of this library that returns a status: "" if that call succeeded, or
+ * failed with nothing to say beyond its code (-ENOENT of a lookup). */
 const char *ghost_errmsg(void);
 
 /* Where the library logs what an operator should know (a damaged record, a

@@ -34,6 +34,8 @@
 #ifndef GHOST_INTERNAL_H
 #define GHOST_INTERNAL_H
 
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
@@ -46,11 +48,22 @@
  * pays by default). They are few and small, as that model needs. */
 #define HOT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 
+/* Conditions the code relies on are assertions, active in the debug and
+ * sanitizer builds (release builds define NDEBUG: b_ndebug=if-release).
+ * ASSERT_HELD(m): mutex m is held. A normal glibc mutex does not record its
+ * owner, so this proves it is held, not that the caller holds it; the
+ * try costs nothing in release builds, where it is not compiled. */
+#define ASSERT_HELD(m) assert(pthread_mutex_trylock(m) == EBUSY)
+
 /* ---- log.c ---- */
 enum { GHOST_LOG_ERR, GHOST_LOG_WARN, GHOST_LOG_INFO, GHOST_LOG_DEBUG };
 void ghost_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Set this thread's ghost_errmsg() text; returns err. */
 int ghost_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Forget it: every public function that returns a status calls this
+ * first, so that ghost_errmsg() speaks of the last call only. */
+extern HOT_TLS bool ghost_error_set;
+static inline void ghost_clear_error(void) { ghost_error_set = false; }
 
 /* A generation number larger than any real one: "read at the head". */
 #define GEN_HEAD UINT64_MAX

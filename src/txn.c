@@ -388,8 +388,11 @@ static void retire(struct ghost_txn *t)
 
 void txn_free(struct ghost_txn *t)
 {
-    if (t->counted)
-        atomic_fetch_sub(&t->g->writers, 1);
+    if (t->counted) {
+        int before = atomic_fetch_sub(&t->g->writers, 1);
+        assert(before > 0); /* counted once, uncounted once */
+        (void)before;
+    }
     txn_release_view(t);
     for (size_t i = 0; i < t->nblobs; i++)
         blob_put(t->blobs[i]);
@@ -426,6 +429,7 @@ static struct ghost_txn *txn_new(struct ghost *g)
 
 int ghost_txn_begin(struct ghost *g, struct ghost_txn **out)
 {
+    ghost_clear_error();
     int r = ghost_refresh(g);
     if (r < 0)
         return r;
@@ -435,6 +439,7 @@ int ghost_txn_begin(struct ghost *g, struct ghost_txn **out)
 
 int ghost_txn_begin_snapshot(struct ghost *g, const char *name, struct ghost_txn **out)
 {
+    ghost_clear_error();
     struct ghost_txn *t = txn_new(g);
     if (!t)
         return -ENOMEM;
@@ -467,6 +472,7 @@ void ghost_txn_abort(struct ghost_txn *t)
 
 int ghost_txn_commit(struct ghost_txn *t)
 {
+    ghost_clear_error();
     int r = 0;
     txn_release_view(t);
     if (t->nwrites == 0) {
@@ -475,7 +481,9 @@ int ghost_txn_commit(struct ghost_txn *t)
     }
     if (t->counted) { /* no longer computing: it is in the queue */
         t->counted = false;
-        atomic_fetch_sub(&t->g->writers, 1);
+        int before = atomic_fetch_sub(&t->g->writers, 1);
+        assert(before > 0);
+        (void)before;
     }
     r = committer_submit(t->g, t);
     txn_free(t);
@@ -496,6 +504,7 @@ static int keep_blob(struct ghost_txn *t, struct blob *b)
 
 int ghost_oid_alloc(struct ghost_txn *t, uint64_t *oid)
 {
+    ghost_clear_error();
     struct ghost *g = t->g;
     if (t->snapshot || g->opts.readonly)
         return ghost_set_error(-EROFS, "cannot allocate an OID in a read-only view");
@@ -528,6 +537,7 @@ static int check_oid(uint64_t oid)
 int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void **data,
                   size_t *len)
 {
+    ghost_clear_error();
     uint8_t ty;
     const void *d;
     size_t l;
@@ -598,6 +608,7 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
 int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *data,
                   size_t len)
 {
+    ghost_clear_error();
     int r = check_oid(oid);
     if (r)
         return r;
@@ -609,6 +620,7 @@ int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *d
 
 int ghost_obj_del(struct ghost_txn *t, uint64_t oid)
 {
+    ghost_clear_error();
     int r = check_oid(oid);
     return r ? r : note_write(t, oid, MAP_OBJECT, NULL, 0, OP_DEL, 0, NULL, 0);
 }
@@ -628,6 +640,7 @@ static int check_key(size_t klen)
 int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
                   size_t klen, const void **val, size_t *vlen)
 {
+    ghost_clear_error();
     const void *v;
     size_t l;
     uint64_t gen;
@@ -663,6 +676,7 @@ int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
 int ghost_map_put(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
                   size_t klen, const void *val, size_t vlen)
 {
+    ghost_clear_error();
     int r = check_key(klen);
     return r ? r : note_write(t, owner, map, key, klen, OP_PUT, 0, val, vlen);
 }
@@ -670,6 +684,7 @@ int ghost_map_put(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
 int ghost_map_del(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
                   size_t klen)
 {
+    ghost_clear_error();
     int r = check_key(klen);
     return r ? r : note_write(t, owner, map, key, klen, OP_DEL, 0, NULL, 0);
 }
@@ -677,6 +692,7 @@ int ghost_map_del(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
 int ghost_map_scan(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *start,
                    size_t slen, ghost_scan_fn fn, void *arg)
 {
+    ghost_clear_error();
     if (slen > GHOST_KEY_MAX)
         return check_key(slen);
     int r = view(t);
@@ -704,6 +720,7 @@ static void backoff(unsigned attempt, uint64_t *seed)
 
 int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void *arg)
 {
+    ghost_clear_error();
     unsigned max = g->opts.max_retries ? g->opts.max_retries : 10000;
     uint64_t seed = 0; /* seeded at the first retry: most runs need none */
     for (unsigned attempt = 0;; attempt++) {

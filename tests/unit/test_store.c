@@ -1115,6 +1115,33 @@ START_TEST(view_ended_on_another_thread)
 }
 END_TEST
 
+/* ghost_errmsg() speaks of the last call only: a success clears it. */
+START_TEST(errmsg_cleared_on_success)
+{
+    char path[4400];
+    struct ghost *g;
+    struct ghost_txn *t;
+    struct ghost_stats st;
+
+    new_store(path, sizeof path, "errmsg.ghost");
+    g = open_store(path, NULL);
+    ck_assert_str_eq(ghost_errmsg(), "");
+    EXPECT(ghost_snapshot_delete(g, "nope"), -ENOENT);
+    ck_assert_msg(strstr(ghost_errmsg(), "nope") != NULL, "errmsg '%s'", ghost_errmsg());
+    ghost_stats(g, &st); /* returns no status: leaves the message alone */
+    ck_assert_msg(strstr(ghost_errmsg(), "nope") != NULL, "errmsg '%s'", ghost_errmsg());
+    OK(ghost_txn_begin(g, &t));
+    ck_assert_str_eq(ghost_errmsg(), "");
+    EXPECT(ghost_obj_put(t, 0, 1, "x", 1), -EINVAL);
+    ck_assert_str_ne(ghost_errmsg(), "");
+    OK(ghost_obj_put(t, GHOST_OID_FIRST, 1, "x", 1));
+    ck_assert_str_eq(ghost_errmsg(), "");
+    OK(ghost_txn_commit(t));
+    ck_assert_str_eq(ghost_errmsg(), "");
+    ghost_close(g);
+}
+END_TEST
+
 /* ---- stale reader slots ------------------------------------------------------------ */
 
 /* Fork a process that opens the store, reads inside a transaction and then
@@ -1361,6 +1388,7 @@ static Suite *store_suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, map_grows);
     tcase_add_test(tc, view_ended_on_another_thread);
+    tcase_add_test(tc, errmsg_cleared_on_success);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("readers");
