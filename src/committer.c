@@ -142,7 +142,7 @@ struct batch_run {
 
 static int run_batch_fn(void *ctx);
 
-/* One LMDB write transaction for reqs[0..n). Sets each request's result.
+/* One engine write transaction for reqs[0..n). Sets each request's result.
  * Returns 0, or an error that concerns the whole batch (nothing applied). */
 static int run_batch(struct ghost *g, struct commit_req **reqs, size_t n)
 {
@@ -297,7 +297,7 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
 
 /* Grow the map before it fills, here where no view is held, so that small
  * writers inside a transaction rarely meet a full map: when more than half
- * of it is used. Looking costs a lock and an LMDB call, so after a look the
+ * of it is used. Looking costs a lock and an engine call, so after a look the
  * leader skips looking while the batches since, by their bound on growth,
  * cannot have crossed half way to that point: it grows the map after the
  * same batch as if it looked after every one, and looks after every batch

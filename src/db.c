@@ -3,12 +3,13 @@
  * snapshots, statistics.
  *
  * Coherence. Several processes may open one store. Each connection
- * remembers the last generation it has seen (seen_gen, which is an LMDB
- * transaction id) and how far it has read the change log (seen_seq).
- * ghost_refresh() first compares the change log's head with seen_seq (one
- * load from shared memory: equal means no commit changed an object), then
- * LMDB's current transaction id, read from the shared lock file without a
- * transaction, with seen_gen (equal means nothing was committed anywhere).
+ * remembers the last generation it has seen (seen_gen) and how far it has
+ * read the engine's change log (seen_seq, a position in it).
+ * ghost_refresh() first compares the change log's head with seen_seq
+ * (engine_changes_head; for LMDB one load from shared memory: equal means
+ * no commit changed an object), then the newest committed generation
+ * (engine_last_gen, read without a transaction) with seen_gen (equal means
+ * nothing was committed anywhere).
  * Otherwise it reads the change log entries of the generations it has not
  * seen, turns exactly those OIDs into ghosts and passes them to the
  * invalidate callback. A connection that fell so far behind that the log's
@@ -297,8 +298,8 @@ int ghost_snapshot_create(struct ghost *g, const char *name)
     ghost_clear_error();
     if (g->opts.readonly)
         return ghost_set_error(-EROFS, "store opened read-only");
-    /* The snapshot is LMDB's committed state when its own write
-     * transaction runs: every batch committed before it is in it. */
+    /* The snapshot is the committed state when its own write transaction
+     * runs: every batch committed before it is in it. */
     return store_snap_create(&g->store, name);
 }
 

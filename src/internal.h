@@ -25,8 +25,10 @@
  *                 store open (a ring in shared memory beside the store)
  *
  * Lock order (take them in this order, never the reverse):
- *   ghost.coh_lock -> committer.lock -> the engine's locks (LMDB:
- *   engine.resize_lock, then its writer lock) -> cache.lock
+ *   ghost.coh_lock -> committer.lock -> the engine's locks -> cache.lock
+ * (LMDB's: its writer lock, held by a batch from engine_write_begin to the
+ * commit; engine.resize_lock, taken only by a resize, which waits for the
+ * process's transactions to end and so is never taken inside one.)
  * cache.lock also protects a connection's coherence state (ghost.seen_*),
  * so that the committer records its batch while it installs it.
  * ghost.oid_lock and blob reference counts nest inside anything.

@@ -6,13 +6,14 @@
  * map keys and values in its own arena, an object's bytes in a new blob that
  * the cache takes over once the commit succeeded. Nothing it does is visible
  * to anybody else - not even to the cache - until the committer has
- * validated the read set inside the LMDB write transaction and applied the
+ * validated the read set inside the engine's write transaction and applied the
  * writes. Reads see the transaction's own writes first (read-your-writes),
  * then the cache, then the store.
  *
- * Objects are read through the cache; map keys straight from LMDB (a B-tree
- * lookup on a memory map). The LMDB read view is begun lazily on the first
- * read that needs it and ended before commit, so views stay short.
+ * Objects are read through the cache; map keys straight from the engine
+ * (for LMDB a B-tree lookup on a memory map). The read view is begun lazily
+ * on the first read that needs it and ended before commit, so views stay
+ * short.
  *
  * ghost_run() owns the retry loop: every caller's work runs in a fresh
  * transaction each attempt, so no state from an aborted attempt can leak
