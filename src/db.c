@@ -290,7 +290,10 @@ uint64_t ghost_unpin(struct ghost *g, uint64_t oid, uint64_t n)
 int ghost_sync(struct ghost *g)
 {
     ghost_clear_error();
-    return committer_sync(g);
+    int r = committer_sync(g);
+    if (r == 0) /* (as leader it may have met others' failures) */
+        ghost_clear_error();
+    return r;
 }
 
 int ghost_snapshot_create(struct ghost *g, const char *name)

@@ -488,6 +488,10 @@ int ghost_txn_commit(struct ghost_txn *t)
     }
     r = committer_submit(t->g, t);
     txn_free(t);
+    /* As leader this thread may have met others' failures, and the map's
+     * upkeep may have failed harmlessly: none of that is this call's. */
+    if (r == 0)
+        ghost_clear_error();
     return r;
 }
 

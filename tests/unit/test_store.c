@@ -1115,6 +1115,51 @@ START_TEST(view_ended_on_another_thread)
 }
 END_TEST
 
+/* A thread that holds a view and commits more than the map holds cannot
+ * have the map grown under its own view: the commit fails with a conflict
+ * (after a short wait, not a hang), and succeeds once the view ended. */
+START_TEST(grow_refused_under_own_view)
+{
+    char path[4400];
+    struct ghost_options o;
+    struct ghost *g;
+    struct ghost_txn *reader, *t;
+    struct ghost_stats st;
+    enum { PER = 96, VAL = 256 << 10 }; /* 24 MiB in one commit: more than the map
+                                           (a new store's opens with 16 MiB more than it uses) */
+    static unsigned char buf[VAL];
+    const void *val;
+    size_t vlen;
+    uint32_t absent = UINT32_MAX;
+    int r = 0;
+
+    new_store(path, sizeof path, "ownview.ghost");
+    ghost_options_init(&o);
+    o.map_bytes = 1 << 20;
+    g = open_store(path, &o);
+    reader = begin(g);
+    EXPECT(ghost_map_get(reader, 500, 0, &absent, sizeof absent, &val, &vlen), -ENOENT);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        t = begin(g);
+        for (uint32_t k = 0; k < PER; k++) {
+            fill(buf, sizeof buf, k);
+            OK(ghost_map_put(t, 500, 0, &k, sizeof k, buf, sizeof buf));
+        }
+        r = ghost_txn_commit(t);
+        if (r == 0)
+            ck_assert_str_eq(ghost_errmsg(), ""); /* what failed on the way is not told */
+        if (attempt == 0) {
+            EXPECT(r, -GHOST_ECONFLICT);
+            ghost_txn_abort(reader);
+        }
+    }
+    OK(r);
+    ghost_stats(g, &st);
+    ck_assert_msg(st.map_grows > 0, "map_grows = %" PRIu64, st.map_grows);
+    ghost_close(g);
+}
+END_TEST
+
 /* ghost_errmsg() speaks of the last call only: a success clears it. */
 START_TEST(errmsg_cleared_on_success)
 {
@@ -1388,6 +1433,7 @@ static Suite *store_suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, map_grows);
     tcase_add_test(tc, view_ended_on_another_thread);
+    tcase_add_test(tc, grow_refused_under_own_view);
     tcase_add_test(tc, errmsg_cleared_on_success);
     suite_add_tcase(s, tc);
 
