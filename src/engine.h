@@ -94,7 +94,7 @@ struct engine_opts {
 
 /* Create an empty store at path (refusing to overwrite anything: -EEXIST)
  * and run init(arg, w) in its first write transaction, which is committed
- * durably before this returns. On any failure nothing is left at path.
+ * durably before this returns. A failure once the store was made removes it.
  * Blocks on disk I/O. */
 int engine_mkfs(const char *path, int (*init)(void *arg, struct engine *e, struct engine_txn *w),
                 void *arg);
@@ -147,10 +147,11 @@ int engine_write_begin(struct engine *e, struct engine_txn **w);
  * transaction's generation, atomically with the commit, so that any
  * reader that sees the generation finds them. *log_from / *log_to (may be
  * NULL) are set to the change log positions its entries took (equal if
- * none). Errors: -GHOST_EGROW, -ENOSPC, -GHOST_EDISCONNECT (the commit
- * may or may not have happened; the caller treats it as not and retries
- * after engine_reconnect, and validation finds out), I/O errors. Blocks on
- * disk or network I/O (as the sync mode asks). */
+ * none). Errors: -GHOST_EGROW, -ENOSPC, -GHOST_EDISCONNECT (the
+ * connection dropped and the commit did not happen: an engine that cannot
+ * tell whether it did finds out, after reconnecting, before it answers,
+ * since the caller runs the work again), I/O errors. Blocks on disk or
+ * network I/O (as the sync mode asks). */
 int engine_commit(struct engine *e, struct engine_txn *w, const uint64_t *oids, size_t n,
                   uint64_t *log_from, uint64_t *log_to);
 /* Drop w's writes and end it. */
@@ -159,8 +160,8 @@ void engine_abort(struct engine *e, struct engine_txn *w);
 /* The generation a view sees, or the one a write transaction commits as. */
 uint64_t engine_txn_gen(struct engine_txn *t);
 
-/* The newest committed generation. Never blocks on a lock; may cost a
- * round trip. */
+/* The newest committed generation, read without a transaction. Blocks only
+ * while the map is resized (LMDB); may cost a round trip (a server). */
 uint64_t engine_last_gen(struct engine *e);
 
 /* ---- reads (views and write transactions) ---- */
@@ -180,10 +181,12 @@ enum engine_seek {
     ENGINE_FIRST, /* the table's first record */
 };
 
-/* Position c and set *key and *val to the record found (borrowed). prefix
- * is how many leading bytes of the key the caller's walk stays within (0:
- * unknown): a remote engine reads ahead that many records' worth. 0, or
- * -ENOENT if there is no such record. */
+/* Position c: *key is the key sought (not read for ENGINE_FIRST), and
+ * *key and *val are set to the record found (borrowed). prefix: the
+ * caller's walk from here stays among keys that share the first `prefix`
+ * bytes of *key (0: unknown), so a remote engine may fetch those records
+ * in one round trip and serve engine_cursor_next from them. 0, or -ENOENT
+ * if there is no such record. */
 int engine_cursor_seek(struct engine_cursor *c, enum engine_seek how, size_t prefix,
                        struct engine_val *key, struct engine_val *val);
 /* Step to the next record in table order; -ENOENT past the last. After
