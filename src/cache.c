@@ -16,8 +16,8 @@
  * array alike, so the budget bounds the whole cache.
  *
  * Versions only move forward: cache_offer() ignores a version no newer than
- * the one held, and any version read in an LMDB view older than the last
- * invalidation (c->floor, an LMDB transaction id). That keeps a reader with an
+ * the one held, and any version read in a view older than the last
+ * invalidation (c->floor, a generation). That keeps a reader with an
  * old view from putting stale bytes back after another writer changed them.
  *
  * Blobs are reference counted: a transaction that read an object keeps its
@@ -37,7 +37,7 @@ struct handle {
     struct handle *prev, *next;       /* LRU (only while unpinned) */
     uint64_t pins;
     uint64_t gen;                     /* version held (0: absent) */
-    uint64_t changed;                 /* LMDB txn id of the last change seen */
+    uint64_t changed;                 /* generation of the last change seen */
     struct blob *blob;
     bool loaded;                      /* gen/blob are meaningful */
 };
@@ -157,12 +157,15 @@ static void touch(struct cache *c, struct handle *h)
 static void unload(struct cache *c, struct handle *h)
 {
     if (h->blob) {
+        assert(c->bytes >= blob_bytes(h->blob->len)); /* the byte count never goes negative */
         c->bytes -= blob_bytes(h->blob->len);
         blob_put(h->blob);
         h->blob = NULL;
     }
-    if (h->loaded)
+    if (h->loaded) {
+        assert(c->loaded > 0);
         c->loaded--;
+    }
     h->loaded = false;
 }
 
@@ -177,6 +180,7 @@ static void remove_handle(struct cache *c, struct handle *h)
         c->floor = h->changed;
     if (h->pins == 0)
         lru_unlink(c, h);
+    assert(c->count > 0 && c->bytes >= HANDLE_BYTES);
     c->count--;
     c->bytes -= HANDLE_BYTES;
     free(h);
@@ -301,20 +305,20 @@ static bool cacheable(const struct cache *c, const struct blob *blob)
 }
 
 void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
-                 uint64_t view)
+                 uint64_t view_gen)
 {
     if (!cacheable(c, blob))
         return;
     pthread_mutex_lock(&c->lock);
     struct handle *h = find(c, oid);
-    bool stale = view < c->floor ||
-                 (h && (view < h->changed || (h->loaded && gen <= h->gen && gen != 0)));
+    bool stale = view_gen < c->floor ||
+                 (h && (view_gen < h->changed || (h->loaded && gen <= h->gen && gen != 0)));
     if (!stale) {
         h = install(c, oid, gen, blob_get(blob));
-        /* A view saw this version at `view`: a commit of ours older than
-         * that, installed late, must not replace it (cache_install). */
-        if (h && view > h->changed)
-            h->changed = view;
+        /* A view saw this version at view_gen: a commit of ours older
+         * than that, installed late, must not replace it (cache_install). */
+        if (h && view_gen > h->changed)
+            h->changed = view_gen;
     }
     pthread_mutex_unlock(&c->lock);
 }
@@ -324,13 +328,14 @@ void cache_lock(struct cache *c) { pthread_mutex_lock(&c->lock); }
 void cache_unlock(struct cache *c) { pthread_mutex_unlock(&c->lock); }
 
 void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
-                   uint64_t txnid)
+                   uint64_t batch_gen)
 {
+    ASSERT_HELD(&c->lock);
     struct handle *h = find(c, oid);
     /* Between our commit and this install, a refresh may have seen a newer
      * change of oid (recorded in its handle, or in the floor when it had
      * none), or a reader may have cached a newer version: ours is stale. */
-    if (h ? h->changed > txnid : c->floor > txnid) {
+    if (h ? h->changed > batch_gen : c->floor > batch_gen) {
         if (h && !(h->loaded && h->gen > gen))
             unload(c, h);
         blob_put(blob);
@@ -345,35 +350,37 @@ void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blo
     }
     /* No handle to remember the change by (none, or no memory for one):
      * refuse every offer from an older view instead. */
-    if (!h && txnid > c->floor)
-        c->floor = txnid;
-    if (h && txnid > h->changed)
-        h->changed = txnid;
+    if (!h && batch_gen > c->floor)
+        c->floor = batch_gen;
+    if (h && batch_gen > h->changed)
+        h->changed = batch_gen;
 }
 
-void cache_invalidate_locked(struct cache *c, uint64_t oid, uint64_t view)
+void cache_invalidate_locked(struct cache *c, uint64_t oid, uint64_t view_gen)
 {
+    ASSERT_HELD(&c->lock);
     struct handle *h = find(c, oid);
     if (h) {
         unload(c, h);
-        if (view > h->changed)
-            h->changed = view;
-    } else if (view > c->floor) {
-        c->floor = view;
+        if (view_gen > h->changed)
+            h->changed = view_gen;
+    } else if (view_gen > c->floor) {
+        c->floor = view_gen;
     }
 }
 
-void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view)
+void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view_gen)
 {
     pthread_mutex_lock(&c->lock);
-    cache_invalidate_locked(c, oid, view);
+    cache_invalidate_locked(c, oid, view_gen);
     pthread_mutex_unlock(&c->lock);
 }
 
-void cache_invalidate_all_locked(struct cache *c, uint64_t view)
+void cache_invalidate_all_locked(struct cache *c, uint64_t view_gen)
 {
-    if (view > c->floor)
-        c->floor = view;
+    ASSERT_HELD(&c->lock);
+    if (view_gen > c->floor)
+        c->floor = view_gen;
     for (size_t i = 0; i < c->nbuckets; i++) {
         struct handle *h = c->buckets[i], *n;
         for (; h; h = n) {

@@ -6,13 +6,14 @@
  * map keys and values in its own arena, an object's bytes in a new blob that
  * the cache takes over once the commit succeeded. Nothing it does is visible
  * to anybody else - not even to the cache - until the committer has
- * validated the read set inside the LMDB write transaction and applied the
+ * validated the read set inside the engine's write transaction and applied the
  * writes. Reads see the transaction's own writes first (read-your-writes),
  * then the cache, then the store.
  *
- * Objects are read through the cache; map keys straight from LMDB (a B-tree
- * lookup on a memory map). The LMDB read view is begun lazily on the first
- * read that needs it and ended before commit, so views stay short.
+ * Objects are read through the cache; map keys straight from the engine
+ * (for LMDB a B-tree lookup on a memory map). The read view is begun lazily
+ * on the first read that needs it and ended before commit, so views stay
+ * short.
  *
  * ghost_run() owns the retry loop: every caller's work runs in a fresh
  * transaction each attempt, so no state from an aborted attempt can leak
@@ -388,8 +389,11 @@ static void retire(struct ghost_txn *t)
 
 void txn_free(struct ghost_txn *t)
 {
-    if (t->counted)
-        atomic_fetch_sub(&t->g->writers, 1);
+    if (t->counted) {
+        int before = atomic_fetch_sub(&t->g->writers, 1);
+        assert(before > 0); /* counted once, uncounted once */
+        (void)before;
+    }
     txn_release_view(t);
     for (size_t i = 0; i < t->nblobs; i++)
         blob_put(t->blobs[i]);
@@ -426,6 +430,7 @@ static struct ghost_txn *txn_new(struct ghost *g)
 
 int ghost_txn_begin(struct ghost *g, struct ghost_txn **out)
 {
+    ghost_clear_error();
     int r = ghost_refresh(g);
     if (r < 0)
         return r;
@@ -435,6 +440,7 @@ int ghost_txn_begin(struct ghost *g, struct ghost_txn **out)
 
 int ghost_txn_begin_snapshot(struct ghost *g, const char *name, struct ghost_txn **out)
 {
+    ghost_clear_error();
     struct ghost_txn *t = txn_new(g);
     if (!t)
         return -ENOMEM;
@@ -456,7 +462,7 @@ uint64_t ghost_txn_generation(const struct ghost_txn *t)
     struct ghost_txn *m = (struct ghost_txn *)t;
     if (view(m))
         return 0;
-    return store_view_generation(&t->g->store, t->view);
+    return engine_txn_gen(t->view);
 }
 
 void ghost_txn_abort(struct ghost_txn *t)
@@ -467,6 +473,7 @@ void ghost_txn_abort(struct ghost_txn *t)
 
 int ghost_txn_commit(struct ghost_txn *t)
 {
+    ghost_clear_error();
     int r = 0;
     txn_release_view(t);
     if (t->nwrites == 0) {
@@ -475,10 +482,16 @@ int ghost_txn_commit(struct ghost_txn *t)
     }
     if (t->counted) { /* no longer computing: it is in the queue */
         t->counted = false;
-        atomic_fetch_sub(&t->g->writers, 1);
+        int before = atomic_fetch_sub(&t->g->writers, 1);
+        assert(before > 0);
+        (void)before;
     }
     r = committer_submit(t->g, t);
     txn_free(t);
+    /* As leader this thread may have met others' failures, and the map's
+     * upkeep may have failed harmlessly: none of that is this call's. */
+    if (r == 0)
+        ghost_clear_error();
     return r;
 }
 
@@ -496,6 +509,7 @@ static int keep_blob(struct ghost_txn *t, struct blob *b)
 
 int ghost_oid_alloc(struct ghost_txn *t, uint64_t *oid)
 {
+    ghost_clear_error();
     struct ghost *g = t->g;
     if (t->snapshot || g->opts.readonly)
         return ghost_set_error(-EROFS, "cannot allocate an OID in a read-only view");
@@ -528,6 +542,7 @@ static int check_oid(uint64_t oid)
 int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void **data,
                   size_t *len)
 {
+    ghost_clear_error();
     uint8_t ty;
     const void *d;
     size_t l;
@@ -582,7 +597,7 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
     b = r ? NULL : blob_new(*type, *data, *len);
     if (!r && !b)
         return -ENOMEM;
-    cache_offer(&t->g->cache, oid, gen, b, mdb_txn_id(t->view));
+    cache_offer(&t->g->cache, oid, gen, b, engine_txn_gen(t->view));
     int r2 = note_read(t, oid, MAP_OBJECT, NULL, 0, gen);
     if (b && r2)
         blob_put(b);
@@ -598,6 +613,7 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
 int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *data,
                   size_t len)
 {
+    ghost_clear_error();
     int r = check_oid(oid);
     if (r)
         return r;
@@ -609,6 +625,7 @@ int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *d
 
 int ghost_obj_del(struct ghost_txn *t, uint64_t oid)
 {
+    ghost_clear_error();
     int r = check_oid(oid);
     return r ? r : note_write(t, oid, MAP_OBJECT, NULL, 0, OP_DEL, 0, NULL, 0);
 }
@@ -628,6 +645,7 @@ static int check_key(size_t klen)
 int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
                   size_t klen, const void **val, size_t *vlen)
 {
+    ghost_clear_error();
     const void *v;
     size_t l;
     uint64_t gen;
@@ -663,6 +681,7 @@ int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
 int ghost_map_put(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
                   size_t klen, const void *val, size_t vlen)
 {
+    ghost_clear_error();
     int r = check_key(klen);
     return r ? r : note_write(t, owner, map, key, klen, OP_PUT, 0, val, vlen);
 }
@@ -670,6 +689,7 @@ int ghost_map_put(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
 int ghost_map_del(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
                   size_t klen)
 {
+    ghost_clear_error();
     int r = check_key(klen);
     return r ? r : note_write(t, owner, map, key, klen, OP_DEL, 0, NULL, 0);
 }
@@ -677,6 +697,7 @@ int ghost_map_del(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
 int ghost_map_scan(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *start,
                    size_t slen, ghost_scan_fn fn, void *arg)
 {
+    ghost_clear_error();
     if (slen > GHOST_KEY_MAX)
         return check_key(slen);
     int r = view(t);
@@ -704,6 +725,7 @@ static void backoff(unsigned attempt, uint64_t *seed)
 
 int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void *arg)
 {
+    ghost_clear_error();
     unsigned max = g->opts.max_retries ? g->opts.max_retries : 10000;
     uint64_t seed = 0; /* seeded at the first retry: most runs need none */
     for (unsigned attempt = 0;; attempt++) {
@@ -716,11 +738,20 @@ int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void
             r = ghost_txn_commit(t);
         else
             ghost_txn_abort(t);
-        if (r != -GHOST_ECONFLICT)
+        if (r == -GHOST_EDISCONNECT) {
+            /* The engine dropped its connection: every view is dead, and
+             * the work starts over on a new one. */
+            int rc = engine_reconnect(g->store.eng);
+            if (rc)
+                return rc;
+        } else if (r != -GHOST_ECONFLICT) {
             return r;
+        }
         if (attempt + 1 >= max)
-            return ghost_set_error(-GHOST_ECONFLICT, "gave up after %u conflicting attempts",
-                                   max);
+            return r == -GHOST_ECONFLICT
+                       ? ghost_set_error(r, "gave up after %u conflicting attempts", max)
+                       : ghost_set_error(r, "gave up after %u attempts, the last "
+                                            "disconnected", max);
         atomic_fetch_add(&g->retries, 1);
         if (!seed) {
             struct timespec now;

@@ -138,8 +138,9 @@ START_TEST(table)
     EXPECT(fs_errno(-GHOST_ECONFLICT), -EBUSY);
     EXPECT(fs_errno(-GHOST_ECORRUPT), -EIO);
     EXPECT(fs_errno(-GHOST_EFORMAT), -EINVAL);
-    EXPECT(fs_errno(-1100), -ENOSPC); /* GHOST_EMAPFULL, internal */
-    EXPECT(fs_errno(-1003), -EIO);    /* a code added later */
+    EXPECT(fs_errno(-1100), -ENOSPC); /* GHOST_EGROW, internal */
+    EXPECT(fs_errno(-GHOST_EDISCONNECT), -EIO);
+    EXPECT(fs_errno(-1099), -EIO); /* a code added later */
     EXPECT(fs_errno(-1234567), -EIO);
     ck_assert(fs_is_errno(EIO));
     ck_assert(fs_is_errno(ENOTDIR));
@@ -341,7 +342,7 @@ START_TEST(store_failures)
         {-GHOST_ECORRUPT, -EIO},
         {-GHOST_ECONFLICT, -EBUSY},
         {-GHOST_EFORMAT, -EINVAL},
-        {-1003, -EIO},
+        {-GHOST_EDISCONNECT, -EIO},
         {-EIO, -EIO},
         {-ENOSPC, -ENOSPC},
     };
