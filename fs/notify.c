@@ -187,6 +187,8 @@ static int add_name(struct batch *b, const struct inode *in)
 static int known_names(struct fs *fs, struct batch *b)
 {
     int e = 0;
+    if (!b->ninos) /* none the kernel knows: nothing to look for */
+        return 0;
     pthread_mutex_lock(&fs->itab_lock);
     for (size_t i = 0; !e && i < fs->nbuckets; i++)
         for (struct inode *in = fs->buckets[i]; !e && in; in = in->hnext)
