@@ -17,6 +17,10 @@
  *     the sink is called. A call into the kernel may wait for requests in
  *     flight, and those may wait for a map resize, which waits for every
  *     view to end: a view held across the call could deadlock the mount.
+ *   - A delivery is a batch: the inodes to forget, and the names the kernel
+ *     knows in them, copied in one pass over the inode table whatever
+ *     their number (everything costs in proportion to the table, not to
+ *     its square).
  *
  * Locks: hook_lock -> nt->lock -> nothing. hook_lock guards fs.notify;
  * nt->lock protects the queue, `all` and `stop`. The thread holds neither,
