@@ -277,7 +277,9 @@ START_TEST(everything_in_one_pass)
     }
     ck_assert_msg(got >= N + 1, "%zu of %d stale names delivered in 30 s", got, N + 1);
     ck_assert(got_inode(dir) && got_inode(bystander)); /* everything: the inodes too */
-    ck_assert_msg(took < 5, "everything took %.1f s for %d names", took, N);
+    /* One pass takes a fraction of a second; the margin is for a loaded
+     * machine (a pass per inode delivered nothing in 30 s). */
+    ck_assert_msg(took < 10, "everything took %.1f s for %d names", took, N);
 }
 END_TEST
 
