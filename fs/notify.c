@@ -25,7 +25,7 @@
  * Locks: hook_lock -> nt->lock -> nothing. hook_lock guards fs.notify;
  * nt->lock protects the queue, `all` and `stop`. The thread holds neither,
  * nor fs.itab_lock, while it calls the sink or reads the store. enqueue()
- * runs on the library's thread that noticed the change.
+ * runs on whichever thread noticed the change (see hook_lock).
  */
 #include "notify.h"
 
@@ -65,7 +65,10 @@ static void *nt_realloc(void *p, size_t bytes)
 
 /* Guards every fs's notify and notify_arg: fs_set_notify must not return
  * while the previous callback runs (its notifier is freed next). Taken
- * once per OID another process changed, never on a request's path. */
+ * once per OID another process changed, by the thread that noticed it: the
+ * poller, or a request whose ghost_txn_begin() refreshed the view - with
+ * that request's fs/ locks (an inode's rw) held, which is why nothing under
+ * hook_lock or nt->lock may take a lock of fs/. Never when nothing changed. */
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void notify_invalidate(void *arg, uint64_t oid)
