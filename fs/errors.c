@@ -79,19 +79,35 @@ long fs_errno(long e)
 #ifdef FS_TEST_HOOKS
 static _Atomic int fault_code[FS_FAULT_SITES];
 static _Atomic unsigned fault_times[FS_FAULT_SITES];
+static _Atomic unsigned fault_skip[FS_FAULT_SITES];
+
+void fs_test_fault_after(int site, unsigned skip, int code, unsigned times)
+{
+    atomic_store(&fault_times[site], 0);
+    atomic_store(&fault_code[site], code);
+    atomic_store(&fault_skip[site], skip);
+    atomic_store(&fault_times[site], times);
+}
 
 void fs_test_fault(int site, int code, unsigned times)
 {
-    atomic_store(&fault_code[site], code);
-    atomic_store(&fault_times[site], times);
+    fs_test_fault_after(site, 0, code, times);
+}
+
+/* Take one from *counter unless it is 0; whether it was not. */
+static bool take_one(_Atomic unsigned *counter)
+{
+    unsigned n = atomic_load(counter);
+    while (n && !atomic_compare_exchange_weak(counter, &n, n - 1))
+        ;
+    return n != 0;
 }
 
 int fs_fault(int site)
 {
-    unsigned n = atomic_load(&fault_times[site]);
-    while (n && !atomic_compare_exchange_weak(&fault_times[site], &n, n - 1))
-        ;
-    return n ? atomic_load(&fault_code[site]) : 0;
+    if (take_one(&fault_skip[site]) || !take_one(&fault_times[site]))
+        return 0;
+    return atomic_load(&fault_code[site]);
 }
 #endif
 
