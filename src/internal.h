@@ -44,6 +44,8 @@
 
 #include "engine.h"
 #include "ghost.h"
+#include "htab.h"
+#include "list.h"
 
 /* Thread-local variables on hot paths: the initial-exec model reaches them
  * with one load instead of a call to __tls_get_addr (what a shared library
@@ -189,10 +191,10 @@ void blob_put(struct blob *b);
 struct handle;
 struct cache {
     pthread_mutex_t lock; /* protects everything below */
-    struct handle **buckets;
-    size_t nbuckets, count, loaded;
+    struct htab table;    /* OID -> handle */
+    size_t loaded;
     size_t bytes, budget;
-    struct handle *lru_head, *lru_tail; /* unpinned handles, newest first */
+    struct list lru;      /* unpinned handles, newest first */
     uint64_t hits, misses;
     uint64_t floor; /* offers from views of an older generation are refused */
 };
