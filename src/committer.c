@@ -81,8 +81,8 @@ static void set_queued(struct committer *c, size_t n)
 static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t)
 {
     bool conflict = false;
-    for (size_t i = 0; i < t->nreads; i++) {
-        struct read_entry *e = &t->reads[i];
+    for (size_t i = 0; i < t->reads.n; i++) {
+        struct read_entry *e = &t->reads.v[i];
         uint64_t head;
         int r = e->map == MAP_OBJECT
                     ? store_check_obj(b, e->oid, e->gen, &head)
@@ -100,8 +100,8 @@ static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t)
 
 static int apply(struct store_batch *b, struct ghost_txn *t)
 {
-    for (size_t i = 0; i < t->nwrites; i++) {
-        struct write_entry *w = &t->writes[i];
+    for (size_t i = 0; i < t->writes.n; i++) {
+        struct write_entry *w = &t->writes.v[i];
         int r;
         if (w->map == MAP_OBJECT)
             r = w->op == OP_PUT ? store_put_obj(b, w->oid, w->type, w->val, w->vlen)
@@ -123,8 +123,8 @@ static int apply(struct store_batch *b, struct ghost_txn *t)
 static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen)
 {
     ASSERT_HELD(&g->cache.lock);
-    for (size_t i = 0; i < t->nwrites; i++) {
-        struct write_entry *w = &t->writes[i];
+    for (size_t i = 0; i < t->writes.n; i++) {
+        struct write_entry *w = &t->writes.v[i];
         if (w->map == MAP_OBJECT) {
             cache_install(&g->cache, w->oid, w->op == OP_DEL ? 0 : gen, w->blob, gen);
             w->blob = NULL;
@@ -175,7 +175,7 @@ static int run_batch_fn(void *ctx)
         struct ghost_txn *t = reqs[i]->txn;
         if (reqs[i]->result == -ENOSPC)
             continue; /* refused by the space check */
-        checks += t->nreads;
+        checks += t->reads.n;
         r = validate(g, bp, t);
         if (r == -GHOST_ECONFLICT) {
             reqs[i]->result = r;
@@ -236,7 +236,7 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
     for (size_t i = 0; i < n; i++) {
         reqs[i]->result = 1; /* pending */
         bytes += reqs[i]->txn->write_bytes;
-        entries += reqs[i]->txn->nwrites;
+        entries += reqs[i]->txn->writes.n;
         frees &= txn_frees_space(reqs[i]->txn);
     }
     if (engine_space_check(g->store.eng, bytes, frees) < 0) {
@@ -324,7 +324,8 @@ static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
 {
     ASSERT_HELD(&c->lock);
     struct commit_req *q = c->head, *keep = NULL, *keep_tail = NULL;
-    *n = *ns = 0;
+    *n = 0;
+    vec_clear(&c->syncs);
     while (q) {
         struct commit_req *next = q->next;
         q->next = NULL;
@@ -333,18 +334,8 @@ static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
             c->txns[(*n)++] = q;
             took = true;
         } else if (!q->txn) {
-            if (*ns == c->capsyncs) {
-                size_t cap = c->capsyncs ? c->capsyncs * 2 : 8;
-                struct commit_req **p = realloc(c->syncs, cap * sizeof *p);
-                if (p) {
-                    c->syncs = p;
-                    c->capsyncs = cap;
-                }
-            }
-            if (*ns < c->capsyncs) {
-                c->syncs[(*ns)++] = q;
-                took = true;
-            }
+            /* Without memory to take it, it stays queued for a later batch. */
+            took = vec_push(&c->syncs, q) == 0;
         }
         if (took) {
             set_queued(c, queued(c) - 1);
@@ -358,6 +349,7 @@ static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
         q = next;
     }
     c->head = keep;
+    *ns = c->syncs.n;
     c->tail = keep_tail;
 }
 
@@ -478,10 +470,11 @@ static void lead(struct ghost *g, struct commit_req *mine)
             atomic_store_explicit(&c->txns[i]->done, true, memory_order_release);
         }
         for (size_t i = 0; i < ns; i++) {
-            c->syncs[i]->result = r;
-            if (c->syncs[i] != mine)
-                wake_caller(c->syncs[i]);
-            atomic_store_explicit(&c->syncs[i]->done, true, memory_order_release);
+            struct commit_req *q = c->syncs.v[i];
+            q->result = r;
+            if (q != mine)
+                wake_caller(q);
+            atomic_store_explicit(&q->done, true, memory_order_release);
         }
         c->recent = n + c->queued; /* this batch and those who queued meanwhile */
         if (ns && synced)
@@ -567,7 +560,7 @@ void committer_stop(struct ghost *g)
     pthread_cond_destroy(&c->wake);
     pthread_cond_destroy(&c->more);
     free(c->txns);
-    free(c->syncs);
+    vec_free(&c->syncs);
 }
 
 /* A request's condition variable is initialized only when its caller

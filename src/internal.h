@@ -46,6 +46,7 @@
 #include "ghost.h"
 #include "htab.h"
 #include "list.h"
+#include "vec.h"
 
 /* Thread-local variables on hot paths: the initial-exec model reaches them
  * with one load instead of a call to __tls_get_addr (what a shared library
@@ -267,14 +268,11 @@ struct ghost_txn {
     bool snapshot;
     struct engine_txn *view; /* lazily begun read view */
     struct arena_chunk *arena;
-    struct read_entry *reads;
-    size_t nreads, capreads;
+    VEC(struct read_entry) reads;
     struct set_index read_idx;
-    struct write_entry *writes;
-    size_t nwrites, capwrites;
+    VEC(struct write_entry) writes;
     struct set_index write_idx;
-    struct blob **blobs;  /* references held until the txn ends */
-    size_t nblobs, capblobs;
+    VEC(struct blob *) blobs; /* references held until the txn ends */
     size_t write_bytes;   /* bytes the puts add, roughly */
     size_t ndeletes;
     bool counted;         /* counted in ghost.writers */
@@ -323,8 +321,7 @@ struct committer {
     uint64_t map_slack;
     unsigned map_quiet;
     struct commit_req **txns; /* the leader's batch (max_batch entries) */
-    struct commit_req **syncs;
-    size_t capsyncs;
+    VEC(struct commit_req *) syncs; /* the leader's durability requests */
 };
 
 int committer_start(struct ghost *g);

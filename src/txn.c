@@ -154,22 +154,8 @@ static struct read_entry *find_read(struct ghost_txn *t, uint64_t oid, unsigned 
                                     const void *key, size_t klen)
 {
     struct read_entry *e;
-    FIND(t->reads, t->nreads, t->read_idx, oid, map, key, klen, e);
+    FIND(t->reads.v, t->reads.n, t->read_idx, oid, map, key, klen, e);
     return e;
-}
-
-/* Make room for one more entry in *arr (capacity *cap, n used). */
-static int reserve(void **arr, size_t *cap, size_t n, size_t esize)
-{
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, ncap * esize);
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
 }
 
 /* Remember a read; the first generation seen is the one validated. */
@@ -178,15 +164,15 @@ static int note_read(struct ghost_txn *t, uint64_t oid, unsigned map, const void
 {
     if (find_read(t, oid, map, key, klen))
         return 0;
-    if (reserve((void **)&t->reads, &t->capreads, t->nreads, sizeof *t->reads) < 0)
+    if (vec_reserve(&t->reads, t->reads.n + 1) < 0)
         return -ENOMEM;
     const unsigned char *k = klen ? arena_dup(t, key, klen) : NULL;
     if (klen && !k)
         return -ENOMEM;
-    struct read_entry *e = &t->reads[t->nreads++];
+    struct read_entry *e = &t->reads.v[t->reads.n++];
     *e = (struct read_entry){
         .oid = oid, .map = map, .klen = (unsigned)klen, .key = k, .gen = gen};
-    index_add(&t->read_idx, t->nreads, t->reads, sizeof *e);
+    index_add(&t->read_idx, t->reads.n, t->reads.v, sizeof *e);
     return 0;
 }
 
@@ -194,21 +180,21 @@ static struct write_entry *find_write(struct ghost_txn *t, uint64_t oid, unsigne
                                       const void *key, size_t klen)
 {
     struct write_entry *e;
-    FIND(t->writes, t->nwrites, t->write_idx, oid, map, key, klen, e);
+    FIND(t->writes.v, t->writes.n, t->write_idx, oid, map, key, klen, e);
     return e;
 }
 
 static struct write_entry *add_write(struct ghost_txn *t, uint64_t oid, unsigned map,
                                      const void *key, size_t klen)
 {
-    if (reserve((void **)&t->writes, &t->capwrites, t->nwrites, sizeof *t->writes) < 0)
+    if (vec_reserve(&t->writes, t->writes.n + 1) < 0)
         return NULL;
     const unsigned char *k = klen ? arena_dup(t, key, klen) : NULL;
     if (klen && !k)
         return NULL;
-    struct write_entry *e = &t->writes[t->nwrites++];
+    struct write_entry *e = &t->writes.v[t->writes.n++];
     *e = (struct write_entry){.oid = oid, .map = map, .klen = (unsigned)klen, .key = k};
-    index_add(&t->write_idx, t->nwrites, t->writes, sizeof *e);
+    index_add(&t->write_idx, t->writes.n, t->writes.v, sizeof *e);
     return e;
 }
 
@@ -241,13 +227,12 @@ static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const voi
     if (!e)
         e = add_write(t, oid, map, key, klen);
     /* An earlier put's bytes stay borrowed until the txn ends: keep them. */
-    if (!e || (e->blob && reserve((void **)&t->blobs, &t->capblobs, t->nblobs,
-                                  sizeof *t->blobs) < 0)) {
+    if (!e || (e->blob && vec_reserve(&t->blobs, t->blobs.n + 1) < 0)) {
         blob_put(blob);
         return -ENOMEM;
     }
     if (e->blob)
-        t->blobs[t->nblobs++] = e->blob;
+        t->blobs.v[t->blobs.n++] = e->blob;
     e->op = op;
     e->type = type;
     e->vlen = vlen;
@@ -302,10 +287,10 @@ static void txn_destroy(struct ghost_txn *t)
         free(t->arena);
         t->arena = n;
     }
-    free(t->blobs);
-    free(t->reads);
+    vec_free(&t->blobs);
+    vec_free(&t->reads);
     free(t->read_idx.slots);
-    free(t->writes);
+    vec_free(&t->writes);
     free(t->write_idx.slots);
     free(t);
 }
@@ -323,14 +308,12 @@ static void spare_key_create(void)
     spare_key_ok = pthread_key_create(&spare_key, spare_destroy) == 0;
 }
 
-static void trim_array(void **arr, size_t *cap)
-{
-    if (*cap > SPARE_ENTRIES) {
-        free(*arr);
-        *arr = NULL;
-        *cap = 0;
-    }
-}
+/* Free an array (a VEC) grown past what a spare keeps. */
+#define trim_array(a)                                                                              \
+    do {                                                                                           \
+        if ((a)->cap > SPARE_ENTRIES)                                                              \
+            vec_free(a);                                                                           \
+    } while (0)
 
 static void trim_index(struct set_index *ix)
 {
@@ -361,9 +344,9 @@ static void trim(struct ghost_txn *t)
             t->arena = NULL;
         }
     }
-    trim_array((void **)&t->reads, &t->capreads);
-    trim_array((void **)&t->writes, &t->capwrites);
-    trim_array((void **)&t->blobs, &t->capblobs);
+    trim_array(&t->reads);
+    trim_array(&t->writes);
+    trim_array(&t->blobs);
     trim_index(&t->read_idx);
     trim_index(&t->write_idx);
 }
@@ -395,10 +378,10 @@ void txn_free(struct ghost_txn *t)
         (void)before;
     }
     txn_release_view(t);
-    for (size_t i = 0; i < t->nblobs; i++)
-        blob_put(t->blobs[i]);
-    for (size_t i = 0; i < t->nwrites; i++)
-        blob_put(t->writes[i].blob);
+    for (size_t i = 0; i < t->blobs.n; i++)
+        blob_put(t->blobs.v[i]);
+    for (size_t i = 0; i < t->writes.n; i++)
+        blob_put(t->writes.v[i].blob);
     retire(t);
 }
 
@@ -417,11 +400,11 @@ static struct ghost_txn *txn_new(struct ghost *g)
     t->at = GEN_HEAD;
     t->snapshot = false;
     t->view = NULL;
-    t->nreads = 0;
+    vec_clear(&t->reads);
     t->read_idx.cap = 0;
-    t->nwrites = 0;
+    vec_clear(&t->writes);
     t->write_idx.cap = 0;
-    t->nblobs = 0;
+    vec_clear(&t->blobs);
     t->write_bytes = 0;
     t->ndeletes = 0;
     t->counted = false;
@@ -476,7 +459,7 @@ int ghost_txn_commit(struct ghost_txn *t)
     ghost_clear_error();
     int r = 0;
     txn_release_view(t);
-    if (t->nwrites == 0) {
+    if (t->writes.n == 0) {
         txn_free(t);
         return 0;
     }
@@ -499,11 +482,11 @@ int ghost_txn_commit(struct ghost_txn *t)
 
 static int keep_blob(struct ghost_txn *t, struct blob *b)
 {
-    if (reserve((void **)&t->blobs, &t->capblobs, t->nblobs, sizeof *t->blobs) < 0) {
+    if (vec_reserve(&t->blobs, t->blobs.n + 1) < 0) {
         blob_put(b);
         return -ENOMEM;
     }
-    t->blobs[t->nblobs++] = b;
+    t->blobs.v[t->blobs.n++] = b;
     return 0;
 }
 
