@@ -26,13 +26,6 @@
 
 #include "util.h"
 
-#define OK(expr)                                                                              \
-    do {                                                                                      \
-        int r_ = (expr);                                                                      \
-        ck_assert_msg(r_ == 0, "%s = %d: %s (%s)", #expr, r_, ghost_strerror(r_),            \
-                      ghost_errmsg());                                                        \
-    } while (0)
-
 /* The change log's ring has this many entries (set by the fixture, which
  * creates it); the worker changes more OIDs than that to make A fall
  * behind. */
@@ -695,12 +688,4 @@ static Suite *coherence_suite(void)
     return s;
 }
 
-int main(void)
-{
-    test_dir(); /* owned (and removed at exit) by this process, not by a test's child */
-    SRunner *sr = srunner_create(coherence_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TEST_MAIN(coherence_suite)

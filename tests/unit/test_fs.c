@@ -40,44 +40,6 @@
 #include "proc.h"
 #include "util.h"
 
-/* AddressSanitizer keeps freed memory in quarantine: memory figures mean
- * nothing under it. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
-/* ---- checking results ------------------------------------------------------ */
-
-static const char *ename(long long r)
-{
-    if (r >= 0)
-        return "ok";
-    const char *n = strerrorname_np((int)-r);
-    return n ? n : ghost_strerror((int)r);
-}
-
-/* expr must return exactly 0. */
-#define OK(expr)                                                                                   \
-    do {                                                                                           \
-        long long r_ = (long long)(expr);                                                          \
-        ck_assert_msg(r_ == 0, "%s = %lld (%s)", #expr, r_, ename(r_));                            \
-    } while (0)
-
-/* expr must return want (a count, or a negative errno). */
-#define EXPECT(expr, want)                                                                         \
-    do {                                                                                           \
-        long long r_ = (long long)(expr), w_ = (long long)(want);                                  \
-        ck_assert_msg(r_ == w_, "%s = %lld (%s), expected %s = %lld (%s)", #expr, r_, ename(r_),   \
-                      #want, w_, ename(w_));                                                       \
-    } while (0)
-
 /* ---- the fixture ------------------------------------------------------------ */
 
 static char path[4352];
@@ -358,7 +320,7 @@ static unsigned char *read_range(uint64_t ino, uint64_t off, size_t len)
         size_t want = len - done < (1u << 20) ? len - done : (1u << 20);
         ssize_t n = fs_read(fs, ino, b + done, want, off + done);
         ck_assert_msg(n > 0, "fs_read(%" PRIu64 ", %zu, %" PRIu64 ") = %zd (%s) after %zu of %zu",
-                      ino, want, off + done, n, ename(n), done, len);
+                      ino, want, off + done, n, test_ename(n), done, len);
         done += (size_t)n;
     }
     return b;
@@ -2633,7 +2595,7 @@ static void check_orphan_reclaimed_after_crash(int how)
     if (pid == 0)
         crash_child(path, res, how);
     int code = child_wait(pid, 30);
-    ck_assert_msg(res->ready && res->err == 0, "child failed: %d (%s)", res->err, ename(res->err));
+    ck_assert_msg(res->ready && res->err == 0, "child failed: %d (%s)", res->err, test_ename(res->err));
     ck_assert_int_eq(code, how == 1 ? -SIGKILL : 0);
     uint64_t ino = res->ino;
     /* The store holds the orphan, listed as such. */
@@ -2926,12 +2888,4 @@ static Suite *fs_suite(void)
     return s;
 }
 
-int main(void)
-{
-    test_dir(); /* owned (and removed at exit) by this process, not by a test's child */
-    SRunner *sr = srunner_create(fs_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TEST_MAIN(fs_suite)
