@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include "ghost.h"
+#include "proc.h"
+
+pid_t proc_children[PROC_MAX_CHILDREN];
 
 const char *test_ename(long long r)
 {
