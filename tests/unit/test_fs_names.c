@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "fs.h"
 #include "fs_util.h"
@@ -432,15 +433,26 @@ static bool changed_since(uint64_t dir, int64_t t)
     return a.mtime_ns > t && a.ctime_ns > t;
 }
 
-/* A moment later than every time of d1 and d2 so far. */
+/* The wall clock, which fs/ stamps times with, in ns. */
+static int64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The latest time of d1 and d2 so far; returns once the clock has passed
+ * it, so that whatever changes next is stamped later. */
 static int64_t mark(uint64_t d1, uint64_t d2)
 {
-    proc_sleep_ms(2);
     struct fs_attr a = attr(d1), b = attr(d2);
     int64_t t = a.mtime_ns > b.mtime_ns ? a.mtime_ns : b.mtime_ns;
     t = a.ctime_ns > t ? a.ctime_ns : t;
     t = b.ctime_ns > t ? b.ctime_ns : t;
-    proc_sleep_ms(2);
+    double end = proc_now() + 5;
+    while (realtime_ns() <= t && proc_now() < end)
+        proc_sleep_ms(1);
+    ck_assert_msg(realtime_ns() > t, "the wall clock stays behind a time it stamped");
     return t;
 }
 
