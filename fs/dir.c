@@ -59,15 +59,15 @@ static size_t backref_key(unsigned char *k, uint64_t parent, const char *name, s
 }
 
 /* Look name up in dir: *child and *dtype, or -ENOENT. */
-static int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
-                      uint64_t *child, uint8_t *dtype)
+int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
+               uint64_t *child, uint8_t *dtype)
 {
     unsigned char k[DKEY_MAX];
     const void *v;
     size_t vlen;
     int e = ghost_map_get(t, dir, FS_MAP_DIRENT, k, dirent_key(k, name, len), &v, &vlen);
     if (e)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
+        return e;
     if (vlen != 9)
         return -EIO;
     *child = get_be64(v);
@@ -126,7 +126,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *
     uint64_t mark = commit_mark(fs);
     e = ghost_txn_begin(fs->g, &t);
     if (e)
-        return e;
+        return fs_errno(e);
     e = rec_get(t, parent, &pr);
     if (!e && !S_ISDIR(pr.mode))
         e = -ENOTDIR;
@@ -142,7 +142,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *
         rec_attr(fs, child, &r, out);
     ghost_txn_abort(t);
     if (e)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
+        return fs_errno(e);
     inode_looked_up(fs, child, parent, name);
     attr_merge_buffered(fs, out, mark); /* add writes still buffered here */
     return 0;
@@ -255,9 +255,9 @@ static int make(struct mk_ctx *c)
     if (!strcmp(c->name, ".") || !strcmp(c->name, ".."))
         return -EEXIST;
     uint64_t mark = commit_mark(c->fs);
-    e = ghost_run(c->fs->g, mk_fn, c);
+    e = fs_run(c->fs, mk_fn, c);
     if (e)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
+        return e;
     inode_looked_up(c->fs, c->ino, c->parent, c->name);
     attr_merge_buffered(c->fs, c->out, mark); /* a new link to a file being written */
     return 0;
@@ -332,7 +332,7 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size)
         return -EINVAL;
     int e = ghost_txn_begin(fs->g, &t);
     if (e)
-        return e;
+        return fs_errno(e);
     e = rec_get(t, ino, &r);
     if (!e && !S_ISLNK(r.mode))
         e = -EINVAL;
@@ -342,7 +342,7 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size)
         buf[n] = 0;
     }
     ghost_txn_abort(t);
-    return e;
+    return fs_errno(e);
 }
 
 /* ---- removing names -------------------------------------------------------------- */
@@ -489,7 +489,7 @@ static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool di
     struct ghost_txn *t;
     e = ghost_txn_begin(fs->g, &t);
     if (e)
-        return e;
+        return fs_errno(e);
     struct rec pr;
     e = dir_get(t, parent, &pr);
     e = e ? e : dirent_get(t, parent, name, c.len, &c.child, NULL);
@@ -502,14 +502,14 @@ static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool di
         pthread_mutex_lock(&fs->itab_lock);
         c.busy = in->nopen > 0 || in->wb || in->wb_old || in->dirty;
         pthread_mutex_unlock(&fs->itab_lock);
-        e = ghost_run(fs->g, rm_fn, &c);
+        e = fs_run(fs, rm_fn, &c);
         pthread_rwlock_unlock(&in->rw);
         inode_put(fs, in);
         if (e || !c.moved)
             break;
     }
     if (e)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
+        return fs_errno(e);
     if (c.moved)
         return -EAGAIN;
     if (c.gone && !c.deleted)
@@ -678,9 +678,9 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
     if (!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(newname, ".") ||
         !strcmp(newname, ".."))
         return -EBUSY;
-    e = ghost_run(fs->g, mv_fn, &c);
+    e = fs_run(fs, mv_fn, &c);
     if (e)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
+        return e;
     if (c.gone)
         unlinked(fs, c.victim);
     return 0;
@@ -741,13 +741,13 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
     struct rec r;
     int e = ghost_txn_begin(fs->g, &t);
     if (e)
-        return e;
+        return fs_errno(e);
     e = rec_get(t, ino, &r);
     if (!e && !S_ISDIR(r.mode))
         e = -ENOTDIR;
     if (e) {
         ghost_txn_abort(t);
-        return e;
+        return fs_errno(e);
     }
     struct fs_attr a = {0};
     if (off < 1) {
@@ -807,5 +807,5 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
             break;
     }
     free(c.e);
-    return e == -GHOST_ECORRUPT ? -EIO : e;
+    return fs_errno(e);
 }

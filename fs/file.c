@@ -243,7 +243,7 @@ static int read_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, const s
         put_be64(k, index);
         int e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &vlen);
         if (e && e != -ENOENT)
-            return e == -GHOST_ECORRUPT ? -EIO : e;
+            return e;
         if (!e && boff < vlen)
             memcpy(dst, (const unsigned char *)v + boff, vlen - boff < n ? vlen - boff : n);
         dst += n;
@@ -296,7 +296,7 @@ static int pieces_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, uint6
         int e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &vlen);
         if (e && e != -ENOENT) {
             free(iov);
-            return e == -GHOST_ECORRUPT ? -EIO : e;
+            return e;
         }
         size_t have = !e && boff < vlen ? (vlen - boff < len ? vlen - boff : len) : 0;
         if (have)
@@ -383,13 +383,13 @@ out_unlock:
 
 ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off)
 {
-    return read_common(fs, ino, buf, size, off, NULL, NULL);
+    return fs_errno(read_common(fs, ino, buf, size, off, NULL, NULL));
 }
 
 ssize_t fs_read_pieces(struct fs *fs, uint64_t ino, size_t size, uint64_t off,
                        fs_pieces_fn fn, void *arg)
 {
-    return read_common(fs, ino, NULL, size, off, fn, arg);
+    return fs_errno(read_common(fs, ino, NULL, size, off, fn, arg));
 }
 
 /* ---- stored blocks ----------------------------------------------------------------- */
@@ -509,11 +509,11 @@ static int commit_wbuf(struct fs *fs, uint64_t ino, struct wbuf *wb)
     struct commit_ctx c = {fs, ino, wb, malloc(scratch)};
     if (!c.scratch)
         return -ENOMEM;
-    int e = ghost_run(fs->g, commit_fn, &c);
+    int e = fs_run(fs, commit_fn, &c);
     free(c.scratch);
     if (e == -ENOENT) /* the inode is gone: nothing left to write to */
         e = 0;
-    return e == -GHOST_ECORRUPT ? -EIO : e;
+    return e;
 }
 
 /* *slot (in->wb or in->wb_old) is committed: drop it. With in->rw held
@@ -691,7 +691,7 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
 out:
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
-    return e ? e : ret;
+    return fs_errno(e ? e : ret);
 }
 
 int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigned set,
@@ -700,7 +700,7 @@ int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigne
     struct rec r;
     int e = rec_peek(fs, in->ino, &r);
     if (e)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
+        return e;
     rec_attr(fs, in->ino, &r, out);
     if (!S_ISREG(r.mode) || !in->wb)
         return -EAGAIN;
@@ -759,13 +759,13 @@ static int commit_ino(struct fs *fs, uint64_t ino)
     return e;
 }
 
-int fs_flush(struct fs *fs, uint64_t ino) { return commit_ino(fs, ino); }
+int fs_flush(struct fs *fs, uint64_t ino) { return fs_errno(commit_ino(fs, ino)); }
 
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 {
     (void)datasync;
     int e = commit_ino(fs, ino);
-    return e ? e : ghost_sync(fs->g);
+    return fs_errno(e ? e : fs_sync_store(fs));
 }
 
 /* ---- truncate, holes, seeking ---------------------------------------------------------- */
@@ -838,7 +838,7 @@ static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct r
         }
     }
     free(kl.idx);
-    return e < 0 ? (e == -GHOST_ECORRUPT ? -EIO : e) : 0;
+    return e < 0 ? e : 0;
 }
 
 int truncate_txn(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct rec *r,
@@ -931,11 +931,11 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t l
     int e = wb_commit(fs, in);
     if (!e) {
         struct alloc_ctx c = {fs, ino, mode, off, len};
-        e = ghost_run(fs->g, falloc_fn, &c);
+        e = fs_run(fs, falloc_fn, &c);
     }
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
-    return e == -GHOST_ECORRUPT ? -EIO : e;
+    return fs_errno(e);
 }
 
 struct seek_ctx {
@@ -971,12 +971,12 @@ int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence)
         return -ENXIO;
     int e = commit_ino(fs, ino);
     if (e)
-        return e;
+        return fs_errno(e);
     struct ghost_txn *t;
     struct rec r;
     e = ghost_txn_begin(fs->g, &t);
     if (e)
-        return e;
+        return fs_errno(e);
     e = rec_get(t, ino, &r);
     int64_t ret = e;
     if (!e && (uint64_t)off >= r.size)
@@ -1004,7 +1004,7 @@ int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence)
         }
     }
     ghost_txn_abort(t);
-    return ret;
+    return fs_errno(ret);
 }
 
 ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out,

@@ -4,7 +4,9 @@
  *
  * Every function here is a plain C call that the unit tests use without a
  * mount; fs/fuse_ops.c only translates FUSE requests into these calls.
- * Functions return 0 (or a byte count) on success and a negative errno.
+ * Functions return 0 (or a byte count) on success and a negative errno - a
+ * real one: the library's own codes are mapped in errors.c (a conflict that
+ * outlasted every retry is -EBUSY, a damaged record -EIO).
  * Permission checks are the kernel's (the mount uses default_permissions);
  * what the kernel cannot know - setgid inheritance, O_EXCL, ENOTEMPTY,
  * renaming a directory under itself - is done here.
@@ -94,19 +96,15 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out);
 /* Commit everything buffered, reclaim this process's orphans, close. */
 void fs_close(struct fs *fs);
 
-struct ghost *fs_store(struct fs *fs);
 uint32_t fs_block_size(struct fs *fs);
 
-/* Called for each inode another process changed (0: all). */
-typedef void (*fs_notify_fn)(void *arg, uint64_t ino);
-void fs_set_notify(struct fs *fs, fs_notify_fn fn, void *arg);
+/* Is e (positive) an errno that a reply to the kernel may carry: known to
+ * the C library and none of libghost's own codes. */
+bool fs_is_errno(int e);
 
-/* For the notifier: is ino known to the kernel; every inode it knows; the
- * names the kernel knows in dir that no longer lead where they did. */
+/* Is ino known to the kernel (looked up and not forgotten; the root always).
+ * What the kernel is told of other daemons' changes is notify.h's. */
 bool fs_is_known(struct fs *fs, uint64_t ino);
-void fs_known_inodes(struct fs *fs, void (*fn)(void *arg, uint64_t ino), void *arg);
-void fs_stale_names(struct fs *fs, uint64_t dir,
-                    void (*fn)(void *arg, uint64_t parent, const char *name), void *arg);
 
 /* ---- names ---- */
 int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *out);
@@ -139,6 +137,10 @@ typedef int (*fs_dirent_fn)(void *arg, const char *name, const struct fs_attr *a
                             uint64_t next_off);
 int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn,
                void *arg);
+/* Open a directory handle: -ENOTDIR unless ino is a directory. */
+int fs_opendir(struct fs *fs, uint64_t ino);
+/* Make the directory's entries durable. */
+int fs_fsyncdir(struct fs *fs, uint64_t ino, bool datasync);
 
 /* ---- files ---- */
 /* Open: counts the open file; *keep_cache says whether the kernel may keep
@@ -157,6 +159,10 @@ ssize_t fs_read_pieces(struct fs *fs, uint64_t ino, size_t size, uint64_t off,
 /* append: write at the end of the file, whatever off says. */
 ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint64_t off,
                  bool append);
+/* The reply to an open or create did not reach the kernel (the request was
+ * interrupted): undo the open, and the lookups the create counted (0 after
+ * an open). */
+void fs_unopen(struct fs *fs, uint64_t ino, uint64_t lookups);
 /* Commit the inode's buffered writes (close is a transaction). */
 int fs_flush(struct fs *fs, uint64_t ino);
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);

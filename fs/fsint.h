@@ -16,6 +16,32 @@
 
 #include "fs.h"
 
+/* errors.c: the error boundary. fs_errno maps a library code (>= 1000) to
+ * the errno a program should see and passes everything else (0, byte
+ * counts, real errnos) through; every fs_ function returns through it.
+ * fs_run is ghost_run with its result mapped. */
+long fs_errno(long e);
+int fs_run(struct fs *fs, int (*fn)(struct ghost_txn *t, void *arg), void *arg);
+/* The store under fs, for code that reads it beside fs/ (tests). Nothing
+ * above fs/ talks to the library: what it returns would bypass fs_errno. */
+struct ghost *fs_store(struct fs *fs);
+
+/* ghost_sync and ghost_usage, mapped. */
+int fs_sync_store(struct fs *fs);
+int fs_store_usage(struct fs *fs, struct ghost_usage *u);
+
+/* Fault injection, compiled into test builds only (FS_TEST_HOOKS): the next
+ * `times` passes through a site fail - with code (non-zero) for the library
+ * calls above, as a failed allocation for FS_FAULT_ALLOC (notify.c).
+ * fs_fault(site) is that code, or 0: go on. */
+enum { FS_FAULT_RUN, FS_FAULT_SYNC, FS_FAULT_USAGE, FS_FAULT_ALLOC, FS_FAULT_SITES };
+#ifdef FS_TEST_HOOKS
+void fs_test_fault(int site, int code, unsigned times);
+int fs_fault(int site);
+#else
+#define fs_fault(site) 0
+#endif
+
 /* Big-endian integers, as every key and record of fs/ stores them. */
 static inline void put_be32(unsigned char *p, uint32_t v)
 {
@@ -110,6 +136,9 @@ struct wbuf {
     (FS_SET_MODE | FS_SET_UID | FS_SET_GID | FS_SET_ATIME | FS_SET_MTIME | FS_SET_ATIME_NOW | \
      FS_SET_MTIME_NOW)
 
+/* Called for each inode another process changed (0: all); see notify.c. */
+typedef void (*fs_notify_fn)(void *arg, uint64_t ino);
+
 /* Runtime state of an inode this process uses. */
 struct inode {
     uint64_t ino;
@@ -153,7 +182,7 @@ struct fs {
     pthread_t flusher;
     bool flusher_running, stop;
 
-    fs_notify_fn notify;
+    fs_notify_fn notify; /* under notify.c's hook_lock */
     void *notify_arg;
     char owner[48]; /* boot id and pid, recorded with our orphans */
     bool readonly;
@@ -194,5 +223,16 @@ int truncate_txn(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct rec *r
 
 /* dir.c */
 uint64_t name_hash(const char *name, size_t len);
+/* Look name (len bytes) up in dir: *child and *dtype (may be NULL), or
+ * -ENOENT. The directory-entry layout is dir.c's alone. */
+int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
+               uint64_t *child, uint8_t *dtype);
+
+/* notify.c */
+/* Who gets the library's reports (NULL: nobody). Once it returns, the
+ * previous fn is not running nor will be called. */
+void fs_set_notify(struct fs *fs, fs_notify_fn fn, void *arg);
+/* The library's invalidate callback, set by fs_open (arg: the fs). */
+void notify_invalidate(void *arg, uint64_t oid);
 
 #endif

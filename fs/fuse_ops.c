@@ -5,22 +5,24 @@
  * Kernel caching: entries and attributes are cached for an hour, because
  * every change made through this mount is seen by the kernel anyway, and
  * changes made by another daemon are pushed to the kernel by notification
- * (fuse_lowlevel_notify_inval_*) from a notifier thread - never from inside
- * a request handler, where it could deadlock on the locks the kernel holds
- * for that request. Lookups that find nothing are not cached (so a file
- * another mount creates shows up at once).
+ * (fuse_lowlevel_notify_inval_*) from the notifier's thread (notify.c) -
+ * never from inside a request handler, where it could deadlock on the locks
+ * the kernel holds for that request; this file only supplies its sink.
+ * Lookups that find nothing are not cached (so a file another mount
+ * creates shows up at once).
  */
 #define FUSE_USE_VERSION 314
 #include "fuse_ops.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fuse_lowlevel.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
 
 #include "fs.h"
+#include "notify.h"
 
 #define CACHE_TIMEOUT 3600.0
 
@@ -57,10 +59,19 @@ static void to_stat(const struct fs_attr *a, struct stat *st)
     st->st_ctim = ts_of(a->ctime_ns);
 }
 
+/* Reply an error (e < 0) or success (0) to a request that has no other
+ * reply. What the kernel gets must be an errno: libfuse turns anything
+ * else into ERANGE, which no program expects. */
+static void reply_err(fuse_req_t req, int e)
+{
+    assert(e <= 0 && (e == 0 || fs_is_errno(-e)));
+    fuse_reply_err(req, -e);
+}
+
 static void reply_entry(fuse_req_t req, int e, const struct fs_attr *a)
 {
     if (e) {
-        fuse_reply_err(req, -e);
+        reply_err(req, e);
         return;
     }
     struct fuse_entry_param ep = {.ino = a->ino,
@@ -71,8 +82,6 @@ static void reply_entry(fuse_req_t req, int e, const struct fs_attr *a)
     fuse_reply_entry(req, &ep);
 }
 
-static void reply_err(fuse_req_t req, int e) { fuse_reply_err(req, e < 0 ? -e : e); }
-
 static struct fs_ctx ctx_of(fuse_req_t req)
 {
     const struct fuse_ctx *c = fuse_req_ctx(req);
@@ -80,100 +89,30 @@ static struct fs_ctx ctx_of(fuse_req_t req)
     return x;
 }
 
-/* ---- the notifier: pushes other daemons' changes to the kernel --------------- */
+/* ---- the notifier's sink: the kernel --------------------------------------------- */
 
-struct notifier {
-    struct fuse_session *se;
-    struct fs *fs;
-    pthread_mutex_t lock; /* protects the queue and stop */
-    pthread_cond_t cond;
-    uint64_t *q;
-    size_t n, cap;
-    bool stop;
-    pthread_t thread;
-};
+static struct notifier *notifier;
 
-static struct notifier notifier = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                                   .cond = PTHREAD_COND_INITIALIZER};
-
-static void enqueue(void *arg, uint64_t ino)
+static void inval_inode(void *arg, uint64_t ino)
 {
-    struct notifier *nt = arg;
-    pthread_mutex_lock(&nt->lock);
-    if (nt->n == nt->cap) {
-        size_t cap = nt->cap ? nt->cap * 2 : 256;
-        uint64_t *q = realloc(nt->q, cap * sizeof *q);
-        if (!q) {
-            pthread_mutex_unlock(&nt->lock);
-            return;
-        }
-        nt->q = q;
-        nt->cap = cap;
-    }
-    nt->q[nt->n++] = ino;
-    pthread_cond_signal(&nt->cond);
-    pthread_mutex_unlock(&nt->lock);
+    fuse_lowlevel_notify_inval_inode(arg, ino, 0, 0);
 }
 
 static void inval_entry(void *arg, uint64_t parent, const char *name)
 {
-    struct notifier *nt = arg;
-    fuse_lowlevel_notify_inval_entry(nt->se, parent, name, strlen(name));
-}
-
-static void inval_inode(void *arg, uint64_t ino)
-{
-    struct notifier *nt = arg;
-    fuse_lowlevel_notify_inval_inode(nt->se, ino, 0, 0);
-    /* If it is a directory, names the kernel knows in it may be stale. */
-    fs_stale_names(nt->fs, ino, inval_entry, nt);
-}
-
-static void *notifier_main(void *arg)
-{
-    struct notifier *nt = arg;
-    pthread_mutex_lock(&nt->lock);
-    while (!nt->stop) {
-        if (!nt->n) {
-            pthread_cond_wait(&nt->cond, &nt->lock);
-            continue;
-        }
-        uint64_t *q = nt->q;
-        size_t n = nt->n;
-        nt->q = NULL;
-        nt->n = nt->cap = 0;
-        pthread_mutex_unlock(&nt->lock);
-        for (size_t i = 0; i < n; i++) {
-            if (q[i] == 0)
-                fs_known_inodes(nt->fs, inval_inode, nt);
-            else if (fs_is_known(nt->fs, q[i]))
-                inval_inode(nt, q[i]);
-        }
-        free(q);
-        pthread_mutex_lock(&nt->lock);
-    }
-    pthread_mutex_unlock(&nt->lock);
-    return NULL;
+    fuse_lowlevel_notify_inval_entry(arg, parent, name, strlen(name));
 }
 
 int notifier_start(struct fuse_session *se, struct fs *fs)
 {
-    notifier.se = se;
-    notifier.fs = fs;
-    fs_set_notify(fs, enqueue, &notifier);
-    return -pthread_create(&notifier.thread, NULL, notifier_main, &notifier);
+    struct notify_sink sink = {.inode = inval_inode, .entry = inval_entry, .arg = se};
+    return notify_start(fs, &sink, &notifier);
 }
 
 void notifier_stop(void)
 {
-    pthread_mutex_lock(&notifier.lock);
-    notifier.stop = true;
-    pthread_cond_signal(&notifier.cond);
-    pthread_mutex_unlock(&notifier.lock);
-    pthread_join(notifier.thread, NULL);
-    fs_set_notify(notifier.fs, NULL, NULL);
-    free(notifier.q);
-    notifier.q = NULL;
+    notify_stop(notifier);
+    notifier = NULL;
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -344,7 +283,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
      * not send a FLUSH (one round trip fewer per close of grep, cat, tar c). */
     fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
     if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted: undo the open */
-        fs_release(FS(req), ino);
+        fs_unopen(FS(req), ino, 0);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -361,10 +300,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
                                   .attr_timeout = CACHE_TIMEOUT,
                                   .entry_timeout = CACHE_TIMEOUT};
     to_stat(&a, &ep.attr);
-    if (fuse_reply_create(req, &ep, fi) == -ENOENT) {
-        fs_release(FS(req), a.ino);
-        fs_forget(FS(req), a.ino, 1);
-    }
+    if (fuse_reply_create(req, &ep, fi) == -ENOENT) /* interrupted */
+        fs_unopen(FS(req), a.ino, 1);
 }
 
 static void reply_pieces(void *arg, const struct iovec *iov, int n)
@@ -411,10 +348,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    struct fs_attr a;
-    int e = fs_getattr(FS(req), ino, &a);
-    if (!e && !S_ISDIR(a.mode))
-        e = -ENOTDIR;
+    int e = fs_opendir(FS(req), ino);
     if (e) {
         reply_err(req, e);
         return;
@@ -491,8 +425,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
                         struct fuse_file_info *fi)
 {
-    (void)ino, (void)datasync, (void)fi;
-    reply_err(req, ghost_sync(fs_store(FS(req))));
+    (void)fi;
+    reply_err(req, fs_fsyncdir(FS(req), ino, datasync));
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

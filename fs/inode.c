@@ -45,7 +45,7 @@ int rec_get(struct ghost_txn *t, uint64_t ino, struct rec *r)
     size_t len;
     int e = ghost_obj_get(t, ino, &type, &d, &len);
     if (e)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
+        return e;
     if (type != FS_OBJ_INODE)
         return -ENOENT;
     if (len < REC_HDR)
@@ -283,7 +283,7 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out)
     uint64_t mark = commit_mark(fs);
     int e = stored_attr(fs, ino, out);
     if (e)
-        return e;
+        return fs_errno(e);
     attr_merge_buffered(fs, out, mark);
     return 0;
 }
@@ -374,7 +374,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsig
         if (e != -EAGAIN) {
             pthread_rwlock_unlock(&in->rw);
             inode_put(fs, in);
-            return e;
+            return fs_errno(e);
         }
     }
     /* Otherwise commit buffered writes first: a truncate must cut them too,
@@ -382,11 +382,11 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsig
     int e = wb_commit(fs, in);
     if (!e) {
         struct setattr_ctx c = {fs, ino, in_attr, to_set, out};
-        e = ghost_run(fs->g, setattr_fn, &c);
+        e = fs_run(fs, setattr_fn, &c);
     }
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
-    return e == -GHOST_ECORRUPT ? -EIO : e;
+    return fs_errno(e);
 }
 
 /* ---- open and release ------------------------------------------------------------ */
@@ -414,7 +414,7 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags, bool *keep_cache)
     }
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
-    return e;
+    return fs_errno(e);
 }
 
 int fs_release(struct fs *fs, uint64_t ino)
@@ -430,7 +430,7 @@ int fs_release(struct fs *fs, uint64_t ino)
     pthread_mutex_unlock(&fs->itab_lock);
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
-    return e;
+    return fs_errno(e);
 }
 
 /* ---- reclaiming unlinked inodes ----------------------------------------------------- */
@@ -522,7 +522,7 @@ int inode_reclaim(struct fs *fs, uint64_t ino)
     struct reclaim_ctx c = {.fs = fs, .ino = ino};
     int e = 0;
     while (!e && !c.done)
-        e = ghost_run(fs->g, reclaim_fn, &c);
+        e = fs_run(fs, reclaim_fn, &c);
     return e;
 }
 
@@ -630,7 +630,7 @@ int fs_mkfs(const char *store, uint32_t block_size)
         return -EINVAL;
     int e = ghost_mkfs(store);
     if (e)
-        return e;
+        return fs_errno(e);
     /* sync=always: LMDB writes the few pages of a new filesystem with
      * pwrite and syncs them, so the file is as long as what it holds (the
      * other modes write through a map as long as the file). */
@@ -640,24 +640,11 @@ int fs_mkfs(const char *store, uint32_t block_size)
     struct ghost *g;
     e = ghost_open(store, &o, &g);
     if (e)
-        return e;
+        return fs_errno(e);
     e = ghost_run(g, mkfs_fn, &c);
     ghost_sync(g);
     ghost_close(g);
-    return e;
-}
-
-static void on_invalidate(void *arg, uint64_t oid)
-{
-    struct fs *fs = arg;
-    if (fs->notify)
-        fs->notify(fs->notify_arg, oid);
-}
-
-void fs_set_notify(struct fs *fs, fs_notify_fn fn, void *arg)
-{
-    fs->notify_arg = arg;
-    fs->notify = fn;
+    return fs_errno(e);
 }
 
 int fs_open(const char *store, const struct fs_options *o, struct fs **out)
@@ -670,13 +657,13 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
     if (!fs)
         return -ENOMEM;
     struct ghost_options go = o->store;
-    go.invalidate = on_invalidate;
+    go.invalidate = notify_invalidate;
     go.invalidate_arg = fs;
     go.poll = true;
     int e = ghost_open(store, &go, &fs->g);
     if (e) {
         free(fs);
-        return e;
+        return fs_errno(e);
     }
     /* Read the superblock. */
     struct ghost_txn *t;
@@ -699,7 +686,7 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
     if (e) {
         ghost_close(fs->g);
         free(fs);
-        return e;
+        return fs_errno(e);
     }
     pthread_mutex_init(&fs->itab_lock, NULL);
     pthread_mutex_init(&fs->dirty_lock, NULL);
@@ -769,9 +756,9 @@ uint32_t fs_block_size(struct fs *fs) { return fs->bs; }
 int fs_statfs(struct fs *fs, struct statvfs *st)
 {
     struct ghost_usage u;
-    int e = ghost_usage(fs->g, &u);
+    int e = fs_store_usage(fs, &u);
     if (e)
-        return e;
+        return fs_errno(e);
     memset(st, 0, sizeof *st);
     st->f_bsize = fs->bs;
     st->f_frsize = 4096;
@@ -789,8 +776,8 @@ int fs_statfs(struct fs *fs, struct statvfs *st)
 int fs_syncfs(struct fs *fs)
 {
     int e = flush_all(fs);
-    int e2 = ghost_sync(fs->g);
-    return e ? e : e2;
+    int e2 = fs_sync_store(fs);
+    return fs_errno(e ? e : e2);
 }
 
 /* ---- what the kernel knows, for the notifier ------------------------------------- */
@@ -804,78 +791,4 @@ bool fs_is_known(struct fs *fs, uint64_t ino)
     bool known = in && in->nlookup > 0;
     pthread_mutex_unlock(&fs->itab_lock);
     return known;
-}
-
-void fs_known_inodes(struct fs *fs, void (*fn)(void *arg, uint64_t ino), void *arg)
-{
-    uint64_t *inos = NULL;
-    size_t n = 0;
-    pthread_mutex_lock(&fs->itab_lock);
-    inos = malloc((fs->count + 1) * sizeof *inos);
-    if (inos)
-        inos[n++] = FS_ROOT_INO;
-    for (size_t i = 0; inos && i < fs->nbuckets; i++)
-        for (struct inode *in = fs->buckets[i]; in; in = in->hnext)
-            if (in->nlookup && in->ino != FS_ROOT_INO)
-                inos[n++] = in->ino;
-    pthread_mutex_unlock(&fs->itab_lock);
-    for (size_t i = 0; i < n; i++)
-        fn(arg, inos[i]);
-    free(inos);
-}
-
-struct known_name {
-    uint64_t ino;
-    char *name;
-};
-
-void fs_stale_names(struct fs *fs, uint64_t dir,
-                    void (*fn)(void *arg, uint64_t parent, const char *name), void *arg)
-{
-    struct known_name *names = NULL;
-    size_t n = 0, cap = 0;
-    pthread_mutex_lock(&fs->itab_lock);
-    for (size_t i = 0; i < fs->nbuckets; i++)
-        for (struct inode *in = fs->buckets[i]; in; in = in->hnext) {
-            if (!in->nlookup || in->parent != dir || !in->name)
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                struct known_name *p = realloc(names, cap * sizeof *p);
-                if (!p)
-                    goto unlock;
-                names = p;
-            }
-            names[n].ino = in->ino;
-            names[n].name = strdup(in->name);
-            if (names[n].name)
-                n++;
-        }
-unlock:
-    pthread_mutex_unlock(&fs->itab_lock);
-    struct ghost_txn *t = NULL;
-    if (n && ghost_txn_begin(fs->g, &t))
-        t = NULL;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t child = 0;
-        bool same = false;
-        if (t) {
-            unsigned char k[8 + FS_NAME_MAX];
-            size_t len = strlen(names[i].name);
-            const void *v;
-            size_t vlen;
-            put_be64(k, name_hash(names[i].name, len));
-            memcpy(k + 8, names[i].name, len);
-            if (ghost_map_get(t, dir, FS_MAP_DIRENT, k, 8 + len, &v, &vlen) == 0 && vlen == 9) {
-                child = get_be64(v);
-                same = child == names[i].ino;
-            }
-        }
-        if (!same)
-            fn(arg, dir, names[i].name);
-        free(names[i].name);
-    }
-    if (t)
-        ghost_txn_abort(t);
-    free(names);
 }

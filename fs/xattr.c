@@ -76,8 +76,8 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value
         return -E2BIG;
     if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
         return -EINVAL;
-    e = ghost_run(fs->g, xa_fn, &c);
-    return e == -GHOST_ECORRUPT ? -EIO : e;
+    e = fs_run(fs, xa_fn, &c);
+    return e;
 }
 
 int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
@@ -86,8 +86,8 @@ int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
     int e = check_xname(name, &c.nlen);
     if (e)
         return e;
-    e = ghost_run(fs->g, xa_fn, &c);
-    return e == -GHOST_ECORRUPT ? -EIO : e;
+    e = fs_run(fs, xa_fn, &c);
+    return e;
 }
 
 ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size)
@@ -102,7 +102,7 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, si
         return e;
     e = ghost_txn_begin(fs->g, &t);
     if (e)
-        return e;
+        return fs_errno(e);
     e = rec_get(t, ino, &r);
     if (!e) {
         e = ghost_map_get(t, ino, FS_MAP_XATTR, name, nlen, &v, &vlen);
@@ -121,7 +121,7 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, si
         }
     }
     ghost_txn_abort(t);
-    return ret == -GHOST_ECORRUPT ? -EIO : ret;
+    return fs_errno(ret);
 }
 
 struct list_ctx {
@@ -148,12 +148,12 @@ ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
     struct list_ctx c = {buf, size, 0};
     int e = ghost_txn_begin(fs->g, &t);
     if (e)
-        return e;
+        return fs_errno(e);
     e = rec_get(t, ino, &r);
     e = e ? e : ghost_map_scan(t, ino, FS_MAP_XATTR, NULL, 0, list_visit, &c);
     ghost_txn_abort(t);
     if (e < 0)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
+        return fs_errno(e);
     if (size && c.used > size)
         return -ERANGE;
     return (ssize_t)c.used;

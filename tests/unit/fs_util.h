@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "fs.h"
+#include "fsint.h" /* fs_store(): the tests read what fs/ stored */
 #include "ghost.h"
 /* Before the fixture's globals (path, fs, ctx), which their parameters
  * would otherwise shadow. */
