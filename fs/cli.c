@@ -420,8 +420,9 @@ static int serve(struct mount_args *m, int report_fd)
             close(null);
         }
     }
-    /* Keep freed block buffers and LMDB's dirty pages in the heap instead of
-     * faulting fresh pages in for every commit. */
+    /* Keep freed buffers (file blocks, and what each commit allocates and
+     * frees again, up to a few MiB) in the heap instead of returning them
+     * to the kernel and faulting fresh pages in for every commit. */
     mallopt(M_MMAP_THRESHOLD, 8 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     struct fuse_loop_config *cfg = fuse_loop_cfg_create();

@@ -315,12 +315,16 @@ int fs_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const ch
         return e;
     bool keep;
     e = fs_open_file(fs, c.ino, flags, &keep);
-    if (!e && c.existed && (flags & O_TRUNC)) {
+    if (e) {
+        fs_forget(fs, c.ino, 1); /* the lookup make() counted */
+        return e;
+    }
+    if (c.existed && (flags & O_TRUNC)) {
         struct fs_attr a = {.size = 0};
         e = fs_setattr(fs, c.ino, &a, FS_SET_SIZE, out);
+        if (e) /* the open too, or the inode stays busy until the daemon ends */
+            fs_unopen(fs, c.ino, 1);
     }
-    if (e)
-        fs_forget(fs, c.ino, 1);
     return e;
 }
 

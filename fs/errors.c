@@ -19,18 +19,21 @@
  *       that never comes. EBUSY ("resource busy") is the honest word.
  *   GHOST_ECORRUPT -> EIO. A record failed its checksum or the engine found
  *       a damaged page: the classic meaning of EIO. The library has already
- *       logged the line naming the store and the key (store.c logs every
+ *       logged the line naming the store and the key (the store logs every
  *       damage it reports), so the operator finds what is damaged without
  *       this layer saying it twice.
  *   GHOST_EFORMAT -> EINVAL. The file is not a store, is of a newer format
  *       or is truncated: what mount(2) answers for a superblock it cannot
  *       use. ghost_errmsg() keeps the detail for the command's message.
- *   GHOST_EMAPFULL -> ENOSPC. Internal: the engine's map is full and must
- *       grow; the committer grows it and retries, so it escapes only when
- *       growing failed, i.e. the store can take no more.
- *   any other code >= 1000 -> EIO. Codes added later (a dropped connection
- *       to a remote engine, whose commit may or may not have landed) leave
- *       the outcome unknown, which is what EIO tells a program.
+ *   GHOST_EDISCONNECT -> EIO. The connection to a remote engine dropped
+ *       and ghost_run() could not connect again within its retries: the
+ *       store cannot be reached, and the call did nothing. EIO is what a
+ *       program gets from any file system whose device went away.
+ *   GHOST_EGROW (internal, 1100) -> ENOSPC. The engine's room (LMDB's map)
+ *       is full and must grow; the committer grows it and retries, so it
+ *       escapes only when growing failed, i.e. the store can take no more.
+ *   any other code >= 1000 -> EIO. A code added later whose outcome this
+ *       table does not know yet: EIO claims nothing about it.
  *
  * Real errnos (and 0, and byte counts) pass through unchanged, so mapping
  * twice is harmless.
@@ -46,8 +49,8 @@
 
 #include "fsint.h"
 
-/* The internal code of src/internal.h; fs/ does not include that header. */
-#define FS_GHOST_EMAPFULL 1100
+/* The internal code of src/engine.h; fs/ does not include that header. */
+#define FS_GHOST_EGROW 1100
 /* Codes at or above this are the library's own, not errnos. */
 #define FS_GHOST_CODES 1000
 
@@ -62,7 +65,9 @@ long fs_errno(long e)
         return -EIO;
     case GHOST_EFORMAT:
         return -EINVAL;
-    case FS_GHOST_EMAPFULL:
+    case GHOST_EDISCONNECT:
+        return -EIO;
+    case FS_GHOST_EGROW:
         return -ENOSPC;
     default:
         return -EIO;
@@ -74,19 +79,35 @@ long fs_errno(long e)
 #ifdef FS_TEST_HOOKS
 static _Atomic int fault_code[FS_FAULT_SITES];
 static _Atomic unsigned fault_times[FS_FAULT_SITES];
+static _Atomic unsigned fault_skip[FS_FAULT_SITES];
+
+void fs_test_fault_after(int site, unsigned skip, int code, unsigned times)
+{
+    atomic_store(&fault_times[site], 0);
+    atomic_store(&fault_code[site], code);
+    atomic_store(&fault_skip[site], skip);
+    atomic_store(&fault_times[site], times);
+}
 
 void fs_test_fault(int site, int code, unsigned times)
 {
-    atomic_store(&fault_code[site], code);
-    atomic_store(&fault_times[site], times);
+    fs_test_fault_after(site, 0, code, times);
+}
+
+/* Take one from *counter unless it is 0; whether it was not. */
+static bool take_one(_Atomic unsigned *counter)
+{
+    unsigned n = atomic_load(counter);
+    while (n && !atomic_compare_exchange_weak(counter, &n, n - 1))
+        ;
+    return n != 0;
 }
 
 int fs_fault(int site)
 {
-    unsigned n = atomic_load(&fault_times[site]);
-    while (n && !atomic_compare_exchange_weak(&fault_times[site], &n, n - 1))
-        ;
-    return n ? atomic_load(&fault_code[site]) : 0;
+    if (take_one(&fault_skip[site]) || !take_one(&fault_times[site]))
+        return 0;
+    return atomic_load(&fault_code[site]);
 }
 #endif
 

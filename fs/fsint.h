@@ -37,6 +37,8 @@ int fs_store_usage(struct fs *fs, struct ghost_usage *u);
 enum { FS_FAULT_RUN, FS_FAULT_SYNC, FS_FAULT_USAGE, FS_FAULT_ALLOC, FS_FAULT_SITES };
 #ifdef FS_TEST_HOOKS
 void fs_test_fault(int site, int code, unsigned times);
+/* The same, once `skip` passes through the site went on unharmed. */
+void fs_test_fault_after(int site, unsigned skip, int code, unsigned times);
 int fs_fault(int site);
 #else
 #define fs_fault(site) 0

@@ -628,23 +628,7 @@ int fs_mkfs(const char *store, uint32_t block_size)
     struct mkfs_ctx c = {block_size ? block_size : FS_BLOCK_DEFAULT};
     if (c.bs < 4096 || c.bs > (1u << 20) || (c.bs & (c.bs - 1)))
         return -EINVAL;
-    int e = ghost_mkfs(store);
-    if (e)
-        return fs_errno(e);
-    /* sync=always: LMDB writes the few pages of a new filesystem with
-     * pwrite and syncs them, so the file is as long as what it holds (the
-     * other modes write through a map as long as the file). */
-    struct ghost_options o;
-    ghost_options_init(&o);
-    o.sync = GHOST_SYNC_ALWAYS;
-    struct ghost *g;
-    e = ghost_open(store, &o, &g);
-    if (e)
-        return fs_errno(e);
-    e = ghost_run(g, mkfs_fn, &c);
-    ghost_sync(g);
-    ghost_close(g);
-    return fs_errno(e);
+    return fs_errno(ghost_mkfs_init(store, mkfs_fn, &c));
 }
 
 int fs_open(const char *store, const struct fs_options *o, struct fs **out)

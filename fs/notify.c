@@ -17,11 +17,15 @@
  *     the sink is called. A call into the kernel may wait for requests in
  *     flight, and those may wait for a map resize, which waits for every
  *     view to end: a view held across the call could deadlock the mount.
+ *   - A delivery is a batch: the inodes to forget, and the names the kernel
+ *     knows in them, copied in one pass over the inode table whatever
+ *     their number (everything costs in proportion to the table, not to
+ *     its square).
  *
  * Locks: hook_lock -> nt->lock -> nothing. hook_lock guards fs.notify;
  * nt->lock protects the queue, `all` and `stop`. The thread holds neither,
  * nor fs.itab_lock, while it calls the sink or reads the store. enqueue()
- * runs on the library's thread that noticed the change.
+ * runs on whichever thread noticed the change (see hook_lock).
  */
 #include "notify.h"
 
@@ -61,7 +65,10 @@ static void *nt_realloc(void *p, size_t bytes)
 
 /* Guards every fs's notify and notify_arg: fs_set_notify must not return
  * while the previous callback runs (its notifier is freed next). Taken
- * once per OID another process changed, never on a request's path. */
+ * once per OID another process changed, by the thread that noticed it: the
+ * poller, or a request whose ghost_txn_begin() refreshed the view - with
+ * that request's fs/ locks (an inode's rw) held, which is why nothing under
+ * hook_lock or nt->lock may take a lock of fs/. Never when nothing changed. */
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void notify_invalidate(void *arg, uint64_t oid)
@@ -108,52 +115,100 @@ static void enqueue(void *arg, uint64_t ino)
 
 /* ---- what the kernel knows ------------------------------------------------------- */
 
+/* How many names one read view checks: views are short (a map resize waits
+ * for every view to end), and the sink hears of a name only after its view. */
+#define VIEW_NAMES 1024
+
+/* The name ino is known by in directory parent. */
 struct known_name {
-    uint64_t ino;
+    uint64_t parent, ino;
     char *name;
     bool stale;
 };
 
-/* Copy the names the kernel knows in dir (inodes it looked up there).
- * -ENOMEM if not all could be copied; *out then holds those that were. */
-static int names_in(struct fs *fs, uint64_t dir, struct known_name **out, size_t *count)
+/* One delivery: inodes the kernel must forget (sorted, each once), and the
+ * names it knows in them, copied out of the inode table. */
+struct batch {
+    uint64_t *inos;
+    size_t ninos;
+    struct known_name *names;
+    size_t nnames, cap;
+};
+
+static int cmp_ino(const void *a, const void *b)
 {
-    struct known_name *names = NULL;
-    size_t n = 0, cap = 0;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void sort_inos(struct batch *b)
+{
+    size_t n = 0;
+    qsort(b->inos, b->ninos, sizeof *b->inos, cmp_ino);
+    for (size_t i = 0; i < b->ninos; i++)
+        if (!n || b->inos[n - 1] != b->inos[i])
+            b->inos[n++] = b->inos[i];
+    b->ninos = n;
+}
+
+/* Every inode the kernel knows (the root always), into b->inos. */
+static int known_inodes(struct fs *fs, struct batch *b)
+{
+    pthread_mutex_lock(&fs->itab_lock);
+    b->inos = nt_realloc(NULL, (fs->count + 1) * sizeof *b->inos);
+    if (b->inos) {
+        b->inos[b->ninos++] = FS_ROOT_INO;
+        for (size_t i = 0; i < fs->nbuckets; i++)
+            for (struct inode *in = fs->buckets[i]; in; in = in->hnext)
+                if (in->nlookup && in->ino != FS_ROOT_INO)
+                    b->inos[b->ninos++] = in->ino;
+    }
+    pthread_mutex_unlock(&fs->itab_lock);
+    return b->inos ? 0 : -ENOMEM;
+}
+
+/* Copy in's name into b. With fs.itab_lock held. */
+static int add_name(struct batch *b, const struct inode *in)
+{
+    if (b->nnames == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        struct known_name *p = nt_realloc(b->names, cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        b->names = p;
+        b->cap = cap;
+    }
+    size_t len = strlen(in->name) + 1;
+    char *copy = nt_realloc(NULL, len);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, in->name, len);
+    b->names[b->nnames++] = (struct known_name){.parent = in->parent, .ino = in->ino, .name = copy};
+    return 0;
+}
+
+/* Copy the names the kernel knows in the directories among b->inos (sorted):
+ * one pass over the inode table however many there are - a pass per
+ * directory made "everything" quadratic in the table's size. -ENOMEM if
+ * not all could be copied; b then holds those that were. */
+static int known_names(struct fs *fs, struct batch *b)
+{
     int e = 0;
+    if (!b->ninos) /* none the kernel knows: nothing to look for */
+        return 0;
     pthread_mutex_lock(&fs->itab_lock);
     for (size_t i = 0; !e && i < fs->nbuckets; i++)
-        for (struct inode *in = fs->buckets[i]; !e && in; in = in->hnext) {
-            if (!in->nlookup || in->parent != dir || !in->name)
-                continue;
-            if (n == cap) {
-                size_t c = cap ? cap * 2 : 16;
-                struct known_name *p = nt_realloc(names, c * sizeof *p);
-                if (!p) {
-                    e = -ENOMEM;
-                    break;
-                }
-                names = p;
-                cap = c;
-            }
-            size_t len = strlen(in->name) + 1;
-            char *copy = nt_realloc(NULL, len);
-            if (!copy) {
-                e = -ENOMEM;
-                break;
-            }
-            memcpy(copy, in->name, len);
-            names[n++] = (struct known_name){.ino = in->ino, .name = copy};
-        }
+        for (struct inode *in = fs->buckets[i]; !e && in; in = in->hnext)
+            if (in->nlookup && in->name &&
+                bsearch(&in->parent, b->inos, b->ninos, sizeof *b->inos, cmp_ino))
+                e = add_name(b, in);
     pthread_mutex_unlock(&fs->itab_lock);
-    *out = names;
-    *count = n;
     return e;
 }
 
 /* Mark the names that no longer lead where they did, in one read view that
  * ends here. A view that cannot start marks them all. */
-static void mark_stale(struct fs *fs, uint64_t dir, struct known_name *names, size_t n)
+static void mark_stale(struct fs *fs, struct known_name *names, size_t n)
 {
     struct ghost_txn *t;
     if (ghost_txn_begin(fs->g, &t)) {
@@ -164,61 +219,61 @@ static void mark_stale(struct fs *fs, uint64_t dir, struct known_name *names, si
     for (size_t i = 0; i < n; i++) {
         uint64_t child;
         const char *name = names[i].name;
-        int e = dirent_get(t, dir, name, strlen(name), &child, NULL);
+        int e = dirent_get(t, names[i].parent, name, strlen(name), &child, NULL);
         names[i].stale = e || child != names[i].ino;
     }
     ghost_txn_abort(t);
 }
 
-/* Invalidate ino, and, if it is a directory, the names in it that went
- * stale. -ENOMEM if some names could not be looked at. */
-static int deliver_inode(struct notifier *nt, uint64_t ino)
+/* Tell the sink to forget b's inodes, then the names in them that went
+ * stale, VIEW_NAMES at a time, each view over before the sink is called. */
+static void deliver(struct notifier *nt, struct batch *b)
 {
-    struct known_name *names;
-    size_t n;
-    nt->sink.inode(nt->sink.arg, ino);
-    int e = names_in(nt->fs, ino, &names, &n);
-    mark_stale(nt->fs, ino, names, n);
-    for (size_t i = 0; i < n; i++) { /* the view is over */
-        if (names[i].stale)
-            nt->sink.entry(nt->sink.arg, ino, names[i].name);
-        free(names[i].name);
+    for (size_t i = 0; i < b->ninos; i++)
+        nt->sink.inode(nt->sink.arg, b->inos[i]);
+    for (size_t at = 0; at < b->nnames; at += VIEW_NAMES) {
+        size_t end = b->nnames - at < VIEW_NAMES ? b->nnames : at + VIEW_NAMES;
+        mark_stale(nt->fs, b->names + at, end - at);
+        for (size_t i = at; i < end; i++)
+            if (b->names[i].stale)
+                nt->sink.entry(nt->sink.arg, b->names[i].parent, b->names[i].name);
     }
-    free(names);
-    return e;
 }
 
-/* Invalidate every inode the kernel knows (the root always). */
+static void batch_free_names(struct batch *b)
+{
+    for (size_t i = 0; i < b->nnames; i++)
+        free(b->names[i].name);
+    free(b->names);
+}
+
+/* Invalidate every inode the kernel knows. -ENOMEM if not all could be. */
 static int deliver_all(struct notifier *nt)
 {
-    struct fs *fs = nt->fs;
-    size_t n = 0;
-    int e = 0;
-    pthread_mutex_lock(&fs->itab_lock);
-    uint64_t *inos = nt_realloc(NULL, (fs->count + 1) * sizeof *inos);
-    if (inos) {
-        inos[n++] = FS_ROOT_INO;
-        for (size_t i = 0; i < fs->nbuckets; i++)
-            for (struct inode *in = fs->buckets[i]; in; in = in->hnext)
-                if (in->nlookup && in->ino != FS_ROOT_INO)
-                    inos[n++] = in->ino;
+    struct batch b = {0};
+    int e = known_inodes(nt->fs, &b);
+    if (!e) {
+        sort_inos(&b);
+        e = known_names(nt->fs, &b);
+        deliver(nt, &b);
     }
-    pthread_mutex_unlock(&fs->itab_lock);
-    if (!inos)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        if (deliver_inode(nt, inos[i]))
-            e = -ENOMEM;
-    free(inos);
+    batch_free_names(&b);
+    free(b.inos);
     return e;
 }
 
-static int deliver_list(struct notifier *nt, const uint64_t *q, size_t n)
+/* Invalidate those of q's n inodes the kernel knows (q is reordered). */
+static int deliver_list(struct notifier *nt, uint64_t *q, size_t n)
 {
+    struct batch b = {.inos = q};
     for (size_t i = 0; i < n; i++)
-        if (fs_is_known(nt->fs, q[i]) && deliver_inode(nt, q[i]))
-            return -ENOMEM; /* the rest is covered by the retry of everything */
-    return 0;
+        if (fs_is_known(nt->fs, q[i]))
+            q[b.ninos++] = q[i];
+    sort_inos(&b);
+    int e = known_names(nt->fs, &b); /* the rest is covered by the retry of everything */
+    deliver(nt, &b);
+    batch_free_names(&b);
+    return e;
 }
 
 /* ---- the thread ------------------------------------------------------------------ */

@@ -16,8 +16,8 @@
  * array alike, so the budget bounds the whole cache.
  *
  * Versions only move forward: cache_offer() ignores a version no newer than
- * the one held, and any version read in an LMDB view older than the last
- * invalidation (c->floor, an LMDB transaction id). That keeps a reader with an
+ * the one held, and any version read in a view older than the last
+ * invalidation (c->floor, a generation). That keeps a reader with an
  * old view from putting stale bytes back after another writer changed them.
  *
  * Blobs are reference counted: a transaction that read an object keeps its
@@ -32,12 +32,11 @@
 #include <string.h>
 
 struct handle {
-    uint64_t oid;
-    struct handle *hnext;             /* hash chain */
-    struct handle *prev, *next;       /* LRU (only while unpinned) */
+    struct hnode node;                /* in cache.table; its key is the OID */
+    struct list lru;                  /* on cache.lru only while unpinned */
     uint64_t pins;
     uint64_t gen;                     /* version held (0: absent) */
-    uint64_t changed;                 /* LMDB txn id of the last change seen */
+    uint64_t changed;                 /* generation of the last change seen */
     struct blob *blob;
     bool loaded;                      /* gen/blob are meaningful */
 };
@@ -78,106 +77,75 @@ void blob_put(struct blob *b)
         free(b);
 }
 
-static size_t bucket_of(const struct cache *c, uint64_t oid)
-{
-    oid *= 0x9e3779b97f4a7c15ull;
-    return (size_t)(oid >> 20) & (c->nbuckets - 1);
-}
+static struct handle *handle_of_node(struct hnode *n) { return list_entry(n, struct handle, node); }
+
+static struct handle *handle_of_lru(struct list *l) { return list_entry(l, struct handle, lru); }
 
 int cache_init(struct cache *c, size_t budget)
 {
     memset(c, 0, sizeof *c);
-    c->nbuckets = 1024;
-    while (c->nbuckets > 16 && c->nbuckets * sizeof *c->buckets > budget / 8)
-        c->nbuckets /= 2;
-    c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
-    if (!c->buckets)
+    size_t nb = 1024;
+    while (nb > 16 && nb * sizeof(struct hnode *) > budget / 8)
+        nb /= 2;
+    if (htab_init(&c->table, nb))
         return -ENOMEM;
+    list_init(&c->lru);
     c->budget = budget;
-    c->bytes = c->nbuckets * sizeof *c->buckets;
+    c->bytes = nb * sizeof(struct hnode *);
     pthread_mutex_init(&c->lock, NULL);
     return 0;
 }
 
 void cache_destroy(struct cache *c)
 {
-    for (size_t i = 0; i < c->nbuckets; i++) {
-        struct handle *h = c->buckets[i], *n;
-        for (; h; h = n) {
-            n = h->hnext;
-            blob_put(h->blob);
-            free(h);
-        }
+    htab_for_each(n, &c->table) {
+        struct handle *h = handle_of_node(n);
+        blob_put(h->blob);
+        free(h);
     }
-    free(c->buckets);
+    htab_destroy(&c->table);
     pthread_mutex_destroy(&c->lock);
 }
 
 static struct handle *find(struct cache *c, uint64_t oid)
 {
-    struct handle *h = c->buckets[bucket_of(c, oid)];
-    while (h && h->oid != oid)
-        h = h->hnext;
-    return h;
-}
-
-static void lru_unlink(struct cache *c, struct handle *h)
-{
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        c->lru_head = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-    else
-        c->lru_tail = h->prev;
-    h->prev = h->next = NULL;
-}
-
-static void lru_push(struct cache *c, struct handle *h)
-{
-    h->prev = NULL;
-    h->next = c->lru_head;
-    if (c->lru_head)
-        c->lru_head->prev = h;
-    c->lru_head = h;
-    if (!c->lru_tail)
-        c->lru_tail = h;
+    struct hnode *n = htab_find(&c->table, oid);
+    return n ? handle_of_node(n) : NULL;
 }
 
 /* Move a recently used unpinned handle to the front. */
 static void touch(struct cache *c, struct handle *h)
 {
-    if (h->pins == 0 && c->lru_head != h) {
-        lru_unlink(c, h);
-        lru_push(c, h);
+    if (h->pins == 0 && c->lru.next != &h->lru) {
+        list_del(&h->lru);
+        list_push_front(&c->lru, &h->lru);
     }
 }
 
 static void unload(struct cache *c, struct handle *h)
 {
     if (h->blob) {
+        assert(c->bytes >= blob_bytes(h->blob->len)); /* the byte count never goes negative */
         c->bytes -= blob_bytes(h->blob->len);
         blob_put(h->blob);
         h->blob = NULL;
     }
-    if (h->loaded)
+    if (h->loaded) {
+        assert(c->loaded > 0);
         c->loaded--;
+    }
     h->loaded = false;
 }
 
 static void remove_handle(struct cache *c, struct handle *h)
 {
-    struct handle **pp = &c->buckets[bucket_of(c, h->oid)];
-    while (*pp != h)
-        pp = &(*pp)->hnext;
-    *pp = h->hnext;
+    htab_remove(&c->table, &h->node);
     unload(c, h);
     if (h->changed > c->floor) /* keep refusing views older than its change */
         c->floor = h->changed;
     if (h->pins == 0)
-        lru_unlink(c, h);
-    c->count--;
+        list_del(&h->lru);
+    assert(c->bytes >= HANDLE_BYTES);
     c->bytes -= HANDLE_BYTES;
     free(h);
 }
@@ -187,43 +155,30 @@ static void remove_handle(struct cache *c, struct handle *h)
  * its budget, and only by their handles and blobs. */
 static void shrink(struct cache *c, struct handle *keep)
 {
-    struct handle *h = c->lru_tail;
-    while (c->bytes > c->budget && h) {
-        struct handle *prev = h->prev;
+    struct list *n = c->lru.prev;
+    while (c->bytes > c->budget && n != &c->lru) {
+        struct list *prev = n->prev;
+        struct handle *h = handle_of_lru(n);
         if (h == keep)
             ;
         else if (h->loaded)
             unload(c, h);
         else
             remove_handle(c, h);
-        h = prev;
+        n = prev;
     }
 }
 
+/* Twice the buckets, if the table stays within a quarter of the budget;
+ * without memory for them the chains just grow longer. */
 static void grow_table(struct cache *c)
 {
-    size_t n = c->nbuckets * 2;
-    size_t add = (n - c->nbuckets) * sizeof *c->buckets;
-    if (n * sizeof *c->buckets > c->budget / 4)
-        return; /* the table may use at most a quarter of the budget */
-    struct handle **b = calloc(n, sizeof *b);
-    if (!b)
+    size_t n = c->table.nb * 2;
+    size_t add = (n - c->table.nb) * sizeof(struct hnode *);
+    if (n * sizeof(struct hnode *) > c->budget / 4)
         return;
-    struct handle **old = c->buckets;
-    size_t oldn = c->nbuckets;
-    c->buckets = b;
-    c->nbuckets = n;
-    for (size_t i = 0; i < oldn; i++) {
-        struct handle *h = old[i], *next;
-        for (; h; h = next) {
-            next = h->hnext;
-            size_t j = bucket_of(c, h->oid);
-            h->hnext = b[j];
-            b[j] = h;
-        }
-    }
-    free(old);
-    c->bytes += add;
+    if (htab_resize(&c->table, n) == 0)
+        c->bytes += add;
 }
 
 static struct handle *get_or_add(struct cache *c, uint64_t oid)
@@ -234,14 +189,12 @@ static struct handle *get_or_add(struct cache *c, uint64_t oid)
     h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
-    h->oid = oid;
-    size_t i = bucket_of(c, oid);
-    h->hnext = c->buckets[i];
-    c->buckets[i] = h;
-    lru_push(c, h);
-    c->count++;
+    h->node.key = oid;
+    htab_insert(&c->table, &h->node);
+    list_init(&h->lru);
+    list_push_front(&c->lru, &h->lru);
     c->bytes += HANDLE_BYTES;
-    if (c->count > c->nbuckets)
+    if (c->table.count > c->table.nb)
         grow_table(c);
     shrink(c, h);
     return h;
@@ -301,20 +254,20 @@ static bool cacheable(const struct cache *c, const struct blob *blob)
 }
 
 void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
-                 uint64_t view)
+                 uint64_t view_gen)
 {
     if (!cacheable(c, blob))
         return;
     pthread_mutex_lock(&c->lock);
     struct handle *h = find(c, oid);
-    bool stale = view < c->floor ||
-                 (h && (view < h->changed || (h->loaded && gen <= h->gen && gen != 0)));
+    bool stale = view_gen < c->floor ||
+                 (h && (view_gen < h->changed || (h->loaded && gen <= h->gen && gen != 0)));
     if (!stale) {
         h = install(c, oid, gen, blob_get(blob));
-        /* A view saw this version at `view`: a commit of ours older than
-         * that, installed late, must not replace it (cache_install). */
-        if (h && view > h->changed)
-            h->changed = view;
+        /* A view saw this version at view_gen: a commit of ours older
+         * than that, installed late, must not replace it (cache_install). */
+        if (h && view_gen > h->changed)
+            h->changed = view_gen;
     }
     pthread_mutex_unlock(&c->lock);
 }
@@ -324,13 +277,14 @@ void cache_lock(struct cache *c) { pthread_mutex_lock(&c->lock); }
 void cache_unlock(struct cache *c) { pthread_mutex_unlock(&c->lock); }
 
 void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
-                   uint64_t txnid)
+                   uint64_t batch_gen)
 {
+    ASSERT_HELD(&c->lock);
     struct handle *h = find(c, oid);
     /* Between our commit and this install, a refresh may have seen a newer
      * change of oid (recorded in its handle, or in the floor when it had
      * none), or a reader may have cached a newer version: ours is stale. */
-    if (h ? h->changed > txnid : c->floor > txnid) {
+    if (h ? h->changed > batch_gen : c->floor > batch_gen) {
         if (h && !(h->loaded && h->gen > gen))
             unload(c, h);
         blob_put(blob);
@@ -345,44 +299,43 @@ void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blo
     }
     /* No handle to remember the change by (none, or no memory for one):
      * refuse every offer from an older view instead. */
-    if (!h && txnid > c->floor)
-        c->floor = txnid;
-    if (h && txnid > h->changed)
-        h->changed = txnid;
+    if (!h && batch_gen > c->floor)
+        c->floor = batch_gen;
+    if (h && batch_gen > h->changed)
+        h->changed = batch_gen;
 }
 
-void cache_invalidate_locked(struct cache *c, uint64_t oid, uint64_t view)
+void cache_invalidate_locked(struct cache *c, uint64_t oid, uint64_t view_gen)
 {
+    ASSERT_HELD(&c->lock);
     struct handle *h = find(c, oid);
     if (h) {
         unload(c, h);
-        if (view > h->changed)
-            h->changed = view;
-    } else if (view > c->floor) {
-        c->floor = view;
+        if (view_gen > h->changed)
+            h->changed = view_gen;
+    } else if (view_gen > c->floor) {
+        c->floor = view_gen;
     }
 }
 
-void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view)
+void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view_gen)
 {
     pthread_mutex_lock(&c->lock);
-    cache_invalidate_locked(c, oid, view);
+    cache_invalidate_locked(c, oid, view_gen);
     pthread_mutex_unlock(&c->lock);
 }
 
-void cache_invalidate_all_locked(struct cache *c, uint64_t view)
+void cache_invalidate_all_locked(struct cache *c, uint64_t view_gen)
 {
-    if (view > c->floor)
-        c->floor = view;
-    for (size_t i = 0; i < c->nbuckets; i++) {
-        struct handle *h = c->buckets[i], *n;
-        for (; h; h = n) {
-            n = h->hnext;
-            if (h->pins)
-                unload(c, h);
-            else
-                remove_handle(c, h);
-        }
+    ASSERT_HELD(&c->lock);
+    if (view_gen > c->floor)
+        c->floor = view_gen;
+    htab_for_each(n, &c->table) {
+        struct handle *h = handle_of_node(n);
+        if (h->pins)
+            unload(c, h);
+        else
+            remove_handle(c, h);
     }
 }
 
@@ -392,7 +345,7 @@ void cache_pin(struct cache *c, uint64_t oid, uint64_t n)
     struct handle *h = get_or_add(c, oid);
     if (h && n) {
         if (h->pins == 0)
-            lru_unlink(c, h);
+            list_del(&h->lru);
         h->pins += n;
     }
     pthread_mutex_unlock(&c->lock);
@@ -407,7 +360,7 @@ uint64_t cache_unpin(struct cache *c, uint64_t oid, uint64_t n)
         h->pins = n >= h->pins ? 0 : h->pins - n;
         left = h->pins;
         if (left == 0) {
-            lru_push(c, h);
+            list_push_front(&c->lru, &h->lru);
             shrink(c, NULL);
         }
     }
@@ -420,7 +373,7 @@ void cache_stats(struct cache *c, struct ghost_stats *st)
     pthread_mutex_lock(&c->lock);
     st->cache_bytes = c->bytes;
     st->cache_budget = c->budget;
-    st->cache_handles = c->count;
+    st->cache_handles = c->table.count;
     st->cache_loaded = c->loaded;
     st->cache_hits = c->hits;
     st->cache_misses = c->misses;

@@ -27,7 +27,7 @@
  * next writer starts at `head` and leaves `claimed` where it is, which only
  * makes readers more careful.
  */
-#include "internal.h"
+#include "lmdb_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

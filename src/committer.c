@@ -1,11 +1,11 @@
 /*
- * committer.c - group commit: many transactions applied in one LMDB write
+ * committer.c - group commit: many transactions applied in one engine write
  * transaction, by one committer at a time.
  *
  * Callers compute their transactions in parallel, outside any lock, then
  * queue them here. If nobody is committing, the caller becomes the leader:
  * in its own thread it takes everything queued (up to max_batch), opens one
- * LMDB write transaction at generation meta.gen + 1, and for each
+ * write transaction of the engine (at the next generation), and for each
  * transaction in turn validates its read set against the current state -
  * which includes the transactions applied before it in the same batch - and
  * applies its writes, or refuses it with a conflict (the stale objects
@@ -13,21 +13,22 @@
  * all. Callers that queued meanwhile wait; the leader serves batches until
  * its own transaction is done, then steps down and one of them takes over.
  * So there is one committer at a time, as with a committer thread, without
- * two thread switches per commit. Only after LMDB has committed are the
+ * two thread switches per commit. Only after the engine has committed are the
  * written objects installed in the cache and the callers woken.
  *
  * Failures: a full map is grown and the batch rerun; any other failure
- * (a full disk, a damaged page) reruns the batch's transactions one per LMDB
- * transaction, so that one bad transaction fails alone. LMDB undoes an
- * aborted write transaction entirely, so a failure never leaves half a batch.
+ * (a full disk, a damaged page) reruns the batch's transactions one per
+ * engine write transaction, so that one bad transaction fails alone. The
+ * engine undoes an aborted write transaction entirely, so a failure never
+ * leaves half a batch.
  *
  * Durability: sync=always gives every transaction its own fully synced
- * commit; batch syncs each batch's data pages (LMDB's MDB_NOMETASYNC) and the
- * meta page lazily; none syncs nothing on the commit path. A durability
- * request (ghost_sync) forces a full sync after the batch it joins. While
- * some commit is not yet fully synced, a background thread wakes once a
- * second to sync; when all is synced it sleeps until work arrives - an idle
- * connection costs nothing.
+ * commit; batch syncs each batch's data at commit and the record that makes
+ * it reachable lazily (LMDB: its meta page); none syncs nothing on the
+ * commit path. A durability request (ghost_sync) forces a full sync after
+ * the batch it joins. While some commit is not yet fully synced, a
+ * background thread wakes once a second to sync; when all is synced it
+ * sleeps until work arrives - an idle connection costs nothing.
  *
  * Waiting: a caller whose transaction is in another's batch polls for it
  * to be done (yielding its vCPU on every turn) for up to SPIN_NS, about a
@@ -77,12 +78,11 @@ static void set_queued(struct committer *c, size_t n)
 }
 
 /* Validate t's reads; on a conflict, ghost every stale object. */
-static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t,
-                    uint64_t txnid)
+static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t)
 {
     bool conflict = false;
-    for (size_t i = 0; i < t->nreads; i++) {
-        struct read_entry *e = &t->reads[i];
+    for (size_t i = 0; i < t->reads.n; i++) {
+        struct read_entry *e = &t->reads.v[i];
         uint64_t head;
         int r = e->map == MAP_OBJECT
                     ? store_check_obj(b, e->oid, e->gen, &head)
@@ -90,7 +90,7 @@ static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t,
         if (r == -GHOST_ECONFLICT) {
             conflict = true;
             if (e->map == MAP_OBJECT)
-                cache_invalidate(&g->cache, e->oid, txnid);
+                cache_invalidate(&g->cache, e->oid, b->gen);
         } else if (r) {
             return r;
         }
@@ -100,8 +100,8 @@ static int validate(struct ghost *g, struct store_batch *b, struct ghost_txn *t,
 
 static int apply(struct store_batch *b, struct ghost_txn *t)
 {
-    for (size_t i = 0; i < t->nwrites; i++) {
-        struct write_entry *w = &t->writes[i];
+    for (size_t i = 0; i < t->writes.n; i++) {
+        struct write_entry *w = &t->writes.v[i];
         int r;
         if (w->map == MAP_OBJECT)
             r = w->op == OP_PUT ? store_put_obj(b, w->oid, w->type, w->val, w->vlen)
@@ -120,12 +120,13 @@ static int apply(struct store_batch *b, struct ghost_txn *t)
  * each put made, or "absent". The cache takes over the transaction's
  * reference (its bytes are not looked at again: the transaction is over
  * but for freeing). Called with the cache locked. */
-static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen, uint64_t txnid)
+static void install(struct ghost *g, struct ghost_txn *t, uint64_t gen)
 {
-    for (size_t i = 0; i < t->nwrites; i++) {
-        struct write_entry *w = &t->writes[i];
+    ASSERT_HELD(&g->cache.lock);
+    for (size_t i = 0; i < t->writes.n; i++) {
+        struct write_entry *w = &t->writes.v[i];
         if (w->map == MAP_OBJECT) {
-            cache_install(&g->cache, w->oid, w->op == OP_DEL ? 0 : gen, w->blob, txnid);
+            cache_install(&g->cache, w->oid, w->op == OP_DEL ? 0 : gen, w->blob, gen);
             w->blob = NULL;
             w->val = NULL;
         }
@@ -141,7 +142,7 @@ struct batch_run {
 
 static int run_batch_fn(void *ctx);
 
-/* One LMDB write transaction for reqs[0..n). Sets each request's result.
+/* One engine write transaction for reqs[0..n). Sets each request's result.
  * Returns 0, or an error that concerns the whole batch (nothing applied). */
 static int run_batch(struct ghost *g, struct commit_req **reqs, size_t n)
 {
@@ -169,14 +170,13 @@ static int run_batch_fn(void *ctx)
     int r = store_batch_begin(&g->store, bp);
     if (r)
         return r;
-    uint64_t txnid = mdb_txn_id(bp->txn);
     uint64_t checks = 0;
     for (size_t i = 0; i < n; i++) {
         struct ghost_txn *t = reqs[i]->txn;
         if (reqs[i]->result == -ENOSPC)
             continue; /* refused by the space check */
-        checks += t->nreads;
-        r = validate(g, bp, t, txnid);
+        checks += t->reads.n;
+        r = validate(g, bp, t);
         if (r == -GHOST_ECONFLICT) {
             reqs[i]->result = r;
             continue;
@@ -211,7 +211,7 @@ static int run_batch_fn(void *ctx)
         cache_lock(&g->cache);
         for (size_t i = 0; i < n; i++)
             if (reqs[i]->result == 0)
-                install(g, reqs[i]->txn, gen, txnid);
+                install(g, reqs[i]->txn, gen);
         db_committed(g, gen);
         cache_unlock(&g->cache);
     }
@@ -236,14 +236,14 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
     for (size_t i = 0; i < n; i++) {
         reqs[i]->result = 1; /* pending */
         bytes += reqs[i]->txn->write_bytes;
-        entries += reqs[i]->txn->nwrites;
+        entries += reqs[i]->txn->writes.n;
         frees &= txn_frees_space(reqs[i]->txn);
     }
-    if (store_space_check(&g->store, bytes, frees) < 0) {
+    if (engine_space_check(g->store.eng, bytes, frees) < 0) {
         /* Not everything fits: let each transaction try on its own. */
         for (size_t i = 0; i < n; i++) {
             struct ghost_txn *t = reqs[i]->txn;
-            reqs[i]->result = store_space_check(&g->store, t->write_bytes, txn_frees_space(t));
+            reqs[i]->result = engine_space_check(g->store.eng, t->write_bytes, txn_frees_space(t));
             if (reqs[i]->result == 0)
                 reqs[i]->result = 1;
         }
@@ -252,8 +252,8 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
         int r = run_batch(g, reqs, n);
         if (r == 0)
             break;
-        if (r == -GHOST_EMAPFULL) {
-            r = store_grow(&g->store);
+        if (r == -GHOST_EGROW) {
+            r = engine_grow(g->store.eng);
             if (r == 0) {
                 for (size_t i = 0; i < n; i++)
                     if (reqs[i]->result != -ENOSPC)
@@ -272,7 +272,7 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
             reqs[i]->result = 1;
             for (;;) {
                 r = run_batch(g, &reqs[i], 1);
-                if (r != -GHOST_EMAPFULL || store_grow(&g->store))
+                if (r != -GHOST_EGROW || engine_grow(g->store.eng))
                     break;
                 reqs[i]->result = 1;
             }
@@ -284,12 +284,11 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
     for (size_t i = 0; i < n; i++) {
         if (reqs[i]->result == -GHOST_ECONFLICT)
             bump(&g->conflicts, 1);
-        if (reqs[i]->result == 1) /* cannot happen; never report success by default */
+        assert(reqs[i]->result != 1); /* every request was answered */
+        if (reqs[i]->result == 1) /* (in release builds: never report success by default) */
             reqs[i]->result = -EIO;
     }
-    return (GROWTH_PAGES_PER_BATCH + GROWTH_PAGES_PER_ENTRY * (uint64_t)entries) *
-               g->store.psize +
-           2 * (uint64_t)bytes;
+    return engine_growth_bound(g->store.eng, entries, bytes);
 }
 
 /* Look at the map's usage at least this often, whatever the bound says:
@@ -298,7 +297,7 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
 
 /* Grow the map before it fills, here where no view is held, so that small
  * writers inside a transaction rarely meet a full map: when more than half
- * of it is used. Looking costs a lock and an LMDB call, so after a look the
+ * of it is used. Looking costs a lock and an engine call, so after a look the
  * leader skips looking while the batches since, by their bound on growth,
  * cannot have crossed half way to that point: it grows the map after the
  * same batch as if it looked after every one, and looks after every batch
@@ -312,10 +311,10 @@ static void watch_map(struct ghost *g, uint64_t growth)
         return;
     }
     uint64_t map, used;
-    store_usage(&g->store, &map, &used);
+    engine_usage(g->store.eng, &map, &used);
     c->map_slack = used < map / 2 ? (map / 2 - used) / 2 : 0;
     c->map_quiet = 0;
-    if (used > map / 2 && store_grow(&g->store) == 0)
+    if (used > map / 2 && engine_grow(g->store.eng) == 0)
         c->map_slack = 0; /* look again after the next batch */
 }
 
@@ -323,8 +322,10 @@ static void watch_map(struct ghost *g, uint64_t growth)
  * rest stay queued in order. Called with c->lock held. */
 static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
 {
+    ASSERT_HELD(&c->lock);
     struct commit_req *q = c->head, *keep = NULL, *keep_tail = NULL;
-    *n = *ns = 0;
+    *n = 0;
+    vec_clear(&c->syncs);
     while (q) {
         struct commit_req *next = q->next;
         q->next = NULL;
@@ -333,18 +334,8 @@ static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
             c->txns[(*n)++] = q;
             took = true;
         } else if (!q->txn) {
-            if (*ns == c->capsyncs) {
-                size_t cap = c->capsyncs ? c->capsyncs * 2 : 8;
-                struct commit_req **p = realloc(c->syncs, cap * sizeof *p);
-                if (p) {
-                    c->syncs = p;
-                    c->capsyncs = cap;
-                }
-            }
-            if (*ns < c->capsyncs) {
-                c->syncs[(*ns)++] = q;
-                took = true;
-            }
+            /* Without memory to take it, it stays queued for a later batch. */
+            took = vec_push(&c->syncs, q) == 0;
         }
         if (took) {
             set_queued(c, queued(c) - 1);
@@ -358,6 +349,7 @@ static void take(struct committer *c, size_t max, size_t *n, size_t *ns)
         q = next;
     }
     c->head = keep;
+    *ns = c->syncs.n;
     c->tail = keep_tail;
 }
 
@@ -383,6 +375,7 @@ static int64_t mono_ns(void)
 static void gather(struct ghost *g)
 {
     struct committer *c = &g->com;
+    ASSERT_HELD(&c->lock);
     size_t want = (size_t)atomic_load(&g->writers) + c->queued;
     if (c->recent > want)
         want = c->recent;
@@ -413,6 +406,7 @@ static void wake_caller(struct commit_req *q)
  * sync timer if it is not running. Called with c->lock held. */
 static void note_unsynced(struct committer *c)
 {
+    ASSERT_HELD(&c->lock);
     if (!c->unsynced) {
         c->unsynced = true;
         pthread_cond_signal(&c->wake);
@@ -423,6 +417,7 @@ static void note_unsynced(struct committer *c)
  * waiting for the last commit, may go on. Called with c->lock held. */
 static void hand_on(struct committer *c)
 {
+    ASSERT_HELD(&c->lock);
     if (c->head)
         wake_caller(c->head);
     else if (c->stop)
@@ -446,6 +441,7 @@ static bool take_lead(struct committer *c)
 static void lead(struct ghost *g, struct commit_req *mine)
 {
     struct committer *c = &g->com;
+    ASSERT_HELD(&c->lock);
     size_t max = g->opts.sync == GHOST_SYNC_ALWAYS ? 1 : g->opts.max_batch;
     while (!mine->done && c->head) {
         size_t n, ns;
@@ -462,7 +458,7 @@ static void lead(struct ghost *g, struct commit_req *mine)
             watch_map(g, growth);
         }
         bool synced = g->opts.sync == GHOST_SYNC_ALWAYS;
-        int r = ns ? store_sync(&g->store, true) : 0;
+        int r = ns ? engine_sync(g->store.eng, true) : 0;
         if (ns)
             synced = r == 0;
         pthread_mutex_lock(&c->lock);
@@ -474,10 +470,11 @@ static void lead(struct ghost *g, struct commit_req *mine)
             atomic_store_explicit(&c->txns[i]->done, true, memory_order_release);
         }
         for (size_t i = 0; i < ns; i++) {
-            c->syncs[i]->result = r;
-            if (c->syncs[i] != mine)
-                wake_caller(c->syncs[i]);
-            atomic_store_explicit(&c->syncs[i]->done, true, memory_order_release);
+            struct commit_req *q = c->syncs.v[i];
+            q->result = r;
+            if (q != mine)
+                wake_caller(q);
+            atomic_store_explicit(&q->done, true, memory_order_release);
         }
         c->recent = n + c->queued; /* this batch and those who queued meanwhile */
         if (ns && synced)
@@ -501,7 +498,7 @@ static void *committer_main(void *arg)
         if (c->grow_wanted) {
             c->grow_wanted = false;
             pthread_mutex_unlock(&c->lock);
-            store_grow(&g->store);
+            engine_grow(g->store.eng);
             pthread_mutex_lock(&c->lock);
             continue;
         }
@@ -519,7 +516,7 @@ static void *committer_main(void *arg)
              * sync below covers its commit. */
             atomic_thread_fence(memory_order_seq_cst);
             pthread_mutex_unlock(&c->lock);
-            store_sync(&g->store, true);
+            engine_sync(g->store.eng, true);
             pthread_mutex_lock(&c->lock);
         }
     }
@@ -563,7 +560,7 @@ void committer_stop(struct ghost *g)
     pthread_cond_destroy(&c->wake);
     pthread_cond_destroy(&c->more);
     free(c->txns);
-    free(c->syncs);
+    vec_free(&c->syncs);
 }
 
 /* A request's condition variable is initialized only when its caller
@@ -572,6 +569,7 @@ void committer_stop(struct ghost *g)
  * orders the initialization before any signal. */
 static void sleep_on(struct committer *c, struct commit_req *q)
 {
+    ASSERT_HELD(&c->lock);
     if (!q->sleeps) {
         pthread_cond_init(&q->wake, NULL);
         q->sleeps = true;
@@ -584,6 +582,7 @@ static void sleep_on(struct committer *c, struct commit_req *q)
  * is done; else false, with the lock. */
 static bool poll_done(struct committer *c, struct commit_req *q)
 {
+    ASSERT_HELD(&c->lock);
     pthread_mutex_unlock(&c->lock);
     int64_t until = mono_ns() + SPIN_NS;
     while (!atomic_load(&q->done) && atomic_load(&c->leading) && mono_ns() < until)

@@ -3,12 +3,13 @@
  * snapshots, statistics.
  *
  * Coherence. Several processes may open one store. Each connection
- * remembers the last generation it has seen (seen_gen, which is an LMDB
- * transaction id) and how far it has read the change log (seen_seq).
- * ghost_refresh() first compares the change log's head with seen_seq (one
- * load from shared memory: equal means no commit changed an object), then
- * LMDB's current transaction id, read from the shared lock file without a
- * transaction, with seen_gen (equal means nothing was committed anywhere).
+ * remembers the last generation it has seen (seen_gen) and how far it has
+ * read the engine's change log (seen_seq, a position in it).
+ * ghost_refresh() first compares the change log's head with seen_seq
+ * (engine_changes_head; for LMDB one load from shared memory: equal means
+ * no commit changed an object), then the newest committed generation
+ * (engine_last_gen, read without a transaction) with seen_gen (equal means
+ * nothing was committed anywhere).
  * Otherwise it reads the change log entries of the generations it has not
  * seen, turns exactly those OIDs into ghosts and passes them to the
  * invalidate callback. A connection that fell so far behind that the log's
@@ -43,7 +44,11 @@ void ghost_options_init(struct ghost_options *o)
     o->max_retries = 10000;
 }
 
-int ghost_mkfs(const char *path) { return store_mkfs(path); }
+int ghost_mkfs(const char *path)
+{
+    ghost_clear_error();
+    return store_mkfs(path);
+}
 
 static void *poller_main(void *arg)
 {
@@ -64,7 +69,9 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
-int ghost_open(const char *path, const struct ghost_options *opts, struct ghost **out)
+/* fresh: the store was made a moment ago and its first records follow. */
+static int open_conn(const char *path, const struct ghost_options *opts, bool fresh,
+                     struct ghost **out)
 {
     struct ghost_options defaults;
     struct ghost *g;
@@ -93,6 +100,7 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
 
     struct store_opts so = {.sync = g->opts.sync,
                             .readonly = g->opts.readonly,
+                            .fresh = fresh,
                             .map_bytes = g->opts.map_bytes,
                             .reserve_bytes = g->opts.reserve_bytes,
                             .log_entries = g->opts.log_entries};
@@ -115,9 +123,9 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
     /* The cache starts empty, so what was committed before this point needs
      * no invalidation; a batch that had appended its entries but not yet
      * committed is read like any later one. */
-    g->seen_gen = store_last_txnid(&g->store);
-    g->seen_seq = changes_start(&g->store.changes, g->seen_gen);
-    atomic_store_explicit(&g->last_txnid_hint, g->seen_gen, memory_order_release);
+    g->seen_gen = engine_last_gen(g->store.eng);
+    g->seen_seq = engine_changes_start(g->store.eng, g->seen_gen);
+    atomic_store_explicit(&g->last_gen_hint, g->seen_gen, memory_order_release);
     atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
     r = r ? r : committer_start(g);
     if (!r && g->opts.poll) {
@@ -130,6 +138,26 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
     }
     *out = g;
     return 0;
+}
+
+int ghost_open(const char *path, const struct ghost_options *opts, struct ghost **out)
+{
+    ghost_clear_error();
+    return open_conn(path, opts, false, out);
+}
+
+int ghost_mkfs_init(const char *path, int (*init)(struct ghost_txn *txn, void *arg), void *arg)
+{
+    ghost_clear_error();
+    struct ghost *g;
+    int r = ghost_mkfs(path);
+    r = r ? r : open_conn(path, NULL, true, &g);
+    if (r)
+        return r;
+    r = ghost_run(g, init, arg);
+    r = r ? r : ghost_sync(g); /* (a successful sync would clear r's message) */
+    ghost_close(g);
+    return r;
 }
 
 void ghost_close(struct ghost *g)
@@ -155,13 +183,14 @@ void ghost_close(struct ghost *g)
 
 void db_committed(struct ghost *g, uint64_t gen)
 {
+    ASSERT_HELD(&g->cache.lock);
     struct store *st = &g->store;
     if (g->seen_seq == st->batch_seq_from) { /* nothing of others' came between */
         g->seen_seq = st->batch_seq_to;
         atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
         if (g->seen_gen + 1 == gen) {
             g->seen_gen = gen;
-            atomic_store_explicit(&g->last_txnid_hint, gen, memory_order_release);
+            atomic_store_explicit(&g->last_gen_hint, gen, memory_order_release);
         }
     }
 }
@@ -169,47 +198,57 @@ void db_committed(struct ghost *g, uint64_t gen)
 struct refresh {
     uint64_t *oids;
     size_t n, cap;
+    bool nomem; /* an OID could not be kept: invalidate everything */
 };
 
 static void collect(void *arg, uint64_t oid)
 {
     struct refresh *rf = arg;
+    if (rf->nomem)
+        return;
     if (rf->n == rf->cap) {
-        rf->cap = rf->cap ? rf->cap * 2 : 64;
-        rf->oids = realloc(rf->oids, rf->cap * sizeof *rf->oids);
-        if (!rf->oids)
-            abort();
+        size_t cap = rf->cap ? rf->cap * 2 : 64;
+        uint64_t *n = realloc(rf->oids, cap * sizeof *n);
+        if (!n) { /* invalidate more, never less */
+            rf->nomem = true;
+            return;
+        }
+        rf->oids = n;
+        rf->cap = cap;
     }
     rf->oids[rf->n++] = oid;
 }
 
 int ghost_refresh(struct ghost *g)
 {
+    ghost_clear_error();
     struct store *st = &g->store;
     /* The O(1) paths: nobody appended to the change log (so no commit
      * changed an object), or nobody committed anything, since we last
      * looked. The first is one load from shared memory. */
-    if (st->changes.hdr && changes_head(&st->changes) == atomic_load(&g->seen_seq_hint))
+    if (engine_has_changes(st->eng) &&
+        engine_changes_head(st->eng) == atomic_load(&g->seen_seq_hint))
         return 0;
-    if (store_last_txnid(st) == atomic_load(&g->last_txnid_hint))
+    if (engine_last_gen(st->eng) == atomic_load(&g->last_gen_hint))
         return 0;
 
     pthread_mutex_lock(&g->coh_lock);
-    uint64_t gen = store_last_txnid(st);
+    uint64_t gen = engine_last_gen(st->eng);
     cache_lock(&g->cache);
     uint64_t seq = g->seen_seq, seen = g->seen_gen;
     cache_unlock(&g->cache);
     struct refresh rf = {0};
     bool all = false;
-    if (gen > seen || st->changes.hdr) {
+    if (gen > seen || engine_has_changes(st->eng)) {
         /* The log is read without cache.lock; meanwhile the committer may
          * step seen_seq over a batch of ours (only from where we started),
          * so what we read is merged with it by taking the further one. */
-        int r = changes_read(&st->changes, &seq, gen, st->writer_id, collect, &rf);
+        int r = engine_changes_read(st->eng, &seq, gen, collect, &rf);
         if (r == -ERANGE) { /* entries lost: start over after them */
             all = true;
-            seq = changes_start(&st->changes, gen);
+            seq = engine_changes_start(st->eng, gen);
         }
+        all |= rf.nomem; /* read up to gen, but not every OID kept */
     }
     cache_lock(&g->cache);
     if (all)
@@ -221,7 +260,7 @@ int ghost_refresh(struct ghost *g)
         g->seen_seq = seq;
     if (gen > g->seen_gen)
         g->seen_gen = gen;
-    atomic_store_explicit(&g->last_txnid_hint, g->seen_gen, memory_order_release);
+    atomic_store_explicit(&g->last_gen_hint, g->seen_gen, memory_order_release);
     atomic_store_explicit(&g->seen_seq_hint, g->seen_seq, memory_order_release);
     cache_unlock(&g->cache);
     pthread_mutex_unlock(&g->coh_lock);
@@ -248,19 +287,28 @@ uint64_t ghost_unpin(struct ghost *g, uint64_t oid, uint64_t n)
     return cache_unpin(&g->cache, oid, n);
 }
 
-int ghost_sync(struct ghost *g) { return committer_sync(g); }
+int ghost_sync(struct ghost *g)
+{
+    ghost_clear_error();
+    int r = committer_sync(g);
+    if (r == 0) /* (as leader it may have met others' failures) */
+        ghost_clear_error();
+    return r;
+}
 
 int ghost_snapshot_create(struct ghost *g, const char *name)
 {
+    ghost_clear_error();
     if (g->opts.readonly)
         return ghost_set_error(-EROFS, "store opened read-only");
-    /* The snapshot is LMDB's committed state when its own write
-     * transaction runs: every batch committed before it is in it. */
+    /* The snapshot is the committed state when its own write transaction
+     * runs: every batch committed before it is in it. */
     return store_snap_create(&g->store, name);
 }
 
 int ghost_snapshot_delete(struct ghost *g, const char *name)
 {
+    ghost_clear_error();
     if (g->opts.readonly)
         return ghost_set_error(-EROFS, "store opened read-only");
     return store_snap_delete(&g->store, name);
@@ -268,11 +316,13 @@ int ghost_snapshot_delete(struct ghost *g, const char *name)
 
 int ghost_snapshot_list(struct ghost *g, struct ghost_snapshot *list, int max)
 {
+    ghost_clear_error();
     return store_snap_list(&g->store, list, max);
 }
 
 int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_keys)
 {
+    ghost_clear_error();
     if (g->opts.readonly)
         return ghost_set_error(-EROFS, "store opened read-only");
     return store_prune(&g->store, cursor, max_keys);
@@ -281,7 +331,7 @@ int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_key
 void ghost_stats(struct ghost *g, struct ghost_stats *st)
 {
     memset(st, 0, sizeof *st);
-    st->generation = atomic_load(&g->last_txnid_hint); /* seen_gen's copy */
+    st->generation = atomic_load(&g->last_gen_hint); /* seen_gen's copy */
     st->commits = atomic_load(&g->commits);
     st->batches = atomic_load(&g->batches);
     st->conflicts = atomic_load(&g->conflicts);
@@ -289,9 +339,13 @@ void ghost_stats(struct ghost *g, struct ghost_stats *st)
     st->read_checks_logged = atomic_load(&g->read_checks_logged);
     st->retries = atomic_load(&g->retries);
     st->invalidations = atomic_load(&g->invalidations);
-    st->map_grows = atomic_load(&g->store.grows);
+    st->map_grows = engine_grows(g->store.eng);
     cache_stats(&g->cache, st);
-    store_usage(&g->store, &st->map_bytes, &st->file_bytes);
+    engine_usage(g->store.eng, &st->map_bytes, &st->file_bytes);
 }
 
-int ghost_usage(struct ghost *g, struct ghost_usage *u) { return store_space(&g->store, u); }
+int ghost_usage(struct ghost *g, struct ghost_usage *u)
+{
+    ghost_clear_error();
+    return engine_space(g->store.eng, u);
+}

@@ -21,9 +21,15 @@
  *                     page; ghost_errmsg() names the OID or key.
  *   -GHOST_EFORMAT    the file is not a ghostfs store, or one of a newer
  *                     format, or truncated; ghost_errmsg() says which.
+ *   -GHOST_EDISCONNECT the connection to a store reached over the network
+ *                     dropped; nothing of the transaction was applied.
+ *                     ghost_run() reconnects and runs the work again; it
+ *                     reaches other callers only when reconnecting failed.
+ *                     (A store in a local file never returns it.)
  *
  * ghost_strerror() turns any of these into text; ghost_errmsg() returns the
- * detailed message of the last failure in the calling thread.
+ * detailed message of the calling thread's last call's failure ("" after a
+ * success).
  *
  * Threads: a struct ghost may be shared by any number of threads. A struct
  * ghost_txn belongs to one thread at a time.
@@ -51,6 +57,7 @@ enum {
     GHOST_ECONFLICT = 1000,
     GHOST_ECORRUPT = 1001,
     GHOST_EFORMAT = 1002,
+    GHOST_EDISCONNECT = 1003,
 };
 
 /* OIDs below this are reserved for well-known objects (the filesystem puts
@@ -79,7 +86,7 @@ enum ghost_sync {
     /* Batched commits with no fsync on the commit path; the committer syncs
      * once a second while there is unsynced work, and on ghost_sync(). A
      * killed process loses nothing; a power loss can lose the last second
-     * and, as LMDB documents for MDB_NOSYNC, is only safe where the
+     * and, as LMDB documents for its no-sync mode, is only safe where the
      * filesystem keeps write order. For scratch stores and benchmarks. */
     GHOST_SYNC_NONE = 2,
 };
@@ -130,7 +137,9 @@ void ghost_close(struct ghost *g);
 /* Text for an error code returned by this library (negative or positive). */
 const char *ghost_strerror(int err);
 
-/* Detailed message of the last failure in this thread ("" if none). */
+/* Detailed message of the failure of this thread's last call to a function
+ * of this library that returns a status: "" if that call succeeded, or
+ * failed with nothing to say beyond its code (-ENOENT of a lookup). */
 const char *ghost_errmsg(void);
 
 /* Where the library logs what an operator should know (a damaged record, a
@@ -163,10 +172,19 @@ uint64_t ghost_txn_generation(const struct ghost_txn *txn);
 
 /* Run fn(txn, arg) in a fresh transaction and commit it, again and again
  * while it conflicts, with randomized exponential backoff, at most
- * max_retries times. fn returns 0 to commit, -GHOST_ECONFLICT to start over,
- * or another negative errno to abort (returned as is). Every attempt starts
- * from a clean transaction: nothing an aborted attempt did survives. */
+ * max_retries times; after -GHOST_EDISCONNECT (from fn or the commit) it
+ * reconnects first, and that counts as a retry. fn returns 0 to commit,
+ * -GHOST_ECONFLICT to start over, or another negative errno to abort
+ * (returned as is). Every attempt starts from a clean transaction: nothing
+ * an aborted attempt did survives. */
 int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void *arg);
+
+/* Create a new store at path (as ghost_mkfs) and run init(txn, arg) as its
+ * first work (as ghost_run, with default options), durable when this
+ * returns. The store is written the way a new one should be (its file as
+ * long as what it holds), whatever the sync mode later opens will use.
+ * Returns ghost_mkfs's, ghost_open's, init's or ghost_sync's error. */
+int ghost_mkfs_init(const char *path, int (*init)(struct ghost_txn *txn, void *arg), void *arg);
 
 /* --- objects -------------------------------------------------------------- */
 

@@ -1,19 +1,34 @@
 /*
  * internal.h - what the modules of libghost share and nobody else sees.
  *
- * Module map (one concern per file):
- *   store.c      the only caller of mdb_*: format, records, checksums,
- *                versioned keys, batches, snapshots, map growth
- *   changes.c    the change log shared by the processes that have a store
- *                open (a ring in shared memory beside the store)
- *   cache.c      OID -> handle, pins, LRU, the byte budget, ghosts
- *   txn.c        read set, write set, read-your-writes, ghost_run()
- *   committer.c  the group-commit thread and durability requests
- *   db.c         a connection: open/close, coherence, OID blocks, stats
- *   log.c        logging and ghost_errmsg()
+ * Module map (one concern per file), from the top down:
+ *   db.c          a connection: open/close, coherence, OID blocks, stats
+ *   txn.c         read set, write set, read-your-writes, ghost_run()
+ *   committer.c   the group-commit thread and durability requests
+ *   cache.c       OID -> handle, pins, LRU, the byte budget, ghosts
+ *   log.c         logging and ghost_errmsg()
+ *  The store (versioned keys over the engine; engine-neutral):
+ *   record.c/.h   the one owner of the record format: keys, values,
+ *                 checksums, meta and snapshot records
+ *   store_open.c  mkfs's first records, the format check, OID blocks
+ *   store_read.c  reading a key's version at a generation; map scans
+ *   store_batch.c batches: validation, writing versions, committing
+ *   snapshot.c    named snapshots
+ *   prune.c       dropping versions no snapshot needs
+ *  The engine seam, engine.h, and its LMDB implementation (the only
+ *  files that include lmdb.h, see tests/check_layout.sh):
+ *   engine_lmdb.c transactions, reads, writes, commits, error mapping
+ *   lmdb_open.c   creating, checking, opening and closing the file
+ *   lmdb_guard.c  a fault on a damaged page becomes an error
+ *   lmdb_space.c  the disk reserve, map growth, usage
+ *   changes.c     the change log shared by the processes that have a
+ *                 store open (a ring in shared memory beside the store)
  *
  * Lock order (take them in this order, never the reverse):
- *   ghost.coh_lock -> committer.lock -> store.resize_lock -> cache.lock
+ *   ghost.coh_lock -> committer.lock -> the engine's locks -> cache.lock
+ * (LMDB's: its writer lock, held by a batch from engine_write_begin to the
+ * commit; engine.resize_lock, taken only by a resize, which waits for the
+ * process's transactions to end and so is never taken inside one.)
  * cache.lock also protects a connection's coherence state (ghost.seen_*),
  * so that the committer records its batch while it installs it.
  * ghost.oid_lock and blob reference counts nest inside anything.
@@ -21,26 +36,39 @@
 #ifndef GHOST_INTERNAL_H
 #define GHOST_INTERNAL_H
 
-#include <lmdb.h>
+#include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 
+#include "engine.h"
 #include "ghost.h"
+#include "htab.h"
+#include "list.h"
+#include "vec.h"
 
 /* Thread-local variables on hot paths: the initial-exec model reaches them
  * with one load instead of a call to __tls_get_addr (what a shared library
  * pays by default). They are few and small, as that model needs. */
 #define HOT_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 
+/* Conditions the code relies on are assertions, active in the debug and
+ * sanitizer builds (release builds define NDEBUG: b_ndebug=if-release).
+ * ASSERT_HELD(m): mutex m is held. A normal glibc mutex does not record its
+ * owner, so this proves it is held, not that the caller holds it; the
+ * try costs nothing in release builds, where it is not compiled. */
+#define ASSERT_HELD(m) assert(pthread_mutex_trylock(m) == EBUSY)
+
 /* ---- log.c ---- */
 enum { GHOST_LOG_ERR, GHOST_LOG_WARN, GHOST_LOG_INFO, GHOST_LOG_DEBUG };
 void ghost_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Set this thread's ghost_errmsg() text; returns err. */
 int ghost_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Internal code: the LMDB map is full and must grow before a retry. */
-#define GHOST_EMAPFULL 1100
+/* Forget it: every public function that returns a status calls this
+ * first, so that ghost_errmsg() speaks of the last call only. */
+extern HOT_TLS bool ghost_error_set;
+static inline void ghost_clear_error(void) { ghost_error_set = false; }
 
 /* A generation number larger than any real one: "read at the head". */
 #define GEN_HEAD UINT64_MAX
@@ -48,75 +76,18 @@ int ghost_set_error(int err, const char *fmt, ...) __attribute__((format(printf,
 /* Keys of the object-kind entries in read and write sets use this "map". */
 #define MAP_OBJECT 0x100
 
-/* ---- changes.c ---- */
-struct changes_hdr;
-struct changes_entry;
-struct changes {
-    struct changes_hdr *hdr; /* NULL: no change log (a read-only opener) */
-    struct changes_entry *ring;
-    uint64_t mask;
-    size_t size;
-    unsigned char uuid[16]; /* the store's: the header must keep naming it */
-};
-
-/* Map STORE-changes, creating or setting it up (with `entries` slots, a
- * power of two) if writable and it is missing or belongs to another store. */
-int changes_open(struct changes *c, const char *store_path, const unsigned char uuid[16],
-                 bool writable, uint64_t entries);
-void changes_close(struct changes *c);
-/* The sequence number the next entry will get. */
-uint64_t changes_head(const struct changes *c);
-/* Where a reader that has seen generation `upto` starts: the head, less the
- * entries of a batch that appended them but had not committed by `upto`. */
-uint64_t changes_start(const struct changes *c, uint64_t upto);
-/* Append gen's OIDs; the caller holds LMDB's writer lock. Returns the new head. */
-uint64_t changes_append(struct changes *c, uint64_t gen, uint64_t writer, const uint64_t *oids,
-                        size_t n);
-/* True if no entry of a generation after `since` names oid: looking back
- * from the head, an entry of generation <= since comes within `limit`
- * entries and oid does not. False when unsure. The caller holds LMDB's
- * writer lock, so that nobody appends meanwhile. */
-bool changes_quiet_since(const struct changes *c, uint64_t oid, uint64_t since, unsigned limit);
-/* Call fn for each entry from *seq on whose generation is <= upto and whose
- * writer is not `writer`; advance *seq past them. -ERANGE if entries were
- * lost (overwritten, or no change log): the caller must drop everything. */
-int changes_read(const struct changes *c, uint64_t *seq, uint64_t upto, uint64_t writer,
-                 void (*fn)(void *arg, uint64_t oid), void *arg);
-
-/* ---- store.c ---- */
+/* ---- the store: store_open.c, store_read.c, store_batch.c, snapshot.c,
+ * prune.c, record.c (versioned keys and records over the engine) ---- */
 struct store {
-    MDB_env *env;
-    MDB_dbi meta, obj, map, snap;
-    unsigned char uuid[16];
-    struct changes changes;
-    uint64_t writer_id;           /* names this connection's change log entries */
-    uint64_t batch_seq_from, batch_seq_to; /* the last batch's change log entries */
-    int fd;                       /* LMDB's data file descriptor */
+    struct engine *eng;
     char *path;
-    enum ghost_sync sync;
+    unsigned char uuid[16];
     bool readonly;
     bool quiet;                   /* while opening: errors are returned, not logged */
-    MDB_txn *open_txn;            /* the read txn of store_open, while it runs */
-    unsigned psize;               /* LMDB page size */
-    /* Shared by every LMDB transaction of this process; exclusive while the
-     * map is resized (LMDB requires no open transaction then). */
-    pthread_rwlock_t resize_lock;
-    size_t map_size;              /* protected by resize_lock */
-    atomic_uint_fast64_t grows;
-    /* Disk reserve: bytes past LMDB's last page that we have fallocated.
-     * Touched only by the thread that holds LMDB's writer lock. */
-    size_t reserve;
-    uint64_t alloc_end;
-    bool low_space;
-    /* The last free-space check found room: no need to ask again while the
-     * file stays below roomy_used and the clock below roomy_ns. */
-    uint64_t roomy_used;
-    int64_t roomy_ns;
-    uint64_t used;                /* LMDB's pages in bytes, as measured at used_ns */
-    int64_t used_ns;
+    uint64_t batch_seq_from, batch_seq_to; /* the last batch's change log positions */
     /* Meta as our last batch left it, valid while no other write
-     * transaction came between (touched only under LMDB's writer lock). */
-    uint64_t last_batch_txnid, last_batch_snapmax;
+     * transaction came between (touched only by the batch's writer). */
+    uint64_t last_batch_gen, last_batch_snapmax;
     uint64_t *changed_buf;        /* the batches' list of changed OIDs, between them */
     size_t changed_cap;
 };
@@ -124,47 +95,57 @@ struct store {
 struct store_opts {
     enum ghost_sync sync;
     bool readonly;
+    bool fresh;                   /* made a moment ago: its first records follow */
     size_t map_bytes;
     size_t reserve_bytes;
     uint64_t log_entries;
 };
 
 int store_mkfs(const char *path);
-/* Run fn(ctx); a memory fault inside it (a damaged page sent LMDB out of
- * the file) becomes -GHOST_ECORRUPT instead of killing the process. */
-int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx, const char *doing);
 int store_open(struct store *s, const char *path, const struct store_opts *o);
 void store_close(struct store *s);
 
-/* A read view: one short LMDB read transaction. */
-int store_view_begin(struct store *s, MDB_txn **txn);
-void store_view_end(struct store *s, MDB_txn *txn);
-uint64_t store_view_generation(struct store *s, MDB_txn *txn);
+/* Run fn(ctx); damage the engine meets inside it becomes -GHOST_ECORRUPT
+ * (engine_guarded). */
+static inline int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx,
+                                const char *doing)
+{
+    return engine_guarded(s->eng, fn, ctx, doing);
+}
+
+/* A read view: one short engine read transaction. */
+static inline int store_view_begin(struct store *s, struct engine_txn **view)
+{
+    return engine_view_begin(s->eng, view);
+}
+static inline void store_view_end(struct store *s, struct engine_txn *view)
+{
+    engine_view_end(s->eng, view);
+}
 
 /* Read the version of an object / map key visible at generation `at`
  * (GEN_HEAD for the newest). *vgen is the version's generation, 0 when the
- * key is absent (then -ENOENT is returned). Data is borrowed from LMDB until
- * the transaction ends. */
-int store_obj_read(struct store *s, MDB_txn *txn, uint64_t oid, uint64_t at, uint64_t *vgen,
-                   uint8_t *type, const void **data, size_t *len);
-int store_map_read(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
+ * key is absent (then -ENOENT is returned). Data is borrowed from the
+ * engine until the view ends. */
+int store_obj_read(struct store *s, struct engine_txn *view, uint64_t oid, uint64_t at,
+                   uint64_t *vgen, uint8_t *type, const void **data, size_t *len);
+int store_map_read(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
                    const void *key, size_t klen, uint64_t at, uint64_t *vgen,
                    const void **val, size_t *vlen);
-int store_map_scan(struct store *s, MDB_txn *txn, uint64_t owner, unsigned map,
+int store_map_scan(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
                    const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg);
 
-/* A batch is one LMDB write transaction at generation `gen` (its LMDB
- * transaction id). */
+/* A batch is one engine write transaction at generation `gen`. */
 struct store_batch {
     struct store *s;
-    MDB_txn *txn;
+    struct engine_txn *txn;
     uint64_t gen;       /* generation this batch writes */
     uint64_t snapmax;   /* newest snapshot's generation, 0 if none */
     uint64_t *changed;  /* OIDs changed in this batch, for the change log */
     size_t nchanged, capchanged;
-    MDB_cursor *cur[2]; /* on obj and map, opened on first use */
-    bool wrote;         /* changed a record: LMDB's commit will take an id */
-    uint64_t checks_logged; /* validations the change log answered */
+    struct engine_cursor *cur[2]; /* on obj and map, opened on first use */
+    bool wrote;         /* changed a record: the commit will take a generation */
+    uint64_t checks_logged; /* validations the engine's shortcut answered */
 };
 
 int store_batch_begin(struct store *s, struct store_batch *b);
@@ -180,25 +161,20 @@ int store_put_map(struct store_batch *b, uint64_t owner, unsigned map, const voi
                   size_t klen, const void *val, size_t vlen);
 int store_del_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
                   size_t klen);
-/* Would a batch that writes about `bytes` new bytes fit on the disk? */
-int store_space_check(struct store *s, size_t bytes, bool frees);
 int store_batch_commit(struct store_batch *b);
 void store_batch_abort(struct store_batch *b);
-/* Grow the map (takes resize_lock exclusively). */
-int store_grow(struct store *s);
-int store_sync(struct store *s, bool force);
+/* Run fn in one small write transaction and commit it, growing the engine
+ * and running it again when it fills up. */
+int store_small_write(struct store *s,
+                      int (*fn)(struct store *s, struct engine_txn *w, void *arg), void *arg);
 
 int store_oid_block(struct store *s, uint64_t n, uint64_t *first);
-/* LMDB's newest committed transaction id, which is the store's generation. */
-uint64_t store_last_txnid(struct store *s);
 
 int store_snap_create(struct store *s, const char *name);
 int store_snap_delete(struct store *s, const char *name);
 int store_snap_list(struct store *s, struct ghost_snapshot *list, int max);
-int store_snap_find(struct store *s, MDB_txn *txn, const char *name, uint64_t *gen);
+int store_snap_find(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen);
 int64_t store_prune(struct store *s, uint64_t *cursor, unsigned max_keys);
-void store_usage(struct store *s, uint64_t *map_bytes, uint64_t *file_bytes);
-int store_space(struct store *s, struct ghost_usage *u);
 
 /* ---- cache.c ---- */
 
@@ -216,38 +192,39 @@ void blob_put(struct blob *b);
 struct handle;
 struct cache {
     pthread_mutex_t lock; /* protects everything below */
-    struct handle **buckets;
-    size_t nbuckets, count, loaded;
+    struct htab table;    /* OID -> handle */
+    size_t loaded;
     size_t bytes, budget;
-    struct handle *lru_head, *lru_tail; /* unpinned handles, newest first */
+    struct list lru;      /* unpinned handles, newest first */
     uint64_t hits, misses;
-    uint64_t floor; /* offers from LMDB views older than this are refused */
+    uint64_t floor; /* offers from views of an older generation are refused */
 };
 
 int cache_init(struct cache *c, size_t budget);
 void cache_destroy(struct cache *c);
 /* 1 and a new blob reference in *blob (NULL: known absent) on a hit. */
 int cache_lookup(struct cache *c, uint64_t oid, uint64_t *gen, struct blob **blob);
-/* Offer a version read from the store in the LMDB view with transaction id
- * `view` (blob may be NULL for "absent"). Ignored if the cache holds the same
+/* Offer a version read from the store in a view of generation view_gen
+ * (blob may be NULL for "absent"). Ignored if the cache holds the same
  * or a newer version, or if the view is older than the last invalidation.
  * Takes its own reference. */
 void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
-                 uint64_t view);
-/* Install a version this process just committed in LMDB txn `txnid`, with
+                 uint64_t view_gen);
+/* Install a version this process just committed in the batch of generation
+ * batch_gen, with
  * cache.lock held: the committer installs a whole batch's objects between
  * one cache_lock() and cache_unlock(). Takes over the caller's reference
  * to blob (NULL: "absent"). */
 void cache_lock(struct cache *c);
 void cache_unlock(struct cache *c);
 void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
-                   uint64_t txnid);
-/* Make oid a ghost, and refuse offers from views older than `view` (the
- * LMDB transaction id in which the change was seen). */
-void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view);
+                   uint64_t batch_gen);
+/* Make oid a ghost, and refuse offers from views older than view_gen (the
+ * generation in which the change was seen). */
+void cache_invalidate(struct cache *c, uint64_t oid, uint64_t view_gen);
 /* The same with cache.lock held; and every OID at once. */
-void cache_invalidate_locked(struct cache *c, uint64_t oid, uint64_t view);
-void cache_invalidate_all_locked(struct cache *c, uint64_t view);
+void cache_invalidate_locked(struct cache *c, uint64_t oid, uint64_t view_gen);
+void cache_invalidate_all_locked(struct cache *c, uint64_t view_gen);
 void cache_pin(struct cache *c, uint64_t oid, uint64_t n);
 uint64_t cache_unpin(struct cache *c, uint64_t oid, uint64_t n);
 void cache_stats(struct cache *c, struct ghost_stats *st);
@@ -289,16 +266,13 @@ struct ghost_txn {
     struct ghost *g;
     uint64_t at;          /* GEN_HEAD, or a snapshot's generation */
     bool snapshot;
-    MDB_txn *view;        /* lazily begun LMDB read txn */
+    struct engine_txn *view; /* lazily begun read view */
     struct arena_chunk *arena;
-    struct read_entry *reads;
-    size_t nreads, capreads;
+    VEC(struct read_entry) reads;
     struct set_index read_idx;
-    struct write_entry *writes;
-    size_t nwrites, capwrites;
+    VEC(struct write_entry) writes;
     struct set_index write_idx;
-    struct blob **blobs;  /* references held until the txn ends */
-    size_t nblobs, capblobs;
+    VEC(struct blob *) blobs; /* references held until the txn ends */
     size_t write_bytes;   /* bytes the puts add, roughly */
     size_t ndeletes;
     bool counted;         /* counted in ghost.writers */
@@ -347,8 +321,7 @@ struct committer {
     uint64_t map_slack;
     unsigned map_quiet;
     struct commit_req **txns; /* the leader's batch (max_batch entries) */
-    struct commit_req **syncs;
-    size_t capsyncs;
+    VEC(struct commit_req *) syncs; /* the leader's durability requests */
 };
 
 int committer_start(struct ghost *g);
@@ -373,7 +346,7 @@ struct ghost {
     pthread_mutex_t coh_lock;
     uint64_t seen_gen;        /* the generation we have caught up with */
     uint64_t seen_seq;        /* the change log entry we have read up to */
-    atomic_uint_fast64_t last_txnid_hint, seen_seq_hint; /* copies, for lock-free checks */
+    atomic_uint_fast64_t last_gen_hint, seen_seq_hint; /* copies, for lock-free checks */
 
     pthread_t poller;
     bool poller_running;
@@ -388,15 +361,15 @@ struct ghost {
 
 #ifdef GHOST_TEST_HOOKS
 /* Only in the library the race tests link (tests/meson.build): called by
- * the committer right after LMDB committed a batch, before the batch is
+ * the committer right after the engine committed a batch, before the batch is
  * installed in the cache, so that a test can make another connection act
  * in exactly that window. */
 extern void (*ghost_test_after_commit)(struct ghost *g);
 #endif
 
-/* Called by the committer after it committed generation gen (its LMDB
- * transaction id), whose change log entries are store.batch_seq_from ..
- * batch_seq_to, with cache.lock held (while it installs the batch). */
+/* Called by the committer after it committed generation gen, whose change
+ * log entries are store.batch_seq_from .. batch_seq_to, with cache.lock
+ * held (while it installs the batch). */
 void db_committed(struct ghost *g, uint64_t gen);
 
 #endif

@@ -16,6 +16,10 @@
 #include <syslog.h>
 
 static _Thread_local char last_error[512];
+/* Whether last_error belongs to this thread's last call: cleared on entry
+ * to every public function that returns a status (ghost_clear_error), one
+ * store on the hot paths, where the message itself is never touched. */
+HOT_TLS bool ghost_error_set;
 static const int log_level = GHOST_LOG_WARN;
 static bool use_syslog;
 
@@ -51,10 +55,11 @@ int ghost_set_error(int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    ghost_error_set = true;
     return err;
 }
 
-const char *ghost_errmsg(void) { return last_error; }
+const char *ghost_errmsg(void) { return ghost_error_set ? last_error : ""; }
 
 const char *ghost_strerror(int err)
 {
@@ -69,6 +74,8 @@ const char *ghost_strerror(int err)
         return "damaged record in the store (checksum mismatch or bad page)";
     case GHOST_EFORMAT:
         return "not a usable ghostfs store";
+    case GHOST_EDISCONNECT:
+        return "the connection to the store dropped";
     default:
         return strerror(err);
     }

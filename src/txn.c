@@ -6,13 +6,14 @@
  * map keys and values in its own arena, an object's bytes in a new blob that
  * the cache takes over once the commit succeeded. Nothing it does is visible
  * to anybody else - not even to the cache - until the committer has
- * validated the read set inside the LMDB write transaction and applied the
+ * validated the read set inside the engine's write transaction and applied the
  * writes. Reads see the transaction's own writes first (read-your-writes),
  * then the cache, then the store.
  *
- * Objects are read through the cache; map keys straight from LMDB (a B-tree
- * lookup on a memory map). The LMDB read view is begun lazily on the first
- * read that needs it and ended before commit, so views stay short.
+ * Objects are read through the cache; map keys straight from the engine
+ * (for LMDB a B-tree lookup on a memory map). The read view is begun lazily
+ * on the first read that needs it and ended before commit, so views stay
+ * short.
  *
  * ghost_run() owns the retry loop: every caller's work runs in a fresh
  * transaction each attempt, so no state from an aborted attempt can leak
@@ -153,22 +154,8 @@ static struct read_entry *find_read(struct ghost_txn *t, uint64_t oid, unsigned 
                                     const void *key, size_t klen)
 {
     struct read_entry *e;
-    FIND(t->reads, t->nreads, t->read_idx, oid, map, key, klen, e);
+    FIND(t->reads.v, t->reads.n, t->read_idx, oid, map, key, klen, e);
     return e;
-}
-
-/* Make room for one more entry in *arr (capacity *cap, n used). */
-static int reserve(void **arr, size_t *cap, size_t n, size_t esize)
-{
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, ncap * esize);
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return 0;
 }
 
 /* Remember a read; the first generation seen is the one validated. */
@@ -177,15 +164,15 @@ static int note_read(struct ghost_txn *t, uint64_t oid, unsigned map, const void
 {
     if (find_read(t, oid, map, key, klen))
         return 0;
-    if (reserve((void **)&t->reads, &t->capreads, t->nreads, sizeof *t->reads) < 0)
+    if (vec_reserve(&t->reads, t->reads.n + 1) < 0)
         return -ENOMEM;
     const unsigned char *k = klen ? arena_dup(t, key, klen) : NULL;
     if (klen && !k)
         return -ENOMEM;
-    struct read_entry *e = &t->reads[t->nreads++];
+    struct read_entry *e = &t->reads.v[t->reads.n++];
     *e = (struct read_entry){
         .oid = oid, .map = map, .klen = (unsigned)klen, .key = k, .gen = gen};
-    index_add(&t->read_idx, t->nreads, t->reads, sizeof *e);
+    index_add(&t->read_idx, t->reads.n, t->reads.v, sizeof *e);
     return 0;
 }
 
@@ -193,21 +180,21 @@ static struct write_entry *find_write(struct ghost_txn *t, uint64_t oid, unsigne
                                       const void *key, size_t klen)
 {
     struct write_entry *e;
-    FIND(t->writes, t->nwrites, t->write_idx, oid, map, key, klen, e);
+    FIND(t->writes.v, t->writes.n, t->write_idx, oid, map, key, klen, e);
     return e;
 }
 
 static struct write_entry *add_write(struct ghost_txn *t, uint64_t oid, unsigned map,
                                      const void *key, size_t klen)
 {
-    if (reserve((void **)&t->writes, &t->capwrites, t->nwrites, sizeof *t->writes) < 0)
+    if (vec_reserve(&t->writes, t->writes.n + 1) < 0)
         return NULL;
     const unsigned char *k = klen ? arena_dup(t, key, klen) : NULL;
     if (klen && !k)
         return NULL;
-    struct write_entry *e = &t->writes[t->nwrites++];
+    struct write_entry *e = &t->writes.v[t->writes.n++];
     *e = (struct write_entry){.oid = oid, .map = map, .klen = (unsigned)klen, .key = k};
-    index_add(&t->write_idx, t->nwrites, t->writes, sizeof *e);
+    index_add(&t->write_idx, t->writes.n, t->writes.v, sizeof *e);
     return e;
 }
 
@@ -240,13 +227,12 @@ static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const voi
     if (!e)
         e = add_write(t, oid, map, key, klen);
     /* An earlier put's bytes stay borrowed until the txn ends: keep them. */
-    if (!e || (e->blob && reserve((void **)&t->blobs, &t->capblobs, t->nblobs,
-                                  sizeof *t->blobs) < 0)) {
+    if (!e || (e->blob && vec_reserve(&t->blobs, t->blobs.n + 1) < 0)) {
         blob_put(blob);
         return -ENOMEM;
     }
     if (e->blob)
-        t->blobs[t->nblobs++] = e->blob;
+        t->blobs.v[t->blobs.n++] = e->blob;
     e->op = op;
     e->type = type;
     e->vlen = vlen;
@@ -301,10 +287,10 @@ static void txn_destroy(struct ghost_txn *t)
         free(t->arena);
         t->arena = n;
     }
-    free(t->blobs);
-    free(t->reads);
+    vec_free(&t->blobs);
+    vec_free(&t->reads);
     free(t->read_idx.slots);
-    free(t->writes);
+    vec_free(&t->writes);
     free(t->write_idx.slots);
     free(t);
 }
@@ -322,14 +308,12 @@ static void spare_key_create(void)
     spare_key_ok = pthread_key_create(&spare_key, spare_destroy) == 0;
 }
 
-static void trim_array(void **arr, size_t *cap)
-{
-    if (*cap > SPARE_ENTRIES) {
-        free(*arr);
-        *arr = NULL;
-        *cap = 0;
-    }
-}
+/* Free an array (a VEC) grown past what a spare keeps. */
+#define trim_array(a)                                                                              \
+    do {                                                                                           \
+        if ((a)->cap > SPARE_ENTRIES)                                                              \
+            vec_free(a);                                                                           \
+    } while (0)
 
 static void trim_index(struct set_index *ix)
 {
@@ -360,9 +344,9 @@ static void trim(struct ghost_txn *t)
             t->arena = NULL;
         }
     }
-    trim_array((void **)&t->reads, &t->capreads);
-    trim_array((void **)&t->writes, &t->capwrites);
-    trim_array((void **)&t->blobs, &t->capblobs);
+    trim_array(&t->reads);
+    trim_array(&t->writes);
+    trim_array(&t->blobs);
     trim_index(&t->read_idx);
     trim_index(&t->write_idx);
 }
@@ -388,13 +372,16 @@ static void retire(struct ghost_txn *t)
 
 void txn_free(struct ghost_txn *t)
 {
-    if (t->counted)
-        atomic_fetch_sub(&t->g->writers, 1);
+    if (t->counted) {
+        int before = atomic_fetch_sub(&t->g->writers, 1);
+        assert(before > 0); /* counted once, uncounted once */
+        (void)before;
+    }
     txn_release_view(t);
-    for (size_t i = 0; i < t->nblobs; i++)
-        blob_put(t->blobs[i]);
-    for (size_t i = 0; i < t->nwrites; i++)
-        blob_put(t->writes[i].blob);
+    for (size_t i = 0; i < t->blobs.n; i++)
+        blob_put(t->blobs.v[i]);
+    for (size_t i = 0; i < t->writes.n; i++)
+        blob_put(t->writes.v[i].blob);
     retire(t);
 }
 
@@ -413,11 +400,11 @@ static struct ghost_txn *txn_new(struct ghost *g)
     t->at = GEN_HEAD;
     t->snapshot = false;
     t->view = NULL;
-    t->nreads = 0;
+    vec_clear(&t->reads);
     t->read_idx.cap = 0;
-    t->nwrites = 0;
+    vec_clear(&t->writes);
     t->write_idx.cap = 0;
-    t->nblobs = 0;
+    vec_clear(&t->blobs);
     t->write_bytes = 0;
     t->ndeletes = 0;
     t->counted = false;
@@ -426,6 +413,7 @@ static struct ghost_txn *txn_new(struct ghost *g)
 
 int ghost_txn_begin(struct ghost *g, struct ghost_txn **out)
 {
+    ghost_clear_error();
     int r = ghost_refresh(g);
     if (r < 0)
         return r;
@@ -435,6 +423,7 @@ int ghost_txn_begin(struct ghost *g, struct ghost_txn **out)
 
 int ghost_txn_begin_snapshot(struct ghost *g, const char *name, struct ghost_txn **out)
 {
+    ghost_clear_error();
     struct ghost_txn *t = txn_new(g);
     if (!t)
         return -ENOMEM;
@@ -456,7 +445,7 @@ uint64_t ghost_txn_generation(const struct ghost_txn *t)
     struct ghost_txn *m = (struct ghost_txn *)t;
     if (view(m))
         return 0;
-    return store_view_generation(&t->g->store, t->view);
+    return engine_txn_gen(t->view);
 }
 
 void ghost_txn_abort(struct ghost_txn *t)
@@ -467,18 +456,25 @@ void ghost_txn_abort(struct ghost_txn *t)
 
 int ghost_txn_commit(struct ghost_txn *t)
 {
+    ghost_clear_error();
     int r = 0;
     txn_release_view(t);
-    if (t->nwrites == 0) {
+    if (t->writes.n == 0) {
         txn_free(t);
         return 0;
     }
     if (t->counted) { /* no longer computing: it is in the queue */
         t->counted = false;
-        atomic_fetch_sub(&t->g->writers, 1);
+        int before = atomic_fetch_sub(&t->g->writers, 1);
+        assert(before > 0);
+        (void)before;
     }
     r = committer_submit(t->g, t);
     txn_free(t);
+    /* As leader this thread may have met others' failures, and the map's
+     * upkeep may have failed harmlessly: none of that is this call's. */
+    if (r == 0)
+        ghost_clear_error();
     return r;
 }
 
@@ -486,16 +482,17 @@ int ghost_txn_commit(struct ghost_txn *t)
 
 static int keep_blob(struct ghost_txn *t, struct blob *b)
 {
-    if (reserve((void **)&t->blobs, &t->capblobs, t->nblobs, sizeof *t->blobs) < 0) {
+    if (vec_reserve(&t->blobs, t->blobs.n + 1) < 0) {
         blob_put(b);
         return -ENOMEM;
     }
-    t->blobs[t->nblobs++] = b;
+    t->blobs.v[t->blobs.n++] = b;
     return 0;
 }
 
 int ghost_oid_alloc(struct ghost_txn *t, uint64_t *oid)
 {
+    ghost_clear_error();
     struct ghost *g = t->g;
     if (t->snapshot || g->opts.readonly)
         return ghost_set_error(-EROFS, "cannot allocate an OID in a read-only view");
@@ -528,6 +525,7 @@ static int check_oid(uint64_t oid)
 int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void **data,
                   size_t *len)
 {
+    ghost_clear_error();
     uint8_t ty;
     const void *d;
     size_t l;
@@ -582,7 +580,7 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
     b = r ? NULL : blob_new(*type, *data, *len);
     if (!r && !b)
         return -ENOMEM;
-    cache_offer(&t->g->cache, oid, gen, b, mdb_txn_id(t->view));
+    cache_offer(&t->g->cache, oid, gen, b, engine_txn_gen(t->view));
     int r2 = note_read(t, oid, MAP_OBJECT, NULL, 0, gen);
     if (b && r2)
         blob_put(b);
@@ -598,6 +596,7 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
 int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *data,
                   size_t len)
 {
+    ghost_clear_error();
     int r = check_oid(oid);
     if (r)
         return r;
@@ -609,6 +608,7 @@ int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *d
 
 int ghost_obj_del(struct ghost_txn *t, uint64_t oid)
 {
+    ghost_clear_error();
     int r = check_oid(oid);
     return r ? r : note_write(t, oid, MAP_OBJECT, NULL, 0, OP_DEL, 0, NULL, 0);
 }
@@ -628,6 +628,7 @@ static int check_key(size_t klen)
 int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
                   size_t klen, const void **val, size_t *vlen)
 {
+    ghost_clear_error();
     const void *v;
     size_t l;
     uint64_t gen;
@@ -663,6 +664,7 @@ int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
 int ghost_map_put(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
                   size_t klen, const void *val, size_t vlen)
 {
+    ghost_clear_error();
     int r = check_key(klen);
     return r ? r : note_write(t, owner, map, key, klen, OP_PUT, 0, val, vlen);
 }
@@ -670,6 +672,7 @@ int ghost_map_put(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
 int ghost_map_del(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
                   size_t klen)
 {
+    ghost_clear_error();
     int r = check_key(klen);
     return r ? r : note_write(t, owner, map, key, klen, OP_DEL, 0, NULL, 0);
 }
@@ -677,6 +680,7 @@ int ghost_map_del(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
 int ghost_map_scan(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *start,
                    size_t slen, ghost_scan_fn fn, void *arg)
 {
+    ghost_clear_error();
     if (slen > GHOST_KEY_MAX)
         return check_key(slen);
     int r = view(t);
@@ -704,6 +708,7 @@ static void backoff(unsigned attempt, uint64_t *seed)
 
 int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void *arg)
 {
+    ghost_clear_error();
     unsigned max = g->opts.max_retries ? g->opts.max_retries : 10000;
     uint64_t seed = 0; /* seeded at the first retry: most runs need none */
     for (unsigned attempt = 0;; attempt++) {
@@ -716,11 +721,20 @@ int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void
             r = ghost_txn_commit(t);
         else
             ghost_txn_abort(t);
-        if (r != -GHOST_ECONFLICT)
+        if (r == -GHOST_EDISCONNECT) {
+            /* The engine dropped its connection: every view is dead, and
+             * the work starts over on a new one. */
+            int rc = engine_reconnect(g->store.eng);
+            if (rc)
+                return rc;
+        } else if (r != -GHOST_ECONFLICT) {
             return r;
+        }
         if (attempt + 1 >= max)
-            return ghost_set_error(-GHOST_ECONFLICT, "gave up after %u conflicting attempts",
-                                   max);
+            return r == -GHOST_ECONFLICT
+                       ? ghost_set_error(r, "gave up after %u conflicting attempts", max)
+                       : ghost_set_error(r, "gave up after %u attempts, the last "
+                                            "disconnected", max);
         atomic_fetch_add(&g->retries, 1);
         if (!seed) {
             struct timespec now;

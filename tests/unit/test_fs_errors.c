@@ -14,6 +14,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,8 +118,9 @@ START_TEST(table)
     EXPECT(fs_errno(-GHOST_ECONFLICT), -EBUSY);
     EXPECT(fs_errno(-GHOST_ECORRUPT), -EIO);
     EXPECT(fs_errno(-GHOST_EFORMAT), -EINVAL);
-    EXPECT(fs_errno(-1100), -ENOSPC); /* GHOST_EMAPFULL, internal */
-    EXPECT(fs_errno(-1003), -EIO);    /* a code added later */
+    EXPECT(fs_errno(-1100), -ENOSPC); /* GHOST_EGROW, internal */
+    EXPECT(fs_errno(-GHOST_EDISCONNECT), -EIO);
+    EXPECT(fs_errno(-1099), -EIO); /* a code added later */
     EXPECT(fs_errno(-1234567), -EIO);
     ck_assert(fs_is_errno(EIO));
     ck_assert(fs_is_errno(ENOTDIR));
@@ -236,6 +238,32 @@ START_TEST(conflict_every_run)
 }
 END_TEST
 
+/* A create that finds the name taken, opens the file and then fails to
+ * truncate it takes back the open and the lookup it counted: a leaked open
+ * keeps the inode busy (an unlink then orphans it) until the daemon ends. */
+START_TEST(create_truncate_fails)
+{
+    struct fs_attr a;
+    char buf[8];
+    uint64_t f = mkfile(FS_ROOT_INO, "f");
+    EXPECT(fs_write(fs, f, "hello", 5, 0, false), 5);
+    OK(fs_flush(fs, f));
+    fs_test_fault_after(FS_FAULT_RUN, 1, -GHOST_ECONFLICT, 1); /* the make passes */
+    EXPECT(fs_create(fs, &ctx, FS_ROOT_INO, "f", 0644, O_RDWR | O_TRUNC, &a), -EBUSY);
+    struct inode *in = inode_get(fs, f);
+    ck_assert(in);
+    pthread_mutex_lock(&fs->itab_lock);
+    uint32_t nopen = in->nopen;
+    uint64_t nlookup = in->nlookup;
+    pthread_mutex_unlock(&fs->itab_lock);
+    inode_put(fs, in);
+    ck_assert_msg(nopen == 0, "the failed create left %u open", nopen);
+    ck_assert_msg(nlookup == 1, "the failed create left %llu lookups, not 1",
+                  (unsigned long long)nlookup);
+    EXPECT(fs_read(fs, f, buf, sizeof buf, 0), 5); /* and nothing was cut */
+}
+END_TEST
+
 /* A real conflict: another daemon (a child process: LMDB wants one
  * environment per file in a process) rewrites the inode as fast as it can
  * while this one, allowed a single attempt, sets an xattr on it. */
@@ -320,7 +348,7 @@ START_TEST(store_failures)
         {-GHOST_ECORRUPT, -EIO},
         {-GHOST_ECONFLICT, -EBUSY},
         {-GHOST_EFORMAT, -EINVAL},
-        {-1003, -EIO},
+        {-GHOST_EDISCONNECT, -EIO},
         {-EIO, -EIO},
         {-ENOSPC, -ENOSPC},
     };
@@ -381,6 +409,7 @@ static Suite *errors_suite(void)
     tcase_add_test(tc, damaged_block);
     tcase_add_test(tc, damaged_inode);
     tcase_add_test(tc, conflict_every_run);
+    tcase_add_test(tc, create_truncate_fails);
     tcase_add_test(tc, conflict_real);
     tcase_add_test(tc, store_failures);
     tcase_add_test(tc, open_not_a_store);

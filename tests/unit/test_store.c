@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,7 +327,7 @@ START_TEST(open_truncated)
 END_TEST
 
 /* Rewrite meta "format" with raw LMDB, as a newer ghostfs would have written
- * it. The record layout is the one store.c (and docs/format.md) documents:
+ * it. The record layout is the one src/record.h (and docs/format.md) documents:
  * table "meta", key "format", value = XXH3-64 checksum (big-endian, of the
  * rest of the value, seeded with XXH3-64 of the key) then the format as an
  * 8-byte big-endian integer. */
@@ -1053,6 +1054,125 @@ START_TEST(map_grows)
 }
 END_TEST
 
+static void *abort_txn(void *arg)
+{
+    ghost_txn_abort(arg);
+    return NULL;
+}
+
+/* ghost.h: a transaction belongs to one thread at a time, not to the one
+ * that began it. A view begun here and ended on another thread must leave
+ * nothing behind that would keep the map from growing for this thread's
+ * own commits later (they grow it from this thread). */
+START_TEST(view_ended_on_another_thread)
+{
+    char path[4400];
+    struct ghost_options o;
+    struct ghost *g;
+    struct ghost_txn *t;
+    struct ghost_stats st;
+    pthread_t th;
+    enum { COMMITS = 8, PER = 8, VAL = 256 << 10 }; /* 16 MiB */
+    static unsigned char buf[VAL];
+    const void *val;
+    size_t vlen;
+    uint32_t absent = UINT32_MAX;
+
+    new_store(path, sizeof path, "handoff.ghost");
+    ghost_options_init(&o);
+    o.map_bytes = 1 << 20;
+    g = open_store(path, &o);
+    t = begin(g);
+    EXPECT(ghost_map_get(t, 500, 0, &absent, sizeof absent, &val, &vlen), -ENOENT);
+    ck_assert_int_eq(pthread_create(&th, NULL, abort_txn, t), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    for (int c = 0; c < COMMITS; c++) {
+        t = begin(g);
+        for (int i = 0; i < PER; i++) {
+            uint32_t k = (uint32_t)(c * PER + i);
+            fill(buf, sizeof buf, k);
+            OK(ghost_map_put(t, 500, 0, &k, sizeof k, buf, sizeof buf));
+        }
+        OK(ghost_txn_commit(t));
+    }
+    ghost_stats(g, &st);
+    ck_assert_msg(st.map_grows > 0, "map_grows = %" PRIu64, st.map_grows);
+    ghost_close(g); /* debug builds check that every view was counted out */
+}
+END_TEST
+
+/* A thread that holds a view and commits more than the map holds cannot
+ * have the map grown under its own view: the commit fails with a conflict
+ * (after a short wait, not a hang), and succeeds once the view ended. */
+START_TEST(grow_refused_under_own_view)
+{
+    char path[4400];
+    struct ghost_options o;
+    struct ghost *g;
+    struct ghost_txn *reader, *t;
+    struct ghost_stats st;
+    enum { PER = 96, VAL = 256 << 10 }; /* 24 MiB in one commit: more than the map
+                                           (a new store's opens with 16 MiB more than it uses) */
+    static unsigned char buf[VAL];
+    const void *val;
+    size_t vlen;
+    uint32_t absent = UINT32_MAX;
+    int r = 0;
+
+    new_store(path, sizeof path, "ownview.ghost");
+    ghost_options_init(&o);
+    o.map_bytes = 1 << 20;
+    g = open_store(path, &o);
+    reader = begin(g);
+    EXPECT(ghost_map_get(reader, 500, 0, &absent, sizeof absent, &val, &vlen), -ENOENT);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        t = begin(g);
+        for (uint32_t k = 0; k < PER; k++) {
+            fill(buf, sizeof buf, k);
+            OK(ghost_map_put(t, 500, 0, &k, sizeof k, buf, sizeof buf));
+        }
+        r = ghost_txn_commit(t);
+        if (r == 0)
+            ck_assert_str_eq(ghost_errmsg(), ""); /* what failed on the way is not told */
+        if (attempt == 0) {
+            EXPECT(r, -GHOST_ECONFLICT);
+            ghost_txn_abort(reader);
+        }
+    }
+    OK(r);
+    ghost_stats(g, &st);
+    ck_assert_msg(st.map_grows > 0, "map_grows = %" PRIu64, st.map_grows);
+    ghost_close(g);
+}
+END_TEST
+
+/* ghost_errmsg() speaks of the last call only: a success clears it. */
+START_TEST(errmsg_cleared_on_success)
+{
+    char path[4400];
+    struct ghost *g;
+    struct ghost_txn *t;
+    struct ghost_stats st;
+
+    new_store(path, sizeof path, "errmsg.ghost");
+    g = open_store(path, NULL);
+    ck_assert_str_eq(ghost_errmsg(), "");
+    EXPECT(ghost_snapshot_delete(g, "nope"), -ENOENT);
+    ck_assert_msg(strstr(ghost_errmsg(), "nope") != NULL, "errmsg '%s'", ghost_errmsg());
+    ghost_stats(g, &st); /* returns no status: leaves the message alone */
+    ck_assert_msg(strstr(ghost_errmsg(), "nope") != NULL, "errmsg '%s'", ghost_errmsg());
+    OK(ghost_txn_begin(g, &t));
+    ck_assert_str_eq(ghost_errmsg(), "");
+    EXPECT(ghost_obj_put(t, 0, 1, "x", 1), -EINVAL);
+    ck_assert_str_ne(ghost_errmsg(), "");
+    OK(ghost_obj_put(t, GHOST_OID_FIRST, 1, "x", 1));
+    ck_assert_str_eq(ghost_errmsg(), "");
+    OK(ghost_txn_commit(t));
+    ck_assert_str_eq(ghost_errmsg(), "");
+    ghost_close(g);
+}
+END_TEST
+
 /* ---- stale reader slots ------------------------------------------------------------ */
 
 /* Fork a process that opens the store, reads inside a transaction and then
@@ -1298,6 +1418,9 @@ static Suite *store_suite(void)
     tc = tcase_create("growth");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, map_grows);
+    tcase_add_test(tc, view_ended_on_another_thread);
+    tcase_add_test(tc, grow_refused_under_own_view);
+    tcase_add_test(tc, errmsg_cleared_on_success);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("readers");

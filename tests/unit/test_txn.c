@@ -498,6 +498,29 @@ START_TEST(run_error_aborts)
 }
 END_TEST
 
+/* The first two attempts write and then find the connection dropped; the
+ * third commits. Nothing of the dropped ones is kept. */
+static int write_then_disconnect(struct ghost_txn *t, void *arg)
+{
+    attempts++;
+    put_u64_txn(t, Y, attempts <= 2 ? 666 : 7);
+    return attempts <= 2 ? -GHOST_EDISCONNECT : 0;
+}
+
+START_TEST(run_reconnects_after_disconnect)
+{
+    struct ghost_stats st0 = stats();
+    attempts = 0;
+    OK(ghost_run(g, write_then_disconnect, NULL));
+    ck_assert_int_eq(attempts, 3);
+    ck_assert_int_eq(committed(Y), 7);
+    struct ghost_stats st = stats();
+    ck_assert_uint_eq(st.retries - st0.retries, 2);
+    ck_assert_uint_eq(st.commits - st0.commits, 1);
+    ck_assert_str_eq(ghost_strerror(-GHOST_EDISCONNECT), "the connection to the store dropped");
+}
+END_TEST
+
 struct seen {
     int64_t x[4];
     int key[4];
@@ -925,6 +948,7 @@ static Suite *txn_suite(void)
     tcase_add_test(tc, stale_read_across_connections);
     tcase_add_test(tc, run_retries_conflicts);
     tcase_add_test(tc, run_error_aborts);
+    tcase_add_test(tc, run_reconnects_after_disconnect);
     tcase_add_test(tc, run_fn_conflict_starts_over);
     tcase_add_test(tc, failed_attempt_leaves_nothing);
     tcase_add_test(tc, abort_leaves_nothing);

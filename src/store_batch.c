@@ -1,0 +1,434 @@
+/*
+ * store_batch.c - a batch: one engine write transaction at one generation,
+ * into which the committer validates and applies many transactions; and
+ * the small write transactions of OID blocks, snapshots and pruning.
+ *
+ * A write replaces the head at once unless a snapshot needs it: a snapshot
+ * at Gs sees the head (written at Gh) iff Gs >= Gh, so the old head moves
+ * to key . ~Gh iff snapmax >= Gh. A delete removes the head and leaves a
+ * tombstone (an older version marked deleted, at the deleting generation)
+ * when older versions would otherwise show through; so the newest record
+ * of a key is always its head or a tombstone.
+ *
+ * Batches take turns (the engine has one write transaction at a time), so
+ * the fields of struct store they touch (changed_buf, last_batch_*) need
+ * no lock of their own.
+ */
+#include "record.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int store_batch_begin(struct store *s, struct store_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->s = s;
+    int r = engine_write_begin(s->eng, &b->txn);
+    if (r) {
+        b->txn = NULL;
+        return r;
+    }
+    b->gen = engine_txn_gen(b->txn);
+    /* Batches take turns: they share one buffer. */
+    b->changed = s->changed_buf;
+    b->capchanged = s->changed_cap;
+    s->changed_buf = NULL;
+    s->changed_cap = 0;
+    /* If the last write transaction was our own batch, meta is as we left
+     * it: skip reading it. Anything else (another process, a snapshot, an
+     * OID block) took a generation in between. */
+    if (b->gen == s->last_batch_gen + 1) {
+        b->snapmax = s->last_batch_snapmax;
+        return 0;
+    }
+    r = get_meta64(s, b->txn, "snapmax", &b->snapmax);
+    if (r) {
+        store_batch_abort(b);
+        return r;
+    }
+    return 0;
+}
+
+/* A write transaction's cursors must be closed before it ends. */
+static void close_cursors(struct store_batch *b)
+{
+    for (int i = 0; i < 2; i++)
+        if (b->cur[i])
+            engine_cursor_close(b->cur[i]);
+    b->cur[0] = b->cur[1] = NULL;
+}
+
+/* Hand the list of changed OIDs back for the next batch (while we still
+ * hold the writer's turn), unless it grew big. */
+static void give_back_changed(struct store_batch *b)
+{
+    struct store *s = b->s;
+    if (b->capchanged <= 4096 && !s->changed_buf) {
+        s->changed_buf = b->changed;
+        s->changed_cap = b->capchanged;
+    } else {
+        free(b->changed);
+    }
+    b->changed = NULL;
+    b->nchanged = b->capchanged = 0;
+}
+
+void store_batch_abort(struct store_batch *b)
+{
+    if (b->txn) {
+        close_cursors(b);
+        give_back_changed(b);
+        engine_abort(b->s->eng, b->txn);
+    }
+    b->txn = NULL;
+    free(b->changed);
+    b->changed = NULL;
+}
+
+/* Grow the list of changed OIDs. -ENOMEM leaves it as it was (the batch
+ * then fails whole). */
+static __attribute__((noinline)) int grow_changed(struct store_batch *b)
+{
+    size_t cap = b->capchanged ? b->capchanged * 2 : 64;
+    uint64_t *n = realloc(b->changed, cap * sizeof *n);
+    if (!n)
+        return ghost_set_error(-ENOMEM, "store %s: out of memory", b->s->path);
+    b->changed = n;
+    b->capchanged = cap;
+    return 0;
+}
+
+/* Remember that the batch changed oid. */
+static inline int note_changed(struct store_batch *b, uint64_t oid)
+{
+    if (b->nchanged && b->changed[b->nchanged - 1] == oid)
+        return 0;
+    if (b->nchanged == b->capchanged) {
+        int r = grow_changed(b);
+        if (r)
+            return r;
+    }
+    b->changed[b->nchanged++] = oid;
+    return 0;
+}
+
+/* The batch's cursor on table, opened on first use. */
+static int batch_cursor(struct store_batch *b, enum engine_table table, struct engine_cursor **cur)
+{
+    int i = table == ENGINE_OBJ ? 0 : 1;
+    if (!b->cur[i]) {
+        int r = engine_cursor_open(b->s->eng, b->txn, table, &b->cur[i]);
+        if (r) {
+            b->cur[i] = NULL;
+            return r;
+        }
+    }
+    *cur = b->cur[i];
+    return 0;
+}
+
+/* The generation of the head version of a key, 0 if it has none. */
+static int head_gen(struct store_batch *b, enum engine_table table, unsigned char *kbuf,
+                    size_t klen, uint64_t *head)
+{
+    struct engine_val k = {klen, kbuf}, v;
+    put_be64(kbuf + klen - 8, ~GEN_HEAD);
+    *head = 0;
+    int r = engine_get(b->s->eng, b->txn, table, &k, &v);
+    if (r == -ENOENT)
+        return 0;
+    r = r ? r : version_ok(b->s, table, &k, &v);
+    if (r == 0)
+        *head = rec_gen(&v);
+    return r;
+}
+
+/* How many OIDs of the batch so far validation's shortcut compares before
+ * it reads the records instead. */
+#define QUIET_CHANGED 64
+
+/* Validation's fast path: the engine knows oid is unchanged since gen
+ * (engine_unchanged_since), and this batch has not changed it either; then
+ * the head of every key of oid is still the version the reader saw at gen
+ * (versions only move forward, and the reader saw a head). Only
+ * "unchanged" is trusted: a change that names oid may be of a map key the
+ * reader did not read, and sends the check to the records. */
+static bool unchanged_since(struct store_batch *b, uint64_t oid, uint64_t gen)
+{
+    if (b->nchanged > QUIET_CHANGED)
+        return false;
+    for (size_t i = 0; i < b->nchanged; i++)
+        if (b->changed[i] == oid)
+            return false;
+    return engine_unchanged_since(b->s->eng, b->txn, oid, gen);
+}
+
+/* 0 if the head of oid's key in kbuf is still the version of generation
+ * gen, else -GHOST_ECONFLICT with *head set to what is there now. */
+static int check_head(struct store_batch *b, uint64_t oid, enum engine_table table,
+                      unsigned char *kbuf, size_t klen, uint64_t gen, uint64_t *head)
+{
+    if (unchanged_since(b, oid, gen)) {
+        b->checks_logged++;
+        *head = gen;
+        return 0;
+    }
+    int r = head_gen(b, table, kbuf, klen, head);
+    if (r)
+        return r;
+    return *head == gen ? 0 : -GHOST_ECONFLICT;
+}
+
+int store_check_obj(struct store_batch *b, uint64_t oid, uint64_t gen, uint64_t *head)
+{
+    unsigned char kbuf[OBJ_KEY_LEN];
+    return check_head(b, oid, ENGINE_OBJ, kbuf, obj_key(kbuf, oid, 0), gen, head);
+}
+
+int store_check_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
+                    size_t klen, uint64_t gen, uint64_t *head)
+{
+    unsigned char kbuf[MAP_KEY_MAX];
+    return check_head(b, owner, ENGINE_MAP, kbuf, map_key(kbuf, owner, map, key, klen, 0), gen,
+                      head);
+}
+
+/* What write_version is changing: a key (kbuf with its head suffix, klen
+ * bytes) of one table, and the new value (hdr . body) unless it deletes. */
+struct version_write {
+    enum engine_table table;
+    unsigned char *kbuf;
+    size_t klen;
+    const void *hdr, *body;
+    size_t hlen, blen;
+};
+
+/* Keep a copy of the old head (old, olen bytes, of generation hgen) as the
+ * older version key . ~hgen: a snapshot needs it. */
+static int keep_old(struct store_batch *b, const struct version_write *vw, const unsigned char *old,
+                    size_t olen, uint64_t hgen)
+{
+    put_be64(vw->kbuf + vw->klen - 8, ~hgen);
+    return put_version(b->s, b->txn, vw->table, vw->kbuf, vw->klen, hgen, old + VER_HDR,
+                       olen - VER_HDR, NULL, 0);
+}
+
+/* Replace the head under cur with the new value, keeping the old one first
+ * if a snapshot needs it. */
+static int replace_head(struct store_batch *b, struct engine_cursor *cur,
+                        const struct version_write *vw, const unsigned char *old, size_t olen,
+                        uint64_t hgen)
+{
+    /* (The cursor's key points into the engine's page, which the put may
+     * change: use kbuf.) */
+    struct engine_val hk = {vw->klen, vw->kbuf};
+    void *dst;
+    int r = engine_cursor_put(cur, &hk, VER_HDR + vw->hlen + vw->blen, &dst);
+    if (r)
+        return r;
+    fill_version(dst, &hk, b->gen, vw->hdr, vw->hlen, vw->body, vw->blen);
+    return old ? keep_old(b, vw, old, olen, hgen) : 0;
+}
+
+/* Delete the head under cur, keeping it first if a snapshot needs it, and
+ * leave a tombstone if an older version would otherwise show through. */
+static int delete_head(struct store_batch *b, struct engine_cursor *cur,
+                       const struct version_write *vw, const unsigned char *old, size_t olen,
+                       uint64_t hgen)
+{
+    int r = engine_cursor_del(cur);
+    if (!r && old)
+        r = keep_old(b, vw, old, olen, hgen);
+    bool older = old != NULL;
+    if (!r && !older) {
+        /* After a delete the cursor rests on the next record: is it an
+         * older version of this key (and not already a tombstone)? */
+        struct engine_val k, v;
+        older = engine_cursor_current(cur, &k, &v) == 0 && same_key(&k, vw->kbuf, vw->klen) &&
+                v.len > VER_HDR && !is_tombstone(&v);
+    }
+    if (!r && older) {
+        unsigned char tomb = FLAG_TOMBSTONE;
+        put_be64(vw->kbuf + vw->klen - 8, ~b->gen);
+        r = put_version(b->s, b->txn, vw->table, vw->kbuf, vw->klen, b->gen, &tomb, 1, NULL, 0);
+    }
+    return r;
+}
+
+/* Write (or, with del, delete) the head version of a key at the batch's
+ * generation. The old head moves to an older version only if a snapshot
+ * needs it; a delete leaves a tombstone when older versions would otherwise
+ * show through. */
+static int write_version(struct store_batch *b, const struct version_write *vw, bool del)
+{
+    struct store *s = b->s;
+    struct engine_cursor *cur;
+    struct engine_val k, v;
+    unsigned char small[256], *old = NULL;
+    size_t olen = 0;
+    put_be64(vw->kbuf + vw->klen - 8, ~GEN_HEAD);
+    /* The common case: no snapshot can need the old head, so the new one is
+     * put over it (in place when the size is unchanged), unread: one put. */
+    if (!del && !b->snapmax) {
+        int r0 = put_version(s, b->txn, vw->table, vw->kbuf, vw->klen, b->gen, vw->hdr, vw->hlen,
+                             vw->body, vw->blen);
+        b->wrote |= r0 == 0;
+        return r0;
+    }
+    int r = batch_cursor(b, vw->table, &cur);
+    if (r)
+        return r;
+    k = (struct engine_val){vw->klen, vw->kbuf};
+    r = engine_cursor_seek(cur, ENGINE_EXACT, vw->klen - 8, &k, &v);
+    if (r == -ENOENT) {
+        if (del) /* no head: absent already */
+            return 0;
+        r = put_version(s, b->txn, vw->table, vw->kbuf, vw->klen, b->gen, vw->hdr, vw->hlen,
+                        vw->body, vw->blen);
+        b->wrote |= r == 0;
+        return r;
+    }
+    if (r)
+        return r;
+    b->wrote = true; /* whatever follows changes the head */
+    /* With no snapshot the old head is replaced whatever it holds: it is
+     * not read, so its checksum need not be checked either. */
+    uint64_t hgen = 0;
+    if (b->snapmax) {
+        r = version_ok(s, vw->table, &k, &v);
+        if (r)
+            return r;
+        hgen = rec_gen(&v);
+    }
+    if (b->snapmax && hgen != b->gen && b->snapmax >= hgen) { /* a snapshot sees it */
+        olen = v.len;
+        old = olen <= sizeof small ? small : malloc(olen);
+        if (!old)
+            return ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);
+        memcpy(old, v.data, olen);
+    }
+    r = del ? delete_head(b, cur, vw, old, olen, hgen) : replace_head(b, cur, vw, old, olen, hgen);
+    if (old != small)
+        free(old);
+    return r;
+}
+
+int store_put_obj(struct store_batch *b, uint64_t oid, uint8_t type, const void *data, size_t len)
+{
+    unsigned char kbuf[OBJ_KEY_LEN], hdr[2] = {0, type};
+    struct version_write vw = {ENGINE_OBJ, kbuf, obj_key(kbuf, oid, 0), hdr, data, 2, len};
+    int r = note_changed(b, oid);
+    return r ? r : write_version(b, &vw, false);
+}
+
+int store_del_obj(struct store_batch *b, uint64_t oid)
+{
+    unsigned char kbuf[OBJ_KEY_LEN];
+    struct version_write vw = {ENGINE_OBJ, kbuf, obj_key(kbuf, oid, 0), NULL, NULL, 0, 0};
+    int r = note_changed(b, oid);
+    return r ? r : write_version(b, &vw, true);
+}
+
+int store_put_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key, size_t klen,
+                  const void *val, size_t vlen)
+{
+    unsigned char kbuf[MAP_KEY_MAX], hdr = 0;
+    struct version_write vw = {ENGINE_MAP, kbuf, map_key(kbuf, owner, map, key, klen, 0), &hdr, val,
+                               1,          vlen};
+    int r = note_changed(b, owner);
+    return r ? r : write_version(b, &vw, false);
+}
+
+int store_del_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key, size_t klen)
+{
+    unsigned char kbuf[MAP_KEY_MAX];
+    struct version_write vw = {
+        ENGINE_MAP, kbuf, map_key(kbuf, owner, map, key, klen, 0), NULL, NULL, 0, 0};
+    int r = note_changed(b, owner);
+    return r ? r : write_version(b, &vw, true);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sort the changed OIDs and drop duplicates; returns how many remain. */
+static size_t sort_changed(struct store_batch *b)
+{
+    if (b->nchanged > 16) {
+        qsort(b->changed, b->nchanged, sizeof *b->changed, cmp_u64);
+    } else { /* most batches change a few OIDs: no call per comparison */
+        for (size_t i = 1; i < b->nchanged; i++) {
+            uint64_t x = b->changed[i];
+            size_t j = i;
+            for (; j > 0 && b->changed[j - 1] > x; j--)
+                b->changed[j] = b->changed[j - 1];
+            b->changed[j] = x;
+        }
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < b->nchanged; i++)
+        if (!n || b->changed[n - 1] != b->changed[i])
+            b->changed[n++] = b->changed[i];
+    return n;
+}
+
+/* Commit, telling the other connections which OIDs changed. The batch is
+ * always finished (committed or aborted) on return. A batch that changed
+ * nothing (its deletes found nothing to delete) is aborted: the engine
+ * would not give its commit a generation, so its generation must not be
+ * told to anyone, nor taken as ours. */
+int store_batch_commit(struct store_batch *b)
+{
+    struct store *s = b->s;
+    if (!b->wrote) {
+        store_batch_abort(b);
+        return 0;
+    }
+    size_t n = sort_changed(b);
+    uint64_t *changed = b->changed;
+    close_cursors(b);
+    /* Handed back before the commit, while we hold the writer's turn: the
+     * engine reads the list inside engine_commit, before the next batch
+     * can begin and take it. A list too big to keep is freed after. */
+    bool keep = b->capchanged <= 4096 && !s->changed_buf;
+    if (keep)
+        give_back_changed(b);
+    int r = engine_commit(s->eng, b->txn, changed, n, &s->batch_seq_from, &s->batch_seq_to);
+    if (!keep) {
+        free(changed);
+        b->changed = NULL;
+        b->nchanged = b->capchanged = 0;
+    }
+    if (r == 0) {
+        s->last_batch_gen = b->gen;
+        s->last_batch_snapmax = b->snapmax;
+    }
+    b->txn = NULL;
+    return r;
+}
+
+int store_small_write(struct store *s, int (*fn)(struct store *s, struct engine_txn *w, void *arg),
+                      void *arg)
+{
+    if (s->readonly)
+        return ghost_set_error(-EROFS, "store %s: opened read-only", s->path);
+    for (;;) {
+        struct engine_txn *w;
+        int r = engine_write_begin(s->eng, &w);
+        if (r)
+            return r;
+        r = fn(s, w, arg);
+        if (r)
+            engine_abort(s->eng, w);
+        else
+            r = engine_commit(s->eng, w, NULL, 0, NULL, NULL);
+        if (r != -GHOST_EGROW)
+            return r;
+        r = engine_grow(s->eng);
+        if (r)
+            return r;
+    }
+}

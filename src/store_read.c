@@ -1,0 +1,221 @@
+/*
+ * store_read.c - reading versioned keys at a generation: one object, one
+ * map key, or a map in key order (record.h describes the versions).
+ *
+ * Every read runs inside engine_guarded, so that a damaged page the engine
+ * meets becomes -GHOST_ECORRUPT for that one read. What a read returns is
+ * borrowed from the engine until the view ends.
+ */
+#include "record.h"
+
+#include <errno.h>
+
+/* Find the version of a key (kbuf, its suffix to be filled in) visible at
+ * `at`: the head if it is no newer than `at`, else the newest older version
+ * written at or before `at`. Returns 0 with *k and *v set (possibly a
+ * tombstone), -ENOENT, or an error. */
+static int seek_version(struct store *s, struct engine_cursor *cur, enum engine_table table,
+                        unsigned char *kbuf, size_t klen, uint64_t at, struct engine_val *k,
+                        struct engine_val *v)
+{
+    put_be64(kbuf + klen - 8, ~GEN_HEAD);
+    *k = (struct engine_val){klen, kbuf};
+    int r = engine_cursor_seek(cur, ENGINE_EXACT, klen - 8, k, v);
+    if (r && r != -ENOENT)
+        return r;
+    if (r == 0) {
+        r = version_ok(s, table, k, v);
+        if (r || rec_gen(v) <= at)
+            return r;
+    }
+    if (at == GEN_HEAD)
+        return -ENOENT; /* no head: absent (the newest older one is a tombstone) */
+    put_be64(kbuf + klen - 8, ~at);
+    *k = (struct engine_val){klen, kbuf};
+    r = engine_cursor_seek(cur, ENGINE_RANGE, klen - 8, k, v);
+    if (r)
+        return r;
+    if (!same_key(k, kbuf, klen))
+        return -ENOENT;
+    return version_ok(s, table, k, v);
+}
+
+static int read_version_raw(struct store *s, struct engine_txn *view, enum engine_table table,
+                            unsigned char *kbuf, size_t klen, uint64_t at, uint64_t *vgen,
+                            const unsigned char **body, size_t *blen)
+{
+    struct engine_val k, v;
+    int r;
+    *vgen = 0;
+    if (at == GEN_HEAD) { /* the common case: one lookup, no cursor */
+        put_be64(kbuf + klen - 8, ~GEN_HEAD);
+        k = (struct engine_val){klen, kbuf};
+        r = engine_get(s->eng, view, table, &k, &v);
+        r = r ? r : version_ok(s, table, &k, &v);
+    } else {
+        struct engine_cursor *cur;
+        r = engine_cursor_open(s->eng, view, table, &cur);
+        if (r)
+            return r;
+        r = seek_version(s, cur, table, kbuf, klen, at, &k, &v);
+        engine_cursor_close(cur);
+    }
+    if (r)
+        return r;
+    const unsigned char *p = v.data;
+    if (p[VER_HDR] & FLAG_TOMBSTONE)
+        return -ENOENT;
+    *vgen = rec_gen(&v);
+    *body = p + VER_HDR + 1;
+    *blen = v.len - VER_HDR - 1;
+    return 0;
+}
+
+struct read_args {
+    struct store *s;
+    struct engine_txn *view;
+    enum engine_table table;
+    unsigned char *kbuf;
+    size_t klen;
+    uint64_t at, *vgen;
+    const unsigned char **body;
+    size_t *blen;
+};
+
+static int read_fn(void *ctx)
+{
+    struct read_args *a = ctx;
+    return read_version_raw(a->s, a->view, a->table, a->kbuf, a->klen, a->at, a->vgen, a->body,
+                            a->blen);
+}
+
+static int read_version(struct store *s, struct engine_txn *view, enum engine_table table,
+                        unsigned char *kbuf, size_t klen, uint64_t at, uint64_t *vgen,
+                        const unsigned char **body, size_t *blen)
+{
+    struct read_args a = {s, view, table, kbuf, klen, at, vgen, body, blen};
+    *vgen = 0;
+    return engine_guarded(s->eng, read_fn, &a, "reading a record");
+}
+
+int store_obj_read(struct store *s, struct engine_txn *view, uint64_t oid, uint64_t at,
+                   uint64_t *vgen, uint8_t *type, const void **data, size_t *len)
+{
+    unsigned char kbuf[OBJ_KEY_LEN];
+    const unsigned char *body;
+    size_t blen;
+    int r = read_version(s, view, ENGINE_OBJ, kbuf, obj_key(kbuf, oid, 0), at, vgen, &body, &blen);
+    if (r)
+        return r;
+    if (blen < 1) {
+        struct engine_val k = {OBJ_KEY_LEN, kbuf};
+        return corrupt(s, ENGINE_OBJ, &k, "object record too short");
+    }
+    *type = body[0];
+    *data = body + 1;
+    *len = blen - 1;
+    return 0;
+}
+
+int store_map_read(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
+                   const void *key, size_t klen, uint64_t at, uint64_t *vgen, const void **val,
+                   size_t *vlen)
+{
+    unsigned char kbuf[MAP_KEY_MAX];
+    const unsigned char *body;
+    size_t blen;
+    int r = read_version(s, view, ENGINE_MAP, kbuf, map_key(kbuf, owner, map, key, klen, 0), at,
+                         vgen, &body, &blen);
+    if (r)
+        return r;
+    *val = body;
+    *vlen = blen;
+    return 0;
+}
+
+/* Scan one map in key order, each key at the version visible at `at`. The
+ * cursor rests on the first record of each key in turn (its head, or the
+ * newest older version); older versions are looked up only for a snapshot
+ * and skipped otherwise. Every seek tells the engine the walk stays within
+ * owner . map (9 bytes), so a remote one can read ahead that far. */
+static int map_scan_raw(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
+                        const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg)
+{
+    unsigned char kbuf[MAP_KEY_MAX];
+    struct engine_cursor *cur;
+    struct engine_val k, v;
+    size_t klen = map_key(kbuf, owner, map, start, slen, GEN_HEAD);
+    int r = engine_cursor_open(s->eng, view, ENGINE_MAP, &cur);
+    if (r)
+        return r;
+    k = (struct engine_val){klen, kbuf};
+    int rc = engine_cursor_seek(cur, ENGINE_RANGE, 9, &k, &v);
+    r = 0;
+    while (rc == 0) {
+        const unsigned char *p = k.data;
+        if (k.len < 17 || get_be64(p) != owner || p[8] != map)
+            break;
+        if (k.len > MAP_KEY_MAX) {
+            r = corrupt(s, ENGINE_MAP, &k, "key longer than any map key");
+            break;
+        }
+        r = version_ok(s, ENGINE_MAP, &k, &v);
+        if (r)
+            break;
+        klen = k.len;
+        memcpy(kbuf, p, klen - 8);
+        if (rec_gen(&v) > at) { /* too new for this view: the older version at `at` */
+            put_be64(kbuf + klen - 8, ~at);
+            k = (struct engine_val){klen, kbuf};
+            rc = engine_cursor_seek(cur, ENGINE_RANGE, 9, &k, &v);
+            if (rc)
+                break;
+            if (!same_key(&k, kbuf, klen))
+                continue; /* nothing that old: k is the next key's first record */
+            r = version_ok(s, ENGINE_MAP, &k, &v);
+            if (r)
+                break;
+        }
+        const unsigned char *val = v.data;
+        if (!(val[VER_HDR] & FLAG_TOMBSTONE)) {
+            r = fn(arg, kbuf + 9, klen - 17, val + VER_HDR + 1, v.len - VER_HDR - 1);
+            if (r)
+                break;
+        }
+        /* On to the next key, past this one's older versions (rare). */
+        do
+            rc = engine_cursor_next(cur, &k, &v);
+        while (rc == 0 && same_key(&k, kbuf, klen));
+    }
+    engine_cursor_close(cur);
+    if (r)
+        return r;
+    if (rc && rc != -ENOENT)
+        return rc;
+    return 0;
+}
+
+struct scan_args {
+    struct store *s;
+    struct engine_txn *view;
+    uint64_t owner;
+    unsigned map;
+    const void *start;
+    size_t slen;
+    uint64_t at;
+    ghost_scan_fn fn;
+    void *arg;
+};
+
+static int scan_fn(void *ctx)
+{
+    struct scan_args *a = ctx;
+    return map_scan_raw(a->s, a->view, a->owner, a->map, a->start, a->slen, a->at, a->fn, a->arg);
+}
+
+int store_map_scan(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
+                   const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg)
+{
+    struct scan_args a = {s, view, owner, map, start, slen, at, fn, arg};
+    return engine_guarded(s->eng, scan_fn, &a, "scanning a map");
+}
