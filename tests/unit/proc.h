@@ -4,8 +4,10 @@
  * deadline, killing by PID what is left, shared memory for results, and
  * removing a store's files.
  *
- * Header-only (static inline) so that each suite takes what it uses; it adds
- * nothing to util.c, which other suites share.
+ * Header-only (static inline) so that each suite takes what it uses, except
+ * the list of children, which is defined once in util.c: a suite made of
+ * several files (the fs suites and fs_util.c) must see one list, or a
+ * teardown in one file would not kill the children a test in another forked.
  *
  * Rules for the code a child runs: never call ck_assert (Check's reporting
  * belongs to the test process); print what went wrong to stderr and leave
@@ -31,8 +33,8 @@
 
 #define PROC_MAX_CHILDREN 64
 
-/* Children forked by this process and not yet reaped. */
-static pid_t proc_children[PROC_MAX_CHILDREN];
+/* Children forked by this process and not yet reaped (in util.c). */
+extern pid_t proc_children[PROC_MAX_CHILDREN];
 
 static inline void proc_forget(pid_t pid)
 {

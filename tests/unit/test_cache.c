@@ -17,26 +17,8 @@
 #include "proc.h"
 #include "util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 #define KiB ((size_t)1024)
 #define MiB (1024 * KiB)
-
-#define OK(expr)                                                                              \
-    do {                                                                                      \
-        int r_ = (expr);                                                                      \
-        ck_assert_msg(r_ == 0, "%s = %d: %s (%s)", #expr, r_, ghost_strerror(r_),            \
-                      ghost_errmsg());                                                        \
-    } while (0)
 
 static struct ghost *open_store(const char *path, size_t cache_bytes, enum ghost_sync sync)
 {
@@ -516,12 +498,4 @@ static Suite *cache_suite(void)
     return s;
 }
 
-int main(void)
-{
-    test_dir(); /* owned (and removed at exit) by this process, not by a test's child */
-    SRunner *sr = srunner_create(cache_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TEST_MAIN(cache_suite)

@@ -25,13 +25,6 @@
 #include "proc.h"
 #include "util.h"
 
-#define OK(expr)                                                                              \
-    do {                                                                                      \
-        int r_ = (expr);                                                                      \
-        ck_assert_msg(r_ == 0, "%s = %d: %s (%s)", #expr, r_, ghost_strerror(r_),            \
-                      ghost_errmsg());                                                        \
-    } while (0)
-
 static const char *sync_name[] = {"batch", "always", "none"};
 
 static char path[4352];
@@ -543,12 +536,4 @@ static Suite *committer_suite(void)
     return s;
 }
 
-int main(void)
-{
-    test_dir(); /* owned (and removed at exit) by this process, not by a test's child */
-    SRunner *sr = srunner_create(committer_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TEST_MAIN(committer_suite)

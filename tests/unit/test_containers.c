@@ -9,6 +9,7 @@
 
 #include "htab.h"
 #include "list.h"
+#include "util.h"
 #include "vec.h"
 
 START_TEST(vec_grows_and_keeps_order)
@@ -137,11 +138,4 @@ static Suite *containers_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(containers_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TEST_MAIN(containers_suite)

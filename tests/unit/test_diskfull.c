@@ -121,20 +121,6 @@ static void teardown(void)
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-#define OK(expr)                                                                                   \
-    do {                                                                                           \
-        int ok_r_ = (expr);                                                                        \
-        ck_assert_msg(ok_r_ == 0, "%s = %d (%s): %s", #expr, ok_r_, ghost_strerror(ok_r_),         \
-                      ghost_errmsg());                                                             \
-    } while (0)
-
-#define EXPECT(expr, want)                                                                         \
-    do {                                                                                           \
-        int ex_r_ = (expr), ex_w_ = (want);                                                        \
-        ck_assert_msg(ex_r_ == ex_w_, "%s = %d (%s), expected %d (%s); errmsg: %s", #expr, ex_r_,  \
-                      ghost_strerror(ex_r_), ex_w_, ghost_strerror(ex_w_), ghost_errmsg());        \
-    } while (0)
-
 static void fill(void *buf, size_t len, uint64_t seed)
 {
     uint64_t x = seed * 0x9E3779B97F4A7C15ull + 7;
@@ -423,11 +409,7 @@ int main(void)
     tcase_add_test(tc, open_without_lock_on_full_disk);
     suite_add_tcase(s, tc);
 
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = test_run_suite(s);
     unmount_disk();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

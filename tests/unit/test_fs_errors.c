@@ -29,27 +29,6 @@
 #include "proc.h"
 #include "util.h"
 
-static const char *ename(long long r)
-{
-    if (r >= 0)
-        return "ok";
-    const char *n = strerrorname_np((int)-r);
-    return n ? n : ghost_strerror((int)r);
-}
-
-#define OK(expr)                                                                                   \
-    do {                                                                                           \
-        long long r_ = (long long)(expr);                                                          \
-        ck_assert_msg(r_ == 0, "%s = %lld (%s)", #expr, r_, ename(r_));                            \
-    } while (0)
-
-#define EXPECT(expr, want)                                                                         \
-    do {                                                                                           \
-        long long r_ = (long long)(expr), w_ = (long long)(want);                                  \
-        ck_assert_msg(r_ == w_, "%s = %lld (%s), expected %lld (%s)", #expr, r_, ename(r_), w_,    \
-                      ename(w_));                                                                  \
-    } while (0)
-
 /* ---- the fixture ------------------------------------------------------------ */
 
 static char path[4352];
@@ -348,7 +327,7 @@ START_TEST(conflict_real)
     int status = child_wait(pid, 10);
     int commits = atomic_load(&h->commits);
     shared_free(h, sizeof *h);
-    ck_assert_msg(!bad, "fs_setxattr = %d (%s)", bad, ename(bad));
+    ck_assert_msg(!bad, "fs_setxattr = %d (%s)", bad, test_ename(bad));
     ck_assert_msg(status == 0, "the other daemon failed (%d)", status);
     ck_assert_msg(busy > 0, "no conflict in 30 s (%d calls succeeded, %d commits beside)", ok,
                   commits);
@@ -439,12 +418,4 @@ static Suite *errors_suite(void)
     return s;
 }
 
-int main(void)
-{
-    test_dir(); /* owned (and removed at exit) by this process, not by a test's child */
-    SRunner *sr = srunner_create(errors_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TEST_MAIN(errors_suite)

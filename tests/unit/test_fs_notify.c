@@ -26,12 +26,6 @@
 #include "proc.h"
 #include "util.h"
 
-#define OK(expr)                                                                                   \
-    do {                                                                                           \
-        long long r_ = (long long)(expr);                                                          \
-        ck_assert_msg(r_ == 0, "%s = %lld (%s)", #expr, r_, ghost_strerror((int)r_));              \
-    } while (0)
-
 /* ---- the recording sink ---------------------------------------------------------- */
 
 #define REC_MAX 4096
@@ -393,12 +387,4 @@ static Suite *notify_suite(void)
     return s;
 }
 
-int main(void)
-{
-    test_dir(); /* owned (and removed at exit) by this process, not by a test's child */
-    SRunner *sr = srunner_create(notify_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TEST_MAIN(notify_suite)

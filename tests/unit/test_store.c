@@ -35,20 +35,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-#define OK(expr)                                                                                   \
-    do {                                                                                           \
-        int ok_r_ = (expr);                                                                        \
-        ck_assert_msg(ok_r_ == 0, "%s = %d (%s): %s", #expr, ok_r_, ghost_strerror(ok_r_),         \
-                      ghost_errmsg());                                                             \
-    } while (0)
-
-#define EXPECT(expr, want)                                                                         \
-    do {                                                                                           \
-        int ex_r_ = (expr), ex_w_ = (want);                                                        \
-        ck_assert_msg(ex_r_ == ex_w_, "%s = %d (%s), expected %d (%s); errmsg: %s", #expr, ex_r_,  \
-                      ghost_strerror(ex_r_), ex_w_, ghost_strerror(ex_w_), ghost_errmsg());        \
-    } while (0)
-
 /* A store of its own for one test; the path is copied into buf. */
 static const char *new_store(char *buf, size_t size, const char *name)
 {
@@ -1445,12 +1431,4 @@ static Suite *store_suite(void)
     return s;
 }
 
-int main(void)
-{
-    test_dir(); /* made and later removed by this process, not by a test's */
-    SRunner *sr = srunner_create(store_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TEST_MAIN(store_suite)

@@ -23,20 +23,6 @@
 #include "proc.h"
 #include "util.h"
 
-#define OK(expr)                                                                              \
-    do {                                                                                      \
-        int r_ = (expr);                                                                      \
-        ck_assert_msg(r_ == 0, "%s = %d: %s (%s)", #expr, r_, ghost_strerror(r_),            \
-                      ghost_errmsg());                                                        \
-    } while (0)
-
-#define EXPECT(expr, want)                                                                    \
-    do {                                                                                      \
-        int r_ = (expr);                                                                      \
-        ck_assert_msg(r_ == (want), "%s = %d (%s), expected %s = %d (%s)", #expr, r_,         \
-                      ghost_strerror(r_), #want, (want), ghost_strerror(want));              \
-    } while (0)
-
 /* The store every test but the last starts with. */
 static char path[4352];
 static struct ghost *g;
@@ -979,12 +965,4 @@ static Suite *txn_suite(void)
     return s;
 }
 
-int main(void)
-{
-    test_dir(); /* owned (and removed at exit) by this process, not by a test's child */
-    SRunner *sr = srunner_create(txn_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TEST_MAIN(txn_suite)

@@ -3,15 +3,44 @@
  * made it: forked children (Check runs each test in one) share it, and only
  * the creator removes it at exit.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strerrorname_np */
+#endif
 #include "util.h"
 
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ghost.h"
+#include "proc.h"
+
+pid_t proc_children[PROC_MAX_CHILDREN];
+
+const char *test_ename(long long r)
+{
+    if (r >= 0)
+        return "ok";
+    const char *n = r >= -4095 ? strerrorname_np((int)-r) : NULL;
+    return n ? n : ghost_strerror(r < INT_MIN ? INT_MIN : (int)r);
+}
+
+int test_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    /* Each test in a process of its own, whatever CK_FORK says: the suites
+     * rely on it (a crash such as SIGBUS on a full disk is one failure, not
+     * the end of the program; a fixture's globals and children do not leak
+     * into the next test). */
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
 
 static char dir[4096];
 static pid_t owner;
