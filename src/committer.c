@@ -212,7 +212,7 @@ static int run_batch_fn(void *ctx)
         for (size_t i = 0; i < n; i++)
             if (reqs[i]->result == 0)
                 install(g, reqs[i]->txn, gen);
-        db_committed(g, gen);
+        conn_committed(g, gen);
         cache_unlock(&g->cache);
     }
     bump(&g->batches, 1);

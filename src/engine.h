@@ -14,7 +14,7 @@
  *     transaction's puts may be kept locally and sent whole at commit.
  *   - There may be no shared memory: the change log ("which OIDs did
  *     others change since position X") is the engine's to keep, in a ring
- *     beside the file for LMDB (changes.c) or in a table for a server.
+ *     beside the file for LMDB (lmdb_changes.c) or in a table for a server.
  *   - A connection may drop: any call may fail with -GHOST_EDISCONNECT,
  *     after which engine_reconnect() and a retry of the whole transaction
  *     are the cure (ghost_run does both).

@@ -7,7 +7,7 @@
  * transaction of this process is counted in engine.readers while it is
  * open, so that the map is resized only when none is (lmdb_int.h).
  *
- * The change log (changes.c) is written by engine_commit before LMDB's
+ * The change log (lmdb_changes.c) is written by engine_commit before LMDB's
  * commit, under LMDB's writer lock, so that a process that sees the new
  * generation finds its entries.
  */

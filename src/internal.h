@@ -2,7 +2,7 @@
  * internal.h - what the modules of libghost share and nobody else sees.
  *
  * Module map (one concern per file), from the top down:
- *   db.c          a connection: open/close, coherence, OID blocks, stats
+ *   connection.c  a connection: open/close, coherence, OID blocks, stats
  *   txn.c         read set, write set, read-your-writes, ghost_run()
  *   committer.c   the group-commit thread and durability requests
  *   cache.c       OID -> handle, pins, LRU, the byte budget, ghosts
@@ -21,7 +21,7 @@
  *   lmdb_open.c   creating, checking, opening and closing the file
  *   lmdb_guard.c  a fault on a damaged page becomes an error
  *   lmdb_space.c  the disk reserve, map growth, usage
- *   changes.c     the change log shared by the processes that have a
+ *   lmdb_changes.c the change log shared by the processes that have a
  *                 store open (a ring in shared memory beside the store)
  *
  * Lock order (take them in this order, never the reverse):
@@ -331,7 +331,7 @@ int committer_sync(struct ghost *g);
 /* Ask the committer to grow the map (it holds no view, so it can). */
 void committer_request_grow(struct ghost *g);
 
-/* ---- db.c ---- */
+/* ---- connection.c ---- */
 struct ghost {
     struct store store;
     struct cache cache;
@@ -370,6 +370,6 @@ extern void (*ghost_test_after_commit)(struct ghost *g);
 /* Called by the committer after it committed generation gen, whose change
  * log entries are store.batch_seq_from .. batch_seq_to, with cache.lock
  * held (while it installs the batch). */
-void db_committed(struct ghost *g, uint64_t gen);
+void conn_committed(struct ghost *g, uint64_t gen);
 
 #endif

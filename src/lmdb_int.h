@@ -1,6 +1,6 @@
 /*
  * lmdb_int.h - what the LMDB engine's files share (engine_lmdb.c,
- * lmdb_open.c, lmdb_guard.c, lmdb_space.c, changes.c). Nothing above the
+ * lmdb_open.c, lmdb_guard.c, lmdb_space.c, lmdb_changes.c). Nothing above the
  * engine seam (engine.h) includes it: it is the one place lmdb.h enters.
  *
  * How the seam's tables map onto LMDB: ENGINE_OBJ is LMDB's main database
@@ -45,7 +45,7 @@ _Static_assert(offsetof(struct engine_val, data) == offsetof(MDB_val, mv_data), 
 #define MT(t) ((MDB_txn *)(t))
 #define MC(c) ((MDB_cursor *)(c))
 
-/* ---- changes.c: the change log in shared memory beside the store ---- */
+/* ---- lmdb_changes.c: the change log in shared memory beside the store ---- */
 struct changes_hdr;
 struct changes_entry;
 struct changes {

@@ -1,5 +1,5 @@
 /*
- * db.c - a connection to a store: open and close, cross-process coherence,
+ * connection.c - a connection to a store: open and close, cross-process coherence,
  * snapshots, statistics.
  *
  * Coherence. Several processes may open one store. Each connection
@@ -15,7 +15,7 @@
  * invalidate callback. A connection that fell so far behind that the log's
  * ring overwrote entries it had not read drops its whole cache and says so
  * with OID 0. Entries this connection wrote itself are skipped (its cache
- * has them); db_committed() steps over them at once when nothing else came
+ * has them); conn_committed() steps over them at once when nothing else came
  * between.
  *
  * The optional poller thread runs ghost_refresh() once a second; nothing
@@ -181,7 +181,7 @@ void ghost_close(struct ghost *g)
     free(g);
 }
 
-void db_committed(struct ghost *g, uint64_t gen)
+void conn_committed(struct ghost *g, uint64_t gen)
 {
     ASSERT_HELD(&g->cache.lock);
     struct store *st = &g->store;

@@ -1,5 +1,5 @@
 /*
- * changes.c - the change log: which OIDs each generation changed, shared by
+ * lmdb_changes.c - the change log: which OIDs each generation changed, shared by
  * every process that has the store open.
  *
  * It lives in a file beside the store (STORE-changes), mapped shared, like
