@@ -272,7 +272,13 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
             reqs[i]->result = 1;
             for (;;) {
                 r = run_batch(g, &reqs[i], 1);
-                if (r != -GHOST_EGROW || engine_grow(g->store.eng))
+                if (r != -GHOST_EGROW)
+                    break;
+                /* A grow that failed answers with its own error, as above
+                 * (-GHOST_ECONFLICT while views are open, which ghost_run
+                 * retries): -GHOST_EGROW is the engine's, never a result. */
+                r = engine_grow(g->store.eng);
+                if (r)
                     break;
                 reqs[i]->result = 1;
             }
