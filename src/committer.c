@@ -248,6 +248,11 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
                 reqs[i]->result = 1;
         }
     }
+    /* A grow that failed in this call is not tried again in it: each try
+     * may wait (engine_grow) while every new transaction of the process
+     * waits on it, and the transactions that kept it from growing are
+     * still open. */
+    int grow_failed = 0;
     for (;;) {
         int r = run_batch(g, reqs, n);
         if (r == 0)
@@ -260,6 +265,7 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
                         reqs[i]->result = 1;
                 continue;
             }
+            grow_failed = r;
         }
         if (n == 1) {
             reqs[0]->result = r;
@@ -272,8 +278,16 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
             reqs[i]->result = 1;
             for (;;) {
                 r = run_batch(g, &reqs[i], 1);
-                if (r != -GHOST_EGROW || engine_grow(g->store.eng))
+                if (r != -GHOST_EGROW)
                     break;
+                /* A grow that failed answers with its own error, as above
+                 * (-GHOST_ECONFLICT while views are open, which ghost_run
+                 * retries): -GHOST_EGROW is the engine's, never a result. */
+                r = grow_failed ? grow_failed : engine_grow(g->store.eng);
+                if (r) {
+                    grow_failed = r;
+                    break;
+                }
                 reqs[i]->result = 1;
             }
             if (r)

@@ -164,11 +164,14 @@ int store_del_map(struct store_batch *b, uint64_t owner, unsigned map, const voi
 int store_batch_commit(struct store_batch *b);
 void store_batch_abort(struct store_batch *b);
 /* Run fn in one small write transaction and commit it, growing the engine
- * and running it again when it fills up. */
-int store_small_write(struct store *s,
-                      int (*fn)(struct store *s, struct engine_txn *w, void *arg), void *arg);
+ * and running it again when it fills up; or, if !grow (the caller holds a
+ * view, which would keep the grow waiting in vain), failing with
+ * -GHOST_ECONFLICT at once. */
+int store_small_write(struct store *s, int (*fn)(struct store *s, struct engine_txn *w, void *arg),
+                      void *arg, bool grow);
 
-int store_oid_block(struct store *s, uint64_t n, uint64_t *first);
+/* Take n OIDs from meta's next_oid; grow as store_small_write. */
+int store_oid_block(struct store *s, uint64_t n, uint64_t *first, bool grow);
 
 int store_snap_create(struct store *s, const char *name);
 int store_snap_delete(struct store *s, const char *name);

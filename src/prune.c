@@ -172,7 +172,7 @@ int64_t store_prune(struct store *s, uint64_t *cursor, unsigned max_keys)
 {
     struct prune p = {.cursor = cursor, .max_keys = max_keys ? max_keys : 1000};
     uint64_t saved = *cursor;
-    int r = store_small_write(s, prune_fn, &p);
+    int r = store_small_write(s, prune_fn, &p, true);
     free(p.snaps);
     if (r)
         *cursor = saved;

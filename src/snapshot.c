@@ -56,7 +56,7 @@ static int snap_create_fn(struct store *s, struct engine_txn *w, void *arg)
 int store_snap_create(struct store *s, const char *name)
 {
     int r = snap_name_ok(name);
-    return r ? r : store_small_write(s, snap_create_fn, (void *)name);
+    return r ? r : store_small_write(s, snap_create_fn, (void *)name, true);
 }
 
 static int snap_delete_fn(struct store *s, struct engine_txn *w, void *arg)
@@ -74,7 +74,7 @@ static int snap_delete_fn(struct store *s, struct engine_txn *w, void *arg)
 int store_snap_delete(struct store *s, const char *name)
 {
     int r = snap_name_ok(name);
-    return r ? r : store_small_write(s, snap_delete_fn, (void *)name);
+    return r ? r : store_small_write(s, snap_delete_fn, (void *)name, true);
 }
 
 int store_snap_find(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen)

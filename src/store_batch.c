@@ -411,7 +411,7 @@ int store_batch_commit(struct store_batch *b)
 }
 
 int store_small_write(struct store *s, int (*fn)(struct store *s, struct engine_txn *w, void *arg),
-                      void *arg)
+                      void *arg, bool grow)
 {
     if (s->readonly)
         return ghost_set_error(-EROFS, "store %s: opened read-only", s->path);
@@ -427,6 +427,9 @@ int store_small_write(struct store *s, int (*fn)(struct store *s, struct engine_
             r = engine_commit(s->eng, w, NULL, 0, NULL, NULL);
         if (r != -GHOST_EGROW)
             return r;
+        if (!grow)
+            return ghost_set_error(-GHOST_ECONFLICT,
+                                   "store %s: map full; it grows once open views end", s->path);
         r = engine_grow(s->eng);
         if (r)
             return r;

@@ -113,10 +113,10 @@ static int oid_block_fn(struct store *s, struct engine_txn *w, void *arg)
     return r;
 }
 
-int store_oid_block(struct store *s, uint64_t n, uint64_t *first)
+int store_oid_block(struct store *s, uint64_t n, uint64_t *first, bool grow)
 {
     uint64_t nf[2] = {n, 0};
-    int r = store_small_write(s, oid_block_fn, nf);
+    int r = store_small_write(s, oid_block_fn, nf, grow);
     if (!r)
         *first = nf[1];
     return r;

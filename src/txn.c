@@ -500,8 +500,10 @@ int ghost_oid_alloc(struct ghost_txn *t, uint64_t *oid)
     int r = 0;
     if (g->oid_next == g->oid_end) {
         uint64_t first;
-        r = store_oid_block(&g->store, 1024, &first);
-        if (r == -GHOST_ECONFLICT) /* full map, and our view blocks growth */
+        /* With a view of ours open a grow would wait for it in vain (and
+         * every new transaction of the process with it): refuse at once. */
+        r = store_oid_block(&g->store, 1024, &first, !t->view);
+        if (r == -GHOST_ECONFLICT) /* full map, and a view blocks growth */
             committer_request_grow(g);
         if (!r) {
             g->oid_next = first;

@@ -3,13 +3,14 @@
 #
 # The object layer reaches the key-value engine only through src/engine.h;
 # LMDB is one implementation of it (src/engine_lmdb.c, src/lmdb_*.[ch]).
-# Anywhere else in src/ or fs/, an include of lmdb.h or an
-# mdb_* / MDB_* name is an error. Run by the build (tests/meson.build), so a
+# Anywhere else in src/ or fs/, an include of lmdb.h or of a header of the
+# LMDB engine (lmdb_int.h, which brings lmdb.h and its types along), or an
+# mdb_* / MDB_* name, is an error. Run by the build (tests/meson.build), so a
 # violation fails `ninja`. Usage: check_layout.sh SOURCE_ROOT [STAMP]
 set -u
 root=${1:?usage: check_layout.sh SOURCE_ROOT [STAMP]}
 stamp=${2:-}
-pattern='^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]lmdb\.h[>"]'
+pattern='^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^">]*/)?lmdb[^">/]*\.h[>"]'
 pattern="$pattern|(^|[^A-Za-z0-9_])(mdb|MDB)_[A-Za-z]"
 bad=0
 for f in "$root"/src/*.c "$root"/src/*.h "$root"/fs/*.c "$root"/fs/*.h; do

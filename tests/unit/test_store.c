@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ghost.h"
@@ -1146,6 +1147,139 @@ START_TEST(grow_refused_under_own_view)
 }
 END_TEST
 
+struct big_writer {
+    struct ghost *g;
+    pthread_barrier_t *ready;
+    uint32_t base;
+    int result;
+};
+
+enum { BIG_PER = 80, BIG_VAL = 256 << 10 }; /* 20 MiB: more than a new store's map */
+
+static void *big_commit(void *arg)
+{
+    struct big_writer *w = arg;
+    struct ghost_txn *t = begin(w->g);
+    unsigned char *buf = malloc(BIG_VAL);
+    ck_assert_ptr_nonnull(buf);
+    for (uint32_t i = 0; i < BIG_PER; i++) {
+        uint32_t k = w->base + i;
+        fill(buf, BIG_VAL, k);
+        OK(ghost_map_put(t, 501, 0, &k, sizeof k, buf, BIG_VAL));
+    }
+    free(buf);
+    pthread_barrier_wait(w->ready); /* commit together: one batch, most often */
+    w->result = ghost_txn_commit(t);
+    return NULL;
+}
+
+/* While another thread holds a view the map cannot grow, and commits that
+ * need it to fail with a conflict (which ghost_run retries), never with
+ * the engine's internal "must grow" code: not when they shared a batch
+ * either, which the committer reruns one transaction at a time. */
+START_TEST(grow_blocked_by_view_is_a_conflict)
+{
+    char path[4400];
+    struct ghost_options o;
+    struct ghost *g;
+    struct ghost_txn *reader;
+    const void *val;
+    size_t vlen;
+    uint32_t absent = UINT32_MAX;
+    pthread_barrier_t ready;
+    struct big_writer w[2];
+    pthread_t th[2];
+
+    new_store(path, sizeof path, "viewgrow.ghost");
+    ghost_options_init(&o);
+    o.map_bytes = 1 << 20;
+    g = open_store(path, &o);
+    reader = begin(g);
+    EXPECT(ghost_map_get(reader, 500, 0, &absent, sizeof absent, &val, &vlen), -ENOENT);
+    for (int round = 0; round < 3; round++) {
+        pthread_barrier_init(&ready, NULL, 2);
+        for (int i = 0; i < 2; i++) {
+            w[i] = (struct big_writer){g, &ready, (uint32_t)(round * 2 + i) * BIG_PER, 1};
+            ck_assert_int_eq(pthread_create(&th[i], NULL, big_commit, &w[i]), 0);
+        }
+        for (int i = 0; i < 2; i++) {
+            ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+            ck_assert_msg(w[i].result == -GHOST_ECONFLICT, "round %d writer %d: %d (%s)", round, i,
+                          w[i].result, ghost_strerror(w[i].result));
+        }
+        pthread_barrier_destroy(&ready);
+    }
+    ghost_txn_abort(reader);
+    ghost_close(g);
+}
+END_TEST
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Commit values of len bytes, one per transaction, until the map (kept
+ * from growing by a view) refuses them. */
+static void fill_map(struct ghost *g, size_t len, uint32_t *k)
+{
+    unsigned char *buf = calloc(1, len);
+    ck_assert_ptr_nonnull(buf);
+    for (;;) {
+        struct ghost_txn *t = begin(g);
+        (*k)++;
+        OK(ghost_map_put(t, 502, 0, k, sizeof *k, buf, len));
+        int r = ghost_txn_commit(t);
+        if (r) {
+            EXPECT(r, -GHOST_ECONFLICT);
+            break;
+        }
+    }
+    free(buf);
+}
+
+/* A transaction that holds a view and needs a new OID block when the map
+ * is full cannot have the map grown: it gets a conflict at once (and the
+ * committer's thread grows the map), not after a resize waited in vain for
+ * its own view while every other thread's transactions waited too. */
+START_TEST(oid_block_under_own_view_fails_fast)
+{
+    char path[4400];
+    struct ghost_options o;
+    struct ghost *g;
+    struct ghost_txn *blocker, *t;
+    const void *val;
+    size_t vlen;
+    uint32_t absent = UINT32_MAX, k = 0;
+    uint64_t oid;
+
+    new_store(path, sizeof path, "oidview.ghost");
+    ghost_options_init(&o);
+    o.map_bytes = 1 << 20;
+    g = open_store(path, &o);
+    blocker = begin(g);
+    EXPECT(ghost_map_get(blocker, 500, 0, &absent, sizeof absent, &val, &vlen), -ENOENT);
+    fill_map(g, 1 << 20, &k);
+    fill_map(g, 16 << 10, &k);
+    fill_map(g, 100, &k);
+    t = begin(g);
+    EXPECT(ghost_map_get(t, 500, 0, &absent, sizeof absent, &val, &vlen), -ENOENT);
+    int64_t t0 = now_ms();
+    int r = ghost_oid_alloc(t, &oid);
+    int64_t took = now_ms() - t0;
+    EXPECT(r, -GHOST_ECONFLICT);
+    ck_assert_msg(took < 90, "the OID block waited %lld ms under its own view", (long long)took);
+    ghost_txn_abort(t);
+    ghost_txn_abort(blocker);
+    t = begin(g); /* the views ended: the map grows and the block is taken */
+    OK(ghost_oid_alloc(t, &oid));
+    ghost_txn_abort(t);
+    ghost_close(g);
+}
+END_TEST
+
 /* ghost_errmsg() speaks of the last call only: a success clears it. */
 START_TEST(errmsg_cleared_on_success)
 {
@@ -1420,6 +1554,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, map_grows);
     tcase_add_test(tc, view_ended_on_another_thread);
     tcase_add_test(tc, grow_refused_under_own_view);
+    tcase_add_test(tc, grow_blocked_by_view_is_a_conflict);
+    tcase_add_test(tc, oid_block_under_own_view_fails_fast);
     tcase_add_test(tc, errmsg_cleared_on_success);
     suite_add_tcase(s, tc);
 
