@@ -196,8 +196,7 @@ void conn_committed(struct ghost *g, uint64_t gen)
 }
 
 struct refresh {
-    uint64_t *oids;
-    size_t n, cap;
+    VEC(uint64_t) oids;
     bool nomem; /* an OID could not be kept: invalidate everything */
 };
 
@@ -206,17 +205,8 @@ static void collect(void *arg, uint64_t oid)
     struct refresh *rf = arg;
     if (rf->nomem)
         return;
-    if (rf->n == rf->cap) {
-        size_t cap = rf->cap ? rf->cap * 2 : 64;
-        uint64_t *n = realloc(rf->oids, cap * sizeof *n);
-        if (!n) { /* invalidate more, never less */
-            rf->nomem = true;
-            return;
-        }
-        rf->oids = n;
-        rf->cap = cap;
-    }
-    rf->oids[rf->n++] = oid;
+    if (vec_push(&rf->oids, oid))
+        rf->nomem = true; /* invalidate more, never less */
 }
 
 int ghost_refresh(struct ghost *g)
@@ -254,8 +244,8 @@ int ghost_refresh(struct ghost *g)
     if (all)
         cache_invalidate_all_locked(&g->cache, gen);
     else
-        for (size_t i = 0; i < rf.n; i++)
-            cache_invalidate_locked(&g->cache, rf.oids[i], gen);
+        for (size_t i = 0; i < rf.oids.n; i++)
+            cache_invalidate_locked(&g->cache, rf.oids.v[i], gen);
     if (seq > g->seen_seq)
         g->seen_seq = seq;
     if (gen > g->seen_gen)
@@ -269,15 +259,16 @@ int ghost_refresh(struct ghost *g)
         atomic_fetch_add(&g->invalidations, 1);
         if (g->opts.invalidate)
             g->opts.invalidate(g->opts.invalidate_arg, 0);
-        free(rf.oids);
+        vec_free(&rf.oids);
         return INT32_MAX;
     }
-    atomic_fetch_add(&g->invalidations, rf.n);
+    size_t n = rf.oids.n;
+    atomic_fetch_add(&g->invalidations, n);
     if (g->opts.invalidate)
-        for (size_t i = 0; i < rf.n; i++)
-            g->opts.invalidate(g->opts.invalidate_arg, rf.oids[i]);
-    free(rf.oids);
-    return (int)(rf.n > INT32_MAX - 1 ? INT32_MAX - 1 : rf.n);
+        for (size_t i = 0; i < n; i++)
+            g->opts.invalidate(g->opts.invalidate_arg, rf.oids.v[i]);
+    vec_free(&rf.oids);
+    return (int)(n > INT32_MAX - 1 ? INT32_MAX - 1 : n);
 }
 
 void ghost_pin(struct ghost *g, uint64_t oid, uint64_t n) { cache_pin(&g->cache, oid, n); }

@@ -4,13 +4,13 @@
  * caller can spread the work over many short write transactions.
  */
 #include "record.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 struct prune {
-    uint64_t *snaps; /* snapshot generations, ascending */
-    size_t nsnaps, capsnaps;
+    VEC(uint64_t) snaps; /* snapshot generations, ascending */
     uint64_t *cursor;
     unsigned max_keys;
     int64_t dropped;
@@ -19,8 +19,8 @@ struct prune {
 /* Is there a snapshot Gs with lo <= Gs < hi? */
 static bool snapshot_between(const struct prune *p, uint64_t lo, uint64_t hi)
 {
-    for (size_t i = 0; i < p->nsnaps; i++)
-        if (p->snaps[i] >= lo && p->snaps[i] < hi)
+    for (size_t i = 0; i < p->snaps.n; i++)
+        if (p->snaps.v[i] >= lo && p->snaps.v[i] < hi)
             return true;
     return false;
 }
@@ -127,17 +127,10 @@ static int snapshot_gens(struct store *s, struct engine_txn *w, struct prune *p)
     while (rc == 0) {
         uint64_t g;
         if (v.len == CKSUM_LEN + SNAP_VALUE_LEN && snap_value_gen(&v, 0, &g)) {
-            if (p->nsnaps == p->capsnaps) {
-                size_t cap = p->capsnaps ? p->capsnaps * 2 : 16;
-                uint64_t *n = realloc(p->snaps, cap * sizeof *n);
-                if (!n) {
-                    engine_cursor_close(cur);
-                    return ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);
-                }
-                p->snaps = n;
-                p->capsnaps = cap;
+            if (vec_push(&p->snaps, g)) {
+                engine_cursor_close(cur);
+                return ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);
             }
-            p->snaps[p->nsnaps++] = g;
         }
         rc = engine_cursor_next(cur, &k, &v);
     }
@@ -150,7 +143,7 @@ static int snapshot_gens(struct store *s, struct engine_txn *w, struct prune *p)
 static int prune_fn(struct store *s, struct engine_txn *w, void *arg)
 {
     struct prune *p = arg;
-    p->nsnaps = 0; /* store_small_write() may run us again after growing */
+    vec_clear(&p->snaps); /* store_small_write() may run us again after growing */
     int r = snapshot_gens(s, w, p);
     if (r)
         return r;
@@ -173,7 +166,7 @@ int64_t store_prune(struct store *s, uint64_t *cursor, unsigned max_keys)
     struct prune p = {.cursor = cursor, .max_keys = max_keys ? max_keys : 1000};
     uint64_t saved = *cursor;
     int r = store_small_write(s, prune_fn, &p, true);
-    free(p.snaps);
+    vec_free(&p.snaps);
     if (r)
         *cursor = saved;
     return r ? r : p.dropped;
