@@ -32,16 +32,19 @@
 #include <string.h>
 
 struct handle {
-    struct hnode node;                /* in cache.table; its key is the OID */
-    struct list lru;                  /* on cache.lru only while unpinned */
+    struct hnode node; /* in cache.table; its key is the OID */
+    struct list lru;   /* on cache.lru only while unpinned */
     uint64_t pins;
-    uint64_t gen;                     /* version held (0: absent) */
-    uint64_t changed;                 /* generation of the last change seen */
+    uint64_t gen;     /* version held (0: absent) */
+    uint64_t changed; /* generation of the last change seen */
     struct blob *blob;
-    bool loaded;                      /* gen/blob are meaningful */
+    bool loaded; /* gen/blob are meaningful */
 };
 
-static size_t blob_bytes(size_t len) { return (sizeof(struct blob) + len + 15) & ~(size_t)15; }
+static size_t blob_bytes(size_t len)
+{
+    return (sizeof(struct blob) + len + 15) & ~(size_t)15;
+}
 
 #define HANDLE_BYTES ((sizeof(struct handle) + 15) & ~(size_t)15)
 
@@ -77,9 +80,15 @@ void blob_put(struct blob *b)
         free(b);
 }
 
-static struct handle *handle_of_node(struct hnode *n) { return list_entry(n, struct handle, node); }
+static struct handle *handle_of_node(struct hnode *n)
+{
+    return list_entry(n, struct handle, node);
+}
 
-static struct handle *handle_of_lru(struct list *l) { return list_entry(l, struct handle, lru); }
+static struct handle *handle_of_lru(struct list *l)
+{
+    return list_entry(l, struct handle, lru);
+}
 
 int cache_init(struct cache *c, size_t budget)
 {
@@ -98,7 +107,8 @@ int cache_init(struct cache *c, size_t budget)
 
 void cache_destroy(struct cache *c)
 {
-    htab_for_each(n, &c->table) {
+    htab_for_each(n, &c->table)
+    {
         struct handle *h = handle_of_node(n);
         blob_put(h->blob);
         free(h);
@@ -253,8 +263,7 @@ static bool cacheable(const struct cache *c, const struct blob *blob)
     return HANDLE_BYTES + (blob ? blob_bytes(blob->len) : 0) <= c->budget / 8;
 }
 
-void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
-                 uint64_t view_gen)
+void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob, uint64_t view_gen)
 {
     if (!cacheable(c, blob))
         return;
@@ -272,9 +281,15 @@ void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
     pthread_mutex_unlock(&c->lock);
 }
 
-void cache_lock(struct cache *c) { pthread_mutex_lock(&c->lock); }
+void cache_lock(struct cache *c)
+{
+    pthread_mutex_lock(&c->lock);
+}
 
-void cache_unlock(struct cache *c) { pthread_mutex_unlock(&c->lock); }
+void cache_unlock(struct cache *c)
+{
+    pthread_mutex_unlock(&c->lock);
+}
 
 void cache_install(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
                    uint64_t batch_gen)
@@ -330,7 +345,8 @@ void cache_invalidate_all_locked(struct cache *c, uint64_t view_gen)
     ASSERT_HELD(&c->lock);
     if (view_gen > c->floor)
         c->floor = view_gen;
-    htab_for_each(n, &c->table) {
+    htab_for_each(n, &c->table)
+    {
         struct handle *h = handle_of_node(n);
         if (h->pins)
             unload(c, h);

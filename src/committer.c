@@ -107,8 +107,7 @@ static int apply(struct store_batch *b, struct ghost_txn *t)
             r = w->op == OP_PUT ? store_put_obj(b, w->oid, w->type, w->val, w->vlen)
                                 : store_del_obj(b, w->oid);
         else
-            r = w->op == OP_PUT ? store_put_map(b, w->oid, w->map, w->key, w->klen, w->val,
-                                                w->vlen)
+            r = w->op == OP_PUT ? store_put_map(b, w->oid, w->map, w->key, w->klen, w->val, w->vlen)
                                 : store_del_map(b, w->oid, w->map, w->key, w->klen);
         if (r)
             return r;
@@ -299,7 +298,7 @@ static uint64_t commit_batch(struct ghost *g, struct commit_req **reqs, size_t n
         if (reqs[i]->result == -GHOST_ECONFLICT)
             bump(&g->conflicts, 1);
         assert(reqs[i]->result != 1); /* every request was answered */
-        if (reqs[i]->result == 1) /* (in release builds: never report success by default) */
+        if (reqs[i]->result == 1)     /* (in release builds: never report success by default) */
             reqs[i]->result = -EIO;
     }
     return engine_growth_bound(g->store.eng, entries, bytes);
@@ -442,8 +441,8 @@ static void hand_on(struct committer *c)
 static bool take_lead(struct committer *c)
 {
     bool idle = false;
-    return atomic_compare_exchange_strong_explicit(&c->leading, &idle, true,
-                                                   memory_order_acq_rel, memory_order_relaxed);
+    return atomic_compare_exchange_strong_explicit(&c->leading, &idle, true, memory_order_acq_rel,
+                                                   memory_order_relaxed);
 }
 
 /* The leader: a caller whose request is queued while nobody commits becomes

@@ -271,7 +271,10 @@ int ghost_refresh(struct ghost *g)
     return (int)(n > INT32_MAX - 1 ? INT32_MAX - 1 : n);
 }
 
-void ghost_pin(struct ghost *g, uint64_t oid, uint64_t n) { cache_pin(&g->cache, oid, n); }
+void ghost_pin(struct ghost *g, uint64_t oid, uint64_t n)
+{
+    cache_pin(&g->cache, oid, n);
+}
 
 uint64_t ghost_unpin(struct ghost *g, uint64_t oid, uint64_t n)
 {

@@ -98,18 +98,18 @@ enum ghost_sync {
 typedef void (*ghost_invalidate_fn)(void *arg, uint64_t oid);
 
 struct ghost_options {
-    size_t cache_bytes;      /* cache budget in bytes; 0: 64 MiB */
-    enum ghost_sync sync;    /* default GHOST_SYNC_BATCH */
-    bool readonly;           /* refuse every commit with -EROFS */
-    size_t map_bytes;        /* initial LMDB map size; 0: 64 MiB. Grows. */
-    size_t reserve_bytes;    /* disk space kept for deletes; 0: 4 MiB */
-    unsigned max_batch;      /* transactions per group commit; 0: 256 */
-    unsigned max_retries;    /* attempts in ghost_run(); 0: 10000 */
-    uint64_t log_entries;    /* slots of the change log shared with other
-                                processes (a power of two); 0: 131072. Set
-                                by whoever creates it; the others adopt it. */
-    bool poll;               /* start a thread that calls ghost_refresh()
-                                once a second (only if the store changed) */
+    size_t cache_bytes;   /* cache budget in bytes; 0: 64 MiB */
+    enum ghost_sync sync; /* default GHOST_SYNC_BATCH */
+    bool readonly;        /* refuse every commit with -EROFS */
+    size_t map_bytes;     /* initial LMDB map size; 0: 64 MiB. Grows. */
+    size_t reserve_bytes; /* disk space kept for deletes; 0: 4 MiB */
+    unsigned max_batch;   /* transactions per group commit; 0: 256 */
+    unsigned max_retries; /* attempts in ghost_run(); 0: 10000 */
+    uint64_t log_entries; /* slots of the change log shared with other
+                             processes (a power of two); 0: 131072. Set
+                             by whoever creates it; the others adopt it. */
+    bool poll;            /* start a thread that calls ghost_refresh()
+                             once a second (only if the store changed) */
     ghost_invalidate_fn invalidate;
     void *invalidate_arg;
 };
@@ -200,8 +200,7 @@ int ghost_obj_get(struct ghost_txn *txn, uint64_t oid, uint8_t *type, const void
                   size_t *len);
 
 /* Write object oid (type 1..255). The bytes are copied. */
-int ghost_obj_put(struct ghost_txn *txn, uint64_t oid, uint8_t type, const void *data,
-                  size_t len);
+int ghost_obj_put(struct ghost_txn *txn, uint64_t oid, uint8_t type, const void *data, size_t len);
 
 /* Delete object oid. Its maps are not touched: delete their keys too. */
 int ghost_obj_del(struct ghost_txn *txn, uint64_t oid);
@@ -215,15 +214,14 @@ int ghost_obj_del(struct ghost_txn *txn, uint64_t oid);
 
 /* Read a value; borrowed until the transaction ends or commits. -ENOENT if
  * absent. Remembered and validated at commit. Sees the txn's own writes. */
-int ghost_map_get(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *key,
-                  size_t klen, const void **val, size_t *vlen);
+int ghost_map_get(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *key, size_t klen,
+                  const void **val, size_t *vlen);
 
-int ghost_map_put(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *key,
-                  size_t klen, const void *val, size_t vlen);
+int ghost_map_put(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *key, size_t klen,
+                  const void *val, size_t vlen);
 
 /* Delete a key; deleting an absent key is not an error. */
-int ghost_map_del(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *key,
-                  size_t klen);
+int ghost_map_del(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *key, size_t klen);
 
 /* Visit the keys of one map in order, starting at the first key >= start
  * (start may be NULL to begin at the first key). fn returns 0 to go on, a
@@ -233,8 +231,7 @@ int ghost_map_del(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void
  * writes, and is not validated key by key: a caller whose decision depends on
  * a whole map reads the owner object too, and writers that change a map's
  * membership write the owner. */
-typedef int (*ghost_scan_fn)(void *arg, const void *key, size_t klen, const void *val,
-                             size_t vlen);
+typedef int (*ghost_scan_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
 int ghost_map_scan(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *start,
                    size_t slen, ghost_scan_fn fn, void *arg);
 
@@ -288,23 +285,23 @@ int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_key
 /* --- statistics -------------------------------------------------------------- */
 
 struct ghost_stats {
-    uint64_t generation;      /* last generation this connection saw */
-    uint64_t commits;         /* transactions committed by this connection */
-    uint64_t batches;         /* LMDB write transactions they took */
-    uint64_t conflicts;       /* commits refused for a stale read */
-    uint64_t read_checks;     /* reads validated at commit */
+    uint64_t generation;         /* last generation this connection saw */
+    uint64_t commits;            /* transactions committed by this connection */
+    uint64_t batches;            /* LMDB write transactions they took */
+    uint64_t conflicts;          /* commits refused for a stale read */
+    uint64_t read_checks;        /* reads validated at commit */
     uint64_t read_checks_logged; /* of which the change log showed unchanged (no lookup) */
-    uint64_t retries;         /* attempts ghost_run() repeated */
-    uint64_t cache_bytes;     /* bytes the cache holds now */
+    uint64_t retries;            /* attempts ghost_run() repeated */
+    uint64_t cache_bytes;        /* bytes the cache holds now */
     uint64_t cache_budget;
-    uint64_t cache_handles;   /* handles in the cache */
-    uint64_t cache_loaded;    /* of which hold data (the rest are ghosts) */
+    uint64_t cache_handles; /* handles in the cache */
+    uint64_t cache_loaded;  /* of which hold data (the rest are ghosts) */
     uint64_t cache_hits;
     uint64_t cache_misses;
-    uint64_t invalidations;   /* OIDs dropped because another process wrote */
-    uint64_t map_bytes;       /* current LMDB map size */
-    uint64_t file_bytes;      /* pages in use in the store file */
-    uint64_t map_grows;       /* times the map was grown */
+    uint64_t invalidations; /* OIDs dropped because another process wrote */
+    uint64_t map_bytes;     /* current LMDB map size */
+    uint64_t file_bytes;    /* pages in use in the store file */
+    uint64_t map_grows;     /* times the map was grown */
 };
 
 void ghost_stats(struct ghost *g, struct ghost_stats *st);

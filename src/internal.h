@@ -68,7 +68,10 @@ int ghost_set_error(int err, const char *fmt, ...) __attribute__((format(printf,
 /* Forget it: every public function that returns a status calls this
  * first, so that ghost_errmsg() speaks of the last call only. */
 extern HOT_TLS bool ghost_error_set;
-static inline void ghost_clear_error(void) { ghost_error_set = false; }
+static inline void ghost_clear_error(void)
+{
+    ghost_error_set = false;
+}
 
 /* A generation number larger than any real one: "read at the head". */
 #define GEN_HEAD UINT64_MAX
@@ -83,19 +86,19 @@ struct store {
     char *path;
     unsigned char uuid[16];
     bool readonly;
-    bool quiet;                   /* while opening: errors are returned, not logged */
+    bool quiet;                            /* while opening: errors are returned, not logged */
     uint64_t batch_seq_from, batch_seq_to; /* the last batch's change log positions */
     /* Meta as our last batch left it, valid while no other write
      * transaction came between (touched only by the batch's writer). */
     uint64_t last_batch_gen, last_batch_snapmax;
-    uint64_t *changed_buf;        /* the batches' list of changed OIDs, between them */
+    uint64_t *changed_buf; /* the batches' list of changed OIDs, between them */
     size_t changed_cap;
 };
 
 struct store_opts {
     enum ghost_sync sync;
     bool readonly;
-    bool fresh;                   /* made a moment ago: its first records follow */
+    bool fresh; /* made a moment ago: its first records follow */
     size_t map_bytes;
     size_t reserve_bytes;
     uint64_t log_entries;
@@ -107,8 +110,7 @@ void store_close(struct store *s);
 
 /* Run fn(ctx); damage the engine meets inside it becomes -GHOST_ECORRUPT
  * (engine_guarded). */
-static inline int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx,
-                                const char *doing)
+static inline int store_guarded(struct store *s, int (*fn)(void *ctx), void *ctx, const char *doing)
 {
     return engine_guarded(s->eng, fn, ctx, doing);
 }
@@ -130,8 +132,8 @@ static inline void store_view_end(struct store *s, struct engine_txn *view)
 int store_obj_read(struct store *s, struct engine_txn *view, uint64_t oid, uint64_t at,
                    uint64_t *vgen, uint8_t *type, const void **data, size_t *len);
 int store_map_read(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
-                   const void *key, size_t klen, uint64_t at, uint64_t *vgen,
-                   const void **val, size_t *vlen);
+                   const void *key, size_t klen, uint64_t at, uint64_t *vgen, const void **val,
+                   size_t *vlen);
 int store_map_scan(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
                    const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg);
 
@@ -139,13 +141,13 @@ int store_map_scan(struct store *s, struct engine_txn *view, uint64_t owner, uns
 struct store_batch {
     struct store *s;
     struct engine_txn *txn;
-    uint64_t gen;       /* generation this batch writes */
-    uint64_t snapmax;   /* newest snapshot's generation, 0 if none */
-    uint64_t *changed;  /* OIDs changed in this batch, for the change log */
+    uint64_t gen;      /* generation this batch writes */
+    uint64_t snapmax;  /* newest snapshot's generation, 0 if none */
+    uint64_t *changed; /* OIDs changed in this batch, for the change log */
     size_t nchanged, capchanged;
     struct engine_cursor *cur[2]; /* on obj and map, opened on first use */
-    bool wrote;         /* changed a record: the commit will take a generation */
-    uint64_t checks_logged; /* validations the engine's shortcut answered */
+    bool wrote;                   /* changed a record: the commit will take a generation */
+    uint64_t checks_logged;       /* validations the engine's shortcut answered */
 };
 
 int store_batch_begin(struct store *s, struct store_batch *b);
@@ -154,11 +156,10 @@ int store_batch_begin(struct store *s, struct store_batch *b);
 int store_check_obj(struct store_batch *b, uint64_t oid, uint64_t gen, uint64_t *head);
 int store_check_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
                     size_t klen, uint64_t gen, uint64_t *head);
-int store_put_obj(struct store_batch *b, uint64_t oid, uint8_t type, const void *data,
-                  size_t len);
+int store_put_obj(struct store_batch *b, uint64_t oid, uint8_t type, const void *data, size_t len);
 int store_del_obj(struct store_batch *b, uint64_t oid);
-int store_put_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
-                  size_t klen, const void *val, size_t vlen);
+int store_put_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key, size_t klen,
+                  const void *val, size_t vlen);
 int store_del_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
                   size_t klen);
 int store_batch_commit(struct store_batch *b);
@@ -198,7 +199,7 @@ struct cache {
     struct htab table;    /* OID -> handle */
     size_t loaded;
     size_t bytes, budget;
-    struct list lru;      /* unpinned handles, newest first */
+    struct list lru; /* unpinned handles, newest first */
     uint64_t hits, misses;
     uint64_t floor; /* offers from views of an older generation are refused */
 };
@@ -211,8 +212,7 @@ int cache_lookup(struct cache *c, uint64_t oid, uint64_t *gen, struct blob **blo
  * (blob may be NULL for "absent"). Ignored if the cache holds the same
  * or a newer version, or if the view is older than the last invalidation.
  * Takes its own reference. */
-void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob,
-                 uint64_t view_gen);
+void cache_offer(struct cache *c, uint64_t oid, uint64_t gen, struct blob *blob, uint64_t view_gen);
 /* Install a version this process just committed in the batch of generation
  * batch_gen, with
  * cache.lock held: the committer installs a whole batch's objects between
@@ -253,21 +253,21 @@ struct write_entry {
     uint8_t type;
     size_t vlen;
     const void *val;
-    struct blob *blob;    /* an object put: val is blob->data, the cache's copy */
+    struct blob *blob; /* an object put: val is blob->data, the cache's copy */
 };
 
 /* An open-addressing index of a read or write set, built only once the set
  * is too big to scan; cap == 0 means "scan". */
 struct set_index {
-    uint32_t *slots;      /* entry number + 1, 0 for empty */
-    size_t cap;           /* slots in use (a power of two), or 0 */
-    size_t alloc;         /* slots allocated, kept for reuse */
+    uint32_t *slots; /* entry number + 1, 0 for empty */
+    size_t cap;      /* slots in use (a power of two), or 0 */
+    size_t alloc;    /* slots allocated, kept for reuse */
 };
 
 /* txn_new() resets these field by field: a new field needs a line there. */
 struct ghost_txn {
     struct ghost *g;
-    uint64_t at;          /* GEN_HEAD, or a snapshot's generation */
+    uint64_t at; /* GEN_HEAD, or a snapshot's generation */
     bool snapshot;
     struct engine_txn *view; /* lazily begun read view */
     struct arena_chunk *arena;
@@ -276,9 +276,9 @@ struct ghost_txn {
     VEC(struct write_entry) writes;
     struct set_index write_idx;
     VEC(struct blob *) blobs; /* references held until the txn ends */
-    size_t write_bytes;   /* bytes the puts add, roughly */
+    size_t write_bytes;       /* bytes the puts add, roughly */
     size_t ndeletes;
-    bool counted;         /* counted in ghost.writers */
+    bool counted; /* counted in ghost.writers */
 };
 
 /* May this transaction use the disk reserve? One that deletes and adds
@@ -296,34 +296,34 @@ struct commit_req {
     struct commit_req *next;
     struct ghost_txn *txn; /* NULL for a durability request */
     int result;
-    atomic_bool done;      /* set under the lock, after the last signal */
-    bool sleeps;           /* wake is initialized: its caller waits there */
-    pthread_cond_t wake;   /* its caller waits here: done, or lead now */
+    atomic_bool done;    /* set under the lock, after the last signal */
+    bool sleeps;         /* wake is initialized: its caller waits there */
+    pthread_cond_t wake; /* its caller waits here: done, or lead now */
 };
 
 struct committer {
-    pthread_t thread;      /* background: timed syncs and map growth */
-    pthread_mutex_t lock;  /* protects everything below and each request */
-    pthread_cond_t wake;   /* the background thread waits here */
-    pthread_cond_t more;   /* a leader waiting for more work waits here */
+    pthread_t thread;     /* background: timed syncs and map growth */
+    pthread_mutex_t lock; /* protects everything below and each request */
+    pthread_cond_t wake;  /* the background thread waits here */
+    pthread_cond_t more;  /* a leader waiting for more work waits here */
     struct commit_req *head, *tail;
-    atomic_size_t queued;  /* changed under the lock; a gathering leader polls it */
-    size_t recent;         /* the last batch plus what queued during it */
+    atomic_size_t queued;    /* changed under the lock; a gathering leader polls it */
+    size_t recent;           /* the last batch plus what queued during it */
     uint64_t last_commit_ns; /* how long the last batch took (leader only) */
     /* A caller is committing batches: taken by a compare-and-swap, by a
      * caller in the queue (under the lock) or by one that commits alone
      * (without it, see commit_alone). */
     atomic_bool leading;
-    atomic_bool stop;      /* changed under the lock */
+    atomic_bool stop; /* changed under the lock */
     bool running;
-    atomic_bool unsynced;  /* commits not yet forced to disk (changed under the lock) */
-    bool grow_wanted;      /* a writer met a full map while holding a view */
+    atomic_bool unsynced; /* commits not yet forced to disk (changed under the lock) */
+    bool grow_wanted;     /* a writer met a full map while holding a view */
     /* Leader only: how much batches may still grow the file (by the bound
      * of commit_batch) before the map's usage is looked at again, and the
      * batches since it was. */
     uint64_t map_slack;
     unsigned map_quiet;
-    struct commit_req **txns; /* the leader's batch (max_batch entries) */
+    struct commit_req **txns;       /* the leader's batch (max_batch entries) */
     VEC(struct commit_req *) syncs; /* the leader's durability requests */
 };
 
@@ -347,8 +347,8 @@ struct ghost {
     /* Coherence: what this connection has seen of the store, protected
      * by cache.lock. coh_lock lets one refresh run at a time. */
     pthread_mutex_t coh_lock;
-    uint64_t seen_gen;        /* the generation we have caught up with */
-    uint64_t seen_seq;        /* the change log entry we have read up to */
+    uint64_t seen_gen;                                 /* the generation we have caught up with */
+    uint64_t seen_seq;                                 /* the change log entry we have read up to */
     atomic_uint_fast64_t last_gen_hint, seen_seq_hint; /* copies, for lock-free checks */
 
     pthread_t poller;

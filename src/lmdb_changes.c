@@ -65,9 +65,8 @@ static size_t file_size(uint64_t entries)
 static bool header_ok(const struct changes_hdr *h, const unsigned char uuid[16], off_t size)
 {
     return h->magic == CHANGES_MAGIC && h->version == CHANGES_VERSION &&
-           !memcmp(h->uuid, uuid, 16) && h->entries >= 16 &&
-           !(h->entries & (h->entries - 1)) && h->entries <= (UINT64_C(1) << 32) &&
-           (uint64_t)size >= file_size(h->entries);
+           !memcmp(h->uuid, uuid, 16) && h->entries >= 16 && !(h->entries & (h->entries - 1)) &&
+           h->entries <= (UINT64_C(1) << 32) && (uint64_t)size >= file_size(h->entries);
 }
 
 int changes_open(struct changes *c, const char *store_path, const unsigned char uuid[16],
@@ -80,8 +79,7 @@ int changes_open(struct changes *c, const char *store_path, const unsigned char 
     snprintf(path, sizeof path, "%s-changes", store_path);
     int fd = open(path, (writable ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
     if (fd < 0)
-        return ghost_set_error(-errno, "%s: cannot open the change log: %s", path,
-                               strerror(errno));
+        return ghost_set_error(-errno, "%s: cannot open the change log: %s", path, strerror(errno));
     /* Set up under an exclusive lock, so that two processes opening at once
      * agree on one header; a valid header is never rewritten. */
     if (flock(fd, writable ? LOCK_EX : LOCK_SH) < 0 || fstat(fd, &st) < 0) {
@@ -107,8 +105,7 @@ int changes_open(struct changes *c, const char *store_path, const unsigned char 
             e = errno ? errno : EIO;
         if (e) {
             close(fd);
-            return ghost_set_error(-e, "%s: cannot set up the change log: %s", path,
-                                   strerror(e));
+            return ghost_set_error(-e, "%s: cannot set up the change log: %s", path, strerror(e));
         }
     }
     size_t size = file_size(h.entries);
@@ -190,8 +187,8 @@ bool changes_quiet_since(const struct changes *c, uint64_t oid, uint64_t since, 
         const struct changes_entry *e = &c->ring[(i - 1) & c->mask];
         uint64_t gen = atomic_load_explicit(&e->gen, memory_order_relaxed);
         if (gen == 0)
-            return false; /* no real entry: a log being set up anew */
-        if (gen <= since) /* everything newer is behind us */
+            return false;   /* no real entry: a log being set up anew */
+        if (gen <= since)   /* everything newer is behind us */
             return ours(c); /* unless the log is another store's (or became so) */
         if (atomic_load_explicit(&e->oid, memory_order_relaxed) == oid)
             return false;

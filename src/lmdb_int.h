@@ -89,9 +89,9 @@ struct engine {
     int fd;             /* LMDB's data file descriptor */
     char *path;
     bool readonly;
-    bool quiet;        /* while opening: errors are returned, not logged */
-    MDB_txn *open_txn; /* the read txn of engine_open, while it runs */
-    unsigned psize;    /* LMDB page size */
+    bool quiet;                  /* while opening: errors are returned, not logged */
+    MDB_txn *open_txn;           /* the read txn of engine_open, while it runs */
+    unsigned psize;              /* LMDB page size */
     atomic_int readers;          /* LMDB transactions and map reads under way */
     atomic_bool resizing;        /* a resize waits for readers to drain */
     pthread_mutex_t resize_lock; /* one resize at a time */
@@ -157,7 +157,10 @@ static inline void lmdb_leave(struct engine *e)
  * adopting a map grown by another process on the way. */
 int lmdb_begin(struct engine *e, unsigned flags, MDB_txn **txn);
 /* End what lmdb_begin began (abort, or after a commit). */
-static inline void lmdb_end(struct engine *e) { lmdb_leave(e); }
+static inline void lmdb_end(struct engine *e)
+{
+    lmdb_leave(e);
+}
 
 /* lmdb_guard.c */
 void lmdb_guard_install(void);

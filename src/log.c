@@ -59,7 +59,10 @@ int ghost_set_error(int err, const char *fmt, ...)
     return err;
 }
 
-const char *ghost_errmsg(void) { return ghost_error_set ? last_error : ""; }
+const char *ghost_errmsg(void)
+{
+    return ghost_error_set ? last_error : "";
+}
 
 const char *ghost_strerror(int err)
 {

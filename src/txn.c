@@ -82,30 +82,30 @@ static uint64_t entry_hash(uint64_t oid, unsigned map, const void *key, size_t k
 
 /* Entries are read_entry or write_entry, which share their first four
  * members' layout by design. */
-#define SAME_KEY(x, OID, MAP, KEY, KLEN)                                                   \
-    ((x)->oid == (OID) && (x)->map == (MAP) && (x)->klen == (KLEN) &&                    \
+#define SAME_KEY(x, OID, MAP, KEY, KLEN)                                                           \
+    ((x)->oid == (OID) && (x)->map == (MAP) && (x)->klen == (KLEN) &&                              \
      ((KLEN) == 0 || !memcmp((x)->key, KEY, KLEN)))
 
 /* Find (oid,map,key) in the set arr[0..n) with index ix: OUT = the entry,
  * or NULL. */
-#define FIND(arr, n, ix, OID, MAP, KEY, KLEN, OUT)                                         \
-    do {                                                                                 \
-        OUT = NULL;                                                                      \
-        if (!(ix).cap) {                                                                 \
-            for (size_t e_ = 0; e_ < (n); e_++)                                          \
-                if (SAME_KEY(&(arr)[e_], OID, MAP, KEY, KLEN)) {                         \
-                    OUT = &(arr)[e_];                                                    \
-                    break;                                                               \
-                }                                                                        \
-            break;                                                                       \
-        }                                                                                \
-        size_t m_ = (ix).cap - 1;                                                        \
-        size_t i_ = (size_t)entry_hash(OID, MAP, KEY, KLEN) & m_;                        \
-        for (uint32_t e_; (e_ = (ix).slots[i_]) != 0; i_ = (i_ + 1) & m_)                \
-            if (SAME_KEY(&(arr)[e_ - 1], OID, MAP, KEY, KLEN)) {                         \
-                OUT = &(arr)[e_ - 1];                                                    \
-                break;                                                                   \
-            }                                                                            \
+#define FIND(arr, n, ix, OID, MAP, KEY, KLEN, OUT)                                                 \
+    do {                                                                                           \
+        OUT = NULL;                                                                                \
+        if (!(ix).cap) {                                                                           \
+            for (size_t e_ = 0; e_ < (n); e_++)                                                    \
+                if (SAME_KEY(&(arr)[e_], OID, MAP, KEY, KLEN)) {                                   \
+                    OUT = &(arr)[e_];                                                              \
+                    break;                                                                         \
+                }                                                                                  \
+            break;                                                                                 \
+        }                                                                                          \
+        size_t m_ = (ix).cap - 1;                                                                  \
+        size_t i_ = (size_t)entry_hash(OID, MAP, KEY, KLEN) & m_;                                  \
+        for (uint32_t e_; (e_ = (ix).slots[i_]) != 0; i_ = (i_ + 1) & m_)                          \
+            if (SAME_KEY(&(arr)[e_ - 1], OID, MAP, KEY, KLEN)) {                                   \
+                OUT = &(arr)[e_ - 1];                                                              \
+                break;                                                                             \
+            }                                                                                      \
     } while (0)
 
 static const struct read_entry *entry_at(const void *arr, size_t esize, size_t e)
@@ -159,8 +159,8 @@ static struct read_entry *find_read(struct ghost_txn *t, uint64_t oid, unsigned 
 }
 
 /* Remember a read; the first generation seen is the one validated. */
-static int note_read(struct ghost_txn *t, uint64_t oid, unsigned map, const void *key,
-                     size_t klen, uint64_t gen)
+static int note_read(struct ghost_txn *t, uint64_t oid, unsigned map, const void *key, size_t klen,
+                     uint64_t gen)
 {
     if (find_read(t, oid, map, key, klen))
         return 0;
@@ -170,8 +170,7 @@ static int note_read(struct ghost_txn *t, uint64_t oid, unsigned map, const void
     if (klen && !k)
         return -ENOMEM;
     struct read_entry *e = &t->reads.v[t->reads.n++];
-    *e = (struct read_entry){
-        .oid = oid, .map = map, .klen = (unsigned)klen, .key = k, .gen = gen};
+    *e = (struct read_entry){.oid = oid, .map = map, .klen = (unsigned)klen, .key = k, .gen = gen};
     index_add(&t->read_idx, t->reads.n, t->reads.v, sizeof *e);
     return 0;
 }
@@ -198,8 +197,8 @@ static struct write_entry *add_write(struct ghost_txn *t, uint64_t oid, unsigned
     return e;
 }
 
-static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const void *key,
-                      size_t klen, int op, uint8_t type, const void *val, size_t vlen)
+static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const void *key, size_t klen,
+                      int op, uint8_t type, const void *val, size_t vlen)
 {
     if (t->snapshot || t->g->opts.readonly)
         return ghost_set_error(-EROFS, "write in a read-only %s",
@@ -524,8 +523,7 @@ static int check_oid(uint64_t oid)
     return 0;
 }
 
-int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void **data,
-                  size_t *len)
+int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void **data, size_t *len)
 {
     ghost_clear_error();
     uint8_t ty;
@@ -595,8 +593,7 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
     return r2 ? r2 : r;
 }
 
-int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *data,
-                  size_t len)
+int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *data, size_t len)
 {
     ghost_clear_error();
     int r = check_oid(oid);
@@ -627,8 +624,8 @@ static int check_key(size_t klen)
     return 0;
 }
 
-int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
-                  size_t klen, const void **val, size_t *vlen)
+int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key, size_t klen,
+                  const void **val, size_t *vlen)
 {
     ghost_clear_error();
     const void *v;
@@ -663,32 +660,31 @@ int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
     return r;
 }
 
-int ghost_map_put(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
-                  size_t klen, const void *val, size_t vlen)
+int ghost_map_put(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key, size_t klen,
+                  const void *val, size_t vlen)
 {
     ghost_clear_error();
     int r = check_key(klen);
     return r ? r : note_write(t, owner, map, key, klen, OP_PUT, 0, val, vlen);
 }
 
-int ghost_map_del(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key,
-                  size_t klen)
+int ghost_map_del(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *key, size_t klen)
 {
     ghost_clear_error();
     int r = check_key(klen);
     return r ? r : note_write(t, owner, map, key, klen, OP_DEL, 0, NULL, 0);
 }
 
-int ghost_map_scan(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *start,
-                   size_t slen, ghost_scan_fn fn, void *arg)
+int ghost_map_scan(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *start, size_t slen,
+                   ghost_scan_fn fn, void *arg)
 {
     ghost_clear_error();
     if (slen > GHOST_KEY_MAX)
         return check_key(slen);
     int r = view(t);
     return r ? r
-             : store_map_scan(&t->g->store, t->view, owner, map, start, start ? slen : 0,
-                              t->at, fn, arg);
+             : store_map_scan(&t->g->store, t->view, owner, map, start, start ? slen : 0, t->at, fn,
+                              arg);
 }
 
 /* ---- the retry helper ------------------------------------------------------------ */
@@ -735,8 +731,10 @@ int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void
         if (attempt + 1 >= max)
             return r == -GHOST_ECONFLICT
                        ? ghost_set_error(r, "gave up after %u conflicting attempts", max)
-                       : ghost_set_error(r, "gave up after %u attempts, the last "
-                                            "disconnected", max);
+                       : ghost_set_error(r,
+                                         "gave up after %u attempts, the last "
+                                         "disconnected",
+                                         max);
         atomic_fetch_add(&g->retries, 1);
         if (!seed) {
             struct timespec now;

@@ -416,10 +416,9 @@ static int raw_open(struct run *run, const char *path, enum ghost_sync sync, cha
     rc = rc ? rc
             : mdb_env_open(run->env, path,
                            /* the LMDB flags libghost itself uses for each mode */
-                           MDB_NOSUBDIR |
-                               (sync != GHOST_SYNC_NONE ? 0
-                                : raw_pwrite            ? MDB_NOSYNC
-                                                        : MDB_NOSYNC | MDB_WRITEMAP),
+                           MDB_NOSUBDIR | (sync != GHOST_SYNC_NONE ? 0
+                                           : raw_pwrite            ? MDB_NOSYNC
+                                                                   : MDB_NOSYNC | MDB_WRITEMAP),
                            0644);
     rc = rc ? rc : mdb_txn_begin(run->env, NULL, 0, &txn);
     if (rc == 0) {
@@ -619,8 +618,7 @@ struct all_runs {
     unsigned repeat;
 };
 
-static long find_case(const struct all_runs *a, enum engine e, enum ghost_sync s,
-                      unsigned threads)
+static long find_case(const struct all_runs *a, enum engine e, enum ghost_sync s, unsigned threads)
 {
     for (size_t i = 0; i < a->ncases; i++)
         if (a->cases[i].engine == e && a->cases[i].sync == s && a->cases[i].threads == threads &&
@@ -666,8 +664,7 @@ static bool pair_ratio(const struct all_runs *a, long ia, long ib, struct ratio 
     return true;
 }
 
-static size_t compute_ratios(const struct config *cfg, const struct all_runs *a,
-                             struct ratio *out)
+static size_t compute_ratios(const struct config *cfg, const struct all_runs *a, struct ratio *out)
 {
     size_t k = 0;
     for (size_t i = 0; i < cfg->nthreads; i++) {
@@ -772,8 +769,8 @@ static void print_json(const struct config *cfg, const char *fs, const char *cpu
         printf("    {\"name\": \"%s\", \"value\": %.3f, \"target\": %g, \"met\": %s, "
                "\"lowest\": %.3f, \"highest\": %.3f, \"rounds\": %u}%s\n",
                ra[i].name, ra[i].value, ra[i].target,
-               ra[i].value >= ra[i].target ? "true" : "false", ra[i].min, ra[i].max,
-               ra[i].rounds, i + 1 < nra ? "," : "");
+               ra[i].value >= ra[i].target ? "true" : "false", ra[i].min, ra[i].max, ra[i].rounds,
+               i + 1 < nra ? "," : "");
     printf("  ]\n}\n");
 }
 
@@ -865,13 +862,17 @@ static int parse_modes(struct config *cfg, const char *s)
 
 static int parse_args(struct config *cfg, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},    {"seconds", required_argument, NULL, 's'},
-        {"count", required_argument, NULL, 'n'},  {"threads", required_argument, NULL, 't'},
-        {"modes", required_argument, NULL, 'm'},  {"repeat", required_argument, NULL, 'r'},
-        {"no-contended", no_argument, NULL, 'C'}, {"json", no_argument, NULL, 'j'},
-        {"raw-pwrite", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"dir", required_argument, NULL, 'd'},
+                                         {"seconds", required_argument, NULL, 's'},
+                                         {"count", required_argument, NULL, 'n'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"modes", required_argument, NULL, 'm'},
+                                         {"repeat", required_argument, NULL, 'r'},
+                                         {"no-contended", no_argument, NULL, 'C'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"raw-pwrite", no_argument, NULL, 'P'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *tmp = getenv("TMPDIR");
     bool seconds_given = false;
     unsigned long ul;

@@ -137,8 +137,8 @@ static double do_read(const char *path, uint64_t mib)
     close(fd);
     double t = now() - t0;
     if (b != mib) {
-        fprintf(stderr, "fileops: %s: read %llu MiB, wrote %llu\n", path,
-                (unsigned long long)b, (unsigned long long)mib);
+        fprintf(stderr, "fileops: %s: read %llu MiB, wrote %llu\n", path, (unsigned long long)b,
+                (unsigned long long)mib);
         exit(1);
     }
     free(buf);
@@ -154,7 +154,7 @@ struct worker {
     enum op op;
     const char *dir;
     unsigned id;
-    long n;     /* files of this thread (readdir: files in all of DIR) */
+    long n; /* files of this thread (readdir: files in all of DIR) */
     long passes;
     unsigned nthreads;
     pthread_barrier_t *start;
@@ -219,8 +219,8 @@ static void *work(void *arg)
                 closedir(d);
             }
             if (seen != w->n) {
-                fprintf(stderr, "fileops: readdir of %s saw %ld files, not %ld\n", w->dir,
-                        seen, w->n);
+                fprintf(stderr, "fileops: readdir of %s saw %ld files, not %ld\n", w->dir, seen,
+                        w->n);
                 exit(1);
             }
         }
@@ -264,8 +264,12 @@ static double do_files(enum op op, const char *dir, long n, long k, long passes)
     pthread_barrier_init(&start, NULL, workers + 1);
     struct worker *w = calloc(workers, sizeof *w);
     for (unsigned t = 0; t < workers; t++) {
-        w[t] = (struct worker){.op = op, .dir = dir, .id = t, .nthreads = nthreads,
-                               .passes = op == OP_READDIR ? k : passes, .start = &start,
+        w[t] = (struct worker){.op = op,
+                               .dir = dir,
+                               .id = t,
+                               .nthreads = nthreads,
+                               .passes = op == OP_READDIR ? k : passes,
+                               .start = &start,
                                .n = op == OP_READDIR ? n : n / nthreads + (t < n % nthreads)};
         if (pthread_create(&w[t].thread, NULL, work, &w[t]))
             die("pthread_create", NULL);
