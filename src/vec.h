@@ -28,8 +28,11 @@
     }
 
 /* Reallocate `v` (of *cap elements of esize bytes) to hold at least `need`;
- * returns the new array with *cap updated, or NULL (v and *cap untouched). */
-static inline void *vec_realloc_(void *v, size_t *cap, size_t need, size_t esize)
+ * returns the new array with *cap updated, or NULL (v and *cap untouched).
+ * Out of line and cold: the callers' fast path is one comparison, and
+ * growing is rare (the transaction layer keeps its arrays between uses). */
+static __attribute__((noinline, cold, unused)) void *vec_realloc_(void *v, size_t *cap, size_t need,
+                                                                  size_t esize)
 {
     size_t ncap = *cap ? *cap : 8;
     while (ncap < need) {
