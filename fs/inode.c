@@ -31,6 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "file_space.h"
+#include "flusher.h"
+#include "wb_commit.h"
+
 int64_t now_ns(void)
 {
     struct timespec ts;
