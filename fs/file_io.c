@@ -27,6 +27,7 @@
 
 #include "flusher.h"
 #include "wb_commit.h"
+#include "itable.h"
 
 #define INODE_SHARE_MAX ((size_t)16 << 20)
 

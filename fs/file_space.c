@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "wb_commit.h"
+#include "itable.h"
 
 struct keylist {
     uint64_t *idx;

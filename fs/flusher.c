@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "wb_commit.h"
+#include "itable.h"
 
 void dirty_add(struct fs *fs, struct inode *in, size_t added)
 {

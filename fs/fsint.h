@@ -19,15 +19,6 @@
 #include "inode_rec.h"
 #include "wbuf.h"
 
-/* Add what is still buffered in this process (writes, and attributes set
- * on an open file) to attributes read from the store. mark is
- * commit_mark(fs) taken before the record was read: if a buffer of this
- * inode was committed since, the record is read again (under the inode's
- * lock, so that no commit falls between the record and the buffer merged
- * on it). */
-void attr_merge_buffered(struct fs *fs, struct fs_attr *a, uint64_t mark);
-#define commit_mark(fs) atomic_load(&(fs)->wb_commits)
-
 /* Runtime state of an inode this process uses. */
 struct inode {
     uint64_t ino;
@@ -76,21 +67,5 @@ struct fs {
     char owner[48]; /* boot id and pid, recorded with our orphans */
     bool readonly;
 };
-
-/* Find or add the runtime inode and take a temporary reference. */
-struct inode *inode_get(struct fs *fs, uint64_t ino);
-void inode_put(struct fs *fs, struct inode *in);
-/* Count a kernel reference; remember the name it came by. */
-void inode_looked_up(struct fs *fs, uint64_t ino, uint64_t parent, const char *name);
-/* Delete an unlinked inode and everything it owns, unless still in use. */
-int inode_reclaim(struct fs *fs, uint64_t ino);
-/* Delete the keys of ino's maps in t, at most max of them. Returns 1 when
- * none are left, 0 when more are, or a negative errno. With whole, deletes
- * nothing unless they all fit. */
-int inode_delete_maps(struct ghost_txn *t, uint64_t ino, size_t max, bool whole);
-int orphans_reclaim(struct fs *fs, bool ours_only);
-
-/* dir.c */
-uint64_t name_hash(const char *name, size_t len);
 
 #endif

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "flusher.h"
+#include "itable.h"
 
 /* Put block `index` of ino, keeping r->stored (the bytes held in blocks)
  * right. */
