@@ -34,6 +34,91 @@ struct mk_ctx {
     struct fs_attr *out;
 };
 
+/* The name is taken: a create without O_EXCL opens what is there (unless it
+ * is a directory); anything else fails. */
+static int name_taken(struct ghost_txn *t, struct mk_ctx *c, uint64_t child)
+{
+    struct rec r;
+    if (!(c->flags & O_CREAT) || (c->flags & O_EXCL))
+        return -EEXIST;
+    int e = rec_get(t, child, &r);
+    if (e)
+        return e;
+    if (S_ISDIR(r.mode))
+        return -EISDIR;
+    c->existed = true;
+    c->ino = child;
+    rec_attr(c->fs, child, &r, c->out);
+    return 0;
+}
+
+/* fs_link: the record of the inode to link, with one more link. */
+static int link_record(struct ghost_txn *t, struct mk_ctx *c, struct rec *r, int64_t now)
+{
+    int e = rec_get(t, c->link_ino, r);
+    if (e)
+        return e;
+    if (S_ISDIR(r->mode))
+        return -EPERM;
+    if (r->nlink == 0)
+        return -ENOENT;
+    if (r->nlink >= 65000)
+        return -EMLINK;
+    r->nlink++;
+    r->ctime = now;
+    c->ino = c->link_ino;
+    return 0;
+}
+
+/* The record of a new inode (its number allocated in t); a new directory
+ * adds a link to its parent pr. */
+static int new_record(struct ghost_txn *t, struct mk_ctx *c, struct rec *pr, struct rec *r,
+                      int64_t now)
+{
+    int e = ghost_oid_alloc(t, &c->ino);
+    if (e)
+        return e;
+    memset(r, 0, sizeof *r);
+    r->mode = c->mode;
+    r->uid = c->ctx->uid;
+    r->gid = c->ctx->gid;
+    if (pr->mode & S_ISGID) { /* setgid directory: inherit its group */
+        r->gid = pr->gid;
+        if (S_ISDIR(c->mode))
+            r->mode |= S_ISGID;
+    }
+    r->nlink = S_ISDIR(c->mode) ? 2 : 1;
+    r->atime = r->mtime = r->ctime = r->btime = now;
+    r->rdev = c->rdev;
+    r->parent = S_ISDIR(c->mode) ? c->parent : 0;
+    if (S_ISREG(c->mode) || S_ISLNK(c->mode))
+        r->flags = INODE_INLINE;
+    if (c->target) {
+        r->inl = (const unsigned char *)c->target;
+        r->inl_len = strlen(c->target);
+        r->size = r->inl_len;
+    }
+    if (S_ISDIR(c->mode)) {
+        if (pr->nlink >= 65000)
+            return -EMLINK;
+        pr->nlink++;
+    }
+    return 0;
+}
+
+/* Write the inode's record, its entry in the parent and the parent. */
+static int add_entry(struct ghost_txn *t, struct mk_ctx *c, struct rec *pr, const struct rec *r,
+                     int64_t now)
+{
+    int e = rec_put(t, c->ino, r);
+    e = e ? e : dirent_put(t, c->parent, c->name, c->len, c->ino, r->mode);
+    pr->mtime = pr->ctime = now;
+    e = e ? e : rec_put(t, c->parent, pr);
+    if (!e)
+        rec_attr(c->fs, c->ino, r, c->out);
+    return e;
+}
+
 static int mk_fn(struct ghost_txn *t, void *arg)
 {
     struct mk_ctx *c = arg;
@@ -45,74 +130,12 @@ static int mk_fn(struct ghost_txn *t, void *arg)
         return e;
     c->existed = false;
     e = dirent_get(t, c->parent, c->name, c->len, &child, NULL);
-    if (e == 0) {
-        if (c->flags & O_CREAT && !(c->flags & O_EXCL)) {
-            /* create of an existing name: open it instead */
-            e = rec_get(t, child, &r);
-            if (e)
-                return e;
-            if (S_ISDIR(r.mode))
-                return -EISDIR;
-            c->existed = true;
-            c->ino = child;
-            rec_attr(c->fs, child, &r, c->out);
-            return 0;
-        }
-        return -EEXIST;
-    }
+    if (e == 0)
+        return name_taken(t, c, child);
     if (e != -ENOENT)
         return e;
-
-    if (c->link_ino) {
-        e = rec_get(t, c->link_ino, &r);
-        if (e)
-            return e;
-        if (S_ISDIR(r.mode))
-            return -EPERM;
-        if (r.nlink == 0)
-            return -ENOENT;
-        if (r.nlink >= 65000)
-            return -EMLINK;
-        r.nlink++;
-        r.ctime = now;
-        c->ino = c->link_ino;
-    } else {
-        e = ghost_oid_alloc(t, &c->ino);
-        if (e)
-            return e;
-        memset(&r, 0, sizeof r);
-        r.mode = c->mode;
-        r.uid = c->ctx->uid;
-        r.gid = c->ctx->gid;
-        if (pr.mode & S_ISGID) { /* setgid directory: inherit its group */
-            r.gid = pr.gid;
-            if (S_ISDIR(c->mode))
-                r.mode |= S_ISGID;
-        }
-        r.nlink = S_ISDIR(c->mode) ? 2 : 1;
-        r.atime = r.mtime = r.ctime = r.btime = now;
-        r.rdev = c->rdev;
-        r.parent = S_ISDIR(c->mode) ? c->parent : 0;
-        if (S_ISREG(c->mode) || S_ISLNK(c->mode))
-            r.flags = INODE_INLINE;
-        if (c->target) {
-            r.inl = (const unsigned char *)c->target;
-            r.inl_len = strlen(c->target);
-            r.size = r.inl_len;
-        }
-        if (S_ISDIR(c->mode)) {
-            if (pr.nlink >= 65000)
-                return -EMLINK;
-            pr.nlink++;
-        }
-    }
-    e = rec_put(t, c->ino, &r);
-    e = e ? e : dirent_put(t, c->parent, c->name, c->len, c->ino, r.mode);
-    pr.mtime = pr.ctime = now;
-    e = e ? e : rec_put(t, c->parent, &pr);
-    if (!e)
-        rec_attr(c->fs, c->ino, &r, c->out);
-    return e;
+    e = c->link_ino ? link_record(t, c, &r, now) : new_record(t, c, &pr, &r, now);
+    return e ? e : add_entry(t, c, &pr, &r, now);
 }
 
 static int make(struct mk_ctx *c)
