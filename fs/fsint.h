@@ -11,6 +11,7 @@
 #ifndef GHOSTFS_FSINT_H
 #define GHOSTFS_FSINT_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -18,6 +19,12 @@
 #include "be.h"
 #include "inode_rec.h"
 #include "wbuf.h"
+
+/* For assert() only: whether a lock is held. They tell held from free, not
+ * who holds it (nor, for the rw lock, how): they catch a caller that forgot
+ * the lock. Outside an assert they would take a free lock. */
+#define MUTEX_HELD(m) (pthread_mutex_trylock(m) == EBUSY)
+#define RWLOCK_HELD(l) (pthread_rwlock_trywrlock(l) != 0)
 
 /* Runtime state of an inode this process uses. */
 struct inode {

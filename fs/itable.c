@@ -51,6 +51,7 @@ static void table_grow(struct fs *fs)
 
 struct inode *inode_find_locked(struct fs *fs, uint64_t ino)
 {
+    assert(MUTEX_HELD(&fs->itab_lock));
     struct inode *in = fs->buckets[slot(fs, ino)];
     while (in && in->ino != ino)
         in = in->hnext;
@@ -92,6 +93,7 @@ static bool unused(const struct inode *in)
 
 static void free_locked(struct fs *fs, struct inode *in)
 {
+    assert(MUTEX_HELD(&fs->itab_lock));
     struct inode **pp = &fs->buckets[slot(fs, in->ino)];
     while (*pp != in)
         pp = &(*pp)->hnext;
@@ -106,6 +108,7 @@ static void free_locked(struct fs *fs, struct inode *in)
 void inode_put(struct fs *fs, struct inode *in)
 {
     pthread_mutex_lock(&fs->itab_lock);
+    assert(in->refs > 0); /* a reference inode_get took */
     in->refs--;
     bool reclaim = in->unlinked && !in->nlookup && !in->nopen && !in->refs;
     uint64_t ino = in->ino;
@@ -150,7 +153,8 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t n)
     }
     in->refs++;
     uint64_t before = in->nlookup;
-    in->nlookup = n >= in->nlookup ? 0 : in->nlookup - n;
+    assert(n <= in->nlookup); /* the kernel forgets no more than it looked up */
+    in->nlookup -= n;
     if (before && !in->nlookup)
         ghost_unpin(fs->g, ino, 1);
     pthread_mutex_unlock(&fs->itab_lock);

@@ -151,9 +151,11 @@ static int commit_wbuf(struct fs *fs, uint64_t ino, struct wbuf *wb)
 static void wbuf_done(struct fs *fs, struct inode *in, struct wbuf **slot)
 {
     struct wbuf *wb = *slot;
+    assert(RWLOCK_HELD(&in->rw));
     *slot = NULL;
     atomic_store(&in->last_commit, atomic_fetch_add(&fs->wb_commits, 1) + 1);
     pthread_mutex_lock(&fs->dirty_lock);
+    assert(fs->dirty_bytes >= wb->bytes); /* dirty bytes never go negative */
     fs->dirty_bytes -= wb->bytes;
     pthread_mutex_unlock(&fs->dirty_lock);
     if (!in->wb && !in->wb_old)
@@ -165,6 +167,7 @@ static void wbuf_done(struct fs *fs, struct inode *in, struct wbuf **slot)
  * exclusively; it is dropped while waiting (the flusher needs it to end). */
 static void wait_old(struct fs *fs, struct inode *in)
 {
+    assert(RWLOCK_HELD(&in->rw));
     pthread_mutex_lock(&fs->dirty_lock);
     while (in->old_busy) {
         pthread_mutex_unlock(&fs->dirty_lock);
@@ -182,6 +185,7 @@ static void wait_old(struct fs *fs, struct inode *in)
 /* On failure a buffer is kept (nothing written is dropped). */
 int wb_commit(struct fs *fs, struct inode *in)
 {
+    assert(RWLOCK_HELD(&in->rw));
     wait_old(fs, in);
     if (in->wb_old) { /* never started, or failed: commit it here, first */
         int e = commit_wbuf(fs, in->ino, in->wb_old);
@@ -229,6 +233,7 @@ void wb_commit_old(struct fs *fs, uint64_t ino)
  * is committed, else wait for that one (back-pressure) and commit both. */
 int wb_hand_off(struct fs *fs, struct inode *in)
 {
+    assert(RWLOCK_HELD(&in->rw));
     wait_old(fs, in);
     if (in->wb_old || !in->wb)
         return wb_commit(fs, in);

@@ -141,6 +141,7 @@ void wb_apply(const struct wbuf *wb, struct rec *r)
 int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigned set,
                struct fs_attr *out)
 {
+    assert(RWLOCK_HELD(&in->rw));
     struct rec r;
     int e = rec_peek(fs, in->ino, &r);
     if (e)
