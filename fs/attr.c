@@ -4,19 +4,21 @@
  *
  * What getattr returns is the stored record with this process's buffered
  * writes and buffered attributes merged on it. A setattr on a file open
- * with buffered writes joins its write buffer (wb_setattr) and commits with
- * it; any other setattr commits the buffer first and then runs its own
- * transaction, so that a truncate cuts buffered data too and no later
- * commit overwrites the times set here.
+ * with buffered writes joins its write buffer (setattr_buffered) and
+ * commits with it; any other setattr commits the buffer first and then
+ * runs its own transaction, so that a truncate cuts buffered data too and
+ * no later commit overwrites the times set here.
  *
  * Locks: the inode's rw lock (exclusive for setattr, shared while merging),
  * then fs.itab_lock briefly.
  */
 #include "attr.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
+#include "dirty.h"
 #include "file_space.h"
 #include "itable.h"
 #include "wb_commit.h"
@@ -109,6 +111,63 @@ static int setattr_fn(struct ghost_txn *t, void *arg)
     return e;
 }
 
+/* Buffer a setattr of WB_SETTABLE fields in in->wb; with in->rw held
+ * exclusively. Fills *out with the attributes as they now are. -EAGAIN: not
+ * a regular file, commit it at once instead. */
+static int setattr_buffered(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigned set,
+                            struct fs_attr *out)
+{
+    assert(RWLOCK_HELD(&in->rw));
+    struct rec r;
+    int e = rec_peek(fs, in->ino, &r);
+    if (e)
+        return e == -GHOST_ECORRUPT ? -EIO : e;
+    rec_attr(fs, in->ino, &r, out);
+    if (!S_ISREG(r.mode) || !in->wb)
+        return -EAGAIN;
+    struct wbuf *wb = in->wb;
+    /* The base of an attribute is what the commit will find before this
+     * buffer is applied: the store's value with the older buffer applied
+     * on it, as it is now (this set is the latest change). */
+    struct fs_attr cur = *out;
+    if (in->wb_old)
+        wb_merge_attr(in->wb_old, &cur);
+    struct rec base = r;
+    if (in->wb_old)
+        wb_apply(in->wb_old, &base);
+    int64_t now = now_ns();
+    if (set & FS_SET_MODE)
+        wb->base_mode = base.mode & 07777;
+    if (set & FS_SET_UID)
+        wb->base_uid = base.uid;
+    if (set & FS_SET_GID)
+        wb->base_gid = base.gid;
+    if (set & (FS_SET_ATIME | FS_SET_ATIME_NOW))
+        wb->base_atime = base.atime;
+    if (set & (FS_SET_MTIME | FS_SET_MTIME_NOW))
+        wb->base_mtime = base.mtime;
+    if (set & FS_SET_MODE)
+        wb->mode = a->mode & 07777;
+    if (set & FS_SET_UID)
+        wb->uid = a->uid;
+    if (set & FS_SET_GID)
+        wb->gid = a->gid;
+    if (set & (FS_SET_ATIME | FS_SET_ATIME_NOW))
+        wb->atime = set & FS_SET_ATIME_NOW ? now : a->atime_ns;
+    if (set & (FS_SET_MTIME | FS_SET_MTIME_NOW))
+        wb->mtime = set & FS_SET_MTIME_NOW ? now : a->mtime_ns;
+    wb->aset |= set & (FS_SET_MODE | FS_SET_UID | FS_SET_GID);
+    if (set & (FS_SET_ATIME | FS_SET_ATIME_NOW))
+        wb->aset |= FS_SET_ATIME;
+    if (set & (FS_SET_MTIME | FS_SET_MTIME_NOW))
+        wb->aset |= FS_SET_MTIME;
+    wb->ctime = now;
+    dirty_add(fs, in, 0);
+    *out = cur;
+    wb_merge_attr(wb, out);
+    return 0;
+}
+
 int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsigned to_set,
                struct fs_attr *out)
 {
@@ -123,7 +182,7 @@ int fs_setattr(struct fs *fs, uint64_t ino, const struct fs_attr *in_attr, unsig
     bool open = in->nopen > 0;
     pthread_mutex_unlock(&fs->itab_lock);
     if (open && in->wb && in->wb->data && !fs->readonly && !(to_set & ~WB_SETTABLE)) {
-        int e = wb_setattr(fs, in, in_attr, to_set, out);
+        int e = setattr_buffered(fs, in, in_attr, to_set, out);
         if (e != -EAGAIN) {
             pthread_rwlock_unlock(&in->rw);
             inode_put(fs, in);

@@ -15,15 +15,14 @@ uint64_t name_hash(const char *name, size_t len);
 /* A name a directory may hold: sets *len, or -ENAMETOOLONG / -EINVAL. */
 int check_name(const char *name, size_t *len);
 /* Look name up in dir: *child and (if dtype) *dtype, or -ENOENT. */
-int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
-               uint64_t *child, uint8_t *dtype);
+int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len, uint64_t *child,
+               uint8_t *dtype);
 /* Add the entry name -> child (of type mode) to dir, and its back
  * reference to child. */
-int dirent_put(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
-               uint64_t child, uint32_t mode);
+int dirent_put(struct ghost_txn *t, uint64_t dir, const char *name, size_t len, uint64_t child,
+               uint32_t mode);
 /* Remove the entry and its back reference. */
-int dirent_del(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
-               uint64_t child);
+int dirent_del(struct ghost_txn *t, uint64_t dir, const char *name, size_t len, uint64_t child);
 /* The key from which a scan of FS_MAP_DIRENT lists the entries after
  * readdir offset off; returns its length. */
 size_t dirent_resume_key(unsigned char k[8], uint64_t off);

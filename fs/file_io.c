@@ -25,9 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "flusher.h"
-#include "wb_commit.h"
+#include "block.h"
+#include "dirty.h"
 #include "itable.h"
+#include "wb_commit.h"
 
 #define INODE_SHARE_MAX ((size_t)16 << 20)
 
@@ -48,11 +49,11 @@ static int read_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, const s
         uint64_t index = off / fs->bs;
         uint32_t boff = (uint32_t)(off % fs->bs);
         size_t n = fs->bs - boff < len ? fs->bs - boff : len;
-        unsigned char k[8];
+        unsigned char k[BLOCK_KEY_LEN];
         const void *v;
         size_t vlen;
-        put_be64(k, index);
-        int e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &vlen);
+        block_key(k, index);
+        int e = ghost_map_get(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, &v, &vlen);
         if (e && e != -ENOENT)
             return e == -GHOST_ECORRUPT ? -EIO : e;
         if (!e && boff < vlen)
@@ -100,11 +101,11 @@ static int pieces_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, uint6
         uint64_t index = off / fs->bs;
         uint32_t boff = (uint32_t)(off % fs->bs);
         size_t len = fs->bs - boff < size ? fs->bs - boff : size;
-        unsigned char k[8];
+        unsigned char k[BLOCK_KEY_LEN];
         const void *v = NULL;
         size_t vlen = 0;
-        put_be64(k, index);
-        int e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &vlen);
+        block_key(k, index);
+        int e = ghost_map_get(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, &v, &vlen);
         if (e && e != -ENOENT) {
             free(iov);
             return e == -GHOST_ECORRUPT ? -EIO : e;

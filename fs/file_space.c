@@ -18,8 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wb_commit.h"
+#include "block.h"
 #include "itable.h"
+#include "wb_commit.h"
 
 struct keylist {
     uint64_t *idx;
@@ -31,9 +32,9 @@ static int collect_blocks(void *arg, const void *key, size_t klen, const void *v
 {
     struct keylist *kl = arg;
     (void)v, (void)vl;
-    if (klen != 8)
+    if (klen != BLOCK_KEY_LEN)
         return 0;
-    uint64_t i = get_be64(key);
+    uint64_t i = block_index(key);
     if (i >= kl->until)
         return 1;
     if (kl->n == kl->cap) {
@@ -56,21 +57,21 @@ static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct r
         return 0;
     uint64_t first = from / fs->bs, last = (to - 1) / fs->bs;
     struct keylist kl = {.until = last + 1};
-    unsigned char k[8];
-    put_be64(k, first);
-    int e = ghost_map_scan(t, ino, FS_MAP_DATA, k, 8, collect_blocks, &kl);
+    unsigned char k[BLOCK_KEY_LEN];
+    block_key(k, first);
+    int e = ghost_map_scan(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, collect_blocks, &kl);
     for (size_t i = 0; e >= 0 && i < kl.n; i++) {
         uint64_t bstart = kl.idx[i] * fs->bs;
         uint64_t lo = from > bstart ? from - bstart : 0;
         uint64_t hi = to < bstart + fs->bs ? to - bstart : fs->bs;
-        put_be64(k, kl.idx[i]);
+        block_key(k, kl.idx[i]);
         const void *v;
         size_t vlen;
-        e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &vlen);
+        e = ghost_map_get(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, &v, &vlen);
         if (e)
             break;
         if (lo == 0 && hi >= vlen) {
-            e = ghost_map_del(t, ino, FS_MAP_DATA, k, 8);
+            e = ghost_map_del(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN);
             r->stored = r->stored >= vlen ? r->stored - vlen : 0;
         } else if (lo < vlen) {
             unsigned char *b = malloc(vlen);
@@ -83,7 +84,7 @@ static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct r
             memset(b + lo, 0, end - lo);
             /* cutting the tail: store it shorter */
             size_t keep = hi >= vlen ? lo : vlen;
-            e = ghost_map_put(t, ino, FS_MAP_DATA, k, 8, b, keep);
+            e = ghost_map_put(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, b, keep);
             r->stored = r->stored >= vlen - keep ? r->stored - (vlen - keep) : 0;
             free(b);
         }
@@ -200,9 +201,9 @@ static int seek_visit(void *arg, const void *key, size_t klen, const void *v, si
 {
     struct seek_ctx *s = arg;
     (void)v, (void)vl;
-    if (klen != 8)
+    if (klen != BLOCK_KEY_LEN)
         return 0;
-    uint64_t i = get_be64(key);
+    uint64_t i = block_index(key);
     if (s->data) {
         s->found = i;
         s->hit = true;
@@ -236,9 +237,9 @@ int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence)
         ret = whence == SEEK_DATA ? off : (int64_t)r.size;
     else if (!e) {
         struct seek_ctx s = {.want = (uint64_t)off / fs->bs, .data = whence == SEEK_DATA};
-        unsigned char k[8];
-        put_be64(k, s.want);
-        e = ghost_map_scan(t, ino, FS_MAP_DATA, k, 8, seek_visit, &s);
+        unsigned char k[BLOCK_KEY_LEN];
+        block_key(k, s.want);
+        e = ghost_map_scan(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, seek_visit, &s);
         if (e < 0) {
             ret = e;
         } else if (whence == SEEK_DATA) {

@@ -1,16 +1,14 @@
 /*
- * flusher.c - the dirty list and the thread that commits it.
+ * flusher.c - the thread that commits what stays buffered, and flush_all.
  *
- * An inode with a write buffer (wb or wb_old) is on the dirty list, with
- * the time it became dirty; fs.dirty_bytes counts the bytes of all
- * buffers, for back-pressure (file_io.c). The flusher commits a buffer
- * once it is commit_interval old, and the wb_old a writer handed it
- * (wb_commit.c) at once. It sleeps on a condition variable while nothing is
- * dirty: an idle filesystem has no timer.
+ * The flusher walks the dirty list (dirty.c) and commits a buffer once it
+ * is commit_interval old, and the wb_old a writer handed it (wb_commit.c)
+ * at once. It sleeps on a condition variable while nothing is dirty: an
+ * idle filesystem has no timer. A commit that fails (a full disk, say) is
+ * tried again an interval later.
  *
- * Locks: fs.dirty_lock protects the list, dirty_bytes, dirty_since and the
- * inodes' old_pending / old_busy; it is never held while a commit runs or
- * an inode's rw lock is waited for.
+ * Locks: it reads the list under fs.dirty_lock, copies the inode numbers
+ * it will commit, and drops the lock before it commits any of them.
  */
 #include "flusher.h"
 
@@ -18,40 +16,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "wb_commit.h"
 #include "itable.h"
-
-void dirty_add(struct fs *fs, struct inode *in, size_t added)
-{
-    pthread_mutex_lock(&fs->dirty_lock);
-    if (!in->dirty) {
-        in->dirty = true;
-        in->dirty_since = now_ns();
-        in->dprev = NULL;
-        in->dnext = fs->dirty_head;
-        if (fs->dirty_head)
-            fs->dirty_head->dprev = in;
-        fs->dirty_head = in;
-        pthread_cond_signal(&fs->dirty_cond);
-    }
-    fs->dirty_bytes += added;
-    pthread_mutex_unlock(&fs->dirty_lock);
-}
-
-void dirty_remove(struct fs *fs, struct inode *in)
-{
-    pthread_mutex_lock(&fs->dirty_lock);
-    if (in->dirty) {
-        if (in->dprev)
-            in->dprev->dnext = in->dnext;
-        else
-            fs->dirty_head = in->dnext;
-        if (in->dnext)
-            in->dnext->dprev = in->dprev;
-        in->dirty = false;
-    }
-    pthread_mutex_unlock(&fs->dirty_lock);
-}
+#include "wb_commit.h"
 
 /* A commit the flusher made failed (a full disk, say): the data stays
  * buffered, and the flusher tries again an interval later, not at once. */

@@ -23,7 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "flusher.h"
+#include "block.h"
+#include "dirty.h"
 #include "itable.h"
 
 /* Put block `index` of ino, keeping r->stored (the bytes held in blocks)
@@ -31,16 +32,16 @@
 static int block_put(struct ghost_txn *t, uint64_t ino, struct rec *r, uint64_t index,
                      const void *data, size_t len)
 {
-    unsigned char k[8];
+    unsigned char k[BLOCK_KEY_LEN];
     const void *v;
     size_t old = 0;
-    put_be64(k, index);
-    int e = ghost_map_get(t, ino, FS_MAP_DATA, k, 8, &v, &old);
+    block_key(k, index);
+    int e = ghost_map_get(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, &v, &old);
     if (e == -ENOENT)
         old = 0;
     else if (e)
         return e;
-    e = ghost_map_put(t, ino, FS_MAP_DATA, k, 8, data, len);
+    e = ghost_map_put(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, data, len);
     if (!e)
         r->stored = r->stored + len >= old ? r->stored + len - old : 0;
     return e;
@@ -95,8 +96,8 @@ static int commit_fn(struct ghost_txn *t, void *arg)
             struct dblock *d = &wb->b[i];
             uint64_t bstart = d->index * fs->bs;
             uint32_t blen = (uint32_t)(size - bstart < fs->bs ? size - bstart : fs->bs);
-            unsigned char k[8];
-            put_be64(k, d->index);
+            unsigned char k[BLOCK_KEY_LEN];
+            block_key(k, d->index);
             if (wb_covers(d, blen)) { /* written whole: no base to read or copy */
                 e = block_put(t, c->ino, &r, d->index, d->data, blen);
                 if (e)
@@ -110,7 +111,7 @@ static int commit_fn(struct ghost_txn *t, void *arg)
                 } else if (bstart < r.size && !old_inl) {
                     const void *v;
                     size_t vlen;
-                    e = ghost_map_get(t, c->ino, FS_MAP_DATA, k, 8, &v, &vlen);
+                    e = ghost_map_get(t, c->ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, &v, &vlen);
                     if (e && e != -ENOENT)
                         return e;
                     if (!e)

@@ -8,22 +8,18 @@
  * Every reader in this process merges the buffer over the stored data
  * (wb_find, wb_overlay in wbuf.h); wb_commit.c writes it as one
  * transaction. Attributes set on an open file (tar sets owner, mode and
- * times before it closes it) join the buffer with the value they replaced,
- * so that a commit never undoes a change another daemon made meanwhile.
+ * times before it closes it) join the buffer (attr.c) with the value they
+ * replaced, so that a commit never undoes a change another daemon made
+ * meanwhile.
  *
  * Locks: a buffer is changed only under its inode's rw lock held
- * exclusively, and read under it held shared; nothing here takes a lock
- * but wb_setattr (through dirty_add: fs.dirty_lock).
+ * exclusively, and read under it held shared; nothing here takes a lock.
  */
 #include "wbuf.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "flusher.h"
-#include "fsint.h"
 
 void wb_free(struct wbuf *wb)
 {
@@ -136,58 +132,4 @@ void wb_apply(const struct wbuf *wb, struct rec *r)
         r->atime = wb->atime;
     if (wb->ctime > r->ctime)
         r->ctime = wb->ctime;
-}
-
-int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigned set,
-               struct fs_attr *out)
-{
-    assert(RWLOCK_HELD(&in->rw));
-    struct rec r;
-    int e = rec_peek(fs, in->ino, &r);
-    if (e)
-        return e == -GHOST_ECORRUPT ? -EIO : e;
-    rec_attr(fs, in->ino, &r, out);
-    if (!S_ISREG(r.mode) || !in->wb)
-        return -EAGAIN;
-    struct wbuf *wb = in->wb;
-    /* The base of an attribute is what the commit will find before this
-     * buffer is applied: the store's value with the older buffer applied
-     * on it, as it is now (this set is the latest change). */
-    struct fs_attr cur = *out;
-    if (in->wb_old)
-        wb_merge_attr(in->wb_old, &cur);
-    struct rec base = r;
-    if (in->wb_old)
-        wb_apply(in->wb_old, &base);
-    int64_t now = now_ns();
-    if (set & FS_SET_MODE)
-        wb->base_mode = base.mode & 07777;
-    if (set & FS_SET_UID)
-        wb->base_uid = base.uid;
-    if (set & FS_SET_GID)
-        wb->base_gid = base.gid;
-    if (set & (FS_SET_ATIME | FS_SET_ATIME_NOW))
-        wb->base_atime = base.atime;
-    if (set & (FS_SET_MTIME | FS_SET_MTIME_NOW))
-        wb->base_mtime = base.mtime;
-    if (set & FS_SET_MODE)
-        wb->mode = a->mode & 07777;
-    if (set & FS_SET_UID)
-        wb->uid = a->uid;
-    if (set & FS_SET_GID)
-        wb->gid = a->gid;
-    if (set & (FS_SET_ATIME | FS_SET_ATIME_NOW))
-        wb->atime = set & FS_SET_ATIME_NOW ? now : a->atime_ns;
-    if (set & (FS_SET_MTIME | FS_SET_MTIME_NOW))
-        wb->mtime = set & FS_SET_MTIME_NOW ? now : a->mtime_ns;
-    wb->aset |= set & (FS_SET_MODE | FS_SET_UID | FS_SET_GID);
-    if (set & (FS_SET_ATIME | FS_SET_ATIME_NOW))
-        wb->aset |= FS_SET_ATIME;
-    if (set & (FS_SET_MTIME | FS_SET_MTIME_NOW))
-        wb->aset |= FS_SET_MTIME;
-    wb->ctime = now;
-    dirty_add(fs, in, 0);
-    *out = cur;
-    wb_merge_attr(wb, out);
-    return 0;
 }

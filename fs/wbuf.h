@@ -29,25 +29,25 @@ struct dblock {
 struct wbuf {
     struct dblock *b; /* sorted by index */
     size_t n, cap;
-    uint64_t end;     /* the file is at least this long */
+    uint64_t end; /* the file is at least this long */
     size_t bytes;
-    bool data;        /* bytes were written (else only attributes were set) */
+    bool data; /* bytes were written (else only attributes were set) */
     /* Attributes set while the file is open, committed with its data: tar
      * sets owner, mode and times on the open file before it closes it. */
-    unsigned aset;    /* which of FS_SET_MODE, _UID, _GID, _ATIME, _MTIME */
+    unsigned aset; /* which of FS_SET_MODE, _UID, _GID, _ATIME, _MTIME */
     uint32_t mode, uid, gid;
     int64_t atime;
-    int64_t mtime;    /* valid when data or FS_SET_MTIME */
+    int64_t mtime; /* valid when data or FS_SET_MTIME */
     /* What each attribute in aset was when it was first set here: a commit
      * sets it only if the store still has that, so that a change another
      * daemon committed meanwhile is not undone. */
     uint32_t base_mode, base_uid, base_gid;
     int64_t base_atime, base_mtime;
-    int64_t ctime;    /* of the last buffered change */
+    int64_t ctime; /* of the last buffered change */
 };
-/* Attributes set with setattr that wb_setattr can buffer. */
-#define WB_SETTABLE                                                                        \
-    (FS_SET_MODE | FS_SET_UID | FS_SET_GID | FS_SET_ATIME | FS_SET_MTIME | FS_SET_ATIME_NOW | \
+/* Attributes set with setattr that a buffer can hold (attr.c). */
+#define WB_SETTABLE                                                                                \
+    (FS_SET_MODE | FS_SET_UID | FS_SET_GID | FS_SET_ATIME | FS_SET_MTIME | FS_SET_ATIME_NOW |      \
      FS_SET_MTIME_NOW)
 
 /* The block of wb with this index, or NULL; *pos (if pos) is where it is or
@@ -96,12 +96,5 @@ void wb_free(struct wbuf *wb);
 /* What a commit of wb would make of attributes / of the record. */
 void wb_merge_attr(const struct wbuf *wb, struct fs_attr *a);
 void wb_apply(const struct wbuf *wb, struct rec *r);
-
-struct inode;
-/* Buffer a setattr of WB_SETTABLE fields; with in->rw held exclusively.
- * Fills *out with the attributes as they now are. -EAGAIN: not a regular
- * file, commit it at once instead. */
-int wb_setattr(struct fs *fs, struct inode *in, const struct fs_attr *a, unsigned set,
-               struct fs_attr *out);
 
 #endif
