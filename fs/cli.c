@@ -357,23 +357,80 @@ static int check_mount(struct mount_args *m)
     return 0;
 }
 
+/* The arguments libfuse parses: the program's name, the -o list (with our
+ * fsname, subtype and default_permissions added) and -d. argv has room for
+ * 5; returns how many there are. */
+static int fuse_argv(struct mount_args *m, char **argv)
+{
+    char fsname[PATH_MAX + 16];
+    int argc = 0;
+    snprintf(fsname, sizeof fsname, "fsname=%s,subtype=ghostfs,default_permissions",
+             m->store);
+    add_fuse_opt(m, fsname);
+    argv[argc++] = (char *)prog;
+    argv[argc++] = "-o";
+    argv[argc++] = m->fuse_opts;
+    if (m->debug)
+        argv[argc++] = "-d";
+    argv[argc] = NULL;
+    return argc;
+}
+
+/* The mount is up: tell the parent waiting on report_fd that we serve, and
+ * leave its terminal (log to syslog from now on). */
+static void report_serving(int report_fd)
+{
+    if (write(report_fd, "", 1) != 1) { /* "serving" */
+    }
+    close(report_fd);
+    ghost_log_to_syslog(true); /* stderr is about to be /dev/null */
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        close(null);
+    }
+}
+
+/* Serve requests until the filesystem is unmounted or a signal ends the
+ * loop; 0 for a clean end. */
+static int run_loop(struct fuse_session *se)
+{
+    /* Keep freed buffers (file blocks, and what each commit allocates and
+     * frees again, up to a few MiB) in the heap instead of returning them
+     * to the kernel and faulting fresh pages in for every commit. */
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(cfg, 64);
+    fuse_loop_cfg_set_idle_threads(cfg, 16);
+    int ret = fuse_session_loop_mt(se, cfg) ? 1 : 0;
+    fuse_loop_cfg_destroy(cfg);
+    return ret;
+}
+
+/* Why the daemon failed (err, empty if it did not): to the parent waiting
+ * on report_fd, or to stderr when there is none (the foreground). */
+static void report_failure(int report_fd, const char *err)
+{
+    if (report_fd >= 0) {
+        if (write(report_fd, err, strlen(err) + 1) < 0) {
+        }
+        close(report_fd);
+    } else if (*err) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+    }
+}
+
 static int serve(struct mount_args *m, int report_fd)
 {
     struct fs *fs = NULL;
     struct fuse_session *se = NULL;
-    char fsname[PATH_MAX + 16], err[512] = "";
+    char err[512] = "";
     char *argv_fuse[8];
-    int argc_fuse = 0, ret = 1;
-
-    snprintf(fsname, sizeof fsname, "fsname=%s,subtype=ghostfs,default_permissions",
-             m->store);
-    add_fuse_opt(m, fsname);
-    argv_fuse[argc_fuse++] = (char *)prog;
-    argv_fuse[argc_fuse++] = "-o";
-    argv_fuse[argc_fuse++] = m->fuse_opts;
-    if (m->debug)
-        argv_fuse[argc_fuse++] = "-d";
-    argv_fuse[argc_fuse] = NULL;
+    int ret = 1;
+    int argc_fuse = fuse_argv(m, argv_fuse);
     struct fuse_args args = FUSE_ARGS_INIT(argc_fuse, argv_fuse);
 
     int e = fs_open(m->store, &m->fo, &fs);
@@ -407,29 +464,10 @@ static int serve(struct mount_args *m, int report_fd)
         goto out_unmount;
     }
     if (report_fd >= 0) {
-        if (write(report_fd, "", 1) != 1) { /* "serving" */
-        }
-        close(report_fd);
+        report_serving(report_fd);
         report_fd = -1;
-        ghost_log_to_syslog(true); /* stderr is about to be /dev/null */
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-            close(null);
-        }
     }
-    /* Keep freed buffers (file blocks, and what each commit allocates and
-     * frees again, up to a few MiB) in the heap instead of returning them
-     * to the kernel and faulting fresh pages in for every commit. */
-    mallopt(M_MMAP_THRESHOLD, 8 << 20);
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-    fuse_loop_cfg_set_max_threads(cfg, 64);
-    fuse_loop_cfg_set_idle_threads(cfg, 16);
-    ret = fuse_session_loop_mt(se, cfg) ? 1 : 0;
-    fuse_loop_cfg_destroy(cfg);
+    ret = run_loop(se);
     notifier_stop();
 out_unmount:
     fuse_session_unmount(se);
@@ -440,13 +478,7 @@ out:
         fuse_session_destroy(se);
     fs_close(fs);
     fuse_opt_free_args(&args);
-    if (report_fd >= 0) {
-        if (write(report_fd, err, strlen(err) + 1) < 0) {
-        }
-        close(report_fd);
-    } else if (*err) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-    }
+    report_failure(report_fd, err);
     return *err ? 1 : ret;
 }
 

@@ -2,7 +2,8 @@
  * handle.c - what a handle asks of the filesystem beside its data: opening
  * a directory (it must be one), fsync on a directory, and taking back an
  * open whose reply never reached the kernel. Files are opened and
- * released in inode.c, listed in dir.c, read and written in file.c.
+ * released in open_file.c, directories listed in readdir.c, files read and
+ * written in file_io.c.
  *
  * No state of its own: a directory handle holds nothing in this process
  * (every listing reads the store afresh; see fs_readdir's cookies).

@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "fsint.h"
+#include "dirent.h"
 
 /* How long the thread waits before it tries again after running out of
  * memory. */

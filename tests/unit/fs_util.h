@@ -9,7 +9,7 @@
  * nothing is committed behind a test's back: a test that reads the store
  * directly (ghost_txn_begin on fs_store()) sees exactly what flush, release,
  * setattr and the other committing calls wrote. What the store holds is read
- * with the layouts of fs/fs.h and fs/inode.c (the inode record: size at byte
+ * with the layouts of fs/fs.h and fs/inode_rec.c (the inode record: size at byte
  * 16, parent at 64, flags at 88, inline data after byte 92; block keys are
  * big-endian indexes).
  *

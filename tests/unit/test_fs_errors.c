@@ -26,6 +26,7 @@
 
 #include "fsint.h"
 #include "ghost.h"
+#include "itable.h"
 #include "proc.h"
 #include "util.h"
 

@@ -22,6 +22,7 @@
 
 #include "fsint.h"
 #include "ghost.h"
+#include "itable.h"
 #include "notify.h"
 #include "proc.h"
 #include "util.h"

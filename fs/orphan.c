@@ -1,0 +1,195 @@
+/*
+ * orphan.c - inodes whose last link went while they were in use, and
+ * deleting an inode with everything it owns.
+ *
+ * Unlinking the last name of an inode that is still open or known to the
+ * kernel records it in the orphan map (FS_MAP_ORPHAN on FS_ORPHAN_OID, key
+ * inode:8, value the owner "bootid pid" of this process) instead of
+ * deleting it; the last release or forget deletes it, and a mount after a
+ * crash deletes orphans whose process is gone. This file owns that map's
+ * layout. A big inode is deleted in slices, one transaction each, and the
+ * last one deletes the record and the orphan entry - after checking that
+ * the inode is still unlinked (nothing reachable is ever reclaimed).
+ *
+ * No locks of fs/ are taken here: the callers have dropped theirs.
+ */
+#include "orphan.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void orphan_owner(char *owner, size_t size)
+{
+    char boot[40] = "unknown";
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        if (fgets(boot, sizeof boot, f))
+            boot[strcspn(boot, "\n")] = 0;
+        fclose(f);
+    }
+    snprintf(owner, size, "%s %d", boot, (int)getpid());
+}
+
+int orphan_put(struct ghost_txn *t, struct fs *fs, uint64_t ino)
+{
+    unsigned char k[8];
+    put_be64(k, ino);
+    return ghost_map_put(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, k, 8, fs->owner, strlen(fs->owner));
+}
+
+struct keys {
+    unsigned char (*k)[GHOST_KEY_MAX];
+    size_t *len;
+    uint8_t *map;
+    uint8_t cur; /* the map being scanned */
+    size_t n, max;
+};
+
+static int collect_key(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct keys *ks = arg;
+    (void)val;
+    (void)vlen;
+    if (ks->n == ks->max)
+        return 1;
+    memcpy(ks->k[ks->n], key, klen);
+    ks->len[ks->n] = klen;
+    ks->map[ks->n++] = ks->cur;
+    return 0;
+}
+
+int inode_delete_maps(struct ghost_txn *t, uint64_t ino, size_t max, bool whole)
+{
+    static const uint8_t maps[] = {FS_MAP_DATA, FS_MAP_XATTR, FS_MAP_DIRENT, FS_MAP_BACKREF};
+    struct keys ks = {.max = whole ? max + 1 : max};
+    ks.k = malloc(ks.max * sizeof *ks.k);
+    ks.len = malloc(ks.max * sizeof *ks.len);
+    ks.map = malloc(ks.max);
+    int e = ks.k && ks.len && ks.map ? 0 : -ENOMEM;
+    for (size_t m = 0; !e && m < sizeof maps && ks.n < ks.max; m++) {
+        ks.cur = maps[m];
+        e = ghost_map_scan(t, ino, maps[m], NULL, 0, collect_key, &ks);
+        e = e > 0 ? 0 : e;
+    }
+    bool all = ks.n < ks.max;
+    if (!e && (all || !whole))
+        for (size_t i = 0; !e && i < ks.n; i++)
+            e = ghost_map_del(t, ino, ks.map[i], ks.k[i], ks.len[i]);
+    free(ks.k);
+    free(ks.len);
+    free(ks.map);
+    return e ? e : all;
+}
+
+struct reclaim_ctx {
+    struct fs *fs;
+    uint64_t ino;
+    bool done;
+};
+
+/* Delete up to RECLAIM_SLICE keys of the inode's maps per transaction; the
+ * last transaction deletes the inode and its orphan entry, after checking
+ * that it is still unlinked (nothing reachable is ever reclaimed). */
+#define RECLAIM_SLICE 2048
+
+static int reclaim_fn(struct ghost_txn *t, void *arg)
+{
+    struct reclaim_ctx *c = arg;
+    struct rec r;
+    unsigned char okey[8];
+    put_be64(okey, c->ino);
+    int e = rec_get(t, c->ino, &r);
+    if (e == -ENOENT) {
+        c->done = true;
+        return ghost_map_del(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, okey, 8);
+    }
+    if (e)
+        return e;
+    if (r.nlink > 0) { /* linked again (or never unlinked): keep it */
+        c->done = true;
+        return ghost_map_del(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, okey, 8);
+    }
+    e = inode_delete_maps(t, c->ino, RECLAIM_SLICE, false);
+    if (e < 0)
+        return e;
+    c->done = e == 1;
+    if (!c->done) /* more to go: keep the inode, touch it so a racing link conflicts */
+        return rec_put(t, c->ino, &r);
+    e = ghost_obj_del(t, c->ino);
+    return e ? e : ghost_map_del(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, okey, 8);
+}
+
+int inode_reclaim(struct fs *fs, uint64_t ino)
+{
+    struct reclaim_ctx c = {.fs = fs, .ino = ino};
+    int e = 0;
+    while (!e && !c.done)
+        e = fs_run(fs, reclaim_fn, &c);
+    return e;
+}
+
+struct orphan_scan {
+    struct fs *fs;
+    bool ours_only;
+    uint64_t *inos;
+    size_t n, cap;
+};
+
+static bool owner_alive(const char *owner, size_t len, const char *me)
+{
+    /* owner is "bootid pid"; another boot means the process is gone. */
+    size_t mylen = strlen(me);
+    const char *sp = memchr(owner, ' ', len);
+    const char *mysp = strchr(me, ' ');
+    if (!sp || !mysp || (size_t)(sp - owner) != (size_t)(mysp - me) ||
+        memcmp(owner, me, (size_t)(sp - owner)))
+        return false;
+    char pidbuf[16] = {0};
+    size_t pl = len - (size_t)(sp - owner) - 1;
+    if (pl >= sizeof pidbuf)
+        return false;
+    memcpy(pidbuf, sp + 1, pl);
+    pid_t pid = (pid_t)atol(pidbuf);
+    (void)mylen;
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static int orphan_visit(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct orphan_scan *s = arg;
+    if (klen != 8)
+        return 0;
+    bool mine = vlen == strlen(s->fs->owner) && !memcmp(val, s->fs->owner, vlen);
+    if (s->ours_only ? !mine : (!mine && owner_alive(val, vlen, s->fs->owner)))
+        return 0;
+    if (!s->ours_only && mine)
+        return 0; /* ours are still in use; release/forget reclaims them */
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        uint64_t *p = realloc(s->inos, s->cap * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        s->inos = p;
+    }
+    s->inos[s->n++] = get_be64(key);
+    return 0;
+}
+
+int orphans_reclaim(struct fs *fs, bool ours_only)
+{
+    struct ghost_txn *t;
+    struct orphan_scan s = {.fs = fs, .ours_only = ours_only};
+    int e = ghost_txn_begin(fs->g, &t);
+    if (e)
+        return e;
+    e = ghost_map_scan(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, NULL, 0, orphan_visit, &s);
+    ghost_txn_abort(t);
+    for (size_t i = 0; e >= 0 && i < s.n; i++)
+        e = inode_reclaim(fs, s.inos[i]);
+    free(s.inos);
+    return e < 0 ? e : 0;
+}

@@ -1,0 +1,139 @@
+/*
+ * readdir.c - directory listings, with and without attributes (readdirplus).
+ *
+ * Offsets are the name hashes of dirent.c's keys: a listing resumes after
+ * the last hash it handed out, so entries added or removed meanwhile never
+ * make another be skipped or repeated. No locks are held across a read view;
+ * the inode locks that merging buffered writes needs are taken after it.
+ */
+#include "fsint.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attr.h"
+#include "dirent.h"
+#include "itable.h"
+
+/* readdir works in rounds: collect up to ROUND entries in one short read
+ * view, end it, then hand them out (adding writes still buffered here, which
+ * needs inode locks that must not be waited for while a view is open). */
+#define ROUND 128
+
+struct rd_entry {
+    char name[FS_NAME_MAX + 1];
+    struct fs_attr a;
+    uint64_t off;
+};
+
+struct rd_ctx {
+    struct fs *fs;
+    struct ghost_txn *t;
+    bool plus;
+    struct rd_entry *e;
+    size_t n;
+    int err;
+};
+
+static int rd_visit(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct rd_ctx *c = arg;
+    struct rd_entry *x = &c->e[c->n];
+    uint64_t child;
+    uint32_t mode;
+    if (dirent_decode(key, klen, val, vlen, x->name, &x->off, &child, &mode))
+        return 0;
+    memset(&x->a, 0, sizeof x->a);
+    x->a.ino = child;
+    x->a.mode = mode;
+    if (c->plus) {
+        struct rec r;
+        int e = rec_get(c->t, x->a.ino, &r);
+        if (e == -ENOENT)
+            return 0; /* raced with a delete */
+        if (e) {
+            c->err = e;
+            return 1;
+        }
+        rec_attr(c->fs, x->a.ino, &r, &x->a);
+    }
+    return ++c->n == ROUND;
+}
+
+int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn,
+               void *arg)
+{
+    struct ghost_txn *t;
+    struct rec r;
+    int e = ghost_txn_begin(fs->g, &t);
+    if (e)
+        return fs_errno(e);
+    e = rec_get(t, ino, &r);
+    if (!e && !S_ISDIR(r.mode))
+        e = -ENOTDIR;
+    if (e) {
+        ghost_txn_abort(t);
+        return fs_errno(e);
+    }
+    struct fs_attr a = {0};
+    if (off < 1) {
+        rec_attr(fs, ino, &r, &a);
+        if (fn(arg, ".", &a, 1)) { /* no lookup count for "." and ".." */
+            ghost_txn_abort(t);
+            return 0;
+        }
+        off = 1;
+    }
+    if (off < 2) {
+        uint64_t up = r.parent ? r.parent : FS_ROOT_INO;
+        struct rec ur;
+        memset(&a, 0, sizeof a);
+        a.ino = up;
+        a.mode = S_IFDIR;
+        if (plus && rec_get(t, up, &ur) == 0)
+            rec_attr(fs, up, &ur, &a);
+        if (fn(arg, "..", &a, 2)) {
+            ghost_txn_abort(t);
+            return 0;
+        }
+        off = 2;
+    }
+    ghost_txn_abort(t);
+
+    struct rd_ctx c = {.fs = fs, .plus = plus, .e = malloc(ROUND * sizeof *c.e)};
+    if (!c.e)
+        return -ENOMEM;
+    for (;;) {
+        unsigned char start[8];
+        size_t slen = dirent_resume_key(start, off);
+        c.n = 0;
+        uint64_t mark = commit_mark(fs);
+        e = ghost_txn_begin(fs->g, &c.t);
+        if (e)
+            break;
+        e = ghost_map_scan(c.t, ino, FS_MAP_DIRENT, start, slen, rd_visit, &c);
+        ghost_txn_abort(c.t);
+        if (e > 0)
+            e = 0;
+        e = e ? e : c.err;
+        if (e)
+            break;
+        bool full = false;
+        for (size_t i = 0; i < c.n && !full; i++) {
+            if (plus)
+                attr_merge_buffered(fs, &c.e[i].a, mark);
+            full = fn(arg, c.e[i].name, &c.e[i].a, c.e[i].off) != 0;
+            if (!full) {
+                if (plus)
+                    inode_looked_up(fs, c.e[i].a.ino, ino, c.e[i].name);
+                off = c.e[i].off;
+            }
+        }
+        if (full || c.n < ROUND)
+            break;
+    }
+    free(c.e);
+    return fs_errno(e);
+}
+
