@@ -16,13 +16,13 @@
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <libgen.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,28 +37,27 @@ static const char *prog = "ghostfs";
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ghostfs mkfs [--block-size BYTES] STORE\n"
-            "       ghostfs mount STORE MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
-            "       ghostfs umount MOUNTPOINT\n"
-            "       ghostfs --help | --version\n"
-            "\n"
-            "Mount options (-o, comma separated):\n"
-            "  ro                  read only\n"
-            "  allow_other         let other users in (needs user_allow_other)\n"
-            "  sync=batch|always|none   durability of commits (default batch)\n"
-            "  cache_size=BYTES    object cache budget (default 64M)\n"
-            "  write_buffer=BYTES  dirty file data before back-pressure (default 256M)\n"
-            "  commit_interval=MS  commit buffered writes after this long (default 1000)\n"
-            "  writeback           let the kernel cache writes too (one mount only)\n"
-            "  spin=US             poll for the next request this long before sleeping\n"
-            "                      (default 50; 0: sleep at once)\n"
-            "  read_ahead=KB       the mount's read-ahead window, set as root (default\n"
-            "                      1024; 0: the kernel's, 128)\n"
-            "  and the usual mount options: dev, nodev, suid, nosuid, exec, noexec,\n"
-            "  atime, noatime, relatime, rw, auto_unmount, fsname=, subtype=\n"
-            "-f  stay in the foreground   -d  foreground with FUSE debug output\n"
-            "BYTES may end in K, M or G.\n");
+    fprintf(f, "usage: ghostfs mkfs [--block-size BYTES] STORE\n"
+               "       ghostfs mount STORE MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
+               "       ghostfs umount MOUNTPOINT\n"
+               "       ghostfs --help | --version\n"
+               "\n"
+               "Mount options (-o, comma separated):\n"
+               "  ro                  read only\n"
+               "  allow_other         let other users in (needs user_allow_other)\n"
+               "  sync=batch|always|none   durability of commits (default batch)\n"
+               "  cache_size=BYTES    object cache budget (default 64M)\n"
+               "  write_buffer=BYTES  dirty file data before back-pressure (default 256M)\n"
+               "  commit_interval=MS  commit buffered writes after this long (default 1000)\n"
+               "  writeback           let the kernel cache writes too (one mount only)\n"
+               "  spin=US             poll for the next request this long before sleeping\n"
+               "                      (default 50; 0: sleep at once)\n"
+               "  read_ahead=KB       the mount's read-ahead window, set as root (default\n"
+               "                      1024; 0: the kernel's, 128)\n"
+               "  and the usual mount options: dev, nodev, suid, nosuid, exec, noexec,\n"
+               "  atime, noatime, relatime, rw, auto_unmount, fsname=, subtype=\n"
+               "-f  stay in the foreground   -d  foreground with FUSE debug output\n"
+               "BYTES may end in K, M or G.\n");
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -80,8 +79,7 @@ static const char *store_error(const char *store, int e)
     const char *m = ghost_errmsg();
     if (e == -EMEDIUMTYPE)
         snprintf(buf, sizeof buf,
-                 "%s: a ghost object store, but not a ghostfs filesystem (no superblock)",
-                 store);
+                 "%s: a ghost object store, but not a ghostfs filesystem (no superblock)", store);
     else if (e == -EPROTONOSUPPORT)
         snprintf(buf, sizeof buf, "%s: a ghostfs filesystem of a newer version", store);
     else if (m && *m && strstr(m, store))
@@ -99,10 +97,23 @@ static int parse_bytes(const char *s, size_t *out)
     if (errno || end == s || *s == '-')
         return -1;
     switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        v <<= 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        v <<= 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        v <<= 30;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end)
         return -1;
@@ -146,9 +157,9 @@ struct mount_args {
     const char *store, *mnt;
     struct fs_options fo;
     bool foreground, debug, writeback;
-    unsigned spin_us;     /* how long a worker polls for the next request */
+    unsigned spin_us;       /* how long a worker polls for the next request */
     unsigned read_ahead_kb; /* the mount's read-ahead window; 0: the kernel's */
-    char fuse_opts[4096]; /* passed on to libfuse */
+    char fuse_opts[4096];   /* passed on to libfuse */
 };
 
 static void add_fuse_opt(struct mount_args *m, const char *o)
@@ -160,9 +171,9 @@ static void add_fuse_opt(struct mount_args *m, const char *o)
 /* Options mount(8) and fstab pass that mean nothing to a FUSE daemon. */
 static bool ignored(const char *o)
 {
-    static const char *const list[] = {"defaults", "auto", "noauto", "user", "nouser",
-                                       "users", "_netdev", "nofail", "rw", "sync_read",
-                                       "async", NULL};
+    static const char *const list[] = {"defaults", "auto",      "noauto",  "user",
+                                       "nouser",   "users",     "_netdev", "nofail",
+                                       "rw",       "sync_read", "async",   NULL};
     for (int i = 0; list[i]; i++)
         if (!strcmp(o, list[i]))
             return true;
@@ -171,10 +182,10 @@ static bool ignored(const char *o)
 
 static bool passed_to_fuse(const char *o)
 {
-    static const char *const list[] = {"allow_other", "allow_root", "dev", "nodev", "suid",
-                                       "nosuid", "exec", "noexec", "atime", "noatime",
-                                       "relatime", "norelatime", "strictatime",
-                                       "auto_unmount", "ro", NULL};
+    static const char *const list[] = {"allow_other", "allow_root",   "dev",      "nodev",
+                                       "suid",        "nosuid",       "exec",     "noexec",
+                                       "atime",       "noatime",      "relatime", "norelatime",
+                                       "strictatime", "auto_unmount", "ro",       NULL};
     static const char *const prefixed[] = {"fsname=", "subtype=", "max_read=", NULL};
     for (int i = 0; list[i]; i++)
         if (!strcmp(o, list[i]))
@@ -279,8 +290,7 @@ static int parse_mount(struct mount_args *m, int argc, char **argv)
     /* The daemon runs in /, so it needs absolute paths. */
     static char store[PATH_MAX], mnt[PATH_MAX];
     if (!realpath(m->store, store))
-        return fail("store %s: %s", m->store,
-                    errno == ENOENT ? "no such store" : strerror(errno));
+        return fail("store %s: %s", m->store, errno == ENOENT ? "no such store" : strerror(errno));
     if (!realpath(m->mnt, mnt))
         return fail("mountpoint %s: %s", m->mnt, strerror(errno));
     m->store = store;
@@ -364,8 +374,7 @@ static int fuse_argv(struct mount_args *m, char **argv)
 {
     char fsname[PATH_MAX + 16];
     int argc = 0;
-    snprintf(fsname, sizeof fsname, "fsname=%s,subtype=ghostfs,default_permissions",
-             m->store);
+    snprintf(fsname, sizeof fsname, "fsname=%s,subtype=ghostfs,default_permissions", m->store);
     add_fuse_opt(m, fsname);
     argv[argc++] = (char *)prog;
     argv[argc++] = "-o";
@@ -438,8 +447,8 @@ static int serve(struct mount_args *m, int report_fd)
         snprintf(err, sizeof err, "%s", store_error(m->store, e));
         goto out;
     }
-    struct ghostfs_mount gm = {.fs = fs, .writeback = m->writeback,
-                               .read_ahead = m->read_ahead_kb * 1024};
+    struct ghostfs_mount gm = {
+        .fs = fs, .writeback = m->writeback, .read_ahead = m->read_ahead_kb * 1024};
     se = fuse_session_new(&args, &ghostfs_ops, sizeof ghostfs_ops, &gm);
     if (!se) {
         snprintf(err, sizeof err, "cannot start a FUSE session");
@@ -450,8 +459,7 @@ static int serve(struct mount_args *m, int report_fd)
         goto out;
     }
     if (fuse_session_mount(se, m->mnt)) {
-        snprintf(err, sizeof err, "cannot mount on %s (is /dev/fuse there, and fuse3?)",
-                 m->mnt);
+        snprintf(err, sizeof err, "cannot mount on %s (is /dev/fuse there, and fuse3?)", m->mnt);
         goto out_signals;
     }
     set_read_ahead(m->mnt, m->read_ahead_kb);

@@ -52,8 +52,8 @@ static size_t backref_key(unsigned char *k, uint64_t parent, const char *name, s
     return 8 + len;
 }
 
-int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
-                      uint64_t *child, uint8_t *dtype)
+int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len, uint64_t *child,
+               uint8_t *dtype)
 {
     unsigned char k[DKEY_MAX];
     const void *v;
@@ -69,8 +69,8 @@ int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
     return 0;
 }
 
-int dirent_put(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
-                      uint64_t child, uint32_t mode)
+int dirent_put(struct ghost_txn *t, uint64_t dir, const char *name, size_t len, uint64_t child,
+               uint32_t mode)
 {
     unsigned char k[DKEY_MAX], v[9];
     put_be64(v, child);
@@ -81,8 +81,7 @@ int dirent_put(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
     return ghost_map_put(t, child, FS_MAP_BACKREF, k, backref_key(k, dir, name, len), "", 0);
 }
 
-int dirent_del(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
-                      uint64_t child)
+int dirent_del(struct ghost_txn *t, uint64_t dir, const char *name, size_t len, uint64_t child)
 {
     unsigned char k[DKEY_MAX];
     int e = ghost_map_del(t, dir, FS_MAP_DIRENT, k, dirent_key(k, name, len));

@@ -66,8 +66,7 @@ static int read_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, const s
 }
 
 /* Copy what wb holds of [off, off+size) over buf. */
-static void merge_buffer(struct fs *fs, const struct wbuf *wb, void *buf, uint64_t off,
-                         size_t size)
+static void merge_buffer(struct fs *fs, const struct wbuf *wb, void *buf, uint64_t off, size_t size)
 {
     if (!wb || !size)
         return;
@@ -80,7 +79,7 @@ static void merge_buffer(struct fs *fs, const struct wbuf *wb, void *buf, uint64
         uint64_t lo = off > bstart ? off : bstart;
         uint64_t hi = off + size < bstart + fs->bs ? off + size : bstart + fs->bs;
         wb_overlay(d, (unsigned char *)buf + (lo - off), (uint32_t)(lo - bstart),
-                (uint32_t)(hi - bstart));
+                   (uint32_t)(hi - bstart));
     }
 }
 
@@ -198,8 +197,8 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t of
     return fs_errno(read_common(fs, ino, buf, size, off, NULL, NULL));
 }
 
-ssize_t fs_read_pieces(struct fs *fs, uint64_t ino, size_t size, uint64_t off,
-                       fs_pieces_fn fn, void *arg)
+ssize_t fs_read_pieces(struct fs *fs, uint64_t ino, size_t size, uint64_t off, fs_pieces_fn fn,
+                       void *arg)
 {
     return fs_errno(read_common(fs, ino, NULL, size, off, fn, arg));
 }
@@ -286,7 +285,10 @@ out:
     return fs_errno(e ? e : ret);
 }
 
-int fs_flush(struct fs *fs, uint64_t ino) { return fs_errno(wb_commit_ino(fs, ino)); }
+int fs_flush(struct fs *fs, uint64_t ino)
+{
+    return fs_errno(wb_commit_ino(fs, ino));
+}
 
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 {

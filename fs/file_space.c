@@ -93,8 +93,7 @@ static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct r
     return e < 0 ? e : 0;
 }
 
-int truncate_txn(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct rec *r,
-                 uint64_t size)
+int truncate_txn(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct rec *r, uint64_t size)
 {
     if (size > (uint64_t)INT64_MAX)
         return -EFBIG;
@@ -259,8 +258,8 @@ int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence)
     return fs_errno(ret);
 }
 
-ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out,
-                      uint64_t off_out, size_t len)
+ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out, uint64_t off_out,
+                      size_t len)
 {
     size_t chunk = (size_t)1 << 20, done = 0;
     unsigned char *buf = malloc(chunk);

@@ -26,10 +26,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "ghost.h"
 
@@ -38,8 +38,13 @@
 #define FS_ORPHAN_OID 3
 
 enum { FS_OBJ_INODE = 1, FS_OBJ_SUPER = 2 };
-enum { FS_MAP_DIRENT = 1, FS_MAP_BACKREF = 2, FS_MAP_DATA = 3, FS_MAP_XATTR = 4,
-       FS_MAP_ORPHAN = 5 };
+enum {
+    FS_MAP_DIRENT = 1,
+    FS_MAP_BACKREF = 2,
+    FS_MAP_DATA = 3,
+    FS_MAP_XATTR = 4,
+    FS_MAP_ORPHAN = 5
+};
 
 #define FS_NAME_MAX 255
 #define FS_XATTR_NAME_MAX 255
@@ -77,7 +82,7 @@ enum {
 
 struct fs_options {
     struct ghost_options store;
-    size_t write_buffer;      /* bytes of dirty file data before back-pressure */
+    size_t write_buffer; /* bytes of dirty file data before back-pressure */
     unsigned commit_interval_ms;
 };
 
@@ -121,8 +126,7 @@ int fs_symlink(struct fs *fs, const struct fs_ctx *ctx, const char *target, uint
                const char *name, struct fs_attr *out);
 /* Copies the target into buf (NUL-terminated, truncated to size - 1). */
 int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
-int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
-            struct fs_attr *out);
+int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name, struct fs_attr *out);
 int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
 int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
 /* flags: RENAME_NOREPLACE, RENAME_EXCHANGE. */
@@ -135,8 +139,7 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
  * (the entry was not taken). With plus, each entry taken counts as a lookup. */
 typedef int (*fs_dirent_fn)(void *arg, const char *name, const struct fs_attr *attr,
                             uint64_t next_off);
-int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn,
-               void *arg);
+int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn, void *arg);
 /* Open a directory handle: -ENOTDIR unless ino is a directory. */
 int fs_opendir(struct fs *fs, uint64_t ino);
 /* Make the directory's entries durable. */
@@ -154,8 +157,8 @@ ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t of
  * holes), valid only during the call - what a reply to the kernel needs.
  * Returns the bytes handed to fn, or a negative errno and fn was not called. */
 typedef void (*fs_pieces_fn)(void *arg, const struct iovec *iov, int n);
-ssize_t fs_read_pieces(struct fs *fs, uint64_t ino, size_t size, uint64_t off,
-                       fs_pieces_fn fn, void *arg);
+ssize_t fs_read_pieces(struct fs *fs, uint64_t ino, size_t size, uint64_t off, fs_pieces_fn fn,
+                       void *arg);
 /* append: write at the end of the file, whatever off says. */
 ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint64_t off,
                  bool append);
@@ -171,14 +174,14 @@ int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);
 int fs_release(struct fs *fs, uint64_t ino);
 int fs_fallocate(struct fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len);
 int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence);
-ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out,
-                      uint64_t off_out, size_t len);
+ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out, uint64_t off_out,
+                      size_t len);
 int fs_statfs(struct fs *fs, struct statvfs *st);
 int fs_syncfs(struct fs *fs);
 
 /* ---- xattrs ---- */
-int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value,
-                size_t size, int flags);
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
+                int flags);
 /* size 0: return the value's size. Else copy it, or -ERANGE. */
 ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size);
 ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size);

@@ -15,8 +15,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "fs.h"
 #include "be.h"
+#include "fs.h"
 #include "inode_rec.h"
 #include "wbuf.h"
 
@@ -61,21 +61,21 @@ typedef void (*fs_notify_fn)(void *arg, uint64_t ino);
 struct inode {
     uint64_t ino;
     struct inode *hnext;
-    uint64_t nlookup;     /* kernel references */
-    uint32_t nopen;       /* open files */
-    uint32_t refs;        /* temporary references by running calls */
-    pthread_rwlock_t rw;  /* protects wb, wb_old and cached_dv */
-    struct wbuf *wb;      /* writes since the last commit (or hand-off) */
+    uint64_t nlookup;    /* kernel references */
+    uint32_t nopen;      /* open files */
+    uint32_t refs;       /* temporary references by running calls */
+    pthread_rwlock_t rw; /* protects wb, wb_old and cached_dv */
+    struct wbuf *wb;     /* writes since the last commit (or hand-off) */
     /* A full buffer handed to the flusher, which commits it without rw
      * while writes go on into wb; readers merge wb_old, then wb. */
     struct wbuf *wb_old;
-    bool old_pending;     /* waiting for the flusher (under fs.dirty_lock) */
-    bool old_busy;        /* the flusher is committing it (under fs.dirty_lock) */
+    bool old_pending;             /* waiting for the flusher (under fs.dirty_lock) */
+    bool old_busy;                /* the flusher is committing it (under fs.dirty_lock) */
     _Atomic uint64_t last_commit; /* commit_mark(fs) after its last buffer commit */
     uint64_t cached_dv;
     bool dv_known;
-    bool unlinked;        /* nlink reached 0: reclaim when unused */
-    uint64_t parent;      /* a name the kernel knows it by, for invalidation */
+    bool unlinked;   /* nlink reached 0: reclaim when unused */
+    uint64_t parent; /* a name the kernel knows it by, for invalidation */
     char *name;
     struct inode *dnext, *dprev; /* dirty list */
     bool dirty;
@@ -92,7 +92,7 @@ struct fs {
 
     pthread_mutex_t dirty_lock; /* protects the dirty list, dirty_bytes, old_* */
     pthread_cond_t dirty_cond;
-    pthread_cond_t old_cond;    /* a background commit of a wb_old ended */
+    pthread_cond_t old_cond;     /* a background commit of a wb_old ended */
     _Atomic uint64_t wb_commits; /* buffers committed so far (see commit_mark) */
     struct inode *dirty_head;
     size_t dirty_bytes, budget;

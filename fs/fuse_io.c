@@ -27,9 +27,9 @@
 #include "fuse_ops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -40,9 +40,9 @@
 
 #include <fuse_lowlevel.h>
 
-static atomic_bool spinning;     /* one thread spins at a time */
-static int64_t spin_ns;          /* how long; 0: never */
-static pthread_key_t epfd_key;   /* each thread's epoll instance, closed when it ends */
+static atomic_bool spinning;   /* one thread spins at a time */
+static int64_t spin_ns;        /* how long; 0: never */
+static pthread_key_t epfd_key; /* each thread's epoll instance, closed when it ends */
 static pthread_once_t epfd_once = PTHREAD_ONCE_INIT;
 
 static int64_t mono_ns(void)

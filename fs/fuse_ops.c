@@ -226,8 +226,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_readlink(req, buf);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-                     dev_t rdev)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
     struct fs_ctx c = ctx_of(req);
     struct fs_attr a;
@@ -264,8 +263,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     reply_err(req, fs_rmdir(FS(req), parent, name));
 }
 
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-                      fuse_ino_t newparent, const char *newname, unsigned int flags)
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
 {
     reply_err(req, fs_rename(FS(req), parent, name, newparent, newname, flags));
 }
@@ -296,9 +295,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         reply_err(req, e);
         return;
     }
-    struct fuse_entry_param ep = {.ino = a.ino,
-                                  .attr_timeout = CACHE_TIMEOUT,
-                                  .entry_timeout = CACHE_TIMEOUT};
+    struct fuse_entry_param ep = {
+        .ino = a.ino, .attr_timeout = CACHE_TIMEOUT, .entry_timeout = CACHE_TIMEOUT};
     to_stat(&a, &ep.attr);
     if (fuse_reply_create(req, &ep, fi) == -ENOENT) /* interrupted */
         fs_unopen(FS(req), a.ino, 1);
@@ -378,8 +376,7 @@ static int add_entry(void *arg, const char *name, const struct fs_attr *a, uint6
         n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &ep,
                                    (off_t)next);
     } else {
-        n = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, &st,
-                              (off_t)next);
+        n = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, &st, (off_t)next);
     }
     if (n > d->size - d->used)
         return 1;
@@ -422,8 +419,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
     fuse_reply_err(req, 0);
 }
 
-static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-                        struct fuse_file_info *fi)
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
     (void)fi;
     reply_err(req, fs_fsyncdir(FS(req), ino, datasync));
@@ -513,17 +509,15 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 }
 
 static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
-                               struct fuse_file_info *fi_in, fuse_ino_t ino_out,
-                               off_t off_out, struct fuse_file_info *fi_out, size_t len,
-                               int flags)
+                               struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+                               struct fuse_file_info *fi_out, size_t len, int flags)
 {
     (void)fi_in, (void)fi_out;
     if (flags) {
         fuse_reply_err(req, EINVAL);
         return;
     }
-    ssize_t n = fs_copy_range(FS(req), ino_in, (uint64_t)off_in, ino_out, (uint64_t)off_out,
-                              len);
+    ssize_t n = fs_copy_range(FS(req), ino_in, (uint64_t)off_in, ino_out, (uint64_t)off_out, len);
     if (n < 0)
         reply_err(req, (int)n);
     else

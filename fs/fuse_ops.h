@@ -13,7 +13,7 @@ struct fuse_session;
 struct ghostfs_mount {
     struct fs *fs;
     bool writeback;
-    unsigned read_ahead;  /* bytes to offer the kernel at INIT; 0: its own */
+    unsigned read_ahead; /* bytes to offer the kernel at INIT; 0: its own */
 };
 
 extern const struct fuse_lowlevel_ops ghostfs_ops;

@@ -163,16 +163,25 @@ int fs_mknod(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const cha
     if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
         type != S_IFBLK)
         return -EINVAL;
-    struct mk_ctx c = {.fs = fs, .ctx = ctx, .parent = parent, .name = name, .mode = mode,
-                       .rdev = (type == S_IFCHR || type == S_IFBLK) ? rdev : 0, .out = out};
+    struct mk_ctx c = {.fs = fs,
+                       .ctx = ctx,
+                       .parent = parent,
+                       .name = name,
+                       .mode = mode,
+                       .rdev = (type == S_IFCHR || type == S_IFBLK) ? rdev : 0,
+                       .out = out};
     return make(&c);
 }
 
 int fs_mkdir(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
              uint32_t mode, struct fs_attr *out)
 {
-    struct mk_ctx c = {.fs = fs, .ctx = ctx, .parent = parent, .name = name,
-                       .mode = S_IFDIR | (mode & 07777), .out = out};
+    struct mk_ctx c = {.fs = fs,
+                       .ctx = ctx,
+                       .parent = parent,
+                       .name = name,
+                       .mode = S_IFDIR | (mode & 07777),
+                       .out = out};
     return make(&c);
 }
 
@@ -184,13 +193,17 @@ int fs_symlink(struct fs *fs, const struct fs_ctx *ctx, const char *target, uint
         return -ENOENT;
     if (tlen >= 4096)
         return -ENAMETOOLONG;
-    struct mk_ctx c = {.fs = fs, .ctx = ctx, .parent = parent, .name = name,
-                       .mode = S_IFLNK | 0777, .target = target, .out = out};
+    struct mk_ctx c = {.fs = fs,
+                       .ctx = ctx,
+                       .parent = parent,
+                       .name = name,
+                       .mode = S_IFLNK | 0777,
+                       .target = target,
+                       .out = out};
     return make(&c);
 }
 
-int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
-            struct fs_attr *out)
+int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name, struct fs_attr *out)
 {
     struct mk_ctx c = {.fs = fs, .parent = parent, .name = name, .link_ino = ino, .out = out};
     return make(&c);
@@ -199,8 +212,13 @@ int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
 int fs_create(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
               uint32_t mode, int flags, struct fs_attr *out)
 {
-    struct mk_ctx c = {.fs = fs, .ctx = ctx, .parent = parent, .name = name,
-                       .mode = S_IFREG | (mode & 07777), .flags = flags | O_CREAT, .out = out};
+    struct mk_ctx c = {.fs = fs,
+                       .ctx = ctx,
+                       .parent = parent,
+                       .name = name,
+                       .mode = S_IFREG | (mode & 07777),
+                       .flags = flags | O_CREAT,
+                       .out = out};
     int e = make(&c);
     if (e)
         return e;

@@ -33,8 +33,7 @@ struct mkfs_ctx {
 static int mkfs_fn(struct ghost_txn *t, void *arg)
 {
     struct mkfs_ctx *c = arg;
-    struct super sb = {.version = SUPER_VERSION, .block_size = c->bs,
-                       .inline_max = FS_INLINE_MAX};
+    struct super sb = {.version = SUPER_VERSION, .block_size = c->bs, .inline_max = FS_INLINE_MAX};
     int e = super_put(t, &sb);
     int64_t now = now_ns();
     struct rec r = {.mode = S_IFDIR | 0755,
@@ -140,9 +139,15 @@ void fs_close(struct fs *fs)
     free(fs);
 }
 
-struct ghost *fs_store(struct fs *fs) { return fs->g; }
+struct ghost *fs_store(struct fs *fs)
+{
+    return fs->g;
+}
 
-uint32_t fs_block_size(struct fs *fs) { return fs->bs; }
+uint32_t fs_block_size(struct fs *fs)
+{
+    return fs->bs;
+}
 
 int fs_statfs(struct fs *fs, struct statvfs *st)
 {

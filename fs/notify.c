@@ -35,8 +35,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fsint.h"
 #include "dirent.h"
+#include "fsint.h"
 
 /* How long the thread waits before it tries again after running out of
  * memory. */

@@ -61,8 +61,7 @@ static int rd_visit(void *arg, const void *key, size_t klen, const void *val, si
     return ++c->n == ROUND;
 }
 
-int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn,
-               void *arg)
+int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn, void *arg)
 {
     struct ghost_txn *t;
     struct rec r;
@@ -136,4 +135,3 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
     free(c.e);
     return fs_errno(e);
 }
-

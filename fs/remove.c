@@ -19,8 +19,8 @@
 
 /* Drop one link of child (named name in dir), in transaction t. Sets
  * *gone when its last link went. */
-int remove_link(struct ghost_txn *t, uint64_t dir, const char *name, size_t len,
-                uint64_t child, struct rec *cr, int64_t now, bool *gone)
+int remove_link(struct ghost_txn *t, uint64_t dir, const char *name, size_t len, uint64_t child,
+                struct rec *cr, int64_t now, bool *gone)
 {
     int e = dirent_del(t, dir, name, len, child);
     if (e)
@@ -44,11 +44,11 @@ struct rm_ctx {
     const char *name;
     size_t len;
     bool dir;
-    uint64_t child;    /* the inode the name led to when we locked it */
-    bool busy;         /* open here, or with buffered writes */
-    bool gone;         /* its last link went */
-    bool deleted;      /* ... and it was deleted in the same transaction */
-    bool moved;        /* the name now leads elsewhere: look again */
+    uint64_t child; /* the inode the name led to when we locked it */
+    bool busy;      /* open here, or with buffered writes */
+    bool gone;      /* its last link went */
+    bool deleted;   /* ... and it was deleted in the same transaction */
+    bool moved;     /* the name now leads elsewhere: look again */
 };
 
 /* A file unlinked while nobody here has it open, small enough to go in one

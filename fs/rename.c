@@ -203,8 +203,8 @@ static int mv_fn(struct ghost_txn *t, void *arg)
 int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
               const char *newname, unsigned flags)
 {
-    struct mv_ctx c = {.fs = fs, .p1 = parent, .p2 = newparent, .n1 = name, .n2 = newname,
-                       .flags = flags};
+    struct mv_ctx c = {
+        .fs = fs, .p1 = parent, .p2 = newparent, .n1 = name, .n2 = newname, .flags = flags};
     if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
         return -EINVAL;
     if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))

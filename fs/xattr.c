@@ -31,8 +31,7 @@ static int check_xname(const char *name, size_t *len)
         return -EINVAL;
     if (*len > FS_XATTR_NAME_MAX)
         return -ERANGE;
-    if (strncmp(name, "user.", 5) && strncmp(name, "trusted.", 8) &&
-        strncmp(name, "security.", 9))
+    if (strncmp(name, "user.", 5) && strncmp(name, "trusted.", 8) && strncmp(name, "security.", 9))
         return -EOPNOTSUPP;
     return 0;
 }
@@ -65,8 +64,8 @@ static int xa_fn(struct ghost_txn *t, void *arg)
     return rec_put(t, c->ino, &r);
 }
 
-int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value,
-                size_t size, int flags)
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
+                int flags)
 {
     struct xa_ctx c = {.ino = ino, .name = name, .value = value, .size = size, .flags = flags};
     int e = check_xname(name, &c.nlen);

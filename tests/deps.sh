@@ -10,10 +10,11 @@
 #   check               the unit test framework
 #   meson ninja-build pkg-config gcc libc6-dev   the build
 #   git sqlite3 rsync attr   real programs the mount tests run on a mount
+#   clang-format        the code's layout, checked by tests/check_format.sh
 
 GHOST_DEPS=(libfuse3-dev fuse3 liblmdb-dev libxxhash-dev check
             meson ninja-build pkg-config gcc libc6-dev
-            git sqlite3 rsync attr)
+            git sqlite3 rsync attr clang-format)
 
 ghost_missing_deps() {
     local p status

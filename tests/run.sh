@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 #
-# tests/run.sh - install the packages that are missing, build, run every test;
+# tests/run.sh - install the packages that are missing, check the code's
+# format, build, run every test;
 # then build again with AddressSanitizer and UndefinedBehaviorSanitizer in
 # build-asan/ and run every test there too (SKIP_ASAN=1 skips that part).
 # Exits non-zero if anything failed. Works from any directory.
@@ -63,6 +64,16 @@ run() {
         fi
     fi
 }
+
+# The code is as the project's .clang-format lays it out.
+echo "=== format: clang-format on every C source and header"
+fmt_rc=0
+bash tests/check_format.sh || fmt_rc=$?
+case $fmt_rc in
+0) passed=$((passed + 1)) ;;
+77) skipped=$((skipped + 1)) ;;
+*) failed=$((failed + 1)) status=1 ;;
+esac
 
 test_args=()
 run build

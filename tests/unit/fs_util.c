@@ -311,8 +311,8 @@ void check_range(uint64_t ino, uint64_t off, size_t len, int seed)
     for (size_t i = 0; i < len; i++) {
         unsigned char want = seed < 0 ? 0 : pat(off + i, (unsigned)seed);
         if (b[i] != want) /* one assertion, not one per byte: Check logs each */
-            ck_assert_msg(b[i] == want, "ino %" PRIu64 " byte %" PRIu64 " is %u, expected %u",
-                          ino, off + i, b[i], want);
+            ck_assert_msg(b[i] == want, "ino %" PRIu64 " byte %" PRIu64 " is %u, expected %u", ino,
+                          off + i, b[i], want);
     }
     free(b);
 }

@@ -34,9 +34,9 @@
 
 /* ---- the fixture ------------------------------------------------------------ */
 
-extern char path[4352];        /* the store of the current test */
-extern struct fs *fs;          /* open on path between setup and teardown */
-extern struct fs_ctx ctx;      /* the caller: this process's uid and gid, umask 022 */
+extern char path[4352];         /* the store of the current test */
+extern struct fs *fs;           /* open on path between setup and teardown */
+extern struct fs_ctx ctx;       /* the caller: this process's uid and gid, umask 022 */
 extern size_t opt_write_buffer; /* 0: the default */
 
 void open_fs(void);

@@ -152,7 +152,10 @@ static inline void *shared_alloc(size_t size)
     return p;
 }
 
-static inline void shared_free(void *p, size_t size) { munmap(p, size); }
+static inline void shared_free(void *p, size_t size)
+{
+    munmap(p, size);
+}
 
 /* Read exactly len bytes from fd within timeout_s seconds. Returns 0, or -1
  * on end of file, error or timeout. */

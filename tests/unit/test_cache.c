@@ -50,8 +50,7 @@ static bool same(uint64_t oid, const void *data, size_t len, size_t want)
 
 /* Allocate n OIDs and write an object of size bytes to each, per_txn objects
  * in a transaction; after every commit the cache must be within its budget. */
-static void write_objects(struct ghost *g, uint64_t *oids, size_t n, size_t size,
-                          size_t per_txn)
+static void write_objects(struct ghost *g, uint64_t *oids, size_t n, size_t size, size_t per_txn)
 {
     uint8_t buf[4096];
     ck_assert_uint_le(size, sizeof buf);
@@ -68,7 +67,8 @@ static void write_objects(struct ghost *g, uint64_t *oids, size_t n, size_t size
         struct ghost_stats st;
         ghost_stats(g, &st);
         ck_assert_msg(st.cache_bytes <= st.cache_budget,
-                      "after writing %zu objects the cache holds %" PRIu64 " bytes, budget %" PRIu64,
+                      "after writing %zu objects the cache holds %" PRIu64
+                      " bytes, budget %" PRIu64,
                       i, st.cache_bytes, st.cache_budget);
     }
 }
@@ -132,8 +132,8 @@ static void check_budget(struct ghost *g, const char *when, size_t i)
     struct ghost_stats st;
     ghost_stats(g, &st);
     ck_assert_msg(st.cache_bytes <= SMALL_BUDGET,
-                  "%s %zu: cache holds %" PRIu64 " bytes, budget %zu (%" PRIu64
-                  " handles, %" PRIu64 " loaded)",
+                  "%s %zu: cache holds %" PRIu64 " bytes, budget %zu (%" PRIu64 " handles, %" PRIu64
+                  " loaded)",
                   when, i, st.cache_bytes, SMALL_BUDGET, st.cache_handles, st.cache_loaded);
 }
 
@@ -192,8 +192,8 @@ START_TEST(budget_is_never_exceeded)
     /* at most budget/size objects can have been loaded when their turn came */
     ck_assert_uint_ge(misses, N_SMALL - SMALL_BUDGET / SMALL_SIZE);
     /* pinned handles stay (perhaps as ghosts)... */
-    ck_assert_msg(st.cache_handles >= pinned, "%" PRIu64 " handles, %zu pinned",
-                  st.cache_handles, pinned);
+    ck_assert_msg(st.cache_handles >= pinned, "%" PRIu64 " handles, %zu pinned", st.cache_handles,
+                  pinned);
     /* ...the unpinned ones do not all stay, and loaded data fits the budget */
     ck_assert_msg(st.cache_handles < N_SMALL, "%" PRIu64 " handles kept for %d objects",
                   st.cache_handles, N_SMALL);
@@ -270,8 +270,7 @@ START_TEST(hits_and_misses)
         }
         ghost_stats(g, pass ? &st2 : &st1);
     }
-    printf("hits/misses: first pass %" PRIu64 "/%" PRIu64 ", second pass %" PRIu64 "/%" PRIu64
-           "\n",
+    printf("hits/misses: first pass %" PRIu64 "/%" PRIu64 ", second pass %" PRIu64 "/%" PRIu64 "\n",
            st1.cache_hits - st0.cache_hits, st1.cache_misses - st0.cache_misses,
            st2.cache_hits - st1.cache_hits, st2.cache_misses - st1.cache_misses);
     ck_assert_uint_eq(st1.cache_misses - st0.cache_misses, 10);
@@ -398,8 +397,8 @@ static int big_reader(const char *path, const char *oid_file, struct big_result 
             uint8_t type;
             r = ghost_obj_get(t, oids[i], &type, &data, &len);
             if (r < 0) {
-                fprintf(stderr, "reader: get %" PRIu64 ": %s (%s)\n", oids[i],
-                        ghost_strerror(r), ghost_errmsg());
+                fprintf(stderr, "reader: get %" PRIu64 ": %s (%s)\n", oids[i], ghost_strerror(r),
+                        ghost_errmsg());
                 return 3;
             }
             uint64_t v = 0;
@@ -457,10 +456,10 @@ START_TEST(million_objects_touched_once)
            " cache max %.1f MiB, %" PRIu64 " handles, %" PRIu64 " loaded, %" PRIu64
            " misses, %" PRIu64 " hits%s\n",
            N_BIG, t_write, res->seconds, (double)res->peak_rss / MiB, BIG_RSS_LIMIT / MiB,
-           (double)res->rss_anon / MiB, (double)res->rss_file / MiB,
-           (double)res->rss_start / MiB, (double)res->max_cache_bytes / MiB,
-           res->st.cache_handles, res->st.cache_loaded, res->st.cache_misses,
-           res->st.cache_hits, UNDER_ASAN ? " (ASan build: RSS limit not enforced)" : "");
+           (double)res->rss_anon / MiB, (double)res->rss_file / MiB, (double)res->rss_start / MiB,
+           (double)res->max_cache_bytes / MiB, res->st.cache_handles, res->st.cache_loaded,
+           res->st.cache_misses, res->st.cache_hits,
+           UNDER_ASAN ? " (ASan build: RSS limit not enforced)" : "");
     fflush(stdout);
 
     ck_assert_uint_eq(res->read, N_BIG);
@@ -476,7 +475,10 @@ START_TEST(million_objects_touched_once)
 }
 END_TEST
 
-static void teardown(void) { child_kill_all(); }
+static void teardown(void)
+{
+    child_kill_all();
+}
 
 static Suite *cache_suite(void)
 {

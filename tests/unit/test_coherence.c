@@ -376,8 +376,8 @@ START_TEST(fell_behind_the_log)
     struct ghost_stats st0;
     ghost_stats(a, &st0);
     int n = ghost_refresh(a);
-    printf("fell behind: refresh returned %d, %d callback(s), %d with oid 0\n", n,
-           seen_calls(), seen_count(0));
+    printf("fell behind: refresh returned %d, %d callback(s), %d with oid 0\n", n, seen_calls(),
+           seen_count(0));
     ck_assert_int_eq(n, INT32_MAX);
     ck_assert_int_ge(seen_count(0), 1);
 
@@ -509,8 +509,7 @@ START_TEST(idle_costs_little)
     ck_assert_msg(cpu < 0.1, "idle connection used %.3f s CPU in 3 s", cpu);
     /* "wakes at most once a second", loosely: a handful of wakeups per
      * second across all library threads, not a busy timer */
-    ck_assert_msg(sw1 - sw0 <= 30, "%" PRIu64 " context switches in 3 s of idling",
-                  sw1 - sw0);
+    ck_assert_msg(sw1 - sw0 <= 30, "%" PRIu64 " context switches in 3 s of idling", sw1 - sw0);
     ghost_close(a);
 }
 END_TEST
@@ -643,7 +642,8 @@ START_TEST(change_log_of_another_store)
     off_t old_size = st.st_size; /* the fixture made it with LOG_KEEPS entries */
     OK(ghost_open(path, NULL, &a));
     ck_assert_int_eq(stat(changes, &st), 0);
-    ck_assert_msg(st.st_size > old_size, "the old store's change log (%lld bytes) was kept "
+    ck_assert_msg(st.st_size > old_size,
+                  "the old store's change log (%lld bytes) was kept "
                   "(%lld bytes now) instead of set up with the default size",
                   (long long)old_size, (long long)st.st_size);
     OK(ghost_open(path, NULL, &b));

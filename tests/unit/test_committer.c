@@ -207,8 +207,8 @@ START_TEST(map_grows_under_small_commits)
         OK(ghost_run(g, put_new, &oids[i]));
     ghost_stats(g, &st);
     ck_assert_msg(st.map_grows > 0, "map_grows = %" PRIu64, st.map_grows);
-    ck_assert_msg(st.map_bytes >= (uint64_t)SMALL_COMMITS * SMALL_BYTES,
-                  "map_bytes = %" PRIu64, st.map_bytes);
+    ck_assert_msg(st.map_bytes >= (uint64_t)SMALL_COMMITS * SMALL_BYTES, "map_bytes = %" PRIu64,
+                  st.map_bytes);
     struct ghost_txn *t;
     OK(ghost_txn_begin(g, &t));
     for (int i = 0; i < SMALL_COMMITS; i++) {
@@ -229,7 +229,7 @@ END_TEST
 /* --- kill -9 ------------------------------------------------------------------------- */
 
 #define COMMITTERS 4
-#define BEFORE_SYNC 50   /* commits per thread before ghost_sync() */
+#define BEFORE_SYNC 50 /* commits per thread before ghost_sync() */
 #define MAX_COMMITS 200000
 #define ROUNDS 3
 #define MAP 7
@@ -244,7 +244,10 @@ struct crash_shared {
 /* The objects of the crash test, made by the parent. */
 static uint64_t counter[COMMITTERS], companion[COMMITTERS], map_owner;
 
-static uint64_t companion_of(uint64_t i) { return i ^ 0x5a5a5a5a5a5a5a5aULL; }
+static uint64_t companion_of(uint64_t i)
+{
+    return i ^ 0x5a5a5a5a5a5a5a5aULL;
+}
 
 static size_t make_key(uint8_t *key, int t, uint64_t i)
 {
@@ -436,8 +439,8 @@ static void check_after_kill(enum ghost_sync sync, const struct crash_shared *sh
         uint8_t want[64];
         for (uint64_t i = 1; i <= c; i++) {
             r = ghost_map_get(txn, map_owner, MAP, key, make_key(key, t, i), &val, &vlen);
-            ck_assert_msg(r == 0, "sync=%s: key (%d, %" PRIu64 "): %s (%s)", sync_name[sync],
-                          t, i, ghost_strerror(r), ghost_errmsg());
+            ck_assert_msg(r == 0, "sync=%s: key (%d, %" PRIu64 "): %s (%s)", sync_name[sync], t, i,
+                          ghost_strerror(r), ghost_errmsg());
             size_t wl = make_val(want, t, i);
             ck_assert(vlen == wl && !memcmp(val, want, wl));
         }
@@ -496,9 +499,10 @@ START_TEST(kill9_after_sync)
         unsigned delay = 20 + (unsigned)(rand_r(&seed) % 280);
         proc_sleep_ms(delay);
         int code = child_kill(pid);
-        ck_assert_msg(code == -SIGKILL, "sync=%s round %d: the child ended with %d before the"
-                      " kill (error %s)", sync_name[sync], round, code,
-                      ghost_strerror(sh->error));
+        ck_assert_msg(code == -SIGKILL,
+                      "sync=%s round %d: the child ended with %d before the"
+                      " kill (error %s)",
+                      sync_name[sync], round, code, ghost_strerror(sh->error));
         ck_assert_int_eq(sh->error, 0);
 
         uint64_t now[COMMITTERS];

@@ -165,8 +165,8 @@ START_TEST(conflict_rebases_buffered_writes)
     struct ghost_stats sa, sb;
     ghost_stats(fs_store(fs), &sa);
     ghost_stats(fs_store(other), &sb);
-    printf("rebase race: %llu + %llu conflicts in %d rounds\n",
-           (unsigned long long)sa.conflicts, (unsigned long long)sb.conflicts, ROUNDS);
+    printf("rebase race: %llu + %llu conflicts in %d rounds\n", (unsigned long long)sa.conflicts,
+           (unsigned long long)sb.conflicts, ROUNDS);
 
     OK(fs_release(other, f));
     fs_close(other);

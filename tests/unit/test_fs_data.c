@@ -174,8 +174,7 @@ static void expect_same(uint64_t ino, uint64_t off, size_t size)
     EXPECT(fs_read_pieces(fs, ino, size, off, gather_pieces, &g), n);
     ck_assert_int_eq(g.calls, 1);
     ck_assert_uint_eq(g.len, (size_t)n);
-    ck_assert_msg(memcmp(want, got, (size_t)n) == 0, "pieces differ at %" PRIu64 "+%zu", off,
-                  size);
+    ck_assert_msg(memcmp(want, got, (size_t)n) == 0, "pieces differ at %" PRIu64 "+%zu", off, size);
     free(want);
     free(got);
 }

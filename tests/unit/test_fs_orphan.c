@@ -217,7 +217,8 @@ static void check_orphan_reclaimed_after_crash(int how)
     if (pid == 0)
         crash_child(path, res, how);
     int code = child_wait(pid, 30);
-    ck_assert_msg(res->ready && res->err == 0, "child failed: %d (%s)", res->err, test_ename(res->err));
+    ck_assert_msg(res->ready && res->err == 0, "child failed: %d (%s)", res->err,
+                  test_ename(res->err));
     ck_assert_int_eq(code, how == 1 ? -SIGKILL : 0);
     uint64_t ino = res->ino;
     /* The store holds the orphan, listed as such. */

@@ -1112,8 +1112,11 @@ START_TEST(grow_refused_under_own_view)
     struct ghost *g;
     struct ghost_txn *reader, *t;
     struct ghost_stats st;
-    enum { PER = 96, VAL = 256 << 10 }; /* 24 MiB in one commit: more than the map
-                                           (a new store's opens with 16 MiB more than it uses) */
+    enum {
+        PER = 96,
+        VAL = 256 << 10
+    }; /* 24 MiB in one commit: more than the map
+          (a new store's opens with 16 MiB more than it uses) */
     static unsigned char buf[VAL];
     const void *val;
     size_t vlen;

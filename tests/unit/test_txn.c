@@ -154,8 +154,8 @@ static void *race_thread(void *arg)
         rc->result = ghost_obj_del(t, rc->oid);
         break;
     case RACE_MAP_PUT:
-        rc->result = ghost_map_put(t, rc->oid, 0, rc->key, strlen(rc->key), rc->val,
-                                   strlen(rc->val));
+        rc->result =
+            ghost_map_put(t, rc->oid, 0, rc->key, strlen(rc->key), rc->val, strlen(rc->val));
         break;
     case RACE_MAP_DEL:
         rc->result = ghost_map_del(t, rc->oid, 0, rc->key, strlen(rc->key));
@@ -812,7 +812,6 @@ struct counter_result {
     int first_error;
 };
 
-
 struct counter_thread {
     struct ghost *g;
     uint64_t oid;
@@ -851,8 +850,7 @@ static int counter_child(uint64_t oid, struct counter_result *res)
     opts.sync = counter_sync();
     int r = ghost_open(path, &opts, &c);
     if (r < 0) {
-        fprintf(stderr, "counter child: ghost_open: %s (%s)\n", ghost_strerror(r),
-                ghost_errmsg());
+        fprintf(stderr, "counter child: ghost_open: %s (%s)\n", ghost_strerror(r), ghost_errmsg());
         return 2;
     }
     double t0 = proc_now();
@@ -917,9 +915,10 @@ START_TEST(shared_counter)
            " in %.1f s; conflicts %" PRIu64 " (per process: %" PRIu64 ", %" PRIu64
            "), retries %" PRIu64 ", commits %" PRIu64 ", failed runs %" PRIu64 "\n",
            COUNTER_PROCS, COUNTER_THREADS, COUNTER_INCREMENTS,
-           sync == GHOST_SYNC_NONE ? "none" : sync == GHOST_SYNC_ALWAYS ? "always" : "batch",
-           value, secs, conflicts, res[0].conflicts, res[1].conflicts, retries, commits,
-           failures);
+           sync == GHOST_SYNC_NONE     ? "none"
+           : sync == GHOST_SYNC_ALWAYS ? "always"
+                                       : "batch",
+           value, secs, conflicts, res[0].conflicts, res[1].conflicts, retries, commits, failures);
     fflush(stdout);
     for (int p = 0; p < COUNTER_PROCS; p++)
         ck_assert_msg(codes[p] == 0, "counter process %d ended with %d (first error %s)", p,

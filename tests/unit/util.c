@@ -47,7 +47,9 @@ static pid_t owner;
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)st; (void)flag; (void)ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     remove(path);
     return 0;
 }
@@ -113,5 +115,11 @@ static uint64_t status_kb(const char *field)
     return kb * 1024;
 }
 
-uint64_t test_peak_rss(void) { return status_kb("VmHWM"); }
-uint64_t test_rss(void) { return status_kb("VmRSS"); }
+uint64_t test_peak_rss(void)
+{
+    return status_kb("VmHWM");
+}
+uint64_t test_rss(void)
+{
+    return status_kb("VmRSS");
+}

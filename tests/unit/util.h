@@ -53,8 +53,8 @@ const char *test_ename(long long r);
     } while (0)
 
 /* Run every test of s, each in a child process of its own, printing as much
- * as CK_VERBOSITY asks (a summary line by default); frees s. Returns EXIT_SUCCESS if all passed, otherwise
- * EXIT_FAILURE. */
+ * as CK_VERBOSITY asks (a summary line by default); frees s. Returns EXIT_SUCCESS if all passed,
+ * otherwise EXIT_FAILURE. */
 int test_run_suite(Suite *s);
 
 /* A suite program's main(): the temporary directory is made first, by this
