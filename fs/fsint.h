@@ -17,6 +17,7 @@
 
 #include "be.h"
 #include "fs.h"
+#include "htab.h"
 #include "inode_rec.h"
 #include "wbuf.h"
 
@@ -60,7 +61,7 @@ typedef void (*fs_notify_fn)(void *arg, uint64_t ino);
 /* Runtime state of an inode this process uses. */
 struct inode {
     uint64_t ino;
-    struct inode *hnext;
+    struct hnode node;   /* in fs.itable, keyed by ino */
     uint64_t nlookup;    /* kernel references */
     uint32_t nopen;      /* open files */
     uint32_t refs;       /* temporary references by running calls */
@@ -87,8 +88,7 @@ struct fs {
     uint32_t bs;
     size_t inline_max;
     pthread_mutex_t itab_lock; /* protects the table and every inode's counts */
-    struct inode **buckets;
-    size_t nbuckets, count;
+    struct htab itable;        /* ino -> struct inode (itable.c) */
 
     pthread_mutex_t dirty_lock; /* protects the dirty list, dirty_bytes, old_* */
     pthread_cond_t dirty_cond;

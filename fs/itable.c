@@ -9,7 +9,7 @@
  * kernel holds, not the size of the store. Lookup counts never go below
  * zero: the kernel forgets no more than it looked up.
  *
- * Locks: fs.itab_lock protects the buckets and every inode's nlookup, nopen,
+ * Locks: fs.itab_lock protects the table and every inode's nlookup, nopen,
  * refs, unlinked and name; an inode's rw lock may be held when it is taken,
  * never the other way round.
  */
@@ -22,40 +22,16 @@
 
 #include "orphan.h"
 
-static size_t slot(struct fs *fs, uint64_t ino)
+struct inode *inode_of_node(struct hnode *n)
 {
-    return (size_t)((ino * 0x9e3779b97f4a7c15ull) >> 24) & (fs->nbuckets - 1);
-}
-
-static void table_grow(struct fs *fs)
-{
-    size_t n = fs->nbuckets * 2;
-    struct inode **b = calloc(n, sizeof *b);
-    if (!b)
-        return;
-    struct inode **old = fs->buckets;
-    size_t oldn = fs->nbuckets;
-    fs->buckets = b;
-    fs->nbuckets = n;
-    for (size_t i = 0; i < oldn; i++) {
-        struct inode *in = old[i], *next;
-        for (; in; in = next) {
-            next = in->hnext;
-            size_t j = slot(fs, in->ino);
-            in->hnext = b[j];
-            b[j] = in;
-        }
-    }
-    free(old);
+    return (struct inode *)((char *)n - offsetof(struct inode, node));
 }
 
 struct inode *inode_find_locked(struct fs *fs, uint64_t ino)
 {
     assert(MUTEX_HELD(&fs->itab_lock));
-    struct inode *in = fs->buckets[slot(fs, ino)];
-    while (in && in->ino != ino)
-        in = in->hnext;
-    return in;
+    struct hnode *n = htab_find(&fs->itable, ino);
+    return n ? inode_of_node(n) : NULL;
 }
 
 static struct inode *get_locked(struct fs *fs, uint64_t ino)
@@ -67,12 +43,11 @@ static struct inode *get_locked(struct fs *fs, uint64_t ino)
     if (!in)
         return NULL;
     in->ino = ino;
+    in->node.key = ino;
     pthread_rwlock_init(&in->rw, NULL);
-    size_t i = slot(fs, ino);
-    in->hnext = fs->buckets[i];
-    fs->buckets[i] = in;
-    if (++fs->count > fs->nbuckets)
-        table_grow(fs);
+    htab_insert(&fs->itable, &in->node);
+    if (fs->itable.count > fs->itable.nb) /* without memory: longer chains */
+        htab_resize(&fs->itable, fs->itable.nb * 2);
     return in;
 }
 
@@ -94,11 +69,7 @@ static bool unused(const struct inode *in)
 static void free_locked(struct fs *fs, struct inode *in)
 {
     assert(MUTEX_HELD(&fs->itab_lock));
-    struct inode **pp = &fs->buckets[slot(fs, in->ino)];
-    while (*pp != in)
-        pp = &(*pp)->hnext;
-    *pp = in->hnext;
-    fs->count--;
+    htab_remove(&fs->itable, &in->node);
     pthread_rwlock_destroy(&in->rw);
     free(in->name);
     free(in);
@@ -161,25 +132,34 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t n)
     inode_put(fs, in);
 }
 
+/* Does the kernel hold ino: a lookup count above zero, or the root, which
+ * it holds without one. */
+bool fs_is_known(struct fs *fs, uint64_t ino)
+{
+    if (ino == FS_ROOT_INO)
+        return true;
+    pthread_mutex_lock(&fs->itab_lock);
+    struct inode *in = inode_find_locked(fs, ino);
+    bool known = in && in->nlookup > 0;
+    pthread_mutex_unlock(&fs->itab_lock);
+    return known;
+}
+
 int itable_init(struct fs *fs)
 {
-    fs->nbuckets = 1024;
-    fs->buckets = calloc(fs->nbuckets, sizeof *fs->buckets);
-    return fs->buckets ? 0 : -ENOMEM;
+    return htab_init(&fs->itable, 1024);
 }
 
 void itable_free(struct fs *fs)
 {
-    for (size_t i = 0; i < fs->nbuckets; i++) {
-        struct inode *in = fs->buckets[i], *n;
-        for (; in; in = n) {
-            n = in->hnext;
-            wb_free(in->wb);
-            wb_free(in->wb_old);
-            pthread_rwlock_destroy(&in->rw);
-            free(in->name);
-            free(in);
-        }
+    htab_for_each(n, &fs->itable)
+    {
+        struct inode *in = inode_of_node(n);
+        wb_free(in->wb);
+        wb_free(in->wb_old);
+        pthread_rwlock_destroy(&in->rw);
+        free(in->name);
+        free(in);
     }
-    free(fs->buckets);
+    htab_destroy(&fs->itable);
 }

@@ -20,6 +20,8 @@ void inode_put(struct fs *fs, struct inode *in);
 /* The runtime inode of ino, or NULL; with fs->itab_lock held (the inode may
  * go once it is dropped, unless a reference is taken). */
 struct inode *inode_find_locked(struct fs *fs, uint64_t ino);
+/* The inode a node of fs.itable is embedded in (for walks of the table). */
+struct inode *inode_of_node(struct hnode *n);
 /* Count a kernel reference; remember the name it came by. */
 void inode_looked_up(struct fs *fs, uint64_t ino, uint64_t parent, const char *name);
 

@@ -37,6 +37,7 @@
 
 #include "dirent.h"
 #include "fsint.h"
+#include "itable.h"
 
 /* How long the thread waits before it tries again after running out of
  * memory. */
@@ -156,13 +157,15 @@ static void sort_inos(struct batch *b)
 static int known_inodes(struct fs *fs, struct batch *b)
 {
     pthread_mutex_lock(&fs->itab_lock);
-    b->inos = nt_realloc(NULL, (fs->count + 1) * sizeof *b->inos);
+    b->inos = nt_realloc(NULL, (fs->itable.count + 1) * sizeof *b->inos);
     if (b->inos) {
         b->inos[b->ninos++] = FS_ROOT_INO;
-        for (size_t i = 0; i < fs->nbuckets; i++)
-            for (struct inode *in = fs->buckets[i]; in; in = in->hnext)
-                if (in->nlookup && in->ino != FS_ROOT_INO)
-                    b->inos[b->ninos++] = in->ino;
+        htab_for_each(n, &fs->itable)
+        {
+            const struct inode *in = inode_of_node(n);
+            if (in->nlookup && in->ino != FS_ROOT_INO)
+                b->inos[b->ninos++] = in->ino;
+        }
     }
     pthread_mutex_unlock(&fs->itab_lock);
     return b->inos ? 0 : -ENOMEM;
@@ -198,11 +201,13 @@ static int known_names(struct fs *fs, struct batch *b)
     if (!b->ninos) /* none the kernel knows: nothing to look for */
         return 0;
     pthread_mutex_lock(&fs->itab_lock);
-    for (size_t i = 0; !e && i < fs->nbuckets; i++)
-        for (struct inode *in = fs->buckets[i]; !e && in; in = in->hnext)
-            if (in->nlookup && in->name &&
-                bsearch(&in->parent, b->inos, b->ninos, sizeof *b->inos, cmp_ino))
-                e = add_name(b, in);
+    htab_for_each(n, &fs->itable)
+    {
+        const struct inode *in = inode_of_node(n);
+        if (!e && in->nlookup && in->name &&
+            bsearch(&in->parent, b->inos, b->ninos, sizeof *b->inos, cmp_ino))
+            e = add_name(b, in);
+    }
     pthread_mutex_unlock(&fs->itab_lock);
     return e;
 }
