@@ -16,11 +16,7 @@ void dirty_add(struct fs *fs, struct inode *in, size_t added)
     if (!in->dirty) {
         in->dirty = true;
         in->dirty_since = now_ns();
-        in->dprev = NULL;
-        in->dnext = fs->dirty_head;
-        if (fs->dirty_head)
-            fs->dirty_head->dprev = in;
-        fs->dirty_head = in;
+        list_push_front(&fs->dirty, &in->dirty_node);
         pthread_cond_signal(&fs->dirty_cond);
     }
     fs->dirty_bytes += added;
@@ -31,12 +27,7 @@ void dirty_remove(struct fs *fs, struct inode *in)
 {
     pthread_mutex_lock(&fs->dirty_lock);
     if (in->dirty) {
-        if (in->dprev)
-            in->dprev->dnext = in->dnext;
-        else
-            fs->dirty_head = in->dnext;
-        if (in->dnext)
-            in->dnext->dprev = in->dprev;
+        list_del(&in->dirty_node);
         in->dirty = false;
     }
     pthread_mutex_unlock(&fs->dirty_lock);

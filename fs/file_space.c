@@ -20,11 +20,11 @@
 
 #include "block.h"
 #include "itable.h"
+#include "vec.h"
 #include "wb_commit.h"
 
 struct keylist {
-    uint64_t *idx;
-    size_t n, cap;
+    VEC(uint64_t) idx;
     uint64_t until; /* stop before this block index */
 };
 
@@ -37,15 +37,7 @@ static int collect_blocks(void *arg, const void *key, size_t klen, const void *v
     uint64_t i = block_index(key);
     if (i >= kl->until)
         return 1;
-    if (kl->n == kl->cap) {
-        kl->cap = kl->cap ? kl->cap * 2 : 64;
-        uint64_t *p = realloc(kl->idx, kl->cap * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        kl->idx = p;
-    }
-    kl->idx[kl->n++] = i;
-    return 0;
+    return vec_push(&kl->idx, i);
 }
 
 /* Zero [from, to) of the stored data of a block file: whole blocks are
@@ -60,11 +52,11 @@ static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct r
     unsigned char k[BLOCK_KEY_LEN];
     block_key(k, first);
     int e = ghost_map_scan(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, collect_blocks, &kl);
-    for (size_t i = 0; e >= 0 && i < kl.n; i++) {
-        uint64_t bstart = kl.idx[i] * fs->bs;
+    for (size_t i = 0; e >= 0 && i < kl.idx.n; i++) {
+        uint64_t bstart = kl.idx.v[i] * fs->bs;
         uint64_t lo = from > bstart ? from - bstart : 0;
         uint64_t hi = to < bstart + fs->bs ? to - bstart : fs->bs;
-        block_key(k, kl.idx[i]);
+        block_key(k, kl.idx.v[i]);
         const void *v;
         size_t vlen;
         e = ghost_map_get(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, &v, &vlen);
@@ -89,7 +81,7 @@ static int zero_range(struct fs *fs, struct ghost_txn *t, uint64_t ino, struct r
             free(b);
         }
     }
-    free(kl.idx);
+    vec_free(&kl.idx);
     return e < 0 ? e : 0;
 }
 
@@ -167,8 +159,11 @@ static int falloc_fn(struct ghost_txn *t, void *arg)
     return rec_put(t, c->ino, &r);
 }
 
-int fs_fallocate(struct fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len)
+int fs_fallocate(struct fs *fs, uint64_t ino, int mode, int64_t soff, int64_t slen)
 {
+    if (soff < 0 || slen <= 0)
+        return -EINVAL;
+    uint64_t off = (uint64_t)soff, len = (uint64_t)slen;
     if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
         return -EOPNOTSUPP;
     if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
@@ -259,8 +254,10 @@ int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence)
 }
 
 ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out, uint64_t off_out,
-                      size_t len)
+                      size_t len, unsigned flags)
 {
+    if (flags)
+        return -EINVAL;
     size_t chunk = (size_t)1 << 20, done = 0;
     unsigned char *buf = malloc(chunk);
     if (!buf)

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "itable.h"
+#include "vec.h"
 #include "wb_commit.h"
 
 /* A commit the flusher made failed (a full disk, say): the data stays
@@ -38,14 +39,16 @@ static void *flusher_main(void *arg)
     uint64_t old[64], due[64];
     pthread_mutex_lock(&fs->dirty_lock);
     while (!fs->stop) {
-        if (!fs->dirty_head) {
+        if (list_empty(&fs->dirty)) {
             pthread_cond_wait(&fs->dirty_cond, &fs->dirty_lock);
             continue;
         }
         int64_t now = now_ns(), interval = (int64_t)fs->interval_ms * 1000000;
         int64_t oldest = INT64_MAX;
         size_t nold = 0, ndue = 0;
-        for (struct inode *in = fs->dirty_head; in; in = in->dnext) {
+        list_for_each(n, &fs->dirty)
+        {
+            const struct inode *in = list_entry(n, struct inode, dirty_node);
             if (in->old_pending && nold < 64)
                 old[nold++] = in->ino;
             if (in->dirty_since + interval <= now && ndue < 64)
@@ -95,31 +98,24 @@ int flush_all(struct fs *fs)
     /* Commit what is dirty now; a buffer that fails to commit stays
      * buffered and dirty (the flusher retries it), and the first failure
      * is reported. */
-    size_t n = 0, cap = 0;
-    uint64_t *inos = NULL;
+    VEC(uint64_t) inos = {0};
     int first = 0;
     pthread_mutex_lock(&fs->dirty_lock);
-    for (struct inode *in = fs->dirty_head; in; in = in->dnext) {
-        if (n == cap) {
-            size_t c2 = cap ? cap * 2 : 64;
-            uint64_t *p = realloc(inos, c2 * sizeof *p);
-            if (!p) {
-                first = -ENOMEM;
-                break;
-            }
-            inos = p;
-            cap = c2;
+    list_for_each(n, &fs->dirty)
+    {
+        if (vec_push(&inos, list_entry(n, struct inode, dirty_node)->ino)) {
+            first = -ENOMEM;
+            break;
         }
-        inos[n++] = in->ino;
     }
     pthread_mutex_unlock(&fs->dirty_lock);
-    for (size_t i = 0; i < n; i++) {
-        int e = wb_commit_ino(fs, inos[i]);
+    for (size_t i = 0; i < inos.n; i++) {
+        int e = wb_commit_ino(fs, inos.v[i]);
         if (e) {
             first = first ? first : e;
-            retry_later(fs, inos[i]);
+            retry_later(fs, inos.v[i]);
         }
     }
-    free(inos);
+    vec_free(&inos);
     return first;
 }

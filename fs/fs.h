@@ -172,10 +172,12 @@ int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);
 /* Last close of one open: commits, and reclaims the inode if it was
  * unlinked and nobody else holds it. */
 int fs_release(struct fs *fs, uint64_t ino);
-int fs_fallocate(struct fs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len);
+/* -EINVAL for a negative offset or a length that is not positive. */
+int fs_fallocate(struct fs *fs, uint64_t ino, int mode, int64_t off, int64_t len);
 int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence);
+/* flags: none is defined (copy_file_range(2)); any is -EINVAL. */
 ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out, uint64_t off_out,
-                      size_t len);
+                      size_t len, unsigned flags);
 int fs_statfs(struct fs *fs, struct statvfs *st);
 int fs_syncfs(struct fs *fs);
 

@@ -19,6 +19,7 @@
 #include "fs.h"
 #include "htab.h"
 #include "inode_rec.h"
+#include "list.h"
 #include "wbuf.h"
 
 /* errors.c: the error boundary. fs_errno maps a library code (>= 1000) to
@@ -78,7 +79,7 @@ struct inode {
     bool unlinked;   /* nlink reached 0: reclaim when unused */
     uint64_t parent; /* a name the kernel knows it by, for invalidation */
     char *name;
-    struct inode *dnext, *dprev; /* dirty list */
+    struct list dirty_node; /* on fs.dirty while `dirty` */
     bool dirty;
     int64_t dirty_since;
 };
@@ -94,7 +95,7 @@ struct fs {
     pthread_cond_t dirty_cond;
     pthread_cond_t old_cond;     /* a background commit of a wb_old ended */
     _Atomic uint64_t wb_commits; /* buffers committed so far (see commit_mark) */
-    struct inode *dirty_head;
+    struct list dirty;           /* inodes with buffered writes (dirty.c) */
     size_t dirty_bytes, budget;
     unsigned interval_ms;
     pthread_t flusher;

@@ -484,11 +484,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
                          struct fuse_file_info *fi)
 {
     (void)fi;
-    if (off < 0 || len <= 0) {
-        fuse_reply_err(req, EINVAL);
-        return;
-    }
-    reply_err(req, fs_fallocate(FS(req), ino, mode, (uint64_t)off, (uint64_t)len));
+    reply_err(req, fs_fallocate(FS(req), ino, mode, off, len));
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -513,11 +509,8 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                                struct fuse_file_info *fi_out, size_t len, int flags)
 {
     (void)fi_in, (void)fi_out;
-    if (flags) {
-        fuse_reply_err(req, EINVAL);
-        return;
-    }
-    ssize_t n = fs_copy_range(FS(req), ino_in, (uint64_t)off_in, ino_out, (uint64_t)off_out, len);
+    ssize_t n = fs_copy_range(FS(req), ino_in, (uint64_t)off_in, ino_out, (uint64_t)off_out, len,
+                              (unsigned)flags);
     if (n < 0)
         reply_err(req, (int)n);
     else

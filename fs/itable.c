@@ -44,6 +44,7 @@ static struct inode *get_locked(struct fs *fs, uint64_t ino)
         return NULL;
     in->ino = ino;
     in->node.key = ino;
+    list_init(&in->dirty_node);
     pthread_rwlock_init(&in->rw, NULL);
     htab_insert(&fs->itable, &in->node);
     if (fs->itable.count > fs->itable.nb) /* without memory: longer chains */

@@ -99,6 +99,7 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
     }
     pthread_mutex_init(&fs->itab_lock, NULL);
     pthread_mutex_init(&fs->dirty_lock, NULL);
+    list_init(&fs->dirty);
     pthread_cond_init(&fs->dirty_cond, NULL);
     pthread_cond_init(&fs->old_cond, NULL);
     int tab = itable_init(fs);

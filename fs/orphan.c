@@ -22,6 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vec.h"
+
 void orphan_owner(char *owner, size_t size)
 {
     char boot[40] = "unknown";
@@ -135,8 +137,7 @@ int inode_reclaim(struct fs *fs, uint64_t ino)
 struct orphan_scan {
     struct fs *fs;
     bool ours_only;
-    uint64_t *inos;
-    size_t n, cap;
+    VEC(uint64_t) inos;
 };
 
 static bool owner_alive(const char *owner, size_t len, const char *me)
@@ -168,15 +169,7 @@ static int orphan_visit(void *arg, const void *key, size_t klen, const void *val
         return 0;
     if (!s->ours_only && mine)
         return 0; /* ours are still in use; release/forget reclaims them */
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 64;
-        uint64_t *p = realloc(s->inos, s->cap * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        s->inos = p;
-    }
-    s->inos[s->n++] = get_be64(key);
-    return 0;
+    return vec_push(&s->inos, get_be64(key));
 }
 
 int orphans_reclaim(struct fs *fs, bool ours_only)
@@ -188,8 +181,8 @@ int orphans_reclaim(struct fs *fs, bool ours_only)
         return e;
     e = ghost_map_scan(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, NULL, 0, orphan_visit, &s);
     ghost_txn_abort(t);
-    for (size_t i = 0; e >= 0 && i < s.n; i++)
-        e = inode_reclaim(fs, s.inos[i]);
-    free(s.inos);
+    for (size_t i = 0; e >= 0 && i < s.inos.n; i++)
+        e = inode_reclaim(fs, s.inos.v[i]);
+    vec_free(&s.inos);
     return e < 0 ? e : 0;
 }

@@ -566,7 +566,9 @@ START_TEST(fallocate_modes)
     EXPECT(fs_fallocate(fs, f, FALLOC_FL_COLLAPSE_RANGE, 0, bs), -EOPNOTSUPP);
     EXPECT(fs_fallocate(fs, f, FALLOC_FL_INSERT_RANGE, 0, bs), -EOPNOTSUPP);
     EXPECT(fs_fallocate(fs, f, 0, 0, 0), -EINVAL);
-    EXPECT(fs_fallocate(fs, f, 0, UINT64_MAX - 5, 10), -EFBIG);
+    EXPECT(fs_fallocate(fs, f, 0, INT64_MAX - 5, 10), -EFBIG);
+    EXPECT(fs_fallocate(fs, f, 0, -1, 10), -EINVAL);
+    EXPECT(fs_fallocate(fs, f, 0, 0, -10), -EINVAL);
     EXPECT(fs_fallocate(fs, FS_ROOT_INO, 0, 0, 10), -EISDIR);
 
     /* Inline files. */
@@ -606,7 +608,7 @@ START_TEST(copy_range)
     write_pat(src, 0, 3 * bs, 1);
     OK(fs_flush(fs, src));
     write_pat(src, 3 * bs, 7, 1); /* still buffered */
-    EXPECT(fs_copy_range(fs, src, 10, dst, 100, 2 * bs), 2 * bs);
+    EXPECT(fs_copy_range(fs, src, 10, dst, 100, 2 * bs, 0), 2 * bs);
     ck_assert_uint_eq(size_of(dst), 100 + 2 * bs);
     check_range(dst, 0, 100, -1);
     unsigned char *a = read_range(src, 10, 2 * bs);
@@ -615,17 +617,18 @@ START_TEST(copy_range)
     free(a);
     free(b);
     /* Past the end of the source: a short copy, then nothing. */
-    EXPECT(fs_copy_range(fs, src, 3 * bs, dst, 0, 1000), 7);
+    EXPECT(fs_copy_range(fs, src, 3 * bs, dst, 0, 1000, 0), 7);
     a = read_range(src, 3 * bs, 7);
     b = read_range(dst, 0, 7);
     ck_assert(!memcmp(a, b, 7));
     free(a);
     free(b);
-    EXPECT(fs_copy_range(fs, src, 3 * bs + 7, dst, 0, 1000), 0);
-    EXPECT(fs_copy_range(fs, src, 10 * bs, dst, 0, 1000), 0);
-    EXPECT(fs_copy_range(fs, 999999, 0, dst, 0, 10), -ENOENT);
+    EXPECT(fs_copy_range(fs, src, 3 * bs + 7, dst, 0, 1000, 0), 0);
+    EXPECT(fs_copy_range(fs, src, 10 * bs, dst, 0, 1000, 0), 0);
+    EXPECT(fs_copy_range(fs, 999999, 0, dst, 0, 10, 0), -ENOENT);
+    EXPECT(fs_copy_range(fs, src, 0, dst, 0, 10, 1), -EINVAL); /* no flag is defined */
     /* Within one file, not overlapping. */
-    EXPECT(fs_copy_range(fs, src, 0, src, 4 * bs, 100), 100);
+    EXPECT(fs_copy_range(fs, src, 0, src, 4 * bs, 100, 0), 100);
     ck_assert_uint_eq(size_of(src), 4 * bs + 100);
     a = read_range(src, 0, 100);
     b = read_range(src, 4 * bs, 100);

@@ -153,7 +153,7 @@ START_TEST(damaged_block)
     EXPECT(fs_lseek(fs, f, bs, SEEK_DATA), -EIO);
     EXPECT(fs_lseek(fs, f, 0, SEEK_HOLE), -EIO);
     EXPECT(fs_read(fs, f, buf, bs, bs), -EIO);
-    EXPECT(fs_copy_range(fs, f, bs, f, 0, bs), -EIO);
+    EXPECT(fs_copy_range(fs, f, bs, f, 0, bs, 0), -EIO);
     /* The undamaged blocks still read. */
     EXPECT(fs_read(fs, f, buf, bs, 0), (ssize_t)bs);
     EXPECT(fs_lseek(fs, f, 2 * (int64_t)bs, SEEK_DATA), 2 * (int64_t)bs);
