@@ -82,29 +82,6 @@ static uint64_t mkfile(uint64_t parent, const char *name)
     return a.ino;
 }
 
-/* Flip a byte in every copy of needle in the store file (copy-on-write
- * leaves older pages behind). Returns how many copies there were. */
-static int flip_everywhere(const void *needle, size_t len)
-{
-    int fd = open(path, O_RDWR);
-    struct stat st;
-    int n = 0;
-    ck_assert(fd >= 0);
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    unsigned char *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ck_assert(map != MAP_FAILED);
-    unsigned char *p = map, *end = map + st.st_size;
-    while (p < end && (p = memmem(p, (size_t)(end - p), needle, len))) {
-        p[len / 2] ^= 0x10;
-        p += len;
-        n++;
-    }
-    ck_assert_int_eq(msync(map, (size_t)st.st_size, MS_SYNC), 0);
-    munmap(map, (size_t)st.st_size);
-    close(fd);
-    return n;
-}
-
 static const char victim[65] = "<<fs-errors-victim-block-0123456789abcdefghijklmnopqrstuvwxyz>>";
 static const char victim_rec[65] = "((fs-errors-victim-record-0123456789abcdefghijklmnopqrstuvwx))";
 
@@ -146,7 +123,7 @@ START_TEST(damaged_block)
     EXPECT(fs_write(fs, f, buf, 3 * (size_t)bs, 0, false), 3 * (ssize_t)bs);
     OK(fs_flush(fs, f));
     close_fs();
-    ck_assert_int_gt(flip_everywhere(victim, 64), 0);
+    ck_assert_int_gt(test_flip_everywhere(path, victim, 64), 0);
     open_fs(0);
 
     /* The seek walks the blocks: it meets the damage. */
@@ -173,7 +150,7 @@ START_TEST(damaged_inode)
     EXPECT(fs_write(fs, f, victim_rec, 64, 0, false), 64); /* inline: in the record */
     OK(fs_flush(fs, f));
     close_fs();
-    ck_assert_int_gt(flip_everywhere(victim_rec, 64), 0);
+    ck_assert_int_gt(test_flip_everywhere(path, victim_rec, 64), 0);
     open_fs(0);
 
     EXPECT(fs_getattr(fs, f, &a), -EIO);

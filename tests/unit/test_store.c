@@ -439,30 +439,6 @@ END_TEST
 
 /* ---- checksums --------------------------------------------------------------- */
 
-/* Flip one byte in every copy of needle in the file (LMDB's copy-on-write
- * pages may leave older copies behind). Returns the number of copies. */
-static int flip_everywhere(const char *path, const void *needle, size_t len)
-{
-    int fd = open(path, O_RDWR);
-    struct stat st;
-    int n = 0;
-
-    ck_assert(fd >= 0);
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    unsigned char *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ck_assert(map != MAP_FAILED);
-    unsigned char *p = map, *end = map + st.st_size;
-    while (p < end && (p = memmem(p, (size_t)(end - p), needle, len))) {
-        p[len / 2] ^= 0x10;
-        p += len;
-        n++;
-    }
-    ck_assert_int_eq(msync(map, (size_t)st.st_size, MS_SYNC), 0);
-    munmap(map, (size_t)st.st_size);
-    close(fd);
-    return n;
-}
-
 static const char victim_obj[65] =
     "<<ghostfs-checksum-victim-object-0123456789abcdefghijklmnopqrs>>";
 static const char victim_map[65] =
@@ -509,8 +485,8 @@ START_TEST(checksum_flip)
     OK(ghost_txn_commit(t));
     ghost_close(g);
 
-    ck_assert_msg(flip_everywhere(path, victim_obj, 64) > 0, "object payload not in the file");
-    ck_assert_msg(flip_everywhere(path, victim_map, 64) > 0, "map value not in the file");
+    ck_assert_msg(test_flip_everywhere(path, victim_obj, 64) > 0, "object payload not in the file");
+    ck_assert_msg(test_flip_everywhere(path, victim_map, 64) > 0, "map value not in the file");
 
     g = open_store(path, NULL);
     t = begin(g);

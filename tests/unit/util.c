@@ -8,11 +8,14 @@
 #endif
 #include "util.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ghost.h"
@@ -122,4 +125,25 @@ uint64_t test_peak_rss(void)
 uint64_t test_rss(void)
 {
     return status_kb("VmRSS");
+}
+
+int test_flip_everywhere(const char *path, const void *needle, size_t len)
+{
+    int fd = open(path, O_RDWR);
+    struct stat st;
+    int n = 0;
+    ck_assert(fd >= 0);
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    unsigned char *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ck_assert(map != MAP_FAILED);
+    unsigned char *p = map, *end = map + st.st_size;
+    while (p < end && (p = memmem(p, (size_t)(end - p), needle, len))) {
+        p[len / 2] ^= 0x10;
+        p += len;
+        n++;
+    }
+    ck_assert_int_eq(msync(map, (size_t)st.st_size, MS_SYNC), 0);
+    munmap(map, (size_t)st.st_size);
+    close(fd);
+    return n;
 }

@@ -85,4 +85,10 @@ uint64_t test_peak_rss(void);
 /* Current resident set size in bytes (VmRSS). */
 uint64_t test_rss(void);
 
+/* Flip one byte in every copy of needle (len bytes) in the file at path:
+ * damage a record where it is stored, in every page that holds a copy (the
+ * engine's copy-on-write may leave older pages behind). Returns how many
+ * copies there were. */
+int test_flip_everywhere(const char *path, const void *needle, size_t len);
+
 #endif
