@@ -17,6 +17,7 @@
 
 #include "be.h"
 #include "fs.h"
+#include "held.h"
 #include "htab.h"
 #include "inode_rec.h"
 #include "list.h"
@@ -50,11 +51,7 @@ int fs_fault(int site);
 #define fs_fault(site) 0
 #endif
 
-/* For assert() only: whether a lock is held. They tell held from free, not
- * who holds it (nor, for the rw lock, how): they catch a caller that forgot
- * the lock. Outside an assert they would take a free lock. */
-#define MUTEX_HELD(m) (pthread_mutex_trylock(m) == EBUSY)
-#define RWLOCK_HELD(l) (pthread_rwlock_trywrlock(l) != 0)
+/* MUTEX_HELD, RWLOCK_HELD: for assert() only (held.h). */
 
 /* Called for each inode another process changed (0: all); see notify.c. */
 typedef void (*fs_notify_fn)(void *arg, uint64_t ino);

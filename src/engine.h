@@ -5,9 +5,9 @@
  * batches of transactions, snapshots, pruning, the cache, the committer)
  * is engine-neutral and reaches the engine only through these functions.
  * One engine is built today: LMDB (engine_lmdb.c and lmdb_*.c, the only
- * files that include lmdb.h; tests/check_layout.sh fails the build
+ * files that include LMDB's header; tests/check_layout.sh fails the build
  * otherwise). The contract is written for the next one too, a database
- * server reached over the network (DESIGN.md, "Engines"):
+ * server reached over the network (docs/ARCHITECTURE.md, "The engine seam"):
  *
  *   - A read may cost a round trip: cursors may read ahead many records
  *     per call (engine_cursor_seek's `prefix` bounds how far), and a write

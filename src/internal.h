@@ -16,7 +16,7 @@
  *   snapshot.c    named snapshots
  *   prune.c       dropping versions no snapshot needs
  *  The engine seam, engine.h, and its LMDB implementation (the only
- *  files that include lmdb.h, see tests/check_layout.sh):
+ *  files that include LMDB's header, see tests/check_layout.sh):
  *   engine_lmdb.c transactions, reads, writes, commits, error mapping
  *   lmdb_open.c   creating, checking, opening and closing the file
  *   lmdb_guard.c  a fault on a damaged page becomes an error
@@ -44,6 +44,7 @@
 
 #include "engine.h"
 #include "ghost.h"
+#include "held.h"
 #include "htab.h"
 #include "list.h"
 #include "vec.h"
@@ -55,10 +56,8 @@
 
 /* Conditions the code relies on are assertions, active in the debug and
  * sanitizer builds (release builds define NDEBUG: b_ndebug=if-release).
- * ASSERT_HELD(m): mutex m is held. A normal glibc mutex does not record its
- * owner, so this proves it is held, not that the caller holds it; the
- * try costs nothing in release builds, where it is not compiled. */
-#define ASSERT_HELD(m) assert(pthread_mutex_trylock(m) == EBUSY)
+ * ASSERT_HELD(m): mutex m is held (held.h says what that proves). */
+#define ASSERT_HELD(m) assert(MUTEX_HELD(m))
 
 /* ---- log.c ---- */
 enum { GHOST_LOG_ERR, GHOST_LOG_WARN, GHOST_LOG_INFO, GHOST_LOG_DEBUG };
