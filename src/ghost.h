@@ -51,7 +51,7 @@ extern "C" {
 
 #define GHOST_VERSION "0.1.0"
 /* On-disk format written by this library; newer formats are refused. */
-#define GHOST_FORMAT 2
+#define GHOST_FORMAT 3
 
 enum {
     GHOST_ECONFLICT = 1000,
@@ -234,6 +234,28 @@ int ghost_map_del(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void
 typedef int (*ghost_scan_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen);
 int ghost_map_scan(struct ghost_txn *txn, uint64_t owner, uint8_t map, const void *start,
                    size_t slen, ghost_scan_fn fn, void *arg);
+
+/* A map's tally: how many keys it holds and an order-independent digest of
+ * which keys hold which versions. Every commit keeps it, so that a key the
+ * store has lost (a damaged page) shows as a map shorter than its tally
+ * rather than as a smaller map. */
+struct ghost_tally {
+    uint64_t count;
+    uint64_t digest;
+};
+
+/* The map's tally as of the transaction's view, not counting its own
+ * pending writes; remembered and validated at commit like a read. An empty
+ * map's is zeros. -ENODATA if the store kept none then (a store converted
+ * from format 2, read at a snapshot older than the conversion, or opened
+ * read-only before it was converted). */
+int ghost_map_tally(struct ghost_txn *txn, uint64_t owner, uint8_t map, struct ghost_tally *out);
+
+/* Read every key of the map as of the transaction's view and compare what
+ * is there with its tally: 0 if they agree, -GHOST_ECORRUPT (logged, naming
+ * the owner and map) if they do not, or the error a read met. *found (may
+ * be NULL) is what the map holds. Not validated at commit. */
+int ghost_map_check(struct ghost_txn *txn, uint64_t owner, uint8_t map, struct ghost_tally *found);
 
 /* --- cache ------------------------------------------------------------------ */
 

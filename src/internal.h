@@ -80,6 +80,14 @@ static inline void ghost_clear_error(void)
 
 /* ---- the store: store_open.c, store_read.c, store_batch.c, snapshot.c,
  * prune.c, record.c (versioned keys and records over the engine) ---- */
+/* What a batch changed in one map's tally (record.h): keys added minus
+ * removed, terms added minus removed, both mod 2^64. */
+struct tally_delta {
+    uint64_t owner;
+    unsigned map;
+    uint64_t count, sum;
+};
+
 struct store {
     struct engine *eng;
     char *path;
@@ -92,6 +100,12 @@ struct store {
     uint64_t last_batch_gen, last_batch_snapmax;
     uint64_t *changed_buf; /* the batches' list of changed OIDs, between them */
     size_t changed_cap;
+    /* The batches' changes to map tallies (record.h), reused by each. */
+    VEC(struct tally_delta) tallies;
+    /* Tallies exist at generations >= this (UINT64_MAX: none, a store of
+     * an older format opened read-only). */
+    uint64_t tallied_from;
+    uint64_t format; /* as the store's meta record says */
 };
 
 struct store_opts {
@@ -135,6 +149,14 @@ int store_map_read(struct store *s, struct engine_txn *view, uint64_t owner, uns
                    size_t *vlen);
 int store_map_scan(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
                    const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg);
+/* A map's tally (record.h) as of `at`: zeros if it has none, -ENODATA if
+ * the store kept none then. *vgen as store_map_read's. */
+int store_map_tally(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
+                    uint64_t at, uint64_t *vgen, uint64_t *count, uint64_t *sum);
+/* What the map holds as of `at`, added up as its tally should be: reads
+ * every key, checking each. */
+int store_map_count(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
+                    uint64_t at, uint64_t *count, uint64_t *sum);
 
 /* A batch is one engine write transaction at generation `gen`. */
 struct store_batch {

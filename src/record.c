@@ -21,6 +21,18 @@ bool cksum_ok(const struct engine_val *k, const struct engine_val *v)
     return get_be64(p) == cksum(k->data, k->len, p + CKSUM_LEN, v->len - CKSUM_LEN);
 }
 
+uint64_t version_term(const struct engine_val *k, const struct engine_val *v)
+{
+    const unsigned char *p = v->data;
+    if (get_be64((const unsigned char *)k->data + k->len - 8) == ~GEN_HEAD)
+        return get_be64(p);
+    unsigned char head[MAP_KEY_MAX];
+    assert(k->len >= 8 && k->len <= sizeof head);
+    memcpy(head, k->data, k->len - 8);
+    put_be64(head + k->len - 8, ~GEN_HEAD);
+    return cksum(head, k->len, p + CKSUM_LEN, v->len - CKSUM_LEN);
+}
+
 int corrupt(struct store *s, enum engine_table table, const struct engine_val *k, const char *why)
 {
     const unsigned char *p = k->data;

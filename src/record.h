@@ -106,6 +106,25 @@ static inline bool is_tombstone(const struct engine_val *v)
     return v->len > VER_HDR && (((unsigned char *)v->data)[VER_HDR] & FLAG_TOMBSTONE);
 }
 
+/* A map's tally: how many keys it holds and the sum (mod 2^64) of their
+ * versions' terms, kept under the map's empty key (owner . map . suffix,
+ * which sorts before every other key of the map) and versioned like any
+ * key, so that a snapshot sees the tally of its own generation. A
+ * version's term is its checksum as a head (seeded with key . ~GEN_HEAD):
+ * for a head that is the checksum it carries, so a batch keeps the tally
+ * without hashing anything; a copy kept for a snapshot, stored under
+ * another suffix, has its term recomputed by whoever checks it. Absent
+ * means empty. A lost or moved entry leaves the tally short of the map;
+ * a stale one (an older version of the key) leaves its sum wrong. */
+#define TALLY_KEY_LEN 17
+#define TALLY_LEN 16 /* count:8 . sum:8 */
+static inline bool is_tally_key(size_t klen)
+{
+    return klen == TALLY_KEY_LEN;
+}
+/* The term of a checked version k -> v. */
+uint64_t version_term(const struct engine_val *k, const struct engine_val *v);
+
 /* Is v's checksum right for key k? */
 bool cksum_ok(const struct engine_val *k, const struct engine_val *v);
 /* Describe a damaged record of table by what it belongs to, log it (unless

@@ -29,6 +29,7 @@ int store_batch_begin(struct store *s, struct store_batch *b)
         return r;
     }
     b->gen = engine_txn_gen(b->txn);
+    vec_clear(&s->tallies);
     /* Batches take turns: they share one buffer. */
     b->changed = s->changed_buf;
     b->capchanged = s->changed_cap;
@@ -217,7 +218,7 @@ static int keep_old(struct store_batch *b, const struct version_write *vw, const
  * if a snapshot needs it. */
 static int replace_head(struct store_batch *b, struct engine_cursor *cur,
                         const struct version_write *vw, const unsigned char *old, size_t olen,
-                        uint64_t hgen)
+                        uint64_t hgen, uint64_t *ck)
 {
     /* (The cursor's key points into the engine's page, which the put may
      * change: use kbuf.) */
@@ -227,6 +228,7 @@ static int replace_head(struct store_batch *b, struct engine_cursor *cur,
     if (r)
         return r;
     fill_version(dst, &hk, b->gen, vw->hdr, vw->hlen, vw->body, vw->blen);
+    *ck = get_be64(dst);
     return old ? keep_old(b, vw, old, olen, hgen) : 0;
 }
 
@@ -255,10 +257,48 @@ static int delete_head(struct store_batch *b, struct engine_cursor *cur,
     return r;
 }
 
+/* Note that a write changed the tally of the map whose key is in kbuf. The
+ * batch's maps are few and a transaction writes one map's keys together:
+ * look from the newest. */
+static int tally_note(struct store_batch *b, const unsigned char *kbuf, uint64_t count,
+                      uint64_t sum)
+{
+    struct store *s = b->s;
+    uint64_t owner = get_be64(kbuf);
+    unsigned map = kbuf[8];
+    for (size_t i = s->tallies.n; i-- > 0;) {
+        struct tally_delta *d = &s->tallies.v[i];
+        if (d->owner == owner && d->map == map) {
+            d->count += count;
+            d->sum += sum;
+            return 0;
+        }
+    }
+    struct tally_delta d = {owner, map, count, sum};
+    if (vec_push(&s->tallies, d))
+        return ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);
+    return 0;
+}
+
+/* Put the head of a key that has none: one put. *ck is its checksum. */
+static int put_new_head(struct store_batch *b, const struct version_write *vw, uint64_t *ck)
+{
+    struct engine_val k = {vw->klen, vw->kbuf};
+    void *dst;
+    int r = engine_put(b->s->eng, b->txn, vw->table, &k, VER_HDR + vw->hlen + vw->blen, &dst);
+    if (r)
+        return r;
+    fill_version(dst, &k, b->gen, vw->hdr, vw->hlen, vw->body, vw->blen);
+    *ck = get_be64(dst);
+    b->wrote = true;
+    return 0;
+}
+
 /* Write (or, with del, delete) the head version of a key at the batch's
  * generation. The old head moves to an older version only if a snapshot
  * needs it; a delete leaves a tombstone when older versions would otherwise
- * show through. */
+ * show through. A map key's write changes its map's tally by the old and
+ * the new head's checksums, which the seek for the old head finds. */
 static int write_version(struct store_batch *b, const struct version_write *vw, bool del)
 {
     struct store *s = b->s;
@@ -266,15 +306,14 @@ static int write_version(struct store_batch *b, const struct version_write *vw, 
     struct engine_val k, v;
     unsigned char small[256], *old = NULL;
     size_t olen = 0;
+    uint64_t ck = 0;
+    bool tallied = vw->table == ENGINE_MAP && !is_tally_key(vw->klen);
     put_be64(vw->kbuf + vw->klen - 8, ~GEN_HEAD);
-    /* The common case: no snapshot can need the old head, so the new one is
-     * put over it (in place when the size is unchanged), unread: one put. */
-    if (!del && !b->snapmax) {
-        int r0 = put_version(s, b->txn, vw->table, vw->kbuf, vw->klen, b->gen, vw->hdr, vw->hlen,
-                             vw->body, vw->blen);
-        b->wrote |= r0 == 0;
-        return r0;
-    }
+    /* The common case for objects: no snapshot can need the old head, and
+     * no tally its checksum, so the new one is put over it (in place when
+     * the size is unchanged), unread: one put. */
+    if (!del && !b->snapmax && !tallied)
+        return put_new_head(b, vw, &ck);
     int r = batch_cursor(b, vw->table, &cur);
     if (r)
         return r;
@@ -283,16 +322,18 @@ static int write_version(struct store_batch *b, const struct version_write *vw, 
     if (r == -ENOENT) {
         if (del) /* no head: absent already */
             return 0;
-        r = put_version(s, b->txn, vw->table, vw->kbuf, vw->klen, b->gen, vw->hdr, vw->hlen,
-                        vw->body, vw->blen);
-        b->wrote |= r == 0;
-        return r;
+        r = put_new_head(b, vw, &ck);
+        return r || !tallied ? r : tally_note(b, vw->kbuf, 1, ck);
     }
     if (r)
         return r;
+    if (v.len < VER_HDR + 1)
+        return corrupt(s, vw->table, &k, "record too short");
     b->wrote = true; /* whatever follows changes the head */
+    uint64_t oldck = get_be64(v.data);
     /* With no snapshot the old head is replaced whatever it holds: it is
-     * not read, so its checksum need not be checked either. */
+     * not read, so its checksum need not be checked either (a damaged one
+     * leaves the tally wrong, where a check finds it). */
     uint64_t hgen = 0;
     if (b->snapmax) {
         r = version_ok(s, vw->table, &k, &v);
@@ -307,10 +348,14 @@ static int write_version(struct store_batch *b, const struct version_write *vw, 
             return ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);
         memcpy(old, v.data, olen);
     }
-    r = del ? delete_head(b, cur, vw, old, olen, hgen) : replace_head(b, cur, vw, old, olen, hgen);
+    r = del ? delete_head(b, cur, vw, old, olen, hgen)
+            : replace_head(b, cur, vw, old, olen, hgen, &ck);
     if (old != small)
         free(old);
-    return r;
+    if (r || !tallied)
+        return r;
+    return del ? tally_note(b, vw->kbuf, UINT64_MAX, -oldck)
+               : tally_note(b, vw->kbuf, 0, ck - oldck);
 }
 
 int store_put_obj(struct store_batch *b, uint64_t oid, uint8_t type, const void *data, size_t len)
@@ -346,6 +391,58 @@ int store_del_map(struct store_batch *b, uint64_t owner, unsigned map, const voi
         ENGINE_MAP, kbuf, map_key(kbuf, owner, map, key, klen, 0), NULL, NULL, 0, 0};
     int r = note_changed(b, owner);
     return r ? r : write_version(b, &vw, true);
+}
+
+/* The tally of a map at the head (kbuf its key): 0 with count and sum,
+ * zeros when it has none, or an error. */
+static int read_tally_head(struct store_batch *b, unsigned char *kbuf, uint64_t *count,
+                           uint64_t *sum)
+{
+    struct engine_cursor *cur;
+    struct engine_val k = {TALLY_KEY_LEN, kbuf}, v;
+    *count = *sum = 0;
+    put_be64(kbuf + TALLY_KEY_LEN - 8, ~GEN_HEAD);
+    int r = batch_cursor(b, ENGINE_MAP, &cur);
+    r = r ? r : engine_cursor_seek(cur, ENGINE_EXACT, TALLY_KEY_LEN - 8, &k, &v);
+    if (r == -ENOENT)
+        return 0;
+    r = r ? r : version_ok(b->s, ENGINE_MAP, &k, &v);
+    if (r)
+        return r;
+    if (v.len != VER_HDR + 1 + TALLY_LEN)
+        return corrupt(b->s, ENGINE_MAP, &k, "tally record of the wrong size");
+    const unsigned char *p = (const unsigned char *)v.data + VER_HDR + 1;
+    *count = get_be64(p);
+    *sum = get_be64(p + 8);
+    return 0;
+}
+
+/* Write back the tallies the batch changed, each a version like any key's
+ * (a snapshot keeps the one it saw); an empty map's is deleted. */
+static int write_tallies(struct store_batch *b)
+{
+    struct store *s = b->s;
+    for (size_t i = 0; i < s->tallies.n; i++) {
+        const struct tally_delta *d = &s->tallies.v[i];
+        if (!d->count && !d->sum)
+            continue;
+        unsigned char kbuf[TALLY_KEY_LEN], val[TALLY_LEN], hdr = 0;
+        uint64_t count, sum;
+        map_key(kbuf, d->owner, d->map, NULL, 0, GEN_HEAD);
+        int r = read_tally_head(b, kbuf, &count, &sum);
+        if (r)
+            return r;
+        count += d->count;
+        sum += d->sum;
+        put_be64(val, count);
+        put_be64(val + 8, sum);
+        struct version_write vw = {ENGINE_MAP, kbuf, TALLY_KEY_LEN, &hdr, val, 1, TALLY_LEN};
+        r = write_version(b, &vw, !count && !sum);
+        if (r)
+            return r;
+    }
+    vec_clear(&s->tallies);
+    return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -387,6 +484,11 @@ int store_batch_commit(struct store_batch *b)
         store_batch_abort(b);
         return 0;
     }
+    int r = write_tallies(b);
+    if (r) {
+        store_batch_abort(b);
+        return r;
+    }
     size_t n = sort_changed(b);
     uint64_t *changed = b->changed;
     close_cursors(b);
@@ -396,7 +498,7 @@ int store_batch_commit(struct store_batch *b)
     bool keep = b->capchanged <= 4096 && !s->changed_buf;
     if (keep)
         give_back_changed(b);
-    int r = engine_commit(s->eng, b->txn, changed, n, &s->batch_seq_from, &s->batch_seq_to);
+    r = engine_commit(s->eng, b->txn, changed, n, &s->batch_seq_from, &s->batch_seq_to);
     if (!keep) {
         free(changed);
         b->changed = NULL;

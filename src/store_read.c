@@ -133,13 +133,17 @@ int store_map_read(struct store *s, struct engine_txn *view, uint64_t owner, uns
     return 0;
 }
 
+/* What a scan hands each visible version: its key and value, checked. */
+typedef int (*scan_visit)(void *arg, const struct engine_val *k, const struct engine_val *v);
+
 /* Scan one map in key order, each key at the version visible at `at`. The
  * cursor rests on the first record of each key in turn (its head, or the
  * newest older version); older versions are looked up only for a snapshot
- * and skipped otherwise. Every seek tells the engine the walk stays within
- * owner . map (9 bytes), so a remote one can read ahead that far. */
+ * and skipped otherwise. The map's tally (its empty key) is not a key of
+ * the map and is skipped. Every seek tells the engine the walk stays
+ * within owner . map (9 bytes), so a remote one can read ahead that far. */
 static int map_scan_raw(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
-                        const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg)
+                        const void *start, size_t slen, uint64_t at, scan_visit visit, void *arg)
 {
     unsigned char kbuf[MAP_KEY_MAX];
     struct engine_cursor *cur;
@@ -153,33 +157,31 @@ static int map_scan_raw(struct store *s, struct engine_txn *view, uint64_t owner
     r = 0;
     while (rc == 0) {
         const unsigned char *p = k.data;
-        if (k.len < 17 || get_be64(p) != owner || p[8] != map)
+        if (k.len < TALLY_KEY_LEN || get_be64(p) != owner || p[8] != map)
             break;
         if (k.len > MAP_KEY_MAX) {
             r = corrupt(s, ENGINE_MAP, &k, "key longer than any map key");
             break;
         }
-        r = version_ok(s, ENGINE_MAP, &k, &v);
-        if (r)
-            break;
         klen = k.len;
         memcpy(kbuf, p, klen - 8);
-        if (rec_gen(&v) > at) { /* too new for this view: the older version at `at` */
-            put_be64(kbuf + klen - 8, ~at);
-            k = (struct engine_val){klen, kbuf};
-            rc = engine_cursor_seek(cur, ENGINE_RANGE, 9, &k, &v);
-            if (rc)
-                break;
-            if (!same_key(&k, kbuf, klen))
-                continue; /* nothing that old: k is the next key's first record */
+        if (!is_tally_key(klen)) {
             r = version_ok(s, ENGINE_MAP, &k, &v);
             if (r)
                 break;
-        }
-        const unsigned char *val = v.data;
-        if (!(val[VER_HDR] & FLAG_TOMBSTONE)) {
-            r = fn(arg, kbuf + 9, klen - 17, val + VER_HDR + 1, v.len - VER_HDR - 1);
-            if (r)
+            if (rec_gen(&v) > at) { /* too new for this view: the older version at `at` */
+                put_be64(kbuf + klen - 8, ~at);
+                k = (struct engine_val){klen, kbuf};
+                rc = engine_cursor_seek(cur, ENGINE_RANGE, 9, &k, &v);
+                if (rc)
+                    break;
+                if (!same_key(&k, kbuf, klen))
+                    continue; /* nothing that old: k is the next key's first record */
+                r = version_ok(s, ENGINE_MAP, &k, &v);
+                if (r)
+                    break;
+            }
+            if (!is_tombstone(&v) && (r = visit(arg, &k, &v)) != 0)
                 break;
         }
         /* On to the next key, past this one's older versions (rare). */
@@ -203,19 +205,79 @@ struct scan_args {
     const void *start;
     size_t slen;
     uint64_t at;
-    ghost_scan_fn fn;
+    scan_visit visit;
     void *arg;
+    ghost_scan_fn fn; /* a caller's scan: its function and argument */
+    void *fn_arg;
 };
 
 static int scan_fn(void *ctx)
 {
     struct scan_args *a = ctx;
-    return map_scan_raw(a->s, a->view, a->owner, a->map, a->start, a->slen, a->at, a->fn, a->arg);
+    return map_scan_raw(a->s, a->view, a->owner, a->map, a->start, a->slen, a->at, a->visit,
+                        a->arg);
+}
+
+/* A caller's scan sees a key and its bytes. */
+static int visit_caller(void *arg, const struct engine_val *k, const struct engine_val *v)
+{
+    struct scan_args *a = arg;
+    const unsigned char *key = k->data, *val = v->data;
+    return a->fn(a->fn_arg, key + 9, k->len - TALLY_KEY_LEN, val + VER_HDR + 1,
+                 v->len - VER_HDR - 1);
 }
 
 int store_map_scan(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
                    const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg)
 {
-    struct scan_args a = {s, view, owner, map, start, slen, at, fn, arg};
+    struct scan_args a = {s, view, owner, map, start, slen, at, visit_caller, NULL, fn, arg};
+    a.arg = &a;
     return engine_guarded(s->eng, scan_fn, &a, "scanning a map");
+}
+
+/* A map's tally as a view at `at` sees it: -ENODATA where the store kept
+ * none. */
+int store_map_tally(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
+                    uint64_t at, uint64_t *vgen, uint64_t *count, uint64_t *sum)
+{
+    const void *val;
+    size_t vlen;
+    *count = *sum = 0;
+    *vgen = 0;
+    if (at < s->tallied_from || s->tallied_from == UINT64_MAX)
+        return ghost_set_error(-ENODATA, "store %s: no tally at generation %llu", s->path,
+                               (unsigned long long)at);
+    int r = store_map_read(s, view, owner, map, NULL, 0, at, vgen, &val, &vlen);
+    if (r == -ENOENT)
+        return 0;
+    if (r)
+        return r;
+    if (vlen != TALLY_LEN) {
+        unsigned char kbuf[TALLY_KEY_LEN];
+        struct engine_val k = {map_key(kbuf, owner, map, NULL, 0, GEN_HEAD), kbuf};
+        return corrupt(s, ENGINE_MAP, &k, "tally record of the wrong size");
+    }
+    *count = get_be64(val);
+    *sum = get_be64((const unsigned char *)val + 8);
+    return 0;
+}
+
+/* Adds up what a scan finds, as a tally would. */
+static int visit_tally(void *arg, const struct engine_val *k, const struct engine_val *v)
+{
+    uint64_t *t = arg;
+    t[0]++;
+    t[1] += version_term(k, v);
+    return 0;
+}
+
+int store_map_count(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
+                    uint64_t at, uint64_t *count, uint64_t *sum)
+{
+    uint64_t t[2] = {0, 0};
+    struct scan_args a = {s, view, owner, map, NULL, 0, at, visit_tally, t, NULL, NULL};
+    int r = engine_guarded(s->eng, scan_fn, &a, "checking a map");
+    *count = t[0];
+    *sum = t[1];
+    return r;
 }

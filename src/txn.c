@@ -687,6 +687,44 @@ int ghost_map_scan(struct ghost_txn *t, uint64_t owner, uint8_t map, const void 
                               arg);
 }
 
+int ghost_map_tally(struct ghost_txn *t, uint64_t owner, uint8_t map, struct ghost_tally *out)
+{
+    ghost_clear_error();
+    uint64_t gen;
+    int r = view(t);
+    r = r ? r
+          : store_map_tally(&t->g->store, t->view, owner, map, t->at, &gen, &out->count,
+                            &out->digest);
+    if (r || t->snapshot)
+        return r;
+    return note_read(t, owner, map, NULL, 0, gen);
+}
+
+int ghost_map_check(struct ghost_txn *t, uint64_t owner, uint8_t map, struct ghost_tally *found)
+{
+    ghost_clear_error();
+    struct ghost_tally have, want;
+    struct store *s = &t->g->store;
+    int r = view(t);
+    r = r ? r : store_map_count(s, t->view, owner, map, t->at, &have.count, &have.digest);
+    uint64_t gen;
+    r = r ? r : store_map_tally(s, t->view, owner, map, t->at, &gen, &want.count, &want.digest);
+    if (found)
+        *found = have;
+    if (r)
+        return r;
+    if (have.count == want.count && have.digest == want.digest)
+        return 0;
+    r = ghost_set_error(-GHOST_ECORRUPT,
+                        "store %s: corrupt: object %llu, map %u holds %llu keys where its tally "
+                        "counts %llu%s",
+                        s->path, (unsigned long long)owner, map, (unsigned long long)have.count,
+                        (unsigned long long)want.count,
+                        have.count == want.count ? ", not the versions it names" : "");
+    ghost_log(GHOST_LOG_ERR, "%s", ghost_errmsg());
+    return r;
+}
+
 /* ---- the retry helper ------------------------------------------------------------ */
 
 static void backoff(unsigned attempt, uint64_t *seed)

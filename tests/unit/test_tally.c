@@ -1,0 +1,375 @@
+/*
+ * test_tally.c - every map's tally (its count of keys and the digest of
+ * which versions they hold) is kept by every commit, with and without
+ * snapshots, and read at a snapshot as it was; a key the store lost or an
+ * older version in a key's place makes ghost_map_check fail where a scan
+ * alone would show a smaller map; a store of format 2 is read without
+ * tallies when opened read-only and converted on its first writable open.
+ *
+ * The damage is forged with LMDB itself (the engine's comparator copied
+ * below), as a damaged page would leave it: a record gone, or an older one
+ * in its place, each with a valid checksum.
+ *
+ * Every test runs in its own process (CK_FORK) on its own store inside
+ * test_dir(), which the main process removes at exit.
+ */
+#include <check.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "ghost.h"
+#include "util.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static struct ghost *open_store(const char *path, bool readonly)
+{
+    struct ghost_options o;
+    struct ghost *g = NULL;
+    ghost_options_init(&o);
+    o.readonly = readonly;
+    OK(ghost_open(path, &o, &g));
+    return g;
+}
+
+static struct ghost_txn *begin(struct ghost *g)
+{
+    struct ghost_txn *t = NULL;
+    OK(ghost_txn_begin(g, &t));
+    return t;
+}
+
+static void put(struct ghost *g, uint64_t owner, uint8_t map, const char *key, const char *val)
+{
+    struct ghost_txn *t = begin(g);
+    OK(ghost_map_put(t, owner, map, key, strlen(key), val, strlen(val)));
+    OK(ghost_txn_commit(t));
+}
+
+static void del(struct ghost *g, uint64_t owner, uint8_t map, const char *key)
+{
+    struct ghost_txn *t = begin(g);
+    OK(ghost_map_del(t, owner, map, key, strlen(key)));
+    OK(ghost_txn_commit(t));
+}
+
+/* The tally of (owner, map) at the head, checked against what the map holds. */
+static struct ghost_tally tally(struct ghost *g, uint64_t owner, uint8_t map)
+{
+    struct ghost_txn *t = begin(g);
+    struct ghost_tally want, found;
+    OK(ghost_map_tally(t, owner, map, &want));
+    OK(ghost_map_check(t, owner, map, &found));
+    ck_assert_uint_eq(found.count, want.count);
+    ck_assert_uint_eq(found.digest, want.digest);
+    ghost_txn_abort(t);
+    return want;
+}
+
+/* The engine's order for the map table (docs/format.md): the key without
+ * its last 8 bytes, then those. */
+static int versioned_cmp(const MDB_val *a, const MDB_val *b)
+{
+    size_t la = a->mv_size - 8, lb = b->mv_size - 8;
+    int c = memcmp(a->mv_data, b->mv_data, la < lb ? la : lb);
+    if (c || la != lb)
+        return c ? c : la < lb ? -1 : 1;
+    return memcmp((const char *)a->mv_data + la, (const char *)b->mv_data + lb, 8);
+}
+
+struct forge {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi map, meta;
+};
+
+static void forge_begin(struct forge *f, const char *path)
+{
+    ck_assert_int_eq(mdb_env_create(&f->env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(f->env, 16), 0);
+    ck_assert_int_eq(mdb_env_set_mapsize(f->env, (size_t)1 << 30), 0);
+    ck_assert_int_eq(mdb_env_open(f->env, path, MDB_NOSUBDIR, 0644), 0);
+    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, 0, &f->txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(f->txn, "map", 0, &f->map), 0);
+    ck_assert_int_eq(mdb_set_compare(f->txn, f->map, versioned_cmp), 0);
+    ck_assert_int_eq(mdb_dbi_open(f->txn, "meta", 0, &f->meta), 0);
+}
+
+static void forge_end(struct forge *f)
+{
+    ck_assert_int_eq(mdb_txn_commit(f->txn), 0);
+    mdb_env_close(f->env);
+}
+
+static size_t map_key(unsigned char *k, uint64_t owner, uint8_t map, const char *key,
+                      uint64_t suffix)
+{
+    size_t klen = strlen(key);
+    for (int i = 0; i < 8; i++)
+        k[i] = (unsigned char)(owner >> (56 - 8 * i));
+    k[8] = map;
+    memcpy(k + 9, key, klen);
+    for (int i = 0; i < 8; i++)
+        k[9 + klen + i] = (unsigned char)(suffix >> (56 - 8 * i));
+    return 17 + klen;
+}
+
+/* Take a key's head out of the store, as a damaged page would. */
+static void forge_lose(const char *path, uint64_t owner, uint8_t map, const char *key)
+{
+    struct forge f;
+    unsigned char k[64];
+    forge_begin(&f, path);
+    MDB_val mk = {map_key(k, owner, map, key, 0), k};
+    ck_assert_int_eq(mdb_del(f.txn, f.map, &mk, NULL), 0);
+    forge_end(&f);
+}
+
+/* Put a saved head record back in place of the current one: a stale
+ * version, as a damaged branch pointing at an old page would show. */
+static void forge_swap(const char *path, uint64_t owner, uint8_t map, const char *key,
+                       unsigned char *save, size_t *len, bool restore)
+{
+    struct forge f;
+    unsigned char k[64];
+    forge_begin(&f, path);
+    MDB_val mk = {map_key(k, owner, map, key, 0), k}, mv;
+    if (restore) {
+        mv = (MDB_val){*len, save};
+        ck_assert_int_eq(mdb_put(f.txn, f.map, &mk, &mv, 0), 0);
+    } else {
+        ck_assert_int_eq(mdb_get(f.txn, f.map, &mk, &mv), 0);
+        ck_assert_uint_le(mv.mv_size, 256);
+        memcpy(save, mv.mv_data, mv.mv_size);
+        *len = mv.mv_size;
+    }
+    forge_end(&f);
+}
+
+static int count_keys(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)key, (void)klen, (void)val, (void)vlen;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* Make the store what format 2 wrote: no tally records, no "tallied"
+ * record, format 2 (its checksum seeded with the key's, as record.c's). */
+static void forge_format2(const char *path)
+{
+    struct forge f;
+    MDB_cursor *c;
+    MDB_val k, v;
+    forge_begin(&f, path);
+    ck_assert_int_eq(mdb_cursor_open(f.txn, f.map, &c), 0);
+    int n = 0;
+    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+        if (k.mv_size == 17) {
+            ck_assert_int_eq(mdb_cursor_del(c, 0), 0);
+            n++;
+        }
+    mdb_cursor_close(c);
+    ck_assert_int_gt(n, 0);
+    k = (MDB_val){7, "tallied"};
+    ck_assert_int_eq(mdb_del(f.txn, f.meta, &k, NULL), 0);
+    unsigned char rec[16];
+    for (int i = 0; i < 8; i++)
+        rec[8 + i] = i == 7 ? 2 : 0;
+    uint64_t sum = XXH3_64bits_withSeed(rec + 8, 8, XXH3_64bits("format", 6));
+    for (int i = 0; i < 8; i++)
+        rec[i] = (unsigned char)(sum >> (56 - 8 * i));
+    k = (MDB_val){6, "format"};
+    v = (MDB_val){sizeof rec, rec};
+    ck_assert_int_eq(mdb_put(f.txn, f.meta, &k, &v, 0), 0);
+    forge_end(&f);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+/* Puts, overwrites and deletes keep count and digest equal to what the map
+ * holds; an empty map's tally is zeros; maps do not share tallies. */
+START_TEST(kept_by_every_commit)
+{
+    struct ghost *g = open_store(test_new_store("kept.ghost"), false);
+    struct ghost_tally t0 = tally(g, 40, 1), t;
+    ck_assert_uint_eq(t0.count, 0);
+    ck_assert_uint_eq(t0.digest, 0);
+    put(g, 40, 1, "a", "one");
+    put(g, 40, 1, "b", "two");
+    put(g, 40, 2, "a", "other map");
+    t = tally(g, 40, 1);
+    ck_assert_uint_eq(t.count, 2);
+    struct ghost_tally before = t;
+    put(g, 40, 1, "a", "one, again"); /* an overwrite: same count, new digest */
+    t = tally(g, 40, 1);
+    ck_assert_uint_eq(t.count, 2);
+    ck_assert_uint_ne(t.digest, before.digest);
+    del(g, 40, 1, "a");
+    del(g, 40, 1, "nothing"); /* deleting what is absent changes nothing */
+    ck_assert_uint_eq(tally(g, 40, 1).count, 1);
+    del(g, 40, 1, "b");
+    t = tally(g, 40, 1);
+    ck_assert_uint_eq(t.count, 0);
+    ck_assert_uint_eq(t.digest, 0);
+    ck_assert_uint_eq(tally(g, 40, 2).count, 1);
+
+    /* Many transactions in one batch, some writing one key twice. */
+    struct ghost_txn *tx = begin(g);
+    char key[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "k%d", i % 200);
+        OK(ghost_map_put(tx, 41, 3, key, strlen(key), key, strlen(key)));
+    }
+    OK(ghost_txn_commit(tx));
+    ck_assert_uint_eq(tally(g, 41, 3).count, 200);
+
+    /* A scan does not show the tally as a key. */
+    tx = begin(g);
+    int n = 0;
+    OK(ghost_map_scan(tx, 41, 3, NULL, 0, count_keys, &n));
+    ck_assert_int_eq(n, 200);
+    ghost_txn_abort(tx);
+    ghost_close(g);
+}
+END_TEST
+
+/* A snapshot reads the tally of its own generation, and a check there
+ * recomputes the terms of the versions kept for it. */
+START_TEST(snapshot_sees_its_tally)
+{
+    struct ghost *g = open_store(test_new_store("snap.ghost"), false);
+    put(g, 40, 1, "a", "one");
+    put(g, 40, 1, "b", "two");
+    struct ghost_tally then = tally(g, 40, 1);
+    OK(ghost_snapshot_create(g, "s1"));
+    put(g, 40, 1, "a", "changed"); /* the old head is kept for s1 */
+    del(g, 40, 1, "b");
+    put(g, 40, 1, "c", "new");
+    ck_assert_uint_eq(tally(g, 40, 1).count, 2);
+    struct ghost_txn *t = NULL;
+    OK(ghost_txn_begin_snapshot(g, "s1", &t));
+    struct ghost_tally at, found;
+    OK(ghost_map_tally(t, 40, 1, &at));
+    ck_assert_uint_eq(at.count, then.count);
+    ck_assert_uint_eq(at.digest, then.digest);
+    OK(ghost_map_check(t, 40, 1, &found));
+    ck_assert_uint_eq(found.digest, then.digest);
+    ghost_txn_abort(t);
+    ghost_close(g);
+}
+END_TEST
+
+/* A key the store lost: the scan shows one key fewer, the check says so. */
+START_TEST(lost_key_is_found)
+{
+    const char *path = test_new_store("lost.ghost");
+    struct ghost *g = open_store(path, false);
+    put(g, 40, 3, "block0", "data");
+    put(g, 40, 3, "block1", "data");
+    put(g, 40, 3, "block2", "data");
+    ghost_close(g);
+    forge_lose(path, 40, 3, "block1");
+    g = open_store(path, false);
+    struct ghost_txn *t = begin(g);
+    struct ghost_tally want, found;
+    OK(ghost_map_tally(t, 40, 3, &want));
+    ck_assert_uint_eq(want.count, 3);
+    EXPECT(ghost_map_check(t, 40, 3, &found), -GHOST_ECORRUPT);
+    ck_assert_uint_eq(found.count, 2);
+    ck_assert_ptr_nonnull(strstr(ghost_errmsg(), "object 40, map 3"));
+    ghost_txn_abort(t);
+    ghost_close(g);
+}
+END_TEST
+
+/* An older version in a key's place (its checksum valid): the count
+ * agrees, the digest does not. */
+START_TEST(stale_version_is_found)
+{
+    const char *path = test_new_store("stale.ghost");
+    unsigned char save[256];
+    size_t len = 0;
+    struct ghost *g = open_store(path, false);
+    put(g, 40, 3, "block0", "old bytes");
+    ghost_close(g);
+    forge_swap(path, 40, 3, "block0", save, &len, false);
+    g = open_store(path, false);
+    put(g, 40, 3, "block0", "new bytes");
+    ghost_close(g);
+    forge_swap(path, 40, 3, "block0", save, &len, true);
+    g = open_store(path, false);
+    struct ghost_txn *t = begin(g);
+    const void *v;
+    size_t vlen;
+    OK(ghost_map_get(t, 40, 3, "block0", 6, &v, &vlen)); /* reads back, checksum and all */
+    ck_assert_mem_eq(v, "old bytes", 9);
+    EXPECT(ghost_map_check(t, 40, 3, NULL), -GHOST_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(ghost_errmsg(), "not the versions"));
+    ghost_txn_abort(t);
+    ghost_close(g);
+}
+END_TEST
+
+/* Format 2: read-only, no tallies (-ENODATA) and the maps read as before;
+ * writable, converted once, the tallies right, the format 3. */
+START_TEST(format2_converted)
+{
+    const char *path = test_new_store("old.ghost");
+    struct ghost *g = open_store(path, false);
+    char key[16];
+    for (uint64_t owner = 40; owner < 60; owner++)
+        for (int i = 0; i < (int)owner % 7; i++) {
+            snprintf(key, sizeof key, "k%d", i);
+            put(g, owner, (uint8_t)(1 + owner % 3), key, "value");
+        }
+    OK(ghost_snapshot_create(g, "before"));
+    put(g, 40, 2, "k0", "changed"); /* an older version, which is not counted */
+    ghost_close(g);
+    forge_format2(path);
+
+    g = open_store(path, true);
+    struct ghost_txn *t = begin(g);
+    struct ghost_tally tl;
+    EXPECT(ghost_map_tally(t, 41, 3, &tl), -ENODATA);
+    int n = 0;
+    OK(ghost_map_scan(t, 41, 3, NULL, 0, count_keys, &n));
+    ck_assert_int_eq(n, 41 % 7);
+    ghost_txn_abort(t);
+    ghost_close(g);
+
+    g = open_store(path, false); /* converts */
+    for (uint64_t owner = 40; owner < 60; owner++)
+        ck_assert_uint_eq(tally(g, owner, (uint8_t)(1 + owner % 3)).count, owner % 7);
+    OK(ghost_txn_begin_snapshot(g, "before", &t)); /* older than the conversion */
+    EXPECT(ghost_map_tally(t, 41, 3, &tl), -ENODATA);
+    ghost_txn_abort(t);
+    put(g, 41, 3, "more", "value");
+    ck_assert_uint_eq(tally(g, 41, 3).count, 41 % 7 + 1);
+    ghost_close(g);
+    g = open_store(path, false); /* once: a second open finds format 3 */
+    ck_assert_uint_eq(tally(g, 41, 3).count, 41 % 7 + 1);
+    ghost_close(g);
+}
+END_TEST
+
+static Suite *tally_suite(void)
+{
+    Suite *s = suite_create("tally");
+    TCase *tc = tcase_create("tally");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, kept_by_every_commit);
+    tcase_add_test(tc, snapshot_sees_its_tally);
+    tcase_add_test(tc, lost_key_is_found);
+    tcase_add_test(tc, stale_version_is_found);
+    tcase_add_test(tc, format2_converted);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TEST_MAIN(tally_suite)
