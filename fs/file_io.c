@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "block.h"
+#include "damage.h"
 #include "dirty.h"
 #include "itable.h"
 #include "wb_commit.h"
@@ -45,6 +46,7 @@ static int read_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, const s
         }
         return 0;
     }
+    struct hole_check hc = HOLE_CHECK_INIT;
     while (len) {
         uint64_t index = off / fs->bs;
         uint32_t boff = (uint32_t)(off % fs->bs);
@@ -54,6 +56,8 @@ static int read_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, const s
         size_t vlen;
         block_key(k, index);
         int e = ghost_map_get(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, &v, &vlen);
+        if (e == -ENOENT && (e = block_absent(fs, t, &hc, ino, r->size, index)) == 0)
+            e = -ENOENT;
         if (e && e != -ENOENT)
             return e;
         if (!e && boff < vlen)
@@ -88,9 +92,10 @@ static const unsigned char zeros[64 << 10];
 
 /* Hand the stored bytes [off, off+size) of a block file to fn as pieces
  * pointing into t's pages, zeros for holes and past a block's end. */
-static int pieces_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, uint64_t off,
-                         size_t size, fs_pieces_fn fn, void *arg)
+static int pieces_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, const struct rec *r,
+                         uint64_t off, size_t size, fs_pieces_fn fn, void *arg)
 {
+    struct hole_check hc = HOLE_CHECK_INIT;
     size_t nblocks = (size_t)((off % fs->bs + size + fs->bs - 1) / fs->bs);
     size_t cap = 2 * nblocks + size / sizeof zeros + 1, n = 0;
     struct iovec *iov = malloc(cap * sizeof *iov);
@@ -105,6 +110,8 @@ static int pieces_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, uint6
         size_t vlen = 0;
         block_key(k, index);
         int e = ghost_map_get(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, &v, &vlen);
+        if (e == -ENOENT && (e = block_absent(fs, t, &hc, ino, r->size, index)) == 0)
+            e = -ENOENT;
         if (e && e != -ENOENT) {
             free(iov);
             return e;
@@ -164,7 +171,7 @@ static ssize_t read_common(struct fs *fs, uint64_t ino, void *buf, size_t size, 
     size = off >= fsize ? 0 : size > fsize - off ? (size_t)(fsize - off) : size;
     if (fn && !(r.flags & INODE_INLINE) && !buffered_in(fs, in->wb_old, off, size) &&
         !buffered_in(fs, in->wb, off, size)) {
-        e = pieces_stored(fs, t, ino, off, size, fn, arg);
+        e = pieces_stored(fs, t, ino, &r, off, size, fn, arg);
         e = e ? e : (ssize_t)size;
         goto out;
     }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "attr.h"
+#include "damage.h"
 #include "dirent.h"
 #include "itable.h"
 
@@ -19,11 +20,14 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *
 {
     struct ghost_txn *t;
     struct rec pr, r;
-    uint64_t child;
+    uint64_t child = 0;
     size_t len;
+    int tries = 0;
     int e = check_name(name, &len);
     if (e)
         return e;
+again:
+    child = 0;
     uint64_t mark = commit_mark(fs);
     e = ghost_txn_begin(fs->g, &t);
     if (e)
@@ -42,6 +46,12 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *
     if (!e)
         rec_attr(fs, child, &r, out);
     ghost_txn_abort(t);
+    if (e == -ENOENT && child && child != parent && strcmp(name, "..")) {
+        /* The entry was there and its inode was not: a race, or damage. */
+        e = child_absent(fs, parent, name, len, child);
+        if (e == -EAGAIN && tries++ < 3)
+            goto again;
+    }
     if (e)
         return fs_errno(e);
     inode_looked_up(fs, child, parent, name);

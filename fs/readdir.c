@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "attr.h"
+#include "damage.h"
 #include "dirent.h"
 #include "itable.h"
 
@@ -25,6 +26,7 @@ struct rd_entry {
     char name[FS_NAME_MAX + 1];
     struct fs_attr a;
     uint64_t off;
+    bool absent; /* its inode was not there (readdirplus) */
 };
 
 struct rd_ctx {
@@ -44,14 +46,16 @@ static int rd_visit(void *arg, const void *key, size_t klen, const void *val, si
     uint32_t mode;
     if (dirent_decode(key, klen, val, vlen, x->name, &x->off, &child, &mode))
         return 0;
+    x->absent = false;
     memset(&x->a, 0, sizeof x->a);
     x->a.ino = child;
     x->a.mode = mode;
     if (c->plus) {
         struct rec r;
         int e = rec_get(c->t, x->a.ino, &r);
-        if (e == -ENOENT)
-            return 0; /* raced with a delete */
+        x->absent = e == -ENOENT; /* raced with a delete, or damage: see after the view */
+        if (x->absent)
+            return ++c->n == ROUND;
         if (e) {
             c->err = e;
             return 1;
@@ -59,6 +63,21 @@ static int rd_visit(void *arg, const void *key, size_t klen, const void *val, si
         rec_attr(c->fs, x->a.ino, &r, &x->a);
     }
     return ++c->n == ROUND;
+}
+
+/* A readdirplus entry whose inode its view did not find: gone now
+ * (-ENOENT), damage (-GHOST_ECORRUPT), or there now, with its attributes. */
+static int entry_absent(struct fs *fs, uint64_t dir, struct rd_entry *x)
+{
+    int e = child_absent(fs, dir, x->name, strlen(x->name), x->a.ino);
+    if (e != -EAGAIN)
+        return e;
+    struct rec r;
+    e = rec_peek(fs, x->a.ino, &r);
+    if (!e)
+        rec_attr(fs, x->a.ino, &r, &x->a);
+    x->absent = false;
+    return e;
 }
 
 int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn, void *arg)
@@ -76,6 +95,7 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
         return fs_errno(e);
     }
     struct fs_attr a = {0};
+    bool from_start = off < 2;
     if (off < 1) {
         rec_attr(fs, ino, &r, &a);
         if (fn(arg, ".", &a, 1)) { /* no lookup count for "." and ".." */
@@ -112,14 +132,29 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
         if (e)
             break;
         e = ghost_map_scan(c.t, ino, FS_MAP_DIRENT, start, slen, rd_visit, &c);
-        ghost_txn_abort(c.t);
         if (e > 0)
             e = 0;
         e = e ? e : c.err;
+        /* The end of the listing, in this view: does the directory hold
+         * what its tally counts? Once per listing (not again for the call
+         * that only finds the end). */
+        if (!e && c.n < ROUND && (c.n || from_start))
+            e = dir_check(fs, c.t, ino);
+        ghost_txn_abort(c.t);
         if (e)
             break;
         bool full = false;
         for (size_t i = 0; i < c.n && !full; i++) {
+            if (c.e[i].absent) {
+                e = entry_absent(fs, ino, &c.e[i]);
+                if (e == -ENOENT) { /* unlinked meanwhile: not listed */
+                    off = c.e[i].off;
+                    e = 0;
+                    continue;
+                }
+                if (e)
+                    break;
+            }
             if (plus)
                 attr_merge_buffered(fs, &c.e[i].a, mark);
             full = fn(arg, c.e[i].name, &c.e[i].a, c.e[i].off) != 0;
@@ -129,7 +164,7 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
                 off = c.e[i].off;
             }
         }
-        if (full || c.n < ROUND)
+        if (e || full || c.n < ROUND)
             break;
     }
     free(c.e);

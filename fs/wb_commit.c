@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "block.h"
+#include "damage.h"
 #include "dirty.h"
 #include "itable.h"
 
@@ -78,6 +79,7 @@ static int commit_fn(struct ghost_txn *t, void *arg)
         r.inl_len = n;
     } else {
         unsigned char *base = c->scratch;
+        struct hole_check hc = HOLE_CHECK_INIT;
         const unsigned char *old_inl = NULL;
         size_t old_inl_len = 0;
         if (r.flags & INODE_INLINE) {
@@ -112,6 +114,8 @@ static int commit_fn(struct ghost_txn *t, void *arg)
                     const void *v;
                     size_t vlen;
                     e = ghost_map_get(t, c->ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, &v, &vlen);
+                    if (e == -ENOENT && !(e = block_absent(fs, t, &hc, c->ino, r.size, d->index)))
+                        e = -ENOENT; /* a hole */
                     if (e && e != -ENOENT)
                         return e;
                     if (!e)

@@ -142,6 +142,13 @@ const char *ghost_strerror(int err);
  * failed with nothing to say beyond its code (-ENOENT of a lookup). */
 const char *ghost_errmsg(void);
 
+/* Report damage a caller found in what the store holds (say, a key that
+ * its map's tally counts and a read did not find): logged as the library
+ * logs the damage it finds itself, with fmt's message after the store's
+ * name, and returned as -GHOST_ECORRUPT with that message. */
+int ghost_report_damage(struct ghost *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Where the library logs what an operator should know (a damaged record, a
  * full disk): stderr (the default), or syslog for a daemon without one. */
 void ghost_log_to_syslog(bool on);

@@ -59,6 +59,17 @@ int ghost_set_error(int err, const char *fmt, ...)
     return err;
 }
 
+int ghost_report_damage(struct ghost *g, const char *fmt, ...)
+{
+    char what[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    ghost_log(GHOST_LOG_ERR, "store %s: %s", g->store.path, what);
+    return ghost_set_error(-GHOST_ECORRUPT, "store %s: corrupt: %s", g->store.path, what);
+}
+
 const char *ghost_errmsg(void)
 {
     return ghost_error_set ? last_error : "";

@@ -390,8 +390,19 @@ static void tally_link(struct fsck *k, uint64_t ino)
     k->t[k->n++].links = 1;
 }
 
+/* Every map of ino holds what its tally counts. */
+static void tallies_agree(uint64_t ino)
+{
+    struct ghost_txn *t;
+    OK(ghost_txn_begin(fs_store(fs), &t));
+    for (uint8_t m = FS_MAP_DIRENT; m <= FS_MAP_XATTR; m++)
+        OK(ghost_map_check(t, ino, m, NULL));
+    ghost_txn_abort(t);
+}
+
 static void fsck_dir(struct fsck *k, uint64_t dir, uint64_t parent)
 {
+    tallies_agree(dir);
     struct listing l;
     uint32_t subdirs = 0;
     ck_assert_int_lt(k->depth, 64);
@@ -431,13 +442,15 @@ static void fsck_dir(struct fsck *k, uint64_t dir, uint64_t parent)
 
 /* Walk the whole tree: every directory's nlink is 2 + its subdirectories and
  * its record names its parent; every other inode's nlink is the number of
- * names it has, and so is its number of back references. */
+ * names it has, and so is its number of back references; every map holds
+ * what its tally counts. */
 void fsck(void)
 {
     struct fsck k = {0};
     fsck_dir(&k, FS_ROOT_INO, FS_ROOT_INO);
     for (size_t i = 0; i < k.n; i++) {
         uint32_t nl = nlink_of(k.t[i].ino);
+        tallies_agree(k.t[i].ino);
         size_t br = map_count(k.t[i].ino, FS_MAP_BACKREF);
         ck_assert_msg(nl == k.t[i].links && br == k.t[i].links,
                       "inode %" PRIu64 ": %u names, nlink %u, %zu back references", k.t[i].ino,

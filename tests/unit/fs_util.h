@@ -133,7 +133,8 @@ const struct entry *find_entry(const struct listing *l, const char *name);
 
 /* Walk the whole tree: every directory's nlink is 2 + its subdirectories and
  * its record names its parent; every other inode's nlink is the number of
- * names it has, and so is its number of back references. */
+ * names it has, and so is its number of back references; every map holds
+ * what its tally counts. */
 void fsck(void);
 
 #endif

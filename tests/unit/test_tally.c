@@ -6,22 +6,20 @@
  * alone would show a smaller map; a store of format 2 is read without
  * tallies when opened read-only and converted on its first writable open.
  *
- * The damage is forged with LMDB itself (the engine's comparator copied
- * below), as a damaged page would leave it: a record gone, or an older one
- * in its place, each with a valid checksum.
+ * The damage is forged with LMDB itself (forge.h), as a damaged page would
+ * leave it: a record gone, or an older one in its place, each with a valid
+ * checksum.
  *
  * Every test runs in its own process (CK_FORK) on its own store inside
  * test_dir(), which the main process removes at exit.
  */
 #include <check.h>
 #include <errno.h>
-#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <xxhash.h>
-
+#include "forge.h"
 #include "ghost.h"
 #include "util.h"
 
@@ -71,123 +69,11 @@ static struct ghost_tally tally(struct ghost *g, uint64_t owner, uint8_t map)
     return want;
 }
 
-/* The engine's order for the map table (docs/format.md): the key without
- * its last 8 bytes, then those. */
-static int versioned_cmp(const MDB_val *a, const MDB_val *b)
-{
-    size_t la = a->mv_size - 8, lb = b->mv_size - 8;
-    int c = memcmp(a->mv_data, b->mv_data, la < lb ? la : lb);
-    if (c || la != lb)
-        return c ? c : la < lb ? -1 : 1;
-    return memcmp((const char *)a->mv_data + la, (const char *)b->mv_data + lb, 8);
-}
-
-struct forge {
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi map, meta;
-};
-
-static void forge_begin(struct forge *f, const char *path)
-{
-    ck_assert_int_eq(mdb_env_create(&f->env), 0);
-    ck_assert_int_eq(mdb_env_set_maxdbs(f->env, 16), 0);
-    ck_assert_int_eq(mdb_env_set_mapsize(f->env, (size_t)1 << 30), 0);
-    ck_assert_int_eq(mdb_env_open(f->env, path, MDB_NOSUBDIR, 0644), 0);
-    ck_assert_int_eq(mdb_txn_begin(f->env, NULL, 0, &f->txn), 0);
-    ck_assert_int_eq(mdb_dbi_open(f->txn, "map", 0, &f->map), 0);
-    ck_assert_int_eq(mdb_set_compare(f->txn, f->map, versioned_cmp), 0);
-    ck_assert_int_eq(mdb_dbi_open(f->txn, "meta", 0, &f->meta), 0);
-}
-
-static void forge_end(struct forge *f)
-{
-    ck_assert_int_eq(mdb_txn_commit(f->txn), 0);
-    mdb_env_close(f->env);
-}
-
-static size_t map_key(unsigned char *k, uint64_t owner, uint8_t map, const char *key,
-                      uint64_t suffix)
-{
-    size_t klen = strlen(key);
-    for (int i = 0; i < 8; i++)
-        k[i] = (unsigned char)(owner >> (56 - 8 * i));
-    k[8] = map;
-    memcpy(k + 9, key, klen);
-    for (int i = 0; i < 8; i++)
-        k[9 + klen + i] = (unsigned char)(suffix >> (56 - 8 * i));
-    return 17 + klen;
-}
-
-/* Take a key's head out of the store, as a damaged page would. */
-static void forge_lose(const char *path, uint64_t owner, uint8_t map, const char *key)
-{
-    struct forge f;
-    unsigned char k[64];
-    forge_begin(&f, path);
-    MDB_val mk = {map_key(k, owner, map, key, 0), k};
-    ck_assert_int_eq(mdb_del(f.txn, f.map, &mk, NULL), 0);
-    forge_end(&f);
-}
-
-/* Put a saved head record back in place of the current one: a stale
- * version, as a damaged branch pointing at an old page would show. */
-static void forge_swap(const char *path, uint64_t owner, uint8_t map, const char *key,
-                       unsigned char *save, size_t *len, bool restore)
-{
-    struct forge f;
-    unsigned char k[64];
-    forge_begin(&f, path);
-    MDB_val mk = {map_key(k, owner, map, key, 0), k}, mv;
-    if (restore) {
-        mv = (MDB_val){*len, save};
-        ck_assert_int_eq(mdb_put(f.txn, f.map, &mk, &mv, 0), 0);
-    } else {
-        ck_assert_int_eq(mdb_get(f.txn, f.map, &mk, &mv), 0);
-        ck_assert_uint_le(mv.mv_size, 256);
-        memcpy(save, mv.mv_data, mv.mv_size);
-        *len = mv.mv_size;
-    }
-    forge_end(&f);
-}
-
 static int count_keys(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
     (void)key, (void)klen, (void)val, (void)vlen;
     ++*(int *)arg;
     return 0;
-}
-
-/* Make the store what format 2 wrote: no tally records, no "tallied"
- * record, format 2 (its checksum seeded with the key's, as record.c's). */
-static void forge_format2(const char *path)
-{
-    struct forge f;
-    MDB_cursor *c;
-    MDB_val k, v;
-    forge_begin(&f, path);
-    ck_assert_int_eq(mdb_cursor_open(f.txn, f.map, &c), 0);
-    int n = 0;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
-        if (k.mv_size == 17) {
-            ck_assert_int_eq(mdb_cursor_del(c, 0), 0);
-            n++;
-        }
-    mdb_cursor_close(c);
-    ck_assert_int_gt(n, 0);
-    k = (MDB_val){7, "tallied"};
-    ck_assert_int_eq(mdb_del(f.txn, f.meta, &k, NULL), 0);
-    unsigned char rec[16];
-    for (int i = 0; i < 8; i++)
-        rec[8 + i] = i == 7 ? 2 : 0;
-    uint64_t sum = XXH3_64bits_withSeed(rec + 8, 8, XXH3_64bits("format", 6));
-    for (int i = 0; i < 8; i++)
-        rec[i] = (unsigned char)(sum >> (56 - 8 * i));
-    k = (MDB_val){6, "format"};
-    v = (MDB_val){sizeof rec, rec};
-    ck_assert_int_eq(mdb_put(f.txn, f.meta, &k, &v, 0), 0);
-    forge_end(&f);
 }
 
 /* ---- tests --------------------------------------------------------------- */
@@ -274,7 +160,7 @@ START_TEST(lost_key_is_found)
     put(g, 40, 3, "block1", "data");
     put(g, 40, 3, "block2", "data");
     ghost_close(g);
-    forge_lose(path, 40, 3, "block1");
+    forge_lose_key(path, 40, 3, "block1", 6);
     g = open_store(path, false);
     struct ghost_txn *t = begin(g);
     struct ghost_tally want, found;
@@ -298,11 +184,11 @@ START_TEST(stale_version_is_found)
     struct ghost *g = open_store(path, false);
     put(g, 40, 3, "block0", "old bytes");
     ghost_close(g);
-    forge_swap(path, 40, 3, "block0", save, &len, false);
+    forge_swap_key(path, 40, 3, "block0", 6, save, &len, false);
     g = open_store(path, false);
     put(g, 40, 3, "block0", "new bytes");
     ghost_close(g);
-    forge_swap(path, 40, 3, "block0", save, &len, true);
+    forge_swap_key(path, 40, 3, "block0", 6, save, &len, true);
     g = open_store(path, false);
     struct ghost_txn *t = begin(g);
     const void *v;

@@ -1,0 +1,166 @@
+/*
+ * test_fs_lost.c - what the filesystem makes of a record the store lost
+ * (fs/damage.c): a block lost from a file with no holes reads as EIO, not
+ * as zeros, and a partial write over it fails rather than fill it with
+ * zeros; a hole still reads as zeros; a directory that lost an entry fails
+ * its listing with EIO instead of showing fewer names; an entry whose inode
+ * was lost fails lookup and readdirplus with EIO instead of ENOENT; and the
+ * rest of the filesystem stays readable.
+ *
+ * Records are taken out with LMDB itself (forge.h) while the store is
+ * closed, as a damaged page would leave them: gone without a trace.
+ * The fixture and the helpers are fs_util.c's (see fs_util.h).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "forge.h"
+#include "fs.h"
+#include "fs_util.h"
+#include "ghost.h"
+#include "util.h"
+
+static void lose_block(uint64_t ino, uint64_t index)
+{
+    unsigned char k[8];
+    be64_put(k, index);
+    close_fs();
+    forge_lose_key(path, ino, FS_MAP_DATA, k, sizeof k);
+    open_fs();
+}
+
+/* The key of a directory entry (docs/format.md). */
+static size_t dirent_key(unsigned char *k, const char *name)
+{
+    size_t len = strlen(name);
+    uint64_t h = XXH3_64bits(name, len) >> 1;
+    be64_put(k, h < 3 ? h + 3 : h);
+    memcpy(k + 8, name, len);
+    return 8 + len;
+}
+
+static int ignore(void *arg, const char *name, const struct fs_attr *a, uint64_t next_off)
+{
+    (void)arg, (void)name, (void)a, (void)next_off;
+    return 0;
+}
+
+static unsigned char buf[1 << 20];
+
+START_TEST(lost_block_is_eio)
+{
+    uint64_t bs = fs_block_size(fs);
+    uint64_t f = mkfile(FS_ROOT_INO, "dense");
+    write_pat(f, 0, 3 * bs + 100, 1);
+    OK(fs_release(fs, f));
+    lose_block(f, 1);
+    check_range(f, 0, bs, 1); /* the blocks it still has read back */
+    check_range(f, 2 * bs, bs + 100, 1);
+    EXPECT(fs_read(fs, f, buf, bs, bs), -EIO);
+    EXPECT(fs_read(fs, f, buf, 3 * bs, 0), -EIO);
+    ck_assert_ptr_nonnull(strstr(ghost_errmsg(), "block 1 is missing"));
+    /* A write of part of the lost block would have to keep the rest of
+     * it: it fails instead of making it zeros. */
+    EXPECT(fs_write(fs, f, "x", 1, bs + 10, false), 1);
+    EXPECT(fs_flush(fs, f), -EIO);
+    fs_release(fs, f);
+    check_range(f, 0, bs, 1);
+}
+END_TEST
+
+/* A file with holes reads them as zeros; what it lost there a read cannot
+ * tell, and a check of its blocks can. */
+START_TEST(holes_stay_holes)
+{
+    uint64_t bs = fs_block_size(fs);
+    uint64_t f = mkfile(FS_ROOT_INO, "sparse");
+    write_pat(f, 0, bs, 1);
+    write_pat(f, 2 * bs, bs, 2);
+    write_pat(f, 4 * bs, bs, 3);
+    OK(fs_release(fs, f));
+    check_range(f, bs, bs, -1);
+    check_range(f, 3 * bs, bs, -1);
+    lose_block(f, 2);
+    check_range(f, 2 * bs, bs, -1); /* the limit: reads as a hole */
+    check_range(f, 4 * bs, bs, 3);
+    struct ghost_txn *t;
+    OK(ghost_txn_begin(fs_store(fs), &t));
+    EXPECT(ghost_map_check(t, f, FS_MAP_DATA, NULL), -GHOST_ECORRUPT);
+    ghost_txn_abort(t);
+}
+END_TEST
+
+START_TEST(lost_entry_fails_listing)
+{
+    uint64_t d = mkdir_(FS_ROOT_INO, "d");
+    char name[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, "f%d", i);
+        mkfile(d, name);
+    }
+    uint64_t other = mkdir_(FS_ROOT_INO, "other");
+    mkfile(other, "fine");
+    unsigned char k[64];
+    size_t klen = dirent_key(k, "f3");
+    close_fs();
+    forge_lose_key(path, d, FS_MAP_DIRENT, k, klen);
+    open_fs();
+    EXPECT(fs_readdir(fs, d, 0, false, ignore, NULL), -EIO);
+    EXPECT(fs_readdir(fs, d, 0, true, ignore, NULL), -EIO);
+    ck_assert_ptr_nonnull(strstr(ghost_errmsg(), "tally counts 5"));
+    struct listing l;
+    list_all(other, true, &l); /* the rest lists as before */
+    ck_assert_uint_eq(l.n, 3);
+    listing_free(&l);
+    ck_assert_int_gt(ino_of(d, "f2"), 0);
+}
+END_TEST
+
+START_TEST(lost_inode_is_eio)
+{
+    uint64_t d = mkdir_(FS_ROOT_INO, "d");
+    uint64_t f = mkfile(d, "gone");
+    uint64_t g = mkfile(d, "kept");
+    close_fs();
+    forge_lose_object(path, f);
+    open_fs();
+    struct fs_attr a;
+    EXPECT(fs_lookup(fs, d, "gone", &a), -EIO);
+    ck_assert_ptr_nonnull(strstr(ghost_errmsg(), "which the store does not hold"));
+    EXPECT(fs_readdir(fs, d, 0, true, ignore, NULL), -EIO);
+    OK(fs_lookup(fs, d, "kept", &a));
+    ck_assert_uint_eq(a.ino, g);
+    fs_forget(fs, g, 1);
+    EXPECT(fs_lookup(fs, d, "never", &a), -ENOENT);
+}
+END_TEST
+
+/* An inode unlinked between the two reads of a lookup is a race, not
+ * damage: ENOENT. */
+START_TEST(unlinked_is_not_lost)
+{
+    uint64_t f = mkfile(FS_ROOT_INO, "f");
+    OK(fs_unlink(fs, FS_ROOT_INO, "f"));
+    struct fs_attr a;
+    EXPECT(fs_lookup(fs, FS_ROOT_INO, "f", &a), -ENOENT);
+    (void)f;
+    fsck();
+}
+END_TEST
+
+static Suite *fs_lost_suite(void)
+{
+    Suite *s = suite_create("fs-lost");
+    TCase *tc = fs_tcase(s, "core", setup, 60);
+    tcase_add_test(tc, lost_block_is_eio);
+    tcase_add_test(tc, holes_stay_holes);
+    tcase_add_test(tc, lost_entry_fails_listing);
+    tcase_add_test(tc, lost_inode_is_eio);
+    tcase_add_test(tc, unlinked_is_not_lost);
+    return s;
+}
+
+TEST_MAIN(fs_lost_suite)
