@@ -4,7 +4,10 @@
  * Names are 1..255 bytes in the user., trusted. and security. namespaces,
  * values at most 64 KiB (the kernel's limit). A set
  * or remove also rewrites the inode (ctime), which makes two changes of one
- * inode's xattrs conflict instead of both seeing the same state.
+ * inode's xattrs conflict instead of both seeing the same state. A name
+ * not found on an inode that has attributes, and every full listing, is
+ * checked against the map's tally (damage.c explains why), so that an
+ * attribute the store lost is EIO rather than absent.
  */
 #include "fsint.h"
 
@@ -89,6 +92,18 @@ int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
     return e;
 }
 
+/* An attribute was not found: -ENODATA, unless the inode has attributes
+ * and they are not all there (its tally names one the store lost). */
+static int xattr_absent(struct ghost_txn *t, uint64_t ino)
+{
+    struct ghost_tally tl;
+    int e = ghost_map_tally(t, ino, FS_MAP_XATTR, &tl);
+    if (e == -ENODATA || (!e && tl.count == 0))
+        return -ENODATA;
+    e = e ? e : ghost_map_check(t, ino, FS_MAP_XATTR, NULL);
+    return e ? e : -ENODATA;
+}
+
 ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size)
 {
     size_t nlen;
@@ -106,7 +121,7 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, si
     if (!e) {
         e = ghost_map_get(t, ino, FS_MAP_XATTR, name, nlen, &v, &vlen);
         if (e == -ENOENT) /* the inode is there, the attribute is not */
-            e = -ENODATA;
+            e = xattr_absent(t, ino);
     }
     ssize_t ret = e;
     if (!e) {
@@ -150,6 +165,10 @@ ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
         return fs_errno(e);
     e = rec_get(t, ino, &r);
     e = e ? e : ghost_map_scan(t, ino, FS_MAP_XATTR, NULL, 0, list_visit, &c);
+    if (e >= 0) { /* the whole list: is it all there is? */
+        e = ghost_map_check(t, ino, FS_MAP_XATTR, NULL);
+        e = e == -ENODATA ? 0 : e;
+    }
     ghost_txn_abort(t);
     if (e < 0)
         return fs_errno(e);

@@ -4,8 +4,9 @@
  * as zeros, and a partial write over it fails rather than fill it with
  * zeros; a hole still reads as zeros; a directory that lost an entry fails
  * its listing with EIO instead of showing fewer names; an entry whose inode
- * was lost fails lookup and readdirplus with EIO instead of ENOENT; and the
- * rest of the filesystem stays readable.
+ * was lost fails lookup and readdirplus with EIO instead of ENOENT; a lost
+ * attribute fails getxattr and listxattr; and the rest of the filesystem
+ * stays readable.
  *
  * Records are taken out with LMDB itself (forge.h) while the store is
  * closed, as a damaged page would leave them: gone without a trace.
@@ -138,6 +139,23 @@ START_TEST(lost_inode_is_eio)
 }
 END_TEST
 
+START_TEST(lost_xattr_is_eio)
+{
+    uint64_t f = mkfile(FS_ROOT_INO, "f"), g = mkfile(FS_ROOT_INO, "g");
+    OK(fs_setxattr(fs, f, "user.a", "1", 1, 0));
+    OK(fs_setxattr(fs, f, "user.b", "2", 1, 0));
+    close_fs();
+    forge_lose_key(path, f, FS_MAP_XATTR, "user.b", 6);
+    open_fs();
+    char v[8];
+    EXPECT(fs_getxattr(fs, f, "user.a", v, sizeof v), 1);
+    EXPECT(fs_getxattr(fs, f, "user.b", v, sizeof v), -EIO);
+    EXPECT(fs_getxattr(fs, f, "user.never", v, sizeof v), -EIO); /* cannot tell which */
+    EXPECT(fs_listxattr(fs, f, v, sizeof v), -EIO);
+    EXPECT(fs_getxattr(fs, g, "user.never", v, sizeof v), -ENODATA); /* none: none lost */
+}
+END_TEST
+
 /* An inode unlinked between the two reads of a lookup is a race, not
  * damage: ENOENT. */
 START_TEST(unlinked_is_not_lost)
@@ -159,6 +177,7 @@ static Suite *fs_lost_suite(void)
     tcase_add_test(tc, holes_stay_holes);
     tcase_add_test(tc, lost_entry_fails_listing);
     tcase_add_test(tc, lost_inode_is_eio);
+    tcase_add_test(tc, lost_xattr_is_eio);
     tcase_add_test(tc, unlinked_is_not_lost);
     return s;
 }
