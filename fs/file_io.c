@@ -77,8 +77,8 @@ static void merge_buffer(struct fs *fs, const struct wbuf *wb, void *buf, uint64
     uint64_t first = off / fs->bs, last = (off + size - 1) / fs->bs;
     size_t pos;
     wb_find((struct wbuf *)wb, first, &pos);
-    for (; pos < wb->n && wb->b[pos].index <= last; pos++) {
-        const struct dblock *d = &wb->b[pos];
+    for (; pos < wb->blocks.n && wb->blocks.v[pos].index <= last; pos++) {
+        const struct dblock *d = &wb->blocks.v[pos];
         uint64_t bstart = d->index * fs->bs;
         uint64_t lo = off > bstart ? off : bstart;
         uint64_t hi = off + size < bstart + fs->bs ? off + size : bstart + fs->bs;
@@ -139,7 +139,7 @@ static bool buffered_in(const struct fs *fs, const struct wbuf *wb, uint64_t off
         return false;
     size_t pos;
     wb_find((struct wbuf *)wb, off / fs->bs, &pos);
-    return pos < wb->n && wb->b[pos].index <= (off + size - 1) / fs->bs;
+    return pos < wb->blocks.n && wb->blocks.v[pos].index <= (off + size - 1) / fs->bs;
 }
 
 /* fs_read and fs_read_pieces: with fn, hand the bytes to it (as pieces of

@@ -5,7 +5,7 @@
  * The kernel keeps entries and attributes for an hour (fuse_ops.c), so an
  * invalidation that is lost leaves a stale name or stale data visible for
  * that long. Hence:
- *   - The queue grows by realloc; when that fails, or when the library
+ *   - The queue grows (vec.h); when that fails, or when the library
  *     reports that it dropped its whole cache (OID 0), the flag `all` is
  *     set instead: the thread then invalidates every inode the kernel knows
  *     and every stale name in every such directory - a superset of what was
@@ -38,6 +38,7 @@
 #include "dirent.h"
 #include "fsint.h"
 #include "itable.h"
+#include "vec.h"
 
 /* How long the thread waits before it tries again after running out of
  * memory. */
@@ -48,9 +49,8 @@ struct notifier {
     struct notify_sink sink;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    uint64_t *q; /* inodes to invalidate, in the order reported */
-    size_t n, cap;
-    bool all; /* invalidate everything the kernel knows (q is moot) */
+    VEC(uint64_t) q; /* inodes to invalidate, in the order reported */
+    bool all;        /* invalidate everything the kernel knows (q is moot) */
     bool stop;
     pthread_t thread;
 };
@@ -62,6 +62,16 @@ static void *nt_realloc(void *p, size_t bytes)
         return NULL;
     return realloc(p, bytes);
 }
+
+/* vec_reserve(), which tests can make fail (FS_FAULT_ALLOC) as they make
+ * nt_realloc fail: the hook is asked only when a must grow - exactly when
+ * vec_reserve() would call realloc - so each fault a test arms fails one
+ * allocation, whichever array or copy makes it. */
+#define nt_reserve(a, need)                                                                        \
+    __extension__({                                                                                \
+        size_t nt_need_ = (need);                                                                  \
+        (nt_need_ > (a)->cap && fs_fault(FS_FAULT_ALLOC)) ? -ENOMEM : vec_reserve((a), nt_need_);  \
+    })
 
 /* ---- the library's reports -------------------------------------------------------- */
 
@@ -98,16 +108,8 @@ static void enqueue(void *arg, uint64_t ino)
     if (ino == 0) {
         nt->all = true;
     } else if (!nt->all) {
-        if (nt->n == nt->cap) {
-            size_t cap = nt->cap ? nt->cap * 2 : 256;
-            uint64_t *q = nt_realloc(nt->q, cap * sizeof *q);
-            if (q) {
-                nt->q = q;
-                nt->cap = cap;
-            }
-        }
-        if (nt->n < nt->cap)
-            nt->q[nt->n++] = ino;
+        if (nt_reserve(&nt->q, nt->q.n + 1) == 0)
+            nt->q.v[nt->q.n++] = ino;
         else
             nt->all = true; /* no room: invalidate more, never less */
     }
@@ -131,10 +133,9 @@ struct known_name {
 /* One delivery: inodes the kernel must forget (sorted, each once), and the
  * names it knows in them, copied out of the inode table. */
 struct batch {
-    uint64_t *inos;
+    uint64_t *inos; /* sized once, never grown */
     size_t ninos;
-    struct known_name *names;
-    size_t nnames, cap;
+    VEC(struct known_name) names;
 };
 
 static int cmp_ino(const void *a, const void *b)
@@ -174,20 +175,15 @@ static int known_inodes(struct fs *fs, struct batch *b)
 /* Copy in's name into b. With fs.itab_lock held. */
 static int add_name(struct batch *b, const struct inode *in)
 {
-    if (b->nnames == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 16;
-        struct known_name *p = nt_realloc(b->names, cap * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        b->names = p;
-        b->cap = cap;
-    }
+    if (nt_reserve(&b->names, b->names.n + 1))
+        return -ENOMEM;
     size_t len = strlen(in->name) + 1;
     char *copy = nt_realloc(NULL, len);
     if (!copy)
         return -ENOMEM;
     memcpy(copy, in->name, len);
-    b->names[b->nnames++] = (struct known_name){.parent = in->parent, .ino = in->ino, .name = copy};
+    b->names.v[b->names.n++] =
+        (struct known_name){.parent = in->parent, .ino = in->ino, .name = copy};
     return 0;
 }
 
@@ -237,20 +233,22 @@ static void deliver(struct notifier *nt, struct batch *b)
 {
     for (size_t i = 0; i < b->ninos; i++)
         nt->sink.inode(nt->sink.arg, b->inos[i]);
-    for (size_t at = 0; at < b->nnames; at += VIEW_NAMES) {
-        size_t end = b->nnames - at < VIEW_NAMES ? b->nnames : at + VIEW_NAMES;
-        mark_stale(nt->fs, b->names + at, end - at);
+    struct known_name *names = b->names.v;
+    size_t n = b->names.n;
+    for (size_t at = 0; at < n; at += VIEW_NAMES) {
+        size_t end = n - at < VIEW_NAMES ? n : at + VIEW_NAMES;
+        mark_stale(nt->fs, names + at, end - at);
         for (size_t i = at; i < end; i++)
-            if (b->names[i].stale)
-                nt->sink.entry(nt->sink.arg, b->names[i].parent, b->names[i].name);
+            if (names[i].stale)
+                nt->sink.entry(nt->sink.arg, names[i].parent, names[i].name);
     }
 }
 
 static void batch_free_names(struct batch *b)
 {
-    for (size_t i = 0; i < b->nnames; i++)
-        free(b->names[i].name);
-    free(b->names);
+    for (size_t i = 0; i < b->names.n; i++)
+        free(b->names.v[i].name);
+    vec_free(&b->names);
 }
 
 /* Invalidate every inode the kernel knows. -ENOMEM if not all could be. */
@@ -300,19 +298,17 @@ static void *notify_main(void *arg)
     struct notifier *nt = arg;
     pthread_mutex_lock(&nt->lock);
     for (;;) {
-        while (!nt->stop && !nt->n && !nt->all)
+        while (!nt->stop && !nt->q.n && !nt->all)
             pthread_cond_wait(&nt->cond, &nt->lock);
         if (nt->stop)
             break;
-        uint64_t *q = nt->q;
-        size_t n = nt->n;
+        VEC(uint64_t) q = {0};
+        vec_move(&q, &nt->q); /* the queue starts anew while we deliver */
         bool every = nt->all;
-        nt->q = NULL;
-        nt->n = nt->cap = 0;
         nt->all = false;
         pthread_mutex_unlock(&nt->lock);
-        int e = every ? deliver_all(nt) : deliver_list(nt, q, n);
-        free(q);
+        int e = every ? deliver_all(nt) : deliver_list(nt, q.v, q.n);
+        vec_free(&q);
         pthread_mutex_lock(&nt->lock);
         if (e) {
             nt->all = true;
@@ -356,6 +352,6 @@ void notify_stop(struct notifier *nt)
     pthread_join(nt->thread, NULL);
     pthread_mutex_destroy(&nt->lock);
     pthread_cond_destroy(&nt->cond);
-    free(nt->q);
+    vec_free(&nt->q);
     free(nt);
 }

@@ -66,7 +66,7 @@ static int commit_fn(struct ghost_txn *t, void *arg)
         return e;
     uint64_t size = r.size > wb->end ? r.size : wb->end;
 
-    if (!wb->data || wb->n == 0) {
+    if (!wb->data || wb->blocks.n == 0) {
         /* only attributes were set */
     } else if ((r.flags & INODE_INLINE) && wb->end <= fs->inline_max) {
         /* Stays inline: old bytes, zero-extended, with the writes on top. */
@@ -74,7 +74,7 @@ static int commit_fn(struct ghost_txn *t, void *arg)
         unsigned char *inl = c->scratch;
         memset(inl, 0, n);
         memcpy(inl, r.inl, r.inl_len);
-        wb_overlay(&wb->b[0], inl, 0, (uint32_t)n);
+        wb_overlay(&wb->blocks.v[0], inl, 0, (uint32_t)n);
         r.inl = inl;
         r.inl_len = n;
     } else {
@@ -94,8 +94,8 @@ static int commit_fn(struct ghost_txn *t, void *arg)
                     return e;
             }
         }
-        for (size_t i = 0; i < wb->n; i++) {
-            struct dblock *d = &wb->b[i];
+        for (size_t i = 0; i < wb->blocks.n; i++) {
+            struct dblock *d = &wb->blocks.v[i];
             uint64_t bstart = d->index * fs->bs;
             uint32_t blen = (uint32_t)(size - bstart < fs->bs ? size - bstart : fs->bs);
             unsigned char k[BLOCK_KEY_LEN];

@@ -25,11 +25,11 @@ void wb_free(struct wbuf *wb)
 {
     if (!wb)
         return;
-    for (size_t i = 0; i < wb->n; i++) {
-        free(wb->b[i].data);
-        free(wb->b[i].r);
+    for (size_t i = 0; i < wb->blocks.n; i++) {
+        free(wb->blocks.v[i].data);
+        vec_free(&wb->blocks.v[i].ranges);
     }
-    free(wb->b);
+    vec_free(&wb->blocks);
     free(wb);
 }
 
@@ -39,20 +39,15 @@ struct dblock *wb_block(struct wbuf *wb, uint64_t index, uint32_t bs)
     struct dblock *d = wb_find(wb, index, &pos);
     if (d)
         return d;
-    if (wb->n == wb->cap) {
-        size_t cap = wb->cap ? wb->cap * 2 : 8;
-        struct dblock *b = realloc(wb->b, cap * sizeof *b);
-        if (!b)
-            return NULL;
-        wb->b = b;
-        wb->cap = cap;
-    }
+    if (vec_reserve(&wb->blocks, wb->blocks.n + 1))
+        return NULL;
     unsigned char *data = malloc(bs);
     if (!data)
         return NULL;
-    memmove(&wb->b[pos + 1], &wb->b[pos], (wb->n - pos) * sizeof *wb->b);
-    wb->n++;
-    d = &wb->b[pos];
+    struct dblock *v = wb->blocks.v;
+    memmove(&v[pos + 1], &v[pos], (wb->blocks.n - pos) * sizeof *v);
+    wb->blocks.n++;
+    d = &v[pos];
     memset(d, 0, sizeof *d);
     d->index = index;
     d->data = data;
@@ -63,35 +58,31 @@ struct dblock *wb_block(struct wbuf *wb, uint64_t index, uint32_t bs)
 /* Add [lo, hi) to the block's written ranges, merging neighbours. */
 int wb_add_range(struct dblock *d, uint32_t lo, uint32_t hi)
 {
-    uint32_t i = 0, j;
-    while (i < d->nr && d->r[i].hi < lo)
+    struct range *r = d->ranges.v;
+    size_t n = d->ranges.n, i = 0, j;
+    while (i < n && r[i].hi < lo)
         i++;
     j = i;
-    while (j < d->nr && d->r[j].lo <= hi) {
-        if (d->r[j].lo < lo)
-            lo = d->r[j].lo;
-        if (d->r[j].hi > hi)
-            hi = d->r[j].hi;
+    while (j < n && r[j].lo <= hi) {
+        if (r[j].lo < lo)
+            lo = r[j].lo;
+        if (r[j].hi > hi)
+            hi = r[j].hi;
         j++;
     }
     /* ranges i..j-1 merge into one */
     if (i == j) {
-        if (d->nr == d->capr) {
-            uint32_t cap = d->capr ? d->capr * 2 : 4;
-            struct range *r = realloc(d->r, cap * sizeof *r);
-            if (!r)
-                return -ENOMEM;
-            d->r = r;
-            d->capr = cap;
-        }
-        memmove(&d->r[i + 1], &d->r[i], (d->nr - i) * sizeof *d->r);
-        d->nr++;
+        if (vec_reserve(&d->ranges, n + 1))
+            return -ENOMEM;
+        r = d->ranges.v;
+        memmove(&r[i + 1], &r[i], (n - i) * sizeof *r);
+        d->ranges.n++;
     } else if (j - i > 1) {
-        memmove(&d->r[i + 1], &d->r[j], (d->nr - j) * sizeof *d->r);
-        d->nr -= j - i - 1;
+        memmove(&r[i + 1], &r[j], (n - j) * sizeof *r);
+        d->ranges.n -= j - i - 1;
     }
-    d->r[i].lo = lo;
-    d->r[i].hi = hi;
+    r[i].lo = lo;
+    r[i].hi = hi;
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "inode_rec.h"
+#include "vec.h"
 
 /* One dirty block of the write buffer: the bytes written and which ranges
  * of the block they cover. */
@@ -22,14 +23,12 @@ struct range {
 };
 struct dblock {
     uint64_t index;
-    unsigned char *data; /* block_size bytes */
-    struct range *r;
-    uint32_t nr, capr;
+    unsigned char *data;      /* block_size bytes */
+    VEC(struct range) ranges; /* written, sorted and disjoint */
 };
 struct wbuf {
-    struct dblock *b; /* sorted by index */
-    size_t n, cap;
-    uint64_t end; /* the file is at least this long */
+    VEC(struct dblock) blocks; /* sorted by index */
+    uint64_t end;              /* the file is at least this long */
     size_t bytes;
     bool data; /* bytes were written (else only attributes were set) */
     /* Attributes set while the file is open, committed with its data: tar
@@ -54,23 +53,23 @@ struct wbuf {
  * would go. Inline: readers call it for every block they merge. */
 static inline struct dblock *wb_find(struct wbuf *wb, uint64_t index, size_t *pos)
 {
-    size_t lo = 0, hi = wb ? wb->n : 0;
+    size_t lo = 0, hi = wb ? wb->blocks.n : 0;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (wb->b[mid].index < index)
+        if (wb->blocks.v[mid].index < index)
             lo = mid + 1;
         else
             hi = mid;
     }
     if (pos)
         *pos = lo;
-    return wb && lo < wb->n && wb->b[lo].index == index ? &wb->b[lo] : NULL;
+    return wb && lo < wb->blocks.n && wb->blocks.v[lo].index == index ? &wb->blocks.v[lo] : NULL;
 }
 
 /* Whether d was written whole, from 0 to at least len. */
 static inline bool wb_covers(const struct dblock *d, uint32_t len)
 {
-    return d->nr == 1 && d->r[0].lo == 0 && d->r[0].hi >= len;
+    return d->ranges.n == 1 && d->ranges.v[0].lo == 0 && d->ranges.v[0].hi >= len;
 }
 
 /* Copy the written bytes of d that fall in [from, to) to dst (which stands
@@ -78,9 +77,10 @@ static inline bool wb_covers(const struct dblock *d, uint32_t len)
 static inline void wb_overlay(const struct dblock *d, unsigned char *dst, uint32_t from,
                               uint32_t to)
 {
-    for (uint32_t i = 0; i < d->nr; i++) {
-        uint32_t lo = d->r[i].lo > from ? d->r[i].lo : from;
-        uint32_t hi = d->r[i].hi < to ? d->r[i].hi : to;
+    for (size_t i = 0; i < d->ranges.n; i++) {
+        const struct range *r = &d->ranges.v[i];
+        uint32_t lo = r->lo > from ? r->lo : from;
+        uint32_t hi = r->hi < to ? r->hi : to;
         if (lo < hi)
             memcpy(dst + (lo - from), d->data + lo, hi - lo);
     }

@@ -98,8 +98,7 @@ struct store {
     /* Meta as our last batch left it, valid while no other write
      * transaction came between (touched only by the batch's writer). */
     uint64_t last_batch_gen, last_batch_snapmax;
-    uint64_t *changed_buf; /* the batches' list of changed OIDs, between them */
-    size_t changed_cap;
+    VEC(uint64_t) changed_spare; /* the batches' list of changed OIDs, between them (empty) */
     /* The batches' changes to map tallies (record.h), reused by each. */
     VEC(struct tally_delta) tallies;
     /* Tallies exist at generations >= this (UINT64_MAX: none, a store of
@@ -162,10 +161,9 @@ int store_map_count(struct store *s, struct engine_txn *view, uint64_t owner, un
 struct store_batch {
     struct store *s;
     struct engine_txn *txn;
-    uint64_t gen;      /* generation this batch writes */
-    uint64_t snapmax;  /* newest snapshot's generation, 0 if none */
-    uint64_t *changed; /* OIDs changed in this batch, for the change log */
-    size_t nchanged, capchanged;
+    uint64_t gen;                 /* generation this batch writes */
+    uint64_t snapmax;             /* newest snapshot's generation, 0 if none */
+    VEC(uint64_t) changed;        /* OIDs changed in this batch, for the change log */
     struct engine_cursor *cur[2]; /* on obj and map, opened on first use */
     bool wrote;                   /* changed a record: the commit will take a generation */
     uint64_t checks_logged;       /* validations the engine's shortcut answered */

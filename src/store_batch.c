@@ -11,7 +11,7 @@
  * of a key is always its head or a tombstone.
  *
  * Batches take turns (the engine has one write transaction at a time), so
- * the fields of struct store they touch (changed_buf, last_batch_*) need
+ * the fields of struct store they touch (changed_spare, last_batch_*) need
  * no lock of their own.
  */
 #include "record.h"
@@ -31,10 +31,7 @@ int store_batch_begin(struct store *s, struct store_batch *b)
     b->gen = engine_txn_gen(b->txn);
     vec_clear(&s->tallies);
     /* Batches take turns: they share one buffer. */
-    b->changed = s->changed_buf;
-    b->capchanged = s->changed_cap;
-    s->changed_buf = NULL;
-    s->changed_cap = 0;
+    vec_move(&b->changed, &s->changed_spare);
     /* If the last write transaction was our own batch, meta is as we left
      * it: skip reading it. Anything else (another process, a snapshot, an
      * OID block) took a generation in between. */
@@ -59,19 +56,26 @@ static void close_cursors(struct store_batch *b)
     b->cur[0] = b->cur[1] = NULL;
 }
 
+/* A list of changed OIDs that grew past this many slots is freed, not
+ * kept for the next batch. */
+#define CHANGED_KEPT 4096
+
+/* Whether the batch's list of changed OIDs is to be kept for the next. */
+static inline bool keeps_changed(const struct store_batch *b)
+{
+    return b->changed.cap <= CHANGED_KEPT && !b->s->changed_spare.v;
+}
+
 /* Hand the list of changed OIDs back for the next batch (while we still
  * hold the writer's turn), unless it grew big. */
-static void give_back_changed(struct store_batch *b)
+static inline void give_back_changed(struct store_batch *b)
 {
-    struct store *s = b->s;
-    if (b->capchanged <= 4096 && !s->changed_buf) {
-        s->changed_buf = b->changed;
-        s->changed_cap = b->capchanged;
+    if (keeps_changed(b)) {
+        vec_clear(&b->changed);
+        vec_move(&b->s->changed_spare, &b->changed);
     } else {
-        free(b->changed);
+        vec_free(&b->changed);
     }
-    b->changed = NULL;
-    b->nchanged = b->capchanged = 0;
 }
 
 void store_batch_abort(struct store_batch *b)
@@ -82,35 +86,24 @@ void store_batch_abort(struct store_batch *b)
         engine_abort(b->s->eng, b->txn);
     }
     b->txn = NULL;
-    free(b->changed);
-    b->changed = NULL;
+    vec_free(&b->changed);
 }
 
-/* Grow the list of changed OIDs. -ENOMEM leaves it as it was (the batch
- * then fails whole). */
-static __attribute__((noinline)) int grow_changed(struct store_batch *b)
+/* The list of changed OIDs could not grow (it is as it was): the batch
+ * fails whole. */
+static __attribute__((cold, noinline)) int changed_nomem(struct store_batch *b)
 {
-    size_t cap = b->capchanged ? b->capchanged * 2 : 64;
-    uint64_t *n = realloc(b->changed, cap * sizeof *n);
-    if (!n)
-        return ghost_set_error(-ENOMEM, "store %s: out of memory", b->s->path);
-    b->changed = n;
-    b->capchanged = cap;
-    return 0;
+    return ghost_set_error(-ENOMEM, "store %s: out of memory", b->s->path);
 }
 
-/* Remember that the batch changed oid. */
+/* Remember that the batch changed oid. Growing the list is out of line
+ * (vec.h): kept between batches, it rarely grows. */
 static inline int note_changed(struct store_batch *b, uint64_t oid)
 {
-    if (b->nchanged && b->changed[b->nchanged - 1] == oid)
+    size_t n = b->changed.n;
+    if (n && b->changed.v[n - 1] == oid)
         return 0;
-    if (b->nchanged == b->capchanged) {
-        int r = grow_changed(b);
-        if (r)
-            return r;
-    }
-    b->changed[b->nchanged++] = oid;
-    return 0;
+    return vec_push(&b->changed, oid) ? changed_nomem(b) : 0;
 }
 
 /* The batch's cursor on table, opened on first use. */
@@ -156,10 +149,10 @@ static int head_gen(struct store_batch *b, enum engine_table table, unsigned cha
  * reader did not read, and sends the check to the records. */
 static bool unchanged_since(struct store_batch *b, uint64_t oid, uint64_t gen)
 {
-    if (b->nchanged > QUIET_CHANGED)
+    if (b->changed.n > QUIET_CHANGED)
         return false;
-    for (size_t i = 0; i < b->nchanged; i++)
-        if (b->changed[i] == oid)
+    for (size_t i = 0; i < b->changed.n; i++)
+        if (b->changed.v[i] == oid)
             return false;
     return engine_unchanged_since(b->s->eng, b->txn, oid, gen);
 }
@@ -454,21 +447,23 @@ static int cmp_u64(const void *a, const void *b)
 /* Sort the changed OIDs and drop duplicates; returns how many remain. */
 static size_t sort_changed(struct store_batch *b)
 {
-    if (b->nchanged > 16) {
-        qsort(b->changed, b->nchanged, sizeof *b->changed, cmp_u64);
+    uint64_t *v = b->changed.v;
+    size_t nchanged = b->changed.n;
+    if (nchanged > 16) {
+        qsort(v, nchanged, sizeof *v, cmp_u64);
     } else { /* most batches change a few OIDs: no call per comparison */
-        for (size_t i = 1; i < b->nchanged; i++) {
-            uint64_t x = b->changed[i];
+        for (size_t i = 1; i < nchanged; i++) {
+            uint64_t x = v[i];
             size_t j = i;
-            for (; j > 0 && b->changed[j - 1] > x; j--)
-                b->changed[j] = b->changed[j - 1];
-            b->changed[j] = x;
+            for (; j > 0 && v[j - 1] > x; j--)
+                v[j] = v[j - 1];
+            v[j] = x;
         }
     }
     size_t n = 0;
-    for (size_t i = 0; i < b->nchanged; i++)
-        if (!n || b->changed[n - 1] != b->changed[i])
-            b->changed[n++] = b->changed[i];
+    for (size_t i = 0; i < nchanged; i++)
+        if (!n || v[n - 1] != v[i])
+            v[n++] = v[i];
     return n;
 }
 
@@ -490,20 +485,17 @@ int store_batch_commit(struct store_batch *b)
         return r;
     }
     size_t n = sort_changed(b);
-    uint64_t *changed = b->changed;
+    uint64_t *changed = b->changed.v;
     close_cursors(b);
     /* Handed back before the commit, while we hold the writer's turn: the
      * engine reads the list inside engine_commit, before the next batch
      * can begin and take it. A list too big to keep is freed after. */
-    bool keep = b->capchanged <= 4096 && !s->changed_buf;
+    bool keep = keeps_changed(b);
     if (keep)
         give_back_changed(b);
     r = engine_commit(s->eng, b->txn, changed, n, &s->batch_seq_from, &s->batch_seq_to);
-    if (!keep) {
-        free(changed);
-        b->changed = NULL;
-        b->nchanged = b->capchanged = 0;
-    }
+    if (!keep)
+        vec_free(&b->changed);
     if (r == 0) {
         s->last_batch_gen = b->gen;
         s->last_batch_snapmax = b->snapmax;

@@ -215,8 +215,7 @@ void store_close(struct store *s)
         return;
     engine_close(s->eng);
     s->eng = NULL;
-    free(s->changed_buf);
-    s->changed_buf = NULL;
+    vec_free(&s->changed_spare);
     vec_free(&s->tallies);
     free(s->path);
     s->path = NULL;

@@ -16,6 +16,7 @@
 #ifndef GHOST_VEC_H
 #define GHOST_VEC_H
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +73,14 @@ static __attribute__((noinline, cold, unused)) void *vec_realloc_(void *v, size_
             (a)->v[(a)->n++] = (x);                                                                \
         vec_e_;                                                                                    \
     })
+
+/* Hand src's elements and allocation to dst, which must own nothing; src
+ * is empty after. Each VEC(T) is a struct type of its own, so two of the
+ * same T cannot be assigned to each other: this is how one passes its
+ * buffer on (a batch to the next, a queue to the thread that drains it). */
+#define vec_move(dst, src)                                                                         \
+    ((void)(assert(!(dst)->v && !(dst)->cap), (dst)->v = (src)->v, (dst)->n = (src)->n,            \
+            (dst)->cap = (src)->cap, (src)->v = NULL, (src)->n = 0, (src)->cap = 0))
 
 /* Forget the elements, keep the allocation for reuse. */
 #define vec_clear(a) ((void)((a)->n = 0))

@@ -48,6 +48,42 @@ START_TEST(vec_failure_leaves_it_unchanged)
 }
 END_TEST
 
+/* vec_move hands one VEC's allocation to another of the same element type
+ * (a different struct type): the elements, n and cap go over, nothing is
+ * copied, and the source is empty and may grow again on its own. */
+START_TEST(vec_move_hands_the_buffer_over)
+{
+    VEC(uint64_t) from = {0};
+    VEC(uint64_t) to = {0};
+    for (uint64_t i = 0; i < 20; i++)
+        ck_assert_int_eq(vec_push(&from, i + 1), 0);
+    uint64_t *v = from.v;
+    size_t cap = from.cap;
+    vec_move(&to, &from);
+    ck_assert_ptr_eq(to.v, v);
+    ck_assert_uint_eq(to.n, 20);
+    ck_assert_uint_eq(to.cap, cap);
+    for (uint64_t i = 0; i < 20; i++)
+        ck_assert_uint_eq(to.v[i], i + 1);
+    ck_assert_ptr_null(from.v);
+    ck_assert_uint_eq(from.n, 0);
+    ck_assert_uint_eq(from.cap, 0);
+    ck_assert_int_eq(vec_push(&from, 99), 0);
+    ck_assert_ptr_ne(from.v, to.v);
+    ck_assert_uint_eq(from.v[0], 99);
+    ck_assert_uint_eq(to.v[0], 1);
+    /* Kept for reuse, then handed back (as a batch gives its list back). */
+    vec_free(&from);
+    vec_clear(&to);
+    vec_move(&from, &to);
+    ck_assert_ptr_eq(from.v, v);
+    ck_assert_uint_eq(from.n, 0);
+    ck_assert_uint_eq(from.cap, cap);
+    ck_assert_ptr_null(to.v);
+    vec_free(&from);
+}
+END_TEST
+
 struct item {
     int value;
     struct list node;
@@ -132,6 +168,7 @@ static Suite *containers_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, vec_grows_and_keeps_order);
     tcase_add_test(tc, vec_failure_leaves_it_unchanged);
+    tcase_add_test(tc, vec_move_hands_the_buffer_over);
     tcase_add_test(tc, list_order_and_removal);
     tcase_add_test(tc, htab_find_remove_resize);
     suite_add_tcase(s, tc);

@@ -232,6 +232,26 @@ START_TEST(no_memory_to_queue)
 }
 END_TEST
 
+/* The same, with the queue's growth the only allocation that can fail:
+ * the kernel has forgotten both inodes the other daemon changes, so a
+ * delivery of the list copies no name (and allocates nothing through the
+ * hook) and tells the sink nothing. Only the queue's failure, answered by
+ * invalidating everything, tells it of bystander. */
+START_TEST(no_memory_to_grow_the_queue)
+{
+    fs_forget(fs, file, 1);
+    fs_forget(fs, dir, 1);
+    fs_test_fault(FS_FAULT_ALLOC, -ENOMEM, 1);
+    unlink_elsewhere();
+    double t0 = proc_now();
+    while (!got_inode(bystander) && proc_now() - t0 < 10)
+        proc_sleep_ms(5);
+    ck_assert_msg(got_inode(bystander), "a queue that could not grow did not mean everything");
+    ck_assert(got_inode(FS_ROOT_INO));
+    ck_assert(!got_inode(dir) && !got_inode(file)); /* the kernel knows neither */
+}
+END_TEST
+
 /* The thread itself runs out of memory, again and again: it retries until
  * it can deliver. */
 START_TEST(no_memory_to_deliver)
@@ -377,6 +397,7 @@ static Suite *notify_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, stale_name);
     tcase_add_test(tc, no_memory_to_queue);
+    tcase_add_test(tc, no_memory_to_grow_the_queue);
     tcase_add_test(tc, no_memory_to_deliver);
     tcase_add_test(tc, everything_in_one_pass);
     suite_add_tcase(s, tc);
