@@ -179,10 +179,26 @@ int store_check_obj(struct store_batch *b, uint64_t oid, uint64_t gen, uint64_t 
     return check_head(b, oid, ENGINE_OBJ, kbuf, obj_key(kbuf, oid, 0), gen, head);
 }
 
+/* Has a transaction applied earlier in this batch changed the map's tally?
+ * (Tallies are written when the batch commits, so their records do not
+ * show it yet.) */
+static bool tally_changed(struct store_batch *b, uint64_t owner, unsigned map)
+{
+    const struct store *s = b->s;
+    for (size_t i = 0; i < s->tallies.n; i++)
+        if (s->tallies.v[i].owner == owner && s->tallies.v[i].map == map)
+            return s->tallies.v[i].count || s->tallies.v[i].sum;
+    return false;
+}
+
 int store_check_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
                     size_t klen, uint64_t gen, uint64_t *head)
 {
     unsigned char kbuf[MAP_KEY_MAX];
+    if (klen == 0 && tally_changed(b, owner, map)) { /* a read of the tally */
+        *head = b->gen;
+        return -GHOST_ECONFLICT;
+    }
     return check_head(b, owner, ENGINE_MAP, kbuf, map_key(kbuf, owner, map, key, klen, 0), gen,
                       head);
 }

@@ -244,6 +244,29 @@ START_TEST(format2_converted)
 }
 END_TEST
 
+/* A transaction that read a tally conflicts with a commit that changed
+ * the map since, as with any read. */
+START_TEST(tally_read_is_validated)
+{
+    struct ghost *g = open_store(test_new_store("valid.ghost"), false);
+    put(g, 40, 1, "a", "one");
+    struct ghost_txn *t = begin(g);
+    struct ghost_tally tl;
+    OK(ghost_map_tally(t, 40, 1, &tl));
+    ck_assert_uint_eq(tl.count, 1);
+    put(g, 40, 1, "b", "two");
+    OK(ghost_map_put(t, 41, 1, "x", 1, "y", 1));
+    EXPECT(ghost_txn_commit(t), -GHOST_ECONFLICT);
+    t = begin(g);
+    OK(ghost_map_tally(t, 40, 1, &tl));
+    ck_assert_uint_eq(tl.count, 2);
+    put(g, 40, 2, "other map", "z"); /* another map of the owner: no conflict */
+    OK(ghost_map_put(t, 41, 1, "x", 1, "y", 1));
+    OK(ghost_txn_commit(t));
+    ghost_close(g);
+}
+END_TEST
+
 static Suite *tally_suite(void)
 {
     Suite *s = suite_create("tally");
@@ -254,6 +277,7 @@ static Suite *tally_suite(void)
     tcase_add_test(tc, lost_key_is_found);
     tcase_add_test(tc, stale_version_is_found);
     tcase_add_test(tc, format2_converted);
+    tcase_add_test(tc, tally_read_is_validated);
     suite_add_tcase(s, tc);
     return s;
 }
