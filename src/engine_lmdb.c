@@ -97,7 +97,11 @@ int lmdb_err_slow(struct engine *e, int rc, const char *doing)
         return -GHOST_EGROW;
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
-    case MDB_BAD_TXN:
+    case MDB_CURSOR_FULL:  /* a tree deeper than any real one: a loop of pages */
+    case MDB_INCOMPATIBLE: /* a table's record in the main table is damaged */
+        lmdb_damage(e);
+        /* fall through */
+    case MDB_BAD_TXN: /* an earlier call in this transaction met damage */
         if (!e->quiet)
             ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", e->path, doing, mdb_strerror(rc));
         return ghost_set_error(-GHOST_ECORRUPT, "store %s: corrupt: %s: %s", e->path, doing,

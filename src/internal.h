@@ -92,6 +92,7 @@ struct store {
     uint64_t last_batch_gen, last_batch_snapmax;
     uint64_t *changed_buf; /* the batches' list of changed OIDs, between them */
     size_t changed_cap;
+    atomic_uint_fast64_t damage; /* damaged records found (by their checksums or shape) */
 };
 
 struct store_opts {

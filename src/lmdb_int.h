@@ -109,6 +109,7 @@ struct engine {
     int64_t roomy_ns;
     uint64_t used; /* LMDB's pages in bytes, as measured at used_ns */
     int64_t used_ns;
+    atomic_uint_fast64_t damage; /* damaged pages met (engine_damage) */
 };
 
 /* engine_lmdb.c */
@@ -164,6 +165,10 @@ static inline void lmdb_end(struct engine *e)
 
 /* lmdb_guard.c */
 void lmdb_guard_install(void);
+/* Let LMDB's failed assertions on env jump to the active guard. */
+void lmdb_guard_env(MDB_env *env);
+/* Count one damaged page met. */
+void lmdb_damage(struct engine *e);
 
 /* lmdb_space.c */
 /* Pages LMDB has free inside the file (reusable without growing it). */
