@@ -109,6 +109,10 @@ struct engine {
     int64_t roomy_ns;
     uint64_t used; /* LMDB's pages in bytes, as measured at used_ns */
     int64_t used_ns;
+    /* The write transaction's own cursors for engine_put and engine_del,
+     * one per table, opened on first use; LMDB closes them when the
+     * transaction ends. Touched only by the holder of LMDB's writer lock. */
+    MDB_cursor *wcur[4];
     atomic_uint_fast64_t damage; /* damaged pages met (engine_damage) */
 };
 
