@@ -264,12 +264,20 @@ struct set_index {
     size_t alloc;    /* slots allocated, kept for reuse */
 };
 
+/* Views a transaction set aside after a read met damage, at most. */
+#define SPENT_VIEWS_MAX 4
+
 /* txn_new() resets these field by field: a new field needs a line there. */
 struct ghost_txn {
     struct ghost *g;
     uint64_t at; /* GEN_HEAD, or a snapshot's generation */
     bool snapshot;
     struct engine_txn *view; /* lazily begun read view */
+    bool view_lent;          /* a read returned bytes borrowed from it */
+    /* Views that met damage after they lent bytes: ended with the
+     * transaction (txn.c, spend_view). */
+    struct engine_txn *spent[SPENT_VIEWS_MAX];
+    unsigned nspent;
     struct arena_chunk *arena;
     VEC(struct read_entry) reads;
     struct set_index read_idx;
