@@ -19,7 +19,7 @@
  *  files that include LMDB's header, see tests/check_layout.sh):
  *   engine_lmdb.c transactions, reads, writes, commits, error mapping
  *   lmdb_open.c   creating, checking, opening and closing the file
- *   lmdb_guard.c  a fault on a damaged page becomes an error
+ *   lmdb_guard.c  a fault or LMDB assertion on a damaged page becomes an error
  *   lmdb_space.c  the disk reserve, map growth, usage
  *   lmdb_changes.c the change log shared by the processes that have a
  *                 store open (a ring in shared memory beside the store)
