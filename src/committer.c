@@ -137,40 +137,25 @@ struct batch_run {
     struct commit_req **reqs;
     size_t n;
     struct store_batch b;
+    size_t ok;    /* transactions applied (and committed, if the batch was) */
+    uint64_t gen; /* the batch's generation */
+    bool wrote;   /* it changed a record: the commit took its generation */
 };
 
-static int run_batch_fn(void *ctx);
-
-/* One engine write transaction for reqs[0..n). Sets each request's result.
- * Returns 0, or an error that concerns the whole batch (nothing applied). */
-static int run_batch(struct ghost *g, struct commit_req **reqs, size_t n)
-{
-    /* Not zeroed whole (a string instruction's start-up cost, on every
-     * commit): store_batch_begin() sets the batch up first thing. */
-    struct batch_run br;
-    br.g = g;
-    br.reqs = reqs;
-    br.n = n;
-    br.b.txn = NULL;
-    int r = store_guarded(&g->store, run_batch_fn, &br, "committing");
-    if (r && br.b.txn)
-        store_batch_abort(&br.b); /* a fault (reported as ENOSPC or corrupt) left it open */
-    return r;
-}
-
+/* The engine's part of a batch: validate and apply each transaction in one
+ * write transaction and commit it. Runs guarded (engine_guarded): damage
+ * met anywhere in it ends it, and run_batch aborts what it left open. */
 static int run_batch_fn(void *ctx)
 {
     struct batch_run *br = ctx;
     struct ghost *g = br->g;
     struct commit_req **reqs = br->reqs;
-    size_t n = br->n;
     struct store_batch *bp = &br->b;
-    size_t ok = 0;
     int r = store_batch_begin(&g->store, bp);
     if (r)
         return r;
     uint64_t checks = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < br->n; i++) {
         struct ghost_txn *t = reqs[i]->txn;
         if (reqs[i]->result == -ENOSPC)
             continue; /* refused by the space check */
@@ -186,36 +171,55 @@ static int run_batch_fn(void *ctx)
             return r;
         }
         reqs[i]->result = 0;
-        ok++;
+        br->ok++;
     }
     bump(&g->read_checks, checks);
     bump(&g->read_checks_logged, bp->checks_logged);
-    if (ok == 0) {
+    if (br->ok == 0) {
         store_batch_abort(bp);
         return 0;
     }
-    uint64_t gen = bp->gen;
-    bool wrote = bp->wrote;
-    r = store_batch_commit(bp);
-    if (r)
+    br->gen = bp->gen;
+    br->wrote = bp->wrote;
+    return store_batch_commit(bp);
+}
+
+/* One engine write transaction for reqs[0..n). Sets each request's result.
+ * Returns 0, or an error that concerns the whole batch (nothing applied). */
+static int run_batch(struct ghost *g, struct commit_req **reqs, size_t n)
+{
+    /* Not zeroed whole (a string instruction's start-up cost, on every
+     * commit): store_batch_begin() sets the batch up first thing. */
+    struct batch_run br;
+    br.g = g;
+    br.reqs = reqs;
+    br.n = n;
+    br.b.txn = NULL;
+    br.ok = 0;
+    int r = store_guarded(&g->store, run_batch_fn, &br, "committing");
+    if (r && br.b.txn)
+        store_batch_abort(&br.b); /* a fault (reported as ENOSPC or corrupt) left it open */
+    if (r || br.ok == 0)
         return r;
 #ifdef GHOST_TEST_HOOKS
     if (ghost_test_after_commit)
         ghost_test_after_commit(g);
 #endif
-    /* A batch that changed nothing committed nothing: its generation is
+    /* Outside the guard: nothing here reads the engine's pages, and a
+     * fault here would be a bug of ours, not damage to report.
+     * A batch that changed nothing committed nothing: its generation is
      * not ours (another process's next commit takes that id), so nothing
      * may be installed or recorded under it. */
-    if (wrote) {
+    if (br.wrote) {
         cache_lock(&g->cache);
         for (size_t i = 0; i < n; i++)
             if (reqs[i]->result == 0)
-                install(g, reqs[i]->txn, gen);
-        conn_committed(g, gen);
+                install(g, reqs[i]->txn, br.gen);
+        conn_committed(g, br.gen);
         cache_unlock(&g->cache);
     }
     bump(&g->batches, 1);
-    bump(&g->commits, ok);
+    bump(&g->commits, br.ok);
     return 0;
 }
 

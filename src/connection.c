@@ -334,6 +334,7 @@ void ghost_stats(struct ghost *g, struct ghost_stats *st)
     st->retries = atomic_load(&g->retries);
     st->invalidations = atomic_load(&g->invalidations);
     st->map_grows = engine_grows(g->store.eng);
+    st->damage = atomic_load(&g->store.damage) + engine_damage(g->store.eng);
     cache_stats(&g->cache, st);
     engine_usage(g->store.eng, &st->map_bytes, &st->file_bytes);
 }

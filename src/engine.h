@@ -121,11 +121,21 @@ void engine_close(struct engine *e);
 int engine_reconnect(struct engine *e);
 
 /* Run fn(ctx) and return what it returns. If the engine's code inside fn
- * met damaged memory of its own (LMDB: a fault on a damaged page), return
- * -GHOST_ECORRUPT instead (-ENOSPC if `doing` is "committing", which is
- * how a full disk shows through LMDB's memory map); any transaction fn
- * left open must then be ended by the caller. Costs one setjmp. */
+ * met damage in its own structures that it cannot report as an error
+ * (LMDB: a memory fault on a damaged page, or one of LMDB's assertions
+ * failing), fn is cut short there, the damage is logged and counted, and
+ * -GHOST_ECORRUPT is returned instead (-ENOSPC for a bus error while
+ * `doing` is "committing": that is how a full disk shows through LMDB's
+ * memory map). What fn had open is then the caller's to end: the cursors
+ * it opened in a view closed, and the view not read from again but ended;
+ * a write transaction aborted (engine_abort also closes the cursors left
+ * open in it). `doing` says what fn does, for the log. Costs one setjmp. */
 int engine_guarded(struct engine *e, int (*fn)(void *ctx), void *ctx, const char *doing);
+
+/* How many times this connection's engine found its own structures
+ * damaged (each an -GHOST_ECORRUPT); damaged records the store finds by
+ * their checksums are counted above the engine. */
+uint64_t engine_damage(struct engine *e);
 
 /* ---- transactions ---- */
 
@@ -154,7 +164,7 @@ int engine_write_begin(struct engine *e, struct engine_txn **w);
  * network I/O (as the sync mode asks). */
 int engine_commit(struct engine *e, struct engine_txn *w, const uint64_t *oids, size_t n,
                   uint64_t *log_from, uint64_t *log_to);
-/* Drop w's writes and end it. */
+/* Drop w's writes and end it, closing the cursors still open in it. */
 void engine_abort(struct engine *e, struct engine_txn *w);
 
 /* The generation a view sees, or the one a write transaction commits as. */
@@ -170,7 +180,8 @@ uint64_t engine_last_gen(struct engine *e);
 int engine_get(struct engine *e, struct engine_txn *t, enum engine_table table,
                const struct engine_val *key, struct engine_val *val);
 
-/* Open a cursor on table; close it before its transaction ends. */
+/* Open a cursor on table; close it before its transaction ends (or, in a
+ * write transaction, leave it to engine_abort). */
 int engine_cursor_open(struct engine *e, struct engine_txn *t, enum engine_table table,
                        struct engine_cursor **c);
 void engine_cursor_close(struct engine_cursor *c);

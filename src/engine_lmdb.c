@@ -97,7 +97,11 @@ int lmdb_err_slow(struct engine *e, int rc, const char *doing)
         return -GHOST_EGROW;
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
-    case MDB_BAD_TXN:
+    case MDB_CURSOR_FULL:  /* a tree deeper than any real one: a loop of pages */
+    case MDB_INCOMPATIBLE: /* a table's record in the main table is damaged */
+        lmdb_damage(e);
+        /* fall through */
+    case MDB_BAD_TXN: /* an earlier call in this transaction met damage */
         if (!e->quiet)
             ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", e->path, doing, mdb_strerror(rc));
         return ghost_set_error(-GHOST_ECORRUPT, "store %s: corrupt: %s: %s", e->path, doing,
@@ -160,10 +164,18 @@ int engine_write_begin(struct engine *e, struct engine_txn **w)
     return lmdb_begin(e, 0, (MDB_txn **)w);
 }
 
+/* The write transaction is ending: LMDB closes its cursors. */
+static void forget_write_cursors(struct engine *e)
+{
+    for (int i = 0; i < 4; i++)
+        e->wcur[i] = NULL;
+}
+
 int engine_commit(struct engine *e, struct engine_txn *w, const uint64_t *oids, size_t n,
                   uint64_t *log_from, uint64_t *log_to)
 {
     uint64_t from = changes_head(&e->changes), to = from;
+    forget_write_cursors(e);
     /* Before the commit, while we hold LMDB's writer lock: a process that
      * sees the new generation must find its entries. */
     if (n && e->changes.hdr)
@@ -179,6 +191,7 @@ int engine_commit(struct engine *e, struct engine_txn *w, const uint64_t *oids, 
 
 void engine_abort(struct engine *e, struct engine_txn *w)
 {
+    forget_write_cursors(e);
     mdb_txn_abort(MT(w));
     lmdb_end(e);
 }
@@ -254,11 +267,35 @@ int engine_cursor_current(struct engine_cursor *c, struct engine_val *key, struc
 
 /* ---- writes ---- */
 
+/* The write transaction's cursor on table, for puts and deletes by key.
+ * Not mdb_put and mdb_del: they link a cursor on their own stack into the
+ * transaction for the time of the call, and if a damaged page cuts the
+ * call short (engine_guarded), the transaction's abort would free that
+ * cursor - an address on the stack. A cursor of our own is on the heap. */
+static int write_cursor(struct engine *e, struct engine_txn *w, enum engine_table table,
+                        MDB_cursor **c)
+{
+    if (__builtin_expect(!e->wcur[table], 0)) {
+        int rc = mdb_cursor_open(MT(w), e->dbi[table], &e->wcur[table]);
+        if (rc) {
+            e->wcur[table] = NULL;
+            return lmdb_err(e, rc, "opening a cursor");
+        }
+    }
+    assert(mdb_cursor_txn(e->wcur[table]) == MT(w));
+    *c = e->wcur[table];
+    return 0;
+}
+
 int engine_put(struct engine *e, struct engine_txn *w, enum engine_table table,
                const struct engine_val *key, size_t vlen, void **val)
 {
+    MDB_cursor *c = NULL;
     MDB_val v = {vlen, NULL};
-    int rc = mdb_put(MT(w), e->dbi[table], MV(key), &v, MDB_RESERVE);
+    int rc = write_cursor(e, w, table, &c);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_put(c, MV(key), &v, MDB_RESERVE);
     if (__builtin_expect(rc != 0, 0))
         return lmdb_err(e, rc, "writing");
     *val = v.mv_data;
@@ -268,7 +305,13 @@ int engine_put(struct engine *e, struct engine_txn *w, enum engine_table table,
 int engine_del(struct engine *e, struct engine_txn *w, enum engine_table table,
                const struct engine_val *key)
 {
-    int rc = mdb_del(MT(w), e->dbi[table], MV(key), NULL);
+    MDB_cursor *c = NULL;
+    MDB_val k = *MV(key), v;
+    int rc = write_cursor(e, w, table, &c);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET);
+    rc = rc ? rc : mdb_cursor_del(c, 0);
     return rc ? lmdb_err(e, rc, "deleting") : 0;
 }
 

@@ -331,6 +331,7 @@ struct ghost_stats {
     uint64_t map_bytes;     /* current LMDB map size */
     uint64_t file_bytes;    /* pages in use in the store file */
     uint64_t map_grows;     /* times the map was grown */
+    uint64_t damage;        /* damaged records or store pages met (each an -GHOST_ECORRUPT) */
 };
 
 void ghost_stats(struct ghost *g, struct ghost_stats *st);

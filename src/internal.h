@@ -19,7 +19,7 @@
  *  files that include LMDB's header, see tests/check_layout.sh):
  *   engine_lmdb.c transactions, reads, writes, commits, error mapping
  *   lmdb_open.c   creating, checking, opening and closing the file
- *   lmdb_guard.c  a fault on a damaged page becomes an error
+ *   lmdb_guard.c  a fault or LMDB assertion on a damaged page becomes an error
  *   lmdb_space.c  the disk reserve, map growth, usage
  *   lmdb_changes.c the change log shared by the processes that have a
  *                 store open (a ring in shared memory beside the store)
@@ -104,7 +104,8 @@ struct store {
     /* Tallies exist at generations >= this (UINT64_MAX: none, a store of
      * an older format opened read-only). */
     uint64_t tallied_from;
-    uint64_t format; /* as the store's meta record says */
+    uint64_t format;             /* as the store's meta record says */
+    atomic_uint_fast64_t damage; /* damaged records found (by their checksums or shape) */
 };
 
 struct store_opts {
@@ -283,12 +284,20 @@ struct set_index {
     size_t alloc;    /* slots allocated, kept for reuse */
 };
 
+/* Views a transaction set aside after a read met damage, at most. */
+#define SPENT_VIEWS_MAX 4
+
 /* txn_new() resets these field by field: a new field needs a line there. */
 struct ghost_txn {
     struct ghost *g;
     uint64_t at; /* GEN_HEAD, or a snapshot's generation */
     bool snapshot;
     struct engine_txn *view; /* lazily begun read view */
+    bool view_lent;          /* a read returned bytes borrowed from it */
+    /* Views that met damage after they lent bytes: ended with the
+     * transaction (txn.c, spend_view). */
+    struct engine_txn *spent[SPENT_VIEWS_MAX];
+    unsigned nspent;
     struct arena_chunk *arena;
     VEC(struct read_entry) reads;
     struct set_index read_idx;

@@ -109,6 +109,11 @@ struct engine {
     int64_t roomy_ns;
     uint64_t used; /* LMDB's pages in bytes, as measured at used_ns */
     int64_t used_ns;
+    /* The write transaction's own cursors for engine_put and engine_del,
+     * one per table, opened on first use; LMDB closes them when the
+     * transaction ends. Touched only by the holder of LMDB's writer lock. */
+    MDB_cursor *wcur[4];
+    atomic_uint_fast64_t damage; /* damaged pages met (engine_damage) */
 };
 
 /* engine_lmdb.c */
@@ -164,6 +169,10 @@ static inline void lmdb_end(struct engine *e)
 
 /* lmdb_guard.c */
 void lmdb_guard_install(void);
+/* Let LMDB's failed assertions on env jump to the active guard. */
+void lmdb_guard_env(MDB_env *env);
+/* Count one damaged page met. */
+void lmdb_damage(struct engine *e);
 
 /* lmdb_space.c */
 /* Pages LMDB has free inside the file (reusable without growing it). */

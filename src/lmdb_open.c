@@ -214,6 +214,7 @@ static int env_create(struct engine *e, const char *path, unsigned flags, size_t
     if (rc)
         return ghost_set_error(-ENOMEM, "%s: %s", path, mdb_strerror(rc));
     mdb_env_set_userctx(e->env, e); /* for errors met through a cursor */
+    lmdb_guard_env(e->env);         /* a failed assertion is damage, not an abort */
     mdb_env_set_maxdbs(e->env, 8);
     mdb_env_set_maxreaders(e->env, MAX_READERS);
     mdb_env_set_mapsize(e->env, map_bytes);

@@ -62,25 +62,43 @@ int engine_sync(struct engine *e, bool force)
     return rc ? lmdb_err(e, rc, "syncing") : 0;
 }
 
+struct free_walk {
+    MDB_txn *txn;
+    MDB_cursor *cur; /* open only if damage cut the walk short */
+    uint64_t pages;
+};
+
+static int free_walk_fn(void *ctx)
+{
+    struct free_walk *a = ctx;
+    MDB_val k, v;
+    if (mdb_cursor_open(a->txn, 0, &a->cur)) {
+        a->cur = NULL;
+        return 0;
+    }
+    int rc = mdb_cursor_get(a->cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+        if (v.mv_size >= sizeof(size_t))
+            a->pages += *(size_t *)v.mv_data;
+        rc = mdb_cursor_get(a->cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(a->cur);
+    a->cur = NULL;
+    return 0;
+}
+
+/* Damage in the free list shortens the count, which only makes the space
+ * check more careful. */
 uint64_t lmdb_free_pages(struct engine *e)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    uint64_t n = 0;
-    if (lmdb_begin(e, MDB_RDONLY, &txn))
+    struct free_walk a = {NULL, NULL, 0};
+    if (lmdb_begin(e, MDB_RDONLY, &a.txn))
         return 0;
-    if (mdb_cursor_open(txn, 0, &cur) == 0) {
-        int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        while (rc == 0) {
-            if (v.mv_size >= sizeof(size_t))
-                n += *(size_t *)v.mv_data;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
-        mdb_cursor_close(cur);
-    }
-    engine_view_end(e, (struct engine_txn *)txn);
-    return n;
+    engine_guarded(e, free_walk_fn, &a, "counting free pages");
+    if (a.cur)
+        mdb_cursor_close(a.cur);
+    engine_view_end(e, (struct engine_txn *)a.txn);
+    return a.pages;
 }
 
 /* A coarse clock (a few ms), which costs a fraction of the precise one. */

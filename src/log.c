@@ -66,6 +66,7 @@ int ghost_report_damage(struct ghost *g, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    atomic_fetch_add_explicit(&g->store.damage, 1, memory_order_relaxed);
     ghost_log(GHOST_LOG_ERR, "store %s: %s", g->store.path, what);
     return ghost_set_error(-GHOST_ECORRUPT, "store %s: corrupt: %s", g->store.path, what);
 }

@@ -50,6 +50,7 @@ int corrupt(struct store *s, enum engine_table table, const struct engine_val *k
                  (unsigned long long)get_be64(p), p[8], k->len - 17);
     else
         snprintf(what, sizeof what, "a %zu-byte key of an internal table", k->len);
+    atomic_fetch_add_explicit(&s->damage, 1, memory_order_relaxed);
     if (!s->quiet)
         ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", s->path, what, why);
     return ghost_set_error(-GHOST_ECORRUPT, "store %s: %s: %s", s->path, what, why);

@@ -127,8 +127,9 @@ uint64_t version_term(const struct engine_val *k, const struct engine_val *v);
 
 /* Is v's checksum right for key k? */
 bool cksum_ok(const struct engine_val *k, const struct engine_val *v);
-/* Describe a damaged record of table by what it belongs to, log it (unless
- * the store is quiet) and return -GHOST_ECORRUPT. */
+/* Describe a damaged record of table by what it belongs to, count it
+ * (store.damage), log it (unless the store is quiet) and return
+ * -GHOST_ECORRUPT. */
 int corrupt(struct store *s, enum engine_table table, const struct engine_val *k, const char *why);
 /* Check a version record's checksum and shape: 0 or -GHOST_ECORRUPT. */
 int version_ok(struct store *s, enum engine_table table, const struct engine_val *k,

@@ -21,23 +21,26 @@ static int snap_name_ok(const char *name)
     return 0;
 }
 
-/* The newest snapshot's generation, 0 if none (records too short to hold
- * one are skipped). */
-static uint64_t newest_snapshot(struct store *s, struct engine_txn *w)
+/* The newest snapshot's generation into *max, 0 if none (records too short
+ * to hold one are skipped). A table that cannot be read to its end is an
+ * error: a smaller answer would let writes drop versions a snapshot needs. */
+static int newest_snapshot(struct store *s, struct engine_txn *w, uint64_t *max)
 {
     struct engine_cursor *cur;
     struct engine_val k, v;
-    uint64_t max = 0, g;
-    if (engine_cursor_open(s->eng, w, ENGINE_SNAP, &cur))
-        return 0;
-    int rc = engine_cursor_seek(cur, ENGINE_FIRST, 0, &k, &v);
+    uint64_t g;
+    *max = 0;
+    int rc = engine_cursor_open(s->eng, w, ENGINE_SNAP, &cur);
+    if (rc)
+        return rc;
+    rc = engine_cursor_seek(cur, ENGINE_FIRST, 0, &k, &v);
     while (rc == 0) {
         if (snap_value_gen(&v, CKSUM_LEN + 8, &g))
-            max = g > max ? g : max;
+            *max = g > *max ? g : *max;
         rc = engine_cursor_next(cur, &k, &v);
     }
     engine_cursor_close(cur);
-    return max;
+    return rc == -ENOENT ? 0 : rc;
 }
 
 static int snap_create_fn(struct store *s, struct engine_txn *w, void *arg)
@@ -66,9 +69,9 @@ static int snap_delete_fn(struct store *s, struct engine_txn *w, void *arg)
     int r = engine_del(s->eng, w, ENGINE_SNAP, &k);
     if (r == -ENOENT)
         return ghost_set_error(-ENOENT, "no snapshot named '%s'", name);
-    if (r)
-        return r;
-    return put_meta64(s, w, "snapmax", newest_snapshot(s, w));
+    uint64_t max;
+    r = r ? r : newest_snapshot(s, w, &max);
+    return r ? r : put_meta64(s, w, "snapmax", max);
 }
 
 int store_snap_delete(struct store *s, const char *name)
@@ -77,49 +80,76 @@ int store_snap_delete(struct store *s, const char *name)
     return r ? r : store_small_write(s, snap_delete_fn, (void *)name, true);
 }
 
+struct snap_read {
+    struct store *s;
+    struct engine_txn *view;
+    const char *name;
+    uint64_t *gen;
+    struct ghost_snapshot *list;
+    int max;
+    struct engine_cursor *cur; /* open only if damage cut the read short */
+};
+
+static int snap_find_fn(void *ctx)
+{
+    struct snap_read *a = ctx;
+    struct engine_val k = {strlen(a->name), (void *)a->name}, v;
+    int r = engine_get(a->s->eng, a->view, ENGINE_SNAP, &k, &v);
+    if (r == -ENOENT)
+        return ghost_set_error(-ENOENT, "no snapshot named '%s'", a->name);
+    return r ? r : snap_decode(a->s, &k, &v, a->gen, NULL);
+}
+
 int store_snap_find(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen)
 {
     int r = snap_name_ok(name);
-    if (r)
+    struct snap_read a = {.s = s, .view = view, .name = name, .gen = gen};
+    return r ? r : store_guarded(s, snap_find_fn, &a, "reading a snapshot");
+}
+
+/* Fill a->list from the snapshot table; returns the count. */
+static int snap_list_fn(void *ctx)
+{
+    struct snap_read *a = ctx;
+    struct engine_val k, v;
+    int n = 0, r = engine_cursor_open(a->s->eng, a->view, ENGINE_SNAP, &a->cur);
+    if (r) {
+        a->cur = NULL;
         return r;
-    struct engine_val k = {strlen(name), (void *)name}, v;
-    r = engine_get(s->eng, view, ENGINE_SNAP, &k, &v);
-    if (r == -ENOENT)
-        return ghost_set_error(-ENOENT, "no snapshot named '%s'", name);
-    return r ? r : snap_decode(s, &k, &v, gen, NULL);
+    }
+    int rc = engine_cursor_seek(a->cur, ENGINE_FIRST, 0, &k, &v);
+    while (rc == 0) {
+        uint64_t gen, created;
+        r = snap_decode(a->s, &k, &v, &gen, &created);
+        if (r)
+            break;
+        if (n < a->max) {
+            struct ghost_snapshot *sn = &a->list[n];
+            size_t len = k.len > GHOST_SNAP_NAME_MAX ? GHOST_SNAP_NAME_MAX : k.len;
+            memcpy(sn->name, k.data, len);
+            sn->name[len] = 0;
+            sn->generation = gen;
+            sn->created_ns = created;
+        }
+        n++;
+        rc = engine_cursor_next(a->cur, &k, &v);
+    }
+    engine_cursor_close(a->cur);
+    a->cur = NULL;
+    if (!r && rc != -ENOENT)
+        r = rc; /* a list cut short by damage is an error, not a shorter list */
+    return r ? r : n;
 }
 
 int store_snap_list(struct store *s, struct ghost_snapshot *list, int max)
 {
-    struct engine_txn *view;
-    struct engine_cursor *cur;
-    struct engine_val k, v;
-    int n = 0;
-    int r = engine_view_begin(s->eng, &view);
+    struct snap_read a = {.s = s, .list = list, .max = max};
+    int r = engine_view_begin(s->eng, &a.view);
     if (r)
         return r;
-    r = engine_cursor_open(s->eng, view, ENGINE_SNAP, &cur);
-    if (r) {
-        engine_view_end(s->eng, view);
-        return r;
-    }
-    int rc = engine_cursor_seek(cur, ENGINE_FIRST, 0, &k, &v);
-    while (rc == 0) {
-        uint64_t gen, created;
-        r = snap_decode(s, &k, &v, &gen, &created);
-        if (r)
-            break;
-        if (n < max) {
-            size_t len = k.len > GHOST_SNAP_NAME_MAX ? GHOST_SNAP_NAME_MAX : k.len;
-            memcpy(list[n].name, k.data, len);
-            list[n].name[len] = 0;
-            list[n].generation = gen;
-            list[n].created_ns = created;
-        }
-        n++;
-        rc = engine_cursor_next(cur, &k, &v);
-    }
-    engine_cursor_close(cur);
-    engine_view_end(s->eng, view);
-    return r ? r : n;
+    r = store_guarded(s, snap_list_fn, &a, "listing snapshots");
+    if (a.cur)
+        engine_cursor_close(a.cur);
+    engine_view_end(s->eng, a.view);
+    return r;
 }

@@ -520,21 +520,40 @@ int store_batch_commit(struct store_batch *b)
     return r;
 }
 
+struct small_write {
+    struct store *s;
+    int (*fn)(struct store *s, struct engine_txn *w, void *arg);
+    void *arg;
+    struct engine_txn *w; /* NULL once ended */
+};
+
+/* Run the work and end its transaction; guarded by store_small_write, which
+ * aborts the transaction if damage cut this short (w still set). */
+static int small_write_fn(void *ctx)
+{
+    struct small_write *a = ctx;
+    int r = a->fn(a->s, a->w, a->arg);
+    if (r)
+        engine_abort(a->s->eng, a->w);
+    else
+        r = engine_commit(a->s->eng, a->w, NULL, 0, NULL, NULL);
+    a->w = NULL;
+    return r;
+}
+
 int store_small_write(struct store *s, int (*fn)(struct store *s, struct engine_txn *w, void *arg),
                       void *arg, bool grow)
 {
     if (s->readonly)
         return ghost_set_error(-EROFS, "store %s: opened read-only", s->path);
     for (;;) {
-        struct engine_txn *w;
-        int r = engine_write_begin(s->eng, &w);
+        struct small_write a = {s, fn, arg, NULL};
+        int r = engine_write_begin(s->eng, &a.w);
         if (r)
             return r;
-        r = fn(s, w, arg);
-        if (r)
-            engine_abort(s->eng, w);
-        else
-            r = engine_commit(s->eng, w, NULL, 0, NULL, NULL);
+        r = store_guarded(s, small_write_fn, &a, "committing");
+        if (a.w) /* damage cut it short */
+            engine_abort(s->eng, a.w);
         if (r != -GHOST_EGROW)
             return r;
         if (!grow)

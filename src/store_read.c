@@ -3,8 +3,10 @@
  * map key, or a map in key order (record.h describes the versions).
  *
  * Every read runs inside engine_guarded, so that a damaged page the engine
- * meets becomes -GHOST_ECORRUPT for that one read. What a read returns is
- * borrowed from the engine until the view ends.
+ * meets becomes -GHOST_ECORRUPT for that one read; a cursor the read had
+ * open when the guard cut it short is closed here, and the view is the
+ * caller's to set aside (txn.c does). What a read returns is borrowed from
+ * the engine until the view ends.
  */
 #include "record.h"
 
@@ -40,9 +42,10 @@ static int seek_version(struct store *s, struct engine_cursor *cur, enum engine_
     return version_ok(s, table, k, v);
 }
 
+/* *cur: the cursor a read at a snapshot opens, NULL again once closed. */
 static int read_version_raw(struct store *s, struct engine_txn *view, enum engine_table table,
                             unsigned char *kbuf, size_t klen, uint64_t at, uint64_t *vgen,
-                            const unsigned char **body, size_t *blen)
+                            const unsigned char **body, size_t *blen, struct engine_cursor **cur)
 {
     struct engine_val k, v;
     int r;
@@ -53,12 +56,14 @@ static int read_version_raw(struct store *s, struct engine_txn *view, enum engin
         r = engine_get(s->eng, view, table, &k, &v);
         r = r ? r : version_ok(s, table, &k, &v);
     } else {
-        struct engine_cursor *cur;
-        r = engine_cursor_open(s->eng, view, table, &cur);
-        if (r)
+        r = engine_cursor_open(s->eng, view, table, cur);
+        if (r) {
+            *cur = NULL;
             return r;
-        r = seek_version(s, cur, table, kbuf, klen, at, &k, &v);
-        engine_cursor_close(cur);
+        }
+        r = seek_version(s, *cur, table, kbuf, klen, at, &k, &v);
+        engine_cursor_close(*cur);
+        *cur = NULL;
     }
     if (r)
         return r;
@@ -80,22 +85,26 @@ struct read_args {
     uint64_t at, *vgen;
     const unsigned char **body;
     size_t *blen;
+    struct engine_cursor *cur; /* open only if damage cut the read short */
 };
 
 static int read_fn(void *ctx)
 {
     struct read_args *a = ctx;
     return read_version_raw(a->s, a->view, a->table, a->kbuf, a->klen, a->at, a->vgen, a->body,
-                            a->blen);
+                            a->blen, &a->cur);
 }
 
 static int read_version(struct store *s, struct engine_txn *view, enum engine_table table,
                         unsigned char *kbuf, size_t klen, uint64_t at, uint64_t *vgen,
                         const unsigned char **body, size_t *blen)
 {
-    struct read_args a = {s, view, table, kbuf, klen, at, vgen, body, blen};
+    struct read_args a = {s, view, table, kbuf, klen, at, vgen, body, blen, NULL};
     *vgen = 0;
-    return engine_guarded(s->eng, read_fn, &a, "reading a record");
+    int r = engine_guarded(s->eng, read_fn, &a, "reading a record");
+    if (a.cur)
+        engine_cursor_close(a.cur);
+    return r;
 }
 
 int store_obj_read(struct store *s, struct engine_txn *view, uint64_t oid, uint64_t at,
@@ -143,7 +152,8 @@ typedef int (*scan_visit)(void *arg, const struct engine_val *k, const struct en
  * the map and is skipped. Every seek tells the engine the walk stays
  * within owner . map (9 bytes), so a remote one can read ahead that far. */
 static int map_scan_raw(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
-                        const void *start, size_t slen, uint64_t at, scan_visit visit, void *arg)
+                        const void *start, size_t slen, uint64_t at, scan_visit visit, void *arg,
+                        struct engine_cursor **curp)
 {
     unsigned char kbuf[MAP_KEY_MAX];
     struct engine_cursor *cur;
@@ -152,6 +162,7 @@ static int map_scan_raw(struct store *s, struct engine_txn *view, uint64_t owner
     int r = engine_cursor_open(s->eng, view, ENGINE_MAP, &cur);
     if (r)
         return r;
+    *curp = cur; /* for store_map_scan to close if damage cuts the scan short */
     k = (struct engine_val){klen, kbuf};
     int rc = engine_cursor_seek(cur, ENGINE_RANGE, 9, &k, &v);
     r = 0;
@@ -190,6 +201,7 @@ static int map_scan_raw(struct store *s, struct engine_txn *view, uint64_t owner
         while (rc == 0 && same_key(&k, kbuf, klen));
     }
     engine_cursor_close(cur);
+    *curp = NULL;
     if (r)
         return r;
     if (rc && rc != -ENOENT)
@@ -209,13 +221,26 @@ struct scan_args {
     void *arg;
     ghost_scan_fn fn; /* a caller's scan: its function and argument */
     void *fn_arg;
+    struct engine_cursor *cur; /* open only if damage cut the scan short */
 };
 
 static int scan_fn(void *ctx)
 {
     struct scan_args *a = ctx;
-    return map_scan_raw(a->s, a->view, a->owner, a->map, a->start, a->slen, a->at, a->visit,
-                        a->arg);
+    return map_scan_raw(a->s, a->view, a->owner, a->map, a->start, a->slen, a->at, a->visit, a->arg,
+                        &a->cur);
+}
+
+/* Run a scan guarded; a fault that cut it short left its cursor open. */
+static int guarded_scan(struct scan_args *a, scan_visit visit, void *arg, const char *doing)
+{
+    a->visit = visit;
+    a->arg = arg;
+    a->cur = NULL;
+    int r = engine_guarded(a->s->eng, scan_fn, a, doing);
+    if (a->cur)
+        engine_cursor_close(a->cur);
+    return r;
 }
 
 /* A caller's scan sees a key and its bytes. */
@@ -230,9 +255,8 @@ static int visit_caller(void *arg, const struct engine_val *k, const struct engi
 int store_map_scan(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
                    const void *start, size_t slen, uint64_t at, ghost_scan_fn fn, void *arg)
 {
-    struct scan_args a = {s, view, owner, map, start, slen, at, visit_caller, NULL, fn, arg};
-    a.arg = &a;
-    return engine_guarded(s->eng, scan_fn, &a, "scanning a map");
+    struct scan_args a = {s, view, owner, map, start, slen, at, NULL, NULL, fn, arg, NULL};
+    return guarded_scan(&a, visit_caller, &a, "scanning a map");
 }
 
 /* A map's tally as a view at `at` sees it: -ENODATA where the store kept
@@ -275,8 +299,8 @@ int store_map_count(struct store *s, struct engine_txn *view, uint64_t owner, un
                     uint64_t at, uint64_t *count, uint64_t *sum)
 {
     uint64_t t[2] = {0, 0};
-    struct scan_args a = {s, view, owner, map, NULL, 0, at, visit_tally, t, NULL, NULL};
-    int r = engine_guarded(s->eng, scan_fn, &a, "checking a map");
+    struct scan_args a = {s, view, owner, map, NULL, 0, at, NULL, NULL, NULL, NULL, NULL};
+    int r = guarded_scan(&a, visit_tally, t, "checking a map");
     *count = t[0];
     *sum = t[1];
     return r;

@@ -248,7 +248,10 @@ static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const voi
 
 static int view(struct ghost_txn *t)
 {
-    return t->view ? 0 : store_view_begin(&t->g->store, &t->view);
+    if (t->view)
+        return 0;
+    t->view_lent = false;
+    return store_view_begin(&t->g->store, &t->view);
 }
 
 void txn_release_view(struct ghost_txn *t)
@@ -256,6 +259,30 @@ void txn_release_view(struct ghost_txn *t)
     if (t->view)
         store_view_end(&t->g->store, t->view);
     t->view = NULL;
+    while (t->nspent)
+        store_view_end(&t->g->store, t->spent[--t->nspent]);
+}
+
+/* A read that met damage may leave its view unusable: LMDB refuses every
+ * later read of a transaction that met a damaged page, and a read the guard
+ * cut short (engine_guarded) leaves the view in no state worth trusting.
+ * So the next read begins a fresh view, and other records stay readable.
+ * The old one ends now if no read lent bytes from it; else it is set aside
+ * until the transaction ends, for what it lent stays borrowed till then.
+ * Past SPENT_VIEWS_MAX such views it is kept in use, and later reads in it
+ * may fail too (never with wrong data: LMDB refuses them). Returns r. */
+static int spend_view(struct ghost_txn *t, int r)
+{
+    if (r != -GHOST_ECORRUPT || !t->view)
+        return r;
+    if (!t->view_lent) {
+        store_view_end(&t->g->store, t->view);
+        t->view = NULL;
+    } else if (t->nspent < SPENT_VIEWS_MAX) {
+        t->spent[t->nspent++] = t->view;
+        t->view = NULL;
+    }
+    return r;
 }
 
 /* Retired transactions. A transaction's buffers (the struct, both sets and
@@ -399,6 +426,8 @@ static struct ghost_txn *txn_new(struct ghost *g)
     t->at = GEN_HEAD;
     t->snapshot = false;
     t->view = NULL;
+    t->view_lent = false;
+    t->nspent = 0;
     vec_clear(&t->reads);
     t->read_idx.cap = 0;
     vec_clear(&t->writes);
@@ -544,7 +573,9 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
         return r;
     if (t->snapshot) {
         r = view(t);
-        return r ? r : store_obj_read(&t->g->store, t->view, oid, t->at, &gen, type, data, len);
+        r = r ? r : store_obj_read(&t->g->store, t->view, oid, t->at, &gen, type, data, len);
+        t->view_lent |= r == 0;
+        return spend_view(t, r);
     }
     struct write_entry *w = find_write(t, oid, MAP_OBJECT, NULL, 0);
     if (w) {
@@ -576,7 +607,7 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
         return r;
     r = store_obj_read(&t->g->store, t->view, oid, GEN_HEAD, &gen, type, data, len);
     if (r && r != -ENOENT)
-        return r;
+        return spend_view(t, r);
     b = r ? NULL : blob_new(*type, *data, *len);
     if (!r && !b)
         return -ENOMEM;
@@ -651,7 +682,8 @@ int ghost_map_get(struct ghost_txn *t, uint64_t owner, uint8_t map, const void *
         return r;
     r = store_map_read(&t->g->store, t->view, owner, map, key, klen, t->at, &gen, val, vlen);
     if (r && r != -ENOENT)
-        return r;
+        return spend_view(t, r);
+    t->view_lent |= r == 0;
     if (!t->snapshot) {
         int r2 = note_read(t, owner, map, key, klen, gen);
         if (r2)
@@ -683,8 +715,8 @@ int ghost_map_scan(struct ghost_txn *t, uint64_t owner, uint8_t map, const void 
         return check_key(slen);
     int r = view(t);
     return r ? r
-             : store_map_scan(&t->g->store, t->view, owner, map, start, start ? slen : 0, t->at, fn,
-                              arg);
+             : spend_view(t, store_map_scan(&t->g->store, t->view, owner, map, start,
+                                            start ? slen : 0, t->at, fn, arg));
 }
 
 int ghost_map_tally(struct ghost_txn *t, uint64_t owner, uint8_t map, struct ghost_tally *out)
@@ -721,6 +753,7 @@ int ghost_map_check(struct ghost_txn *t, uint64_t owner, uint8_t map, struct gho
                         s->path, (unsigned long long)owner, map, (unsigned long long)have.count,
                         (unsigned long long)want.count,
                         have.count == want.count ? ", not the versions it names" : "");
+    atomic_fetch_add_explicit(&s->damage, 1, memory_order_relaxed);
     ghost_log(GHOST_LOG_ERR, "%s", ghost_errmsg());
     return r;
 }
