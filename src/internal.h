@@ -18,7 +18,8 @@
  *  The engine seam, engine.h, and its LMDB implementation (the only
  *  files that include LMDB's header, see tests/check_layout.sh):
  *   engine_lmdb.c transactions, reads, writes, commits, error mapping
- *   lmdb_open.c   creating, checking, opening and closing the file
+ *   lmdb_open.c   creating, opening and closing the file
+ *   lmdb_meta.c   LMDB's meta pages read raw: the header check
  *   lmdb_guard.c  a fault on a damaged page becomes an error
  *   lmdb_space.c  the disk reserve, map growth, usage
  *   lmdb_changes.c the change log shared by the processes that have a

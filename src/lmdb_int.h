@@ -1,7 +1,8 @@
 /*
  * lmdb_int.h - what the LMDB engine's files share (engine_lmdb.c,
- * lmdb_open.c, lmdb_guard.c, lmdb_space.c, lmdb_changes.c). Nothing above the
- * engine seam (engine.h) includes it: it is the one place lmdb.h enters.
+ * lmdb_open.c, lmdb_meta.c, lmdb_guard.c, lmdb_space.c, lmdb_changes.c).
+ * Nothing above the engine seam (engine.h) includes it: it is the one
+ * place lmdb.h enters.
  *
  * How the seam's tables map onto LMDB: ENGINE_OBJ is LMDB's main database
  * (beside the records LMDB keeps there for the named ones, whose keys sort
@@ -161,6 +162,11 @@ static inline void lmdb_end(struct engine *e)
 {
     lmdb_leave(e);
 }
+
+/* lmdb_meta.c */
+/* Before LMDB opens path: is it an LMDB file with both meta pages, holding
+ * every page the newer refers to? *used: the bytes those pages take. */
+int lmdb_check_header(const char *path, uint64_t *used);
 
 /* lmdb_guard.c */
 void lmdb_guard_install(void);

@@ -1,7 +1,7 @@
 /*
  * lmdb_open.c - the LMDB engine's life: creating a store's file, checking
- * that a file is an LMDB file before LMDB touches it, opening it with the
- * flags each durability mode needs, and closing it.
+ * that a file is an LMDB file before LMDB touches it (lmdb_meta.c),
+ * opening it with the flags each durability mode needs, and closing it.
  *
  * The tables (lmdb_int.h): ENGINE_OBJ is LMDB's main database, the others
  * named ones; ENGINE_MAP gets versioned_cmp, the order engine.h states.
@@ -23,14 +23,6 @@
 #define LOG_ENTRIES_DEFAULT (UINT64_C(1) << 17) /* change log slots (3 MiB) */
 #define MAX_READERS 1024
 
-/* LMDB's on-disk meta page, as lmdb.h's format 1 lays it out on x86-64. We
- * read it ourselves before mdb_env_open() so that a file that is not a
- * store, or a truncated one, is refused without LMDB touching it. */
-#define LMDB_MAGIC 0xBEEFC0DEu
-#define LMDB_DATA_VERSION 1u
-#define LMDB_PAGEHDR 16
-#define LMDB_DB_SIZE 48
-
 /* ENGINE_MAP's order (engine.h): the part before the 8-byte suffix, a
  * shorter part first, then the suffix. */
 static int versioned_cmp(const MDB_val *a, const MDB_val *b)
@@ -42,65 +34,6 @@ static int versioned_cmp(const MDB_val *a, const MDB_val *b)
     if (la != lb)
         return la < lb ? -1 : 1;
     return memcmp((const char *)a->mv_data + la, (const char *)b->mv_data + lb, 8);
-}
-
-/* Check the file's LMDB header ourselves: magic, version, and that the file
- * holds every page its newest meta page refers to. */
-static int check_header(const char *path, uint64_t *used)
-{
-    unsigned char page[2][LMDB_PAGEHDR + 16 + 8 + 8 + 2 * LMDB_DB_SIZE + 16];
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ghost_set_error(-errno, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return ghost_set_error(-GHOST_EFORMAT, "%s: not a ghostfs store (not a regular file)",
-                               path);
-    }
-    ssize_t n = pread(fd, page[0], sizeof page[0], 0);
-    uint32_t magic, version, psize;
-    if (n != (ssize_t)sizeof page[0]) {
-        close(fd);
-        return ghost_set_error(-GHOST_EFORMAT,
-                               "%s: not a ghostfs store (file too short to be an LMDB file)", path);
-    }
-    memcpy(&magic, page[0] + LMDB_PAGEHDR, 4);
-    memcpy(&version, page[0] + LMDB_PAGEHDR + 4, 4);
-    /* The page size is kept in the free-list DB's md_pad. */
-    memcpy(&psize, page[0] + LMDB_PAGEHDR + 24, 4);
-    if (magic != LMDB_MAGIC || psize < 512 || psize > 65536 || (psize & (psize - 1))) {
-        close(fd);
-        return ghost_set_error(-GHOST_EFORMAT, "%s: not a ghostfs store (not an LMDB file)", path);
-    }
-    if (version != LMDB_DATA_VERSION) {
-        close(fd);
-        return ghost_set_error(-GHOST_EFORMAT, "%s: unsupported LMDB data format %u", path,
-                               version);
-    }
-    n = pread(fd, page[1], sizeof page[1], psize);
-    close(fd);
-    uint64_t need = 0, best = 0;
-    for (int i = 0; i < 2; i++) {
-        if (i == 1 && n != (ssize_t)sizeof page[1])
-            break;
-        const unsigned char *m = page[i] + LMDB_PAGEHDR;
-        uint64_t last_pg, txnid;
-        memcpy(&magic, m, 4);
-        memcpy(&last_pg, m + 24 + 2 * LMDB_DB_SIZE, 8);
-        memcpy(&txnid, m + 32 + 2 * LMDB_DB_SIZE, 8);
-        if (magic == LMDB_MAGIC && txnid >= best) {
-            best = txnid;
-            need = (last_pg + 1) * psize;
-        }
-    }
-    *used = need;
-    if (n != (ssize_t)sizeof page[1] || (uint64_t)st.st_size < need)
-        return ghost_set_error(-GHOST_EFORMAT,
-                               "%s: truncated store: the file is %lld bytes, its pages need "
-                               "%llu",
-                               path, (long long)st.st_size, (unsigned long long)need);
-    return 0;
 }
 
 /* LMDB's flags for each durability mode:
@@ -370,7 +303,7 @@ int engine_open(struct engine **ep, const char *path, const struct engine_opts *
         return ghost_set_error(-errno, "%s: %s", path,
                                errno == ENOENT ? "no such store" : strerror(errno));
     uint64_t used = 0;
-    r = check_header(path, &used);
+    r = lmdb_check_header(path, &used);
     if (r)
         return r;
     struct engine *e = calloc(1, sizeof *e);
