@@ -1,7 +1,8 @@
 /*
  * lmdb_open.c - the LMDB engine's life: creating a store's file, checking
- * that a file is an LMDB file before LMDB touches it (lmdb_meta.c),
- * opening it with the flags each durability mode needs, and closing it.
+ * that a file is an LMDB file before LMDB touches it and that it did not
+ * fall back to an older generation (both in lmdb_meta.c), opening it with
+ * the flags each durability mode needs, and closing it.
  *
  * The tables (lmdb_int.h): ENGINE_OBJ is LMDB's main database, the others
  * named ones; ENGINE_MAP gets versioned_cmp, the order engine.h states.
@@ -275,7 +276,7 @@ static int open_changes(struct engine *e, const struct engine_opts *o, const uns
     if (entries < 16 || (entries & (entries - 1)))
         return ghost_set_error(-EINVAL, "change log of %llu entries: not a power of two >= 16",
                                (unsigned long long)entries);
-    int r = changes_open(&e->changes, e->path, uuid, !o->readonly, entries);
+    int r = changes_open(&e->changes, e->path, uuid, !o->readonly, entries, engine_last_gen(e));
     if (r && !o->readonly)
         return r;
     if (getrandom(&e->writer_id, sizeof e->writer_id, 0) != sizeof e->writer_id) {
@@ -327,17 +328,20 @@ int engine_open(struct engine **ep, const char *path, const struct engine_opts *
     if (r)
         goto fail;
     /* Now for real. */
-    r = env_create(e, path, env_sync_flags(o->sync, in_memory(path), o->fresh), want);
+    e->sync_flags = env_sync_flags(o->sync, in_memory(path), o->fresh);
+    r = env_create(e, path, e->sync_flags, want);
     r = r ? r : engine_guarded(e, open_tables, &a, "opening its tables");
     if (r)
         goto fail;
     measure(e);
     r = open_changes(e, o, uuid);
+    r = r ? r : lmdb_check_generation(e, o);
     if (r)
         goto fail;
     *ep = e;
     return 0;
 fail:
+    changes_close(&e->changes);
     if (e->env)
         mdb_env_close(e->env);
     if (!had_lock)
@@ -348,11 +352,27 @@ fail:
     return r;
 }
 
+/* Make every commit durable. A writer then marks the change log clean
+ * (lmdb_changes.c): under LMDB's writer lock, so that no commit comes
+ * between the sync and the marks. */
+static void sync_for_close(struct engine *e)
+{
+    MDB_txn *txn;
+    if (e->readonly || !e->changes.hdr || lmdb_begin(e, 0, &txn)) {
+        mdb_env_sync(e->env, 1);
+        return;
+    }
+    if (mdb_env_sync(e->env, 1) == 0)
+        changes_set_marks(&e->changes, mdb_txn_id(txn) - 1, true);
+    mdb_txn_abort(txn);
+    lmdb_end(e);
+}
+
 void engine_close(struct engine *e)
 {
     if (!e)
         return;
-    mdb_env_sync(e->env, 1);
+    sync_for_close(e);
     mdb_env_close(e->env);
     changes_close(&e->changes);
     lmdb_resize_destroy(e);
