@@ -50,6 +50,8 @@ static void usage(FILE *f)
                "  write_buffer=BYTES  dirty file data before back-pressure (default 256M)\n"
                "  commit_interval=MS  commit buffered writes after this long (default 1000)\n"
                "  writeback           let the kernel cache writes too (one mount only)\n"
+               "  accept_rollback     go on from the older state of a store that fell back\n"
+               "                      to one (a damaged meta page), instead of refusing\n"
                "  spin=US             poll for the next request this long before sleeping\n"
                "                      (default 50; 0: sleep at once)\n"
                "  read_ahead=KB       the mount's read-ahead window, set as root (default\n"
@@ -217,6 +219,8 @@ static int parse_option(struct mount_args *m, char *o)
         add_fuse_opt(m, o);
     } else if (!strcmp(o, "writeback")) {
         m->writeback = true;
+    } else if (!strcmp(o, "accept_rollback")) {
+        m->fo.store.accept_rollback = true;
     } else if (val && !strncmp(o, "sync=", 5)) {
         if (!strcmp(val + 1, "batch"))
             m->fo.store.sync = GHOST_SYNC_BATCH;

@@ -103,7 +103,8 @@ static int open_conn(const char *path, const struct ghost_options *opts, bool fr
                             .fresh = fresh,
                             .map_bytes = g->opts.map_bytes,
                             .reserve_bytes = g->opts.reserve_bytes,
-                            .log_entries = g->opts.log_entries};
+                            .log_entries = g->opts.log_entries,
+                            .accept_rollback = g->opts.accept_rollback};
     r = store_open(&g->store, path, &so);
     if (r) {
         free(g);

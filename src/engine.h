@@ -88,6 +88,8 @@ struct engine_opts {
     size_t map_bytes;     /* LMDB: the memory map's initial size */
     size_t reserve_bytes; /* disk space kept for deletes on a full disk */
     uint64_t log_entries; /* LMDB: change log slots (0: the default) */
+    bool accept_rollback; /* open a store that fell back to an older
+                             generation as it is, instead of refusing */
 };
 
 /* ---- a store's life ---- */
@@ -104,7 +106,11 @@ int engine_mkfs(const char *path, int (*init)(void *arg, struct engine *e, struc
  * engine the store's identity (uuid, 16 bytes), which it keeps to pair its
  * change log with the store; check's error is returned (the store is left
  * untouched). Errors: -ENOENT (no store), -GHOST_EFORMAT (not a store of
- * this engine, or truncated), -EINVAL (bad options), -ENOMEM, I/O errors.
+ * this engine, or truncated), -GHOST_ECORRUPT (the store fell back to an
+ * older generation than was committed to it, or its engine's own header is
+ * damaged: a writable open only, and not with o->accept_rollback; a
+ * read-only open logs a warning and goes on), -EINVAL (bad options),
+ * -ENOMEM, I/O errors.
  * Blocks on disk or network I/O. */
 int engine_open(struct engine **e, const char *path, const struct engine_opts *o,
                 int (*check)(void *arg, struct engine *e, struct engine_txn *view,

@@ -171,16 +171,38 @@ static void forget_write_cursors(struct engine *e)
         e->wcur[i] = NULL;
 }
 
+/* Raise the change log's `committed` and `durable` marks after gen's commit.
+ * An LMDB commit that wrote nothing takes no id (and syncs nothing): the
+ * meta page says which it was. With MDB_NOMETASYNC the commit synced its
+ * pages and the previous commit's meta page, not its own: the previous
+ * generation is on disk. Called before lmdb_end, so the map stays. */
+static void mark_committed(struct engine *e, uint64_t gen)
+{
+    MDB_envinfo info;
+    mdb_env_info(e->env, &info);
+    uint64_t last = info.me_last_txnid, durable = 0;
+    if (last == gen && !(e->sync_flags & MDB_NOSYNC))
+        durable = e->sync_flags & MDB_NOMETASYNC ? gen - 1 : gen;
+    changes_committed(&e->changes, last, durable);
+}
+
 int engine_commit(struct engine *e, struct engine_txn *w, const uint64_t *oids, size_t n,
                   uint64_t *log_from, uint64_t *log_to)
 {
     uint64_t from = changes_head(&e->changes), to = from;
+    uint64_t gen = mdb_txn_id(MT(w));
     forget_write_cursors(e);
     /* Before the commit, while we hold LMDB's writer lock: a process that
-     * sees the new generation must find its entries. */
-    if (n && e->changes.hdr)
-        to = changes_append(&e->changes, mdb_txn_id(MT(w)), e->writer_id, oids, n);
+     * sees the new generation must find its entries, and an opener must
+     * not find the store past the log's `intent`. */
+    if (e->changes.hdr) {
+        if (n)
+            to = changes_append(&e->changes, gen, e->writer_id, oids, n);
+        changes_intend(&e->changes, gen);
+    }
     int rc = mdb_txn_commit(MT(w));
+    if (rc == 0 && e->changes.hdr)
+        mark_committed(e, gen);
     lmdb_end(e);
     if (log_from) {
         *log_from = from;

@@ -110,6 +110,8 @@ struct ghost_options {
                              by whoever creates it; the others adopt it. */
     bool poll;            /* start a thread that calls ghost_refresh()
                              once a second (only if the store changed) */
+    bool accept_rollback; /* open a store that fell back to an older
+                             generation (see ghost_open) as it is */
     ghost_invalidate_fn invalidate;
     void *invalidate_arg;
 };
@@ -126,7 +128,15 @@ int ghost_mkfs(const char *path);
  * -GHOST_EFORMAT if it is not a store, a store of a newer format or a
  * truncated one (the file is left untouched in every case), or a negative
  * errno. Reader slots left by killed processes are cleared. opts may be NULL
- * for the defaults. */
+ * for the defaults.
+ *
+ * A store that fell back to an older generation than was committed to it
+ * (a damaged LMDB meta page: docs/format.md, "Generations") fails a
+ * writable open with -GHOST_ECORRUPT, ghost_errmsg() naming both
+ * generations, so that no commit overwrites what still knows the newer
+ * state. A read-only open logs the same and goes on, for recovery; with
+ * opts->accept_rollback a writable open logs it and goes on from the
+ * older generation (and the next open finds nothing to report). */
 int ghost_open(const char *path, const struct ghost_options *opts, struct ghost **out);
 
 /* Make everything committed durable, stop the committer, free the

@@ -18,11 +18,14 @@
  *  The engine seam, engine.h, and its LMDB implementation (the only
  *  files that include LMDB's header, see tests/check_layout.sh):
  *   engine_lmdb.c transactions, reads, writes, commits, error mapping
- *   lmdb_open.c   creating, checking, opening and closing the file
+ *   lmdb_open.c   creating, opening and closing the file
+ *   lmdb_meta.c   LMDB's meta pages read raw: the header check, and that
+ *                 the store did not fall back to an older generation
  *   lmdb_guard.c  a fault or LMDB assertion on a damaged page becomes an error
  *   lmdb_space.c  the disk reserve, map growth, usage
  *   lmdb_changes.c the change log shared by the processes that have a
- *                 store open (a ring in shared memory beside the store)
+ *                 store open (a ring in shared memory beside the store),
+ *                 and the generation marks the store must stay within
  *
  * Lock order (take them in this order, never the reverse):
  *   ghost.coh_lock -> committer.lock -> the engine's locks -> cache.lock
@@ -115,6 +118,7 @@ struct store_opts {
     size_t map_bytes;
     size_t reserve_bytes;
     uint64_t log_entries;
+    bool accept_rollback;
 };
 
 int store_mkfs(const char *path);

@@ -1,7 +1,8 @@
 /*
  * lmdb_int.h - what the LMDB engine's files share (engine_lmdb.c,
- * lmdb_open.c, lmdb_guard.c, lmdb_space.c, lmdb_changes.c). Nothing above the
- * engine seam (engine.h) includes it: it is the one place lmdb.h enters.
+ * lmdb_open.c, lmdb_meta.c, lmdb_guard.c, lmdb_space.c, lmdb_changes.c).
+ * Nothing above the engine seam (engine.h) includes it: it is the one
+ * place lmdb.h enters.
  *
  * How the seam's tables map onto LMDB: ENGINE_OBJ is LMDB's main database
  * (beside the records LMDB keeps there for the named ones, whose keys sort
@@ -54,12 +55,16 @@ struct changes {
     uint64_t mask;
     size_t size;
     unsigned char uuid[16]; /* the store's: the header must keep naming it */
+    uint64_t epoch;         /* this process's page cache (boot and mount) */
+    bool writable;          /* mapped for writing: this process commits */
+    bool made;              /* set up by this open: its marks know nothing */
 };
 
 /* Map STORE-changes, creating or setting it up (with `entries` slots, a
- * power of two) if writable and it is missing or belongs to another store. */
+ * power of two, and its generation marks at `gen`, the store's) if
+ * writable and it is missing or belongs to another store. */
 int changes_open(struct changes *c, const char *store_path, const unsigned char uuid[16],
-                 bool writable, uint64_t entries);
+                 bool writable, uint64_t entries, uint64_t gen);
 void changes_close(struct changes *c);
 /* The sequence number the next entry will get. */
 uint64_t changes_head(const struct changes *c);
@@ -80,6 +85,34 @@ bool changes_quiet_since(const struct changes *c, uint64_t oid, uint64_t since, 
 int changes_read(const struct changes *c, uint64_t *seq, uint64_t upto, uint64_t writer,
                  void (*fn)(void *arg, uint64_t oid), void *arg);
 
+/* The generation marks (lmdb_changes.c's opening comment; lmdb_meta.c
+ * checks the store against them). Writers only; no-ops for a log that is
+ * read-only or another store's. */
+/* Before committing gen, under LMDB's writer lock: raise `intent`, after
+ * clearing (and syncing) a clean flag. */
+void changes_intend(struct changes *c, uint64_t gen);
+/* After a commit: the store reached gen; everything up to durable is on disk. */
+void changes_committed(struct changes *c, uint64_t gen, uint64_t durable);
+/* After a sync: everything up to gen is on disk. */
+void changes_synced(struct changes *c, uint64_t gen);
+/* Under LMDB's writer lock: set every mark to gen, the store's generation
+ * (after a sync at close, clean: the header is synced too; or when a
+ * rolled-back store is accepted as it is). */
+void changes_set_marks(struct changes *c, uint64_t gen, bool clean);
+
+struct changes_marks {
+    uint64_t committed, durable, intent;
+    bool same_epoch; /* the marks were last raised in this page cache */
+    bool clean;      /* and nothing was committed since they were synced */
+};
+/* Read `committed`, `durable` and the flags into m (intent is left 0):
+ * false if there is no log of this store, or this open just set it up
+ * (from the store's own generation). Read them before the store's
+ * generation, and changes_intent() after it, so that a commit meanwhile
+ * cannot put the store outside them. */
+bool changes_marks(const struct changes *c, struct changes_marks *m);
+uint64_t changes_intent(const struct changes *c);
+
 /* ---- the engine ---- */
 struct engine {
     MDB_env *env;
@@ -88,6 +121,7 @@ struct engine {
     uint64_t writer_id; /* names this connection's change log entries */
     int fd;             /* LMDB's data file descriptor */
     char *path;
+    unsigned sync_flags; /* LMDB's durability flags (env_sync_flags) */
     bool readonly;
     bool quiet;                  /* while opening: errors are returned, not logged */
     MDB_txn *open_txn;           /* the read txn of engine_open, while it runs */
@@ -166,6 +200,15 @@ static inline void lmdb_end(struct engine *e)
 {
     lmdb_leave(e);
 }
+
+/* lmdb_meta.c */
+/* Before LMDB opens path: is it an LMDB file with both meta pages, holding
+ * every page the newer refers to? *used: the bytes those pages take. */
+int lmdb_check_header(const char *path, uint64_t *used);
+/* Once the store and its change log are open: did it fall back to an
+ * older generation (or do its meta pages disagree)? -GHOST_ECORRUPT for a
+ * writable open, unless o->accept_rollback; a warning for a read-only one. */
+int lmdb_check_generation(struct engine *e, const struct engine_opts *o);
 
 /* lmdb_guard.c */
 void lmdb_guard_install(void);

@@ -1,7 +1,8 @@
 /*
  * lmdb_open.c - the LMDB engine's life: creating a store's file, checking
- * that a file is an LMDB file before LMDB touches it, opening it with the
- * flags each durability mode needs, and closing it.
+ * that a file is an LMDB file before LMDB touches it and that it did not
+ * fall back to an older generation (both in lmdb_meta.c), opening it with
+ * the flags each durability mode needs, and closing it.
  *
  * The tables (lmdb_int.h): ENGINE_OBJ is LMDB's main database, the others
  * named ones; ENGINE_MAP gets versioned_cmp, the order engine.h states.
@@ -23,14 +24,6 @@
 #define LOG_ENTRIES_DEFAULT (UINT64_C(1) << 17) /* change log slots (3 MiB) */
 #define MAX_READERS 1024
 
-/* LMDB's on-disk meta page, as lmdb.h's format 1 lays it out on x86-64. We
- * read it ourselves before mdb_env_open() so that a file that is not a
- * store, or a truncated one, is refused without LMDB touching it. */
-#define LMDB_MAGIC 0xBEEFC0DEu
-#define LMDB_DATA_VERSION 1u
-#define LMDB_PAGEHDR 16
-#define LMDB_DB_SIZE 48
-
 /* ENGINE_MAP's order (engine.h): the part before the 8-byte suffix, a
  * shorter part first, then the suffix. */
 static int versioned_cmp(const MDB_val *a, const MDB_val *b)
@@ -42,65 +35,6 @@ static int versioned_cmp(const MDB_val *a, const MDB_val *b)
     if (la != lb)
         return la < lb ? -1 : 1;
     return memcmp((const char *)a->mv_data + la, (const char *)b->mv_data + lb, 8);
-}
-
-/* Check the file's LMDB header ourselves: magic, version, and that the file
- * holds every page its newest meta page refers to. */
-static int check_header(const char *path, uint64_t *used)
-{
-    unsigned char page[2][LMDB_PAGEHDR + 16 + 8 + 8 + 2 * LMDB_DB_SIZE + 16];
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ghost_set_error(-errno, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return ghost_set_error(-GHOST_EFORMAT, "%s: not a ghostfs store (not a regular file)",
-                               path);
-    }
-    ssize_t n = pread(fd, page[0], sizeof page[0], 0);
-    uint32_t magic, version, psize;
-    if (n != (ssize_t)sizeof page[0]) {
-        close(fd);
-        return ghost_set_error(-GHOST_EFORMAT,
-                               "%s: not a ghostfs store (file too short to be an LMDB file)", path);
-    }
-    memcpy(&magic, page[0] + LMDB_PAGEHDR, 4);
-    memcpy(&version, page[0] + LMDB_PAGEHDR + 4, 4);
-    /* The page size is kept in the free-list DB's md_pad. */
-    memcpy(&psize, page[0] + LMDB_PAGEHDR + 24, 4);
-    if (magic != LMDB_MAGIC || psize < 512 || psize > 65536 || (psize & (psize - 1))) {
-        close(fd);
-        return ghost_set_error(-GHOST_EFORMAT, "%s: not a ghostfs store (not an LMDB file)", path);
-    }
-    if (version != LMDB_DATA_VERSION) {
-        close(fd);
-        return ghost_set_error(-GHOST_EFORMAT, "%s: unsupported LMDB data format %u", path,
-                               version);
-    }
-    n = pread(fd, page[1], sizeof page[1], psize);
-    close(fd);
-    uint64_t need = 0, best = 0;
-    for (int i = 0; i < 2; i++) {
-        if (i == 1 && n != (ssize_t)sizeof page[1])
-            break;
-        const unsigned char *m = page[i] + LMDB_PAGEHDR;
-        uint64_t last_pg, txnid;
-        memcpy(&magic, m, 4);
-        memcpy(&last_pg, m + 24 + 2 * LMDB_DB_SIZE, 8);
-        memcpy(&txnid, m + 32 + 2 * LMDB_DB_SIZE, 8);
-        if (magic == LMDB_MAGIC && txnid >= best) {
-            best = txnid;
-            need = (last_pg + 1) * psize;
-        }
-    }
-    *used = need;
-    if (n != (ssize_t)sizeof page[1] || (uint64_t)st.st_size < need)
-        return ghost_set_error(-GHOST_EFORMAT,
-                               "%s: truncated store: the file is %lld bytes, its pages need "
-                               "%llu",
-                               path, (long long)st.st_size, (unsigned long long)need);
-    return 0;
 }
 
 /* LMDB's flags for each durability mode:
@@ -343,7 +277,7 @@ static int open_changes(struct engine *e, const struct engine_opts *o, const uns
     if (entries < 16 || (entries & (entries - 1)))
         return ghost_set_error(-EINVAL, "change log of %llu entries: not a power of two >= 16",
                                (unsigned long long)entries);
-    int r = changes_open(&e->changes, e->path, uuid, !o->readonly, entries);
+    int r = changes_open(&e->changes, e->path, uuid, !o->readonly, entries, engine_last_gen(e));
     if (r && !o->readonly)
         return r;
     if (getrandom(&e->writer_id, sizeof e->writer_id, 0) != sizeof e->writer_id) {
@@ -371,7 +305,7 @@ int engine_open(struct engine **ep, const char *path, const struct engine_opts *
         return ghost_set_error(-errno, "%s: %s", path,
                                errno == ENOENT ? "no such store" : strerror(errno));
     uint64_t used = 0;
-    r = check_header(path, &used);
+    r = lmdb_check_header(path, &used);
     if (r)
         return r;
     struct engine *e = calloc(1, sizeof *e);
@@ -395,17 +329,20 @@ int engine_open(struct engine **ep, const char *path, const struct engine_opts *
     if (r)
         goto fail;
     /* Now for real. */
-    r = env_create(e, path, env_sync_flags(o->sync, in_memory(path), o->fresh), want);
+    e->sync_flags = env_sync_flags(o->sync, in_memory(path), o->fresh);
+    r = env_create(e, path, e->sync_flags, want);
     r = r ? r : engine_guarded(e, open_tables, &a, "opening its tables");
     if (r)
         goto fail;
     measure(e);
     r = open_changes(e, o, uuid);
+    r = r ? r : lmdb_check_generation(e, o);
     if (r)
         goto fail;
     *ep = e;
     return 0;
 fail:
+    changes_close(&e->changes);
     if (e->env)
         mdb_env_close(e->env);
     if (!had_lock)
@@ -416,11 +353,27 @@ fail:
     return r;
 }
 
+/* Make every commit durable. A writer then marks the change log clean
+ * (lmdb_changes.c): under LMDB's writer lock, so that no commit comes
+ * between the sync and the marks. */
+static void sync_for_close(struct engine *e)
+{
+    MDB_txn *txn;
+    if (e->readonly || !e->changes.hdr || lmdb_begin(e, 0, &txn)) {
+        mdb_env_sync(e->env, 1);
+        return;
+    }
+    if (mdb_env_sync(e->env, 1) == 0)
+        changes_set_marks(&e->changes, mdb_txn_id(txn) - 1, true);
+    mdb_txn_abort(txn);
+    lmdb_end(e);
+}
+
 void engine_close(struct engine *e)
 {
     if (!e)
         return;
-    mdb_env_sync(e->env, 1);
+    sync_for_close(e);
     mdb_env_close(e->env);
     changes_close(&e->changes);
     lmdb_resize_destroy(e);

@@ -56,9 +56,13 @@ uint64_t engine_grows(struct engine *e)
 
 int engine_sync(struct engine *e, bool force)
 {
+    MDB_envinfo info;
     lmdb_enter(e);
+    mdb_env_info(e->env, &info); /* what the sync covers at least */
     int rc = mdb_env_sync(e->env, force);
     lmdb_leave(e);
+    if (!rc && (force || !(e->sync_flags & MDB_NOSYNC)))
+        changes_synced(&e->changes, info.me_last_txnid);
     return rc ? lmdb_err(e, rc, "syncing") : 0;
 }
 

@@ -192,7 +192,8 @@ int store_open(struct store *s, const char *path, const struct store_opts *o)
                              .fresh = o->fresh,
                              .map_bytes = o->map_bytes,
                              .reserve_bytes = o->reserve_bytes,
-                             .log_entries = o->log_entries};
+                             .log_entries = o->log_entries,
+                             .accept_rollback = o->accept_rollback};
     s->quiet = true; /* open errors are returned, not logged */
     int r = engine_open(&s->eng, path, &eo, check_format, s);
     s->quiet = false;
