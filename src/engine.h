@@ -19,15 +19,20 @@
  *     after which engine_reconnect() and a retry of the whole transaction
  *     are the cure (ghost_run does both).
  *
- * The store. An engine holds four ordered tables of byte keys and byte
- * values (enum engine_table). ENGINE_META, ENGINE_OBJ and ENGINE_SNAP sort
- * their keys in plain byte order (memcmp, a shorter key first when one is
+ * The store. An engine holds five ordered tables of byte keys and byte
+ * values (enum engine_table). ENGINE_META, ENGINE_OBJ, ENGINE_SNAP and
+ * ENGINE_TALLY sort their keys in plain byte order (memcmp, a shorter key first when one is
  * a prefix of the other). ENGINE_MAP's keys all end in an 8-byte suffix and
  * sort by the part before the suffix first (in byte order, a shorter part
  * first), then by the suffix in byte order: so the versions of one key
  * (same part, different suffixes) are contiguous. (A server may keep that
  * key as two columns, the part and the suffix.) ENGINE_OBJ's keys all have
- * one length, so byte order and that order agree there.
+ * one length, and so have ENGINE_TALLY's, so byte order and that order
+ * agree there. ENGINE_TALLY must be kept apart from ENGINE_MAP (for LMDB,
+ * in another B-tree): it counts what ENGINE_MAP holds, and one damaged
+ * page must not take a count and what it counts together. A store made
+ * before it existed may lack it: a writable open creates it, and a reader
+ * finds it empty.
  *
  * Generations. Every committed write transaction gets a generation, a
  * number larger than any before it; a read view sees the store as of one
@@ -73,7 +78,8 @@ struct engine;        /* an open store */
 struct engine_txn;    /* a read view or a write transaction */
 struct engine_cursor; /* a position in one table of one transaction */
 
-enum engine_table { ENGINE_META, ENGINE_OBJ, ENGINE_MAP, ENGINE_SNAP };
+enum engine_table { ENGINE_META, ENGINE_OBJ, ENGINE_MAP, ENGINE_SNAP, ENGINE_TALLY };
+#define ENGINE_TABLES 5
 
 /* A key or a value: `len` bytes at `data`. */
 struct engine_val {
@@ -219,6 +225,16 @@ int engine_cursor_current(struct engine_cursor *c, struct engine_val *key, struc
  * call on this transaction. */
 int engine_put(struct engine *e, struct engine_txn *w, enum engine_table table,
                const struct engine_val *key, size_t vlen, void **val);
+/* Put a value of vlen bytes under key if the key is not there: 0 with *val
+ * to fill, as engine_put. If it is there: -EEXIST with *old its value
+ * (borrowed until the next call on this transaction), and the next
+ * engine_replace of this key on this table needs no second search. */
+int engine_insert(struct engine *e, struct engine_txn *w, enum engine_table table,
+                  const struct engine_val *key, size_t vlen, void **val, struct engine_val *old);
+/* Replace the value of key, which engine_insert has just found there, by
+ * vlen bytes to fill at *val. */
+int engine_replace(struct engine *e, struct engine_txn *w, enum engine_table table,
+                   const struct engine_val *key, size_t vlen, void **val);
 /* Delete key; -ENOENT if it is not there. */
 int engine_del(struct engine *e, struct engine_txn *w, enum engine_table table,
                const struct engine_val *key);

@@ -167,7 +167,7 @@ int engine_write_begin(struct engine *e, struct engine_txn **w)
 /* The write transaction is ending: LMDB closes its cursors. */
 static void forget_write_cursors(struct engine *e)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < ENGINE_TABLES; i++)
         e->wcur[i] = NULL;
 }
 
@@ -241,6 +241,8 @@ uint64_t engine_last_gen(struct engine *e)
 int engine_get(struct engine *e, struct engine_txn *t, enum engine_table table,
                const struct engine_val *key, struct engine_val *val)
 {
+    if (__builtin_expect(table == ENGINE_TALLY && !e->has_tally, 0))
+        return -ENOENT; /* a store of before tallies, opened read-only */
     int rc = mdb_get(MT(t), e->dbi[table], MV(key), MV(val));
     if (__builtin_expect(rc == 0, 1))
         return 0;
@@ -258,6 +260,9 @@ static struct engine *cursor_engine(struct engine_cursor *c)
 int engine_cursor_open(struct engine *e, struct engine_txn *t, enum engine_table table,
                        struct engine_cursor **c)
 {
+    if (table == ENGINE_TALLY && !e->has_tally)
+        return ghost_set_error(-GHOST_EFORMAT, "store %s: has no tally table (opened read-only)",
+                               e->path);
     return lmdb_err(e, mdb_cursor_open(MT(t), e->dbi[table], (MDB_cursor **)c), "opening a cursor");
 }
 
@@ -318,6 +323,42 @@ int engine_put(struct engine *e, struct engine_txn *w, enum engine_table table,
     if (rc)
         return rc;
     rc = mdb_cursor_put(c, MV(key), &v, MDB_RESERVE);
+    if (__builtin_expect(rc != 0, 0))
+        return lmdb_err(e, rc, "writing");
+    *val = v.mv_data;
+    return 0;
+}
+
+int engine_insert(struct engine *e, struct engine_txn *w, enum engine_table table,
+                  const struct engine_val *key, size_t vlen, void **val, struct engine_val *old)
+{
+    MDB_cursor *c = NULL;
+    MDB_val v = {vlen, NULL};
+    int rc = write_cursor(e, w, table, &c);
+    if (rc)
+        return rc;
+    /* One search: LMDB leaves the cursor on a key it finds there. */
+    rc = mdb_cursor_put(c, MV(key), &v, MDB_NOOVERWRITE | MDB_RESERVE);
+    if (rc == MDB_KEYEXIST) {
+        *old = (struct engine_val){v.mv_size, v.mv_data};
+        return -EEXIST;
+    }
+    if (__builtin_expect(rc != 0, 0))
+        return lmdb_err(e, rc, "writing");
+    *val = v.mv_data;
+    return 0;
+}
+
+int engine_replace(struct engine *e, struct engine_txn *w, enum engine_table table,
+                   const struct engine_val *key, size_t vlen, void **val)
+{
+    MDB_cursor *c = NULL;
+    MDB_val v = {vlen, NULL};
+    int rc = write_cursor(e, w, table, &c);
+    if (rc)
+        return rc;
+    /* In place when the size is unchanged; no search either way. */
+    rc = mdb_cursor_put(c, MV(key), &v, MDB_CURRENT | MDB_RESERVE);
     if (__builtin_expect(rc != 0, 0))
         return lmdb_err(e, rc, "writing");
     *val = v.mv_data;

@@ -116,7 +116,8 @@ uint64_t changes_intent(const struct changes *c);
 /* ---- the engine ---- */
 struct engine {
     MDB_env *env;
-    MDB_dbi dbi[4]; /* by enum engine_table */
+    MDB_dbi dbi[ENGINE_TABLES]; /* by enum engine_table */
+    bool has_tally;             /* a store of format 2 may lack ENGINE_TALLY */
     struct changes changes;
     uint64_t writer_id; /* names this connection's change log entries */
     int fd;             /* LMDB's data file descriptor */
@@ -146,7 +147,7 @@ struct engine {
     /* The write transaction's own cursors for engine_put and engine_del,
      * one per table, opened on first use; LMDB closes them when the
      * transaction ends. Touched only by the holder of LMDB's writer lock. */
-    MDB_cursor *wcur[4];
+    MDB_cursor *wcur[ENGINE_TABLES];
     atomic_uint_fast64_t damage; /* damaged pages met (engine_damage) */
 };
 

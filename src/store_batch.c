@@ -50,10 +50,10 @@ int store_batch_begin(struct store *s, struct store_batch *b)
 /* A write transaction's cursors must be closed before it ends. */
 static void close_cursors(struct store_batch *b)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (b->cur[i])
             engine_cursor_close(b->cur[i]);
-    b->cur[0] = b->cur[1] = NULL;
+    b->cur[0] = b->cur[1] = b->cur[2] = NULL;
 }
 
 /* A list of changed OIDs that grew past this many slots is freed, not
@@ -109,7 +109,8 @@ static inline int note_changed(struct store_batch *b, uint64_t oid)
 /* The batch's cursor on table, opened on first use. */
 static int batch_cursor(struct store_batch *b, enum engine_table table, struct engine_cursor **cur)
 {
-    int i = table == ENGINE_OBJ ? 0 : 1;
+    int i = table == ENGINE_OBJ ? 0 : table == ENGINE_MAP ? 1 : 2;
+    assert(table == ENGINE_OBJ || table == ENGINE_MAP || table == ENGINE_TALLY);
     if (!b->cur[i]) {
         int r = engine_cursor_open(b->s->eng, b->txn, table, &b->cur[i]);
         if (r) {
@@ -195,9 +196,12 @@ int store_check_map(struct store_batch *b, uint64_t owner, unsigned map, const v
                     size_t klen, uint64_t gen, uint64_t *head)
 {
     unsigned char kbuf[MAP_KEY_MAX];
-    if (klen == 0 && tally_changed(b, owner, map)) { /* a read of the tally */
-        *head = b->gen;
-        return -GHOST_ECONFLICT;
+    if (klen == 0) { /* a read of the map's tally */
+        if (tally_changed(b, owner, map)) {
+            *head = b->gen;
+            return -GHOST_ECONFLICT;
+        }
+        return check_head(b, owner, ENGINE_TALLY, kbuf, tally_key(kbuf, owner, map, 0), gen, head);
     }
     return check_head(b, owner, ENGINE_MAP, kbuf, map_key(kbuf, owner, map, key, klen, 0), gen,
                       head);
@@ -221,24 +225,6 @@ static int keep_old(struct store_batch *b, const struct version_write *vw, const
     put_be64(vw->kbuf + vw->klen - 8, ~hgen);
     return put_version(b->s, b->txn, vw->table, vw->kbuf, vw->klen, hgen, old + VER_HDR,
                        olen - VER_HDR, NULL, 0);
-}
-
-/* Replace the head under cur with the new value, keeping the old one first
- * if a snapshot needs it. */
-static int replace_head(struct store_batch *b, struct engine_cursor *cur,
-                        const struct version_write *vw, const unsigned char *old, size_t olen,
-                        uint64_t hgen, uint64_t *ck)
-{
-    /* (The cursor's key points into the engine's page, which the put may
-     * change: use kbuf.) */
-    struct engine_val hk = {vw->klen, vw->kbuf};
-    void *dst;
-    int r = engine_cursor_put(cur, &hk, VER_HDR + vw->hlen + vw->blen, &dst);
-    if (r)
-        return r;
-    fill_version(dst, &hk, b->gen, vw->hdr, vw->hlen, vw->body, vw->blen);
-    *ck = get_be64(dst);
-    return old ? keep_old(b, vw, old, olen, hgen) : 0;
 }
 
 /* Delete the head under cur, keeping it first if a snapshot needs it, and
@@ -289,12 +275,81 @@ static int tally_note(struct store_batch *b, const unsigned char *kbuf, uint64_t
     return 0;
 }
 
-/* Put the head of a key that has none: one put. *ck is its checksum. */
-static int put_new_head(struct store_batch *b, const struct version_write *vw, uint64_t *ck)
+/* Put the head of a key over whatever is there, unread: one put. */
+static int put_head_blind(struct store_batch *b, const struct version_write *vw)
 {
     struct engine_val k = {vw->klen, vw->kbuf};
     void *dst;
     int r = engine_put(b->s->eng, b->txn, vw->table, &k, VER_HDR + vw->hlen + vw->blen, &dst);
+    if (r)
+        return r;
+    fill_version(dst, &k, b->gen, vw->hdr, vw->hlen, vw->body, vw->blen);
+    b->wrote = true;
+    return 0;
+}
+
+/* The old head (*old, found by engine_insert) when a snapshot needs it: a
+ * copy in small or on the heap (*copy), else NULL. *hgen is its
+ * generation, read only when there are snapshots. */
+static int old_head_for_snapshot(struct store_batch *b, const struct version_write *vw,
+                                 const struct engine_val *old, unsigned char *small, size_t smax,
+                                 unsigned char **copy, uint64_t *hgen)
+{
+    struct engine_val k = {vw->klen, vw->kbuf};
+    *copy = NULL;
+    *hgen = 0;
+    if (old->len < VER_HDR + 1)
+        return corrupt(b->s, vw->table, &k, "record too short");
+    /* With no snapshot the old head is replaced whatever it holds: it is
+     * not read, so its checksum need not be checked either (a damaged one
+     * leaves a tally wrong, where a check finds it). */
+    if (!b->snapmax)
+        return 0;
+    int r = version_ok(b->s, vw->table, &k, old);
+    if (r)
+        return r;
+    *hgen = rec_gen(old);
+    if (*hgen == b->gen || b->snapmax < *hgen) /* no snapshot sees it */
+        return 0;
+    *copy = old->len <= smax ? small : malloc(old->len);
+    if (!*copy)
+        return ghost_set_error(-ENOMEM, "store %s: out of memory", b->s->path);
+    memcpy(*copy, old->data, old->len);
+    return 0;
+}
+
+/* Put the head of a key: one search, which finds the old head if there is
+ * one (kept first if a snapshot needs it). *oldck is the old head's
+ * checksum and *ck the new one's, for the tally; *had whether there was
+ * an old head. */
+static int put_head(struct store_batch *b, const struct version_write *vw, bool *had,
+                    uint64_t *oldck, uint64_t *ck)
+{
+    struct store *s = b->s;
+    struct engine_val k = {vw->klen, vw->kbuf}, old;
+    size_t vlen = VER_HDR + vw->hlen + vw->blen;
+    unsigned char small[256], *copy;
+    uint64_t hgen;
+    void *dst;
+    int r = engine_insert(s->eng, b->txn, vw->table, &k, vlen, &dst, &old);
+    *had = r == -EEXIST;
+    if (r == -EEXIST) {
+        r = old_head_for_snapshot(b, vw, &old, small, sizeof small, &copy, &hgen);
+        if (r)
+            return r;
+        *oldck = get_be64(old.data);
+        r = engine_replace(s->eng, b->txn, vw->table, &k, vlen, &dst);
+        if (!r) {
+            fill_version(dst, &k, b->gen, vw->hdr, vw->hlen, vw->body, vw->blen);
+            *ck = get_be64(dst);
+            b->wrote = true;
+        }
+        if (!r && copy)
+            r = keep_old(b, vw, copy, old.len, hgen);
+        if (copy != small)
+            free(copy);
+        return r;
+    }
     if (r)
         return r;
     fill_version(dst, &k, b->gen, vw->hdr, vw->hlen, vw->body, vw->blen);
@@ -303,68 +358,51 @@ static int put_new_head(struct store_batch *b, const struct version_write *vw, u
     return 0;
 }
 
+/* Delete the head of a key, if it has one (*had), keeping it first if a
+ * snapshot needs it; *oldck is its checksum. */
+static int del_head(struct store_batch *b, const struct version_write *vw, bool *had,
+                    uint64_t *oldck)
+{
+    struct engine_cursor *cur;
+    struct engine_val k = {vw->klen, vw->kbuf}, v;
+    unsigned char small[256], *copy;
+    uint64_t hgen;
+    *had = false;
+    int r = batch_cursor(b, vw->table, &cur);
+    r = r ? r : engine_cursor_seek(cur, ENGINE_EXACT, vw->klen - 8, &k, &v);
+    if (r == -ENOENT) /* no head: absent already */
+        return 0;
+    r = r ? r : old_head_for_snapshot(b, vw, &v, small, sizeof small, &copy, &hgen);
+    if (r)
+        return r;
+    *had = true;
+    *oldck = get_be64(v.data);
+    b->wrote = true; /* whatever follows changes the head */
+    r = delete_head(b, cur, vw, copy, v.len, hgen);
+    if (copy != small)
+        free(copy);
+    return r;
+}
+
 /* Write (or, with del, delete) the head version of a key at the batch's
  * generation. The old head moves to an older version only if a snapshot
  * needs it; a delete leaves a tombstone when older versions would otherwise
  * show through. A map key's write changes its map's tally by the old and
- * the new head's checksums, which the seek for the old head finds. */
+ * the new head's checksums, which the search for the old head finds. */
 static int write_version(struct store_batch *b, const struct version_write *vw, bool del)
 {
-    struct store *s = b->s;
-    struct engine_cursor *cur;
-    struct engine_val k, v;
-    unsigned char small[256], *old = NULL;
-    size_t olen = 0;
-    uint64_t ck = 0;
-    bool tallied = vw->table == ENGINE_MAP && !is_tally_key(vw->klen);
+    bool tallied = vw->table == ENGINE_MAP, had = false;
+    uint64_t oldck = 0, ck = 0;
+    int r;
     put_be64(vw->kbuf + vw->klen - 8, ~GEN_HEAD);
     /* The common case for objects: no snapshot can need the old head, and
-     * no tally its checksum, so the new one is put over it (in place when
-     * the size is unchanged), unread: one put. */
+     * no tally its checksum: one put, over whatever is there. */
     if (!del && !b->snapmax && !tallied)
-        return put_new_head(b, vw, &ck);
-    int r = batch_cursor(b, vw->table, &cur);
-    if (r)
+        return put_head_blind(b, vw);
+    r = del ? del_head(b, vw, &had, &oldck) : put_head(b, vw, &had, &oldck, &ck);
+    if (r || !tallied || (del && !had))
         return r;
-    k = (struct engine_val){vw->klen, vw->kbuf};
-    r = engine_cursor_seek(cur, ENGINE_EXACT, vw->klen - 8, &k, &v);
-    if (r == -ENOENT) {
-        if (del) /* no head: absent already */
-            return 0;
-        r = put_new_head(b, vw, &ck);
-        return r || !tallied ? r : tally_note(b, vw->kbuf, 1, ck);
-    }
-    if (r)
-        return r;
-    if (v.len < VER_HDR + 1)
-        return corrupt(s, vw->table, &k, "record too short");
-    b->wrote = true; /* whatever follows changes the head */
-    uint64_t oldck = get_be64(v.data);
-    /* With no snapshot the old head is replaced whatever it holds: it is
-     * not read, so its checksum need not be checked either (a damaged one
-     * leaves the tally wrong, where a check finds it). */
-    uint64_t hgen = 0;
-    if (b->snapmax) {
-        r = version_ok(s, vw->table, &k, &v);
-        if (r)
-            return r;
-        hgen = rec_gen(&v);
-    }
-    if (b->snapmax && hgen != b->gen && b->snapmax >= hgen) { /* a snapshot sees it */
-        olen = v.len;
-        old = olen <= sizeof small ? small : malloc(olen);
-        if (!old)
-            return ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);
-        memcpy(old, v.data, olen);
-    }
-    r = del ? delete_head(b, cur, vw, old, olen, hgen)
-            : replace_head(b, cur, vw, old, olen, hgen, &ck);
-    if (old != small)
-        free(old);
-    if (r || !tallied)
-        return r;
-    return del ? tally_note(b, vw->kbuf, UINT64_MAX, -oldck)
-               : tally_note(b, vw->kbuf, 0, ck - oldck);
+    return tally_note(b, vw->kbuf, (uint64_t)!del - (uint64_t)had, ck - oldck);
 }
 
 int store_put_obj(struct store_batch *b, uint64_t oid, uint8_t type, const void *data, size_t len)
@@ -402,32 +440,52 @@ int store_del_map(struct store_batch *b, uint64_t owner, unsigned map, const voi
     return r ? r : write_version(b, &vw, true);
 }
 
-/* The tally of a map at the head (kbuf its key): 0 with count and sum,
- * zeros when it has none, or an error. */
-static int read_tally_head(struct store_batch *b, unsigned char *kbuf, uint64_t *count,
-                           uint64_t *sum)
+/* Add a batch's delta to one map's tally: one search, which finds the old
+ * tally if there is one. A tally that comes to zero is deleted (absent
+ * means empty). */
+static int write_tally(struct store_batch *b, const struct tally_delta *d)
 {
-    struct engine_cursor *cur;
-    struct engine_val k = {TALLY_KEY_LEN, kbuf}, v;
-    *count = *sum = 0;
-    put_be64(kbuf + TALLY_KEY_LEN - 8, ~GEN_HEAD);
-    int r = batch_cursor(b, ENGINE_MAP, &cur);
-    r = r ? r : engine_cursor_seek(cur, ENGINE_EXACT, TALLY_KEY_LEN - 8, &k, &v);
-    if (r == -ENOENT)
+    struct store *s = b->s;
+    unsigned char kbuf[TALLY_KEY_LEN], val[TALLY_LEN], hdr = 0, small[64], *copy = NULL;
+    struct version_write vw = {
+        ENGINE_TALLY, kbuf, tally_key(kbuf, d->owner, d->map, GEN_HEAD), &hdr, val, 1, TALLY_LEN};
+    struct engine_val k = {TALLY_KEY_LEN, kbuf}, old;
+    uint64_t count = d->count, sum = d->sum, hgen = 0;
+    void *dst;
+    put_be64(val, count);
+    put_be64(val + 8, sum);
+    int r = engine_insert(s->eng, b->txn, ENGINE_TALLY, &k, VER_HDR + 1 + TALLY_LEN, &dst, &old);
+    if (r == 0) {
+        fill_version(dst, &k, b->gen, &hdr, 1, val, TALLY_LEN);
         return 0;
-    r = r ? r : version_ok(b->s, ENGINE_MAP, &k, &v);
+    }
+    if (r != -EEXIST)
+        return r;
+    r = version_ok(s, ENGINE_TALLY, &k, &old);
+    if (!r && old.len != VER_HDR + 1 + TALLY_LEN)
+        r = corrupt(s, ENGINE_TALLY, &k, "tally record of the wrong size");
     if (r)
         return r;
-    if (v.len != VER_HDR + 1 + TALLY_LEN)
-        return corrupt(b->s, ENGINE_MAP, &k, "tally record of the wrong size");
-    const unsigned char *p = (const unsigned char *)v.data + VER_HDR + 1;
-    *count = get_be64(p);
-    *sum = get_be64(p + 8);
-    return 0;
+    const unsigned char *p = (const unsigned char *)old.data + VER_HDR + 1;
+    count += get_be64(p);
+    sum += get_be64(p + 8);
+    if (!count && !sum) {
+        bool had;
+        uint64_t oldck;
+        return del_head(b, &vw, &had, &oldck);
+    }
+    put_be64(val, count);
+    put_be64(val + 8, sum);
+    r = old_head_for_snapshot(b, &vw, &old, small, sizeof small, &copy, &hgen);
+    r = r ? r : engine_replace(s->eng, b->txn, ENGINE_TALLY, &k, VER_HDR + 1 + TALLY_LEN, &dst);
+    if (r)
+        return r;
+    fill_version(dst, &k, b->gen, &hdr, 1, val, TALLY_LEN);
+    return copy ? keep_old(b, &vw, copy, VER_HDR + 1 + TALLY_LEN, hgen) : 0;
 }
 
 /* Write back the tallies the batch changed, each a version like any key's
- * (a snapshot keeps the one it saw); an empty map's is deleted. */
+ * (a snapshot keeps the one it saw). */
 static int write_tallies(struct store_batch *b)
 {
     struct store *s = b->s;
@@ -435,18 +493,7 @@ static int write_tallies(struct store_batch *b)
         const struct tally_delta *d = &s->tallies.v[i];
         if (!d->count && !d->sum)
             continue;
-        unsigned char kbuf[TALLY_KEY_LEN], val[TALLY_LEN], hdr = 0;
-        uint64_t count, sum;
-        map_key(kbuf, d->owner, d->map, NULL, 0, GEN_HEAD);
-        int r = read_tally_head(b, kbuf, &count, &sum);
-        if (r)
-            return r;
-        count += d->count;
-        sum += d->sum;
-        put_be64(val, count);
-        put_be64(val + 8, sum);
-        struct version_write vw = {ENGINE_MAP, kbuf, TALLY_KEY_LEN, &hdr, val, 1, TALLY_LEN};
-        r = write_version(b, &vw, !count && !sum);
+        int r = write_tally(b, d);
         if (r)
             return r;
     }

@@ -88,11 +88,10 @@ static int put_tally(struct store *s, struct engine_txn *w, const unsigned char 
                      uint64_t count, uint64_t sum)
 {
     unsigned char kbuf[TALLY_KEY_LEN], val[TALLY_LEN], hdr = 0;
-    memcpy(kbuf, prefix, 9);
-    put_be64(kbuf + 9, ~GEN_HEAD);
+    tally_key(kbuf, get_be64(prefix), prefix[8], GEN_HEAD);
     put_be64(val, count);
     put_be64(val + 8, sum);
-    return put_version(s, w, ENGINE_MAP, kbuf, sizeof kbuf, engine_txn_gen(w), &hdr, 1, val,
+    return put_version(s, w, ENGINE_TALLY, kbuf, sizeof kbuf, engine_txn_gen(w), &hdr, 1, val,
                        sizeof val);
 }
 
@@ -117,8 +116,9 @@ static int convert_fn(struct store *s, struct engine_txn *w, void *arg)
         }
         r = version_ok(s, ENGINE_MAP, &k, &v);
         if (!r && count && memcmp(prefix, p, 9)) {
-            /* A new map: write the last one's tally, then find k again
-             * (the put may move the page k points into). */
+            /* A new map: write the last one's tally (in another table:
+             * the cursor stays on k, but k's bytes may move with a
+             * page the put touches, so find it again from a copy). */
             memcpy(kbuf, p, k.len);
             size_t klen = k.len;
             r = put_tally(s, w, prefix, count, sum);

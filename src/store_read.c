@@ -148,8 +148,7 @@ typedef int (*scan_visit)(void *arg, const struct engine_val *k, const struct en
 /* Scan one map in key order, each key at the version visible at `at`. The
  * cursor rests on the first record of each key in turn (its head, or the
  * newest older version); older versions are looked up only for a snapshot
- * and skipped otherwise. The map's tally (its empty key) is not a key of
- * the map and is skipped. Every seek tells the engine the walk stays
+ * and skipped otherwise. Every seek tells the engine the walk stays
  * within owner . map (9 bytes), so a remote one can read ahead that far. */
 static int map_scan_raw(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
                         const void *start, size_t slen, uint64_t at, scan_visit visit, void *arg,
@@ -168,33 +167,31 @@ static int map_scan_raw(struct store *s, struct engine_txn *view, uint64_t owner
     r = 0;
     while (rc == 0) {
         const unsigned char *p = k.data;
-        if (k.len < TALLY_KEY_LEN || get_be64(p) != owner || p[8] != map)
+        if (k.len < 17 || get_be64(p) != owner || p[8] != map)
             break;
         if (k.len > MAP_KEY_MAX) {
             r = corrupt(s, ENGINE_MAP, &k, "key longer than any map key");
             break;
         }
+        r = version_ok(s, ENGINE_MAP, &k, &v);
+        if (r)
+            break;
         klen = k.len;
         memcpy(kbuf, p, klen - 8);
-        if (!is_tally_key(klen)) {
+        if (rec_gen(&v) > at) { /* too new for this view: the older version at `at` */
+            put_be64(kbuf + klen - 8, ~at);
+            k = (struct engine_val){klen, kbuf};
+            rc = engine_cursor_seek(cur, ENGINE_RANGE, 9, &k, &v);
+            if (rc)
+                break;
+            if (!same_key(&k, kbuf, klen))
+                continue; /* nothing that old: k is the next key's first record */
             r = version_ok(s, ENGINE_MAP, &k, &v);
             if (r)
                 break;
-            if (rec_gen(&v) > at) { /* too new for this view: the older version at `at` */
-                put_be64(kbuf + klen - 8, ~at);
-                k = (struct engine_val){klen, kbuf};
-                rc = engine_cursor_seek(cur, ENGINE_RANGE, 9, &k, &v);
-                if (rc)
-                    break;
-                if (!same_key(&k, kbuf, klen))
-                    continue; /* nothing that old: k is the next key's first record */
-                r = version_ok(s, ENGINE_MAP, &k, &v);
-                if (r)
-                    break;
-            }
-            if (!is_tombstone(&v) && (r = visit(arg, &k, &v)) != 0)
-                break;
         }
+        if (!is_tombstone(&v) && (r = visit(arg, &k, &v)) != 0)
+            break;
         /* On to the next key, past this one's older versions (rare). */
         do
             rc = engine_cursor_next(cur, &k, &v);
@@ -248,8 +245,7 @@ static int visit_caller(void *arg, const struct engine_val *k, const struct engi
 {
     struct scan_args *a = arg;
     const unsigned char *key = k->data, *val = v->data;
-    return a->fn(a->fn_arg, key + 9, k->len - TALLY_KEY_LEN, val + VER_HDR + 1,
-                 v->len - VER_HDR - 1);
+    return a->fn(a->fn_arg, key + 9, k->len - 17, val + VER_HDR + 1, v->len - VER_HDR - 1);
 }
 
 int store_map_scan(struct store *s, struct engine_txn *view, uint64_t owner, unsigned map,
@@ -271,15 +267,17 @@ int store_map_tally(struct store *s, struct engine_txn *view, uint64_t owner, un
     if (at < s->tallied_from || s->tallied_from == UINT64_MAX)
         return ghost_set_error(-ENODATA, "store %s: no tally at generation %llu", s->path,
                                (unsigned long long)at);
-    int r = store_map_read(s, view, owner, map, NULL, 0, at, vgen, &val, &vlen);
+    unsigned char kbuf[TALLY_KEY_LEN];
+    size_t klen = tally_key(kbuf, owner, map, GEN_HEAD);
+    int r = read_version(s, view, ENGINE_TALLY, kbuf, klen, at, vgen, (const unsigned char **)&val,
+                         &vlen);
     if (r == -ENOENT)
         return 0;
     if (r)
         return r;
     if (vlen != TALLY_LEN) {
-        unsigned char kbuf[TALLY_KEY_LEN];
-        struct engine_val k = {map_key(kbuf, owner, map, NULL, 0, GEN_HEAD), kbuf};
-        return corrupt(s, ENGINE_MAP, &k, "tally record of the wrong size");
+        struct engine_val k = {klen, kbuf};
+        return corrupt(s, ENGINE_TALLY, &k, "tally record of the wrong size");
     }
     *count = get_be64(val);
     *sum = get_be64((const unsigned char *)val + 8);
