@@ -326,7 +326,9 @@ struct fs *damage_check(const char *store, struct damage_outcome *out, struct da
     w.where = where;
     snprintf(where->step, sizeof where->step, "open read-write");
     out->opened = DO_READ_WRITE;
+    char refusal[1024] = "";
     if (open_copy(store, false, &w.fs)) {
+        snprintf(refusal, sizeof refusal, "%s", ghost_errmsg());
         snprintf(where->step, sizeof where->step, "open read-only");
         out->opened = DO_READ_ONLY;
         if (open_copy(store, true, &w.fs)) {
@@ -335,9 +337,17 @@ struct fs *damage_check(const char *store, struct damage_outcome *out, struct da
             return NULL;
         }
     }
+    /* Refused for writing because it fell back to an older generation,
+     * and opened read-only for recovery: the user was told at open that
+     * what follows is the older state. Every name is still read (the
+     * recovery must not crash), but an older byte is not a silent one. */
+    bool told = out->opened == DO_READ_ONLY && strstr(refusal, "rolled back");
     for (int i = 0; i < damage_nodes; i++)
         check_node(&w, i);
-    for (int i = 0; i < damage_nodes; i++)
+    for (int i = 0; i < damage_nodes; i++) {
+        if (told && (w.cls[i] == DC_WRONG || w.cls[i] == DC_MISSING))
+            w.cls[i] = DC_DETECTED;
         out->files[w.cls[i]]++;
+    }
     return w.fs;
 }
