@@ -72,9 +72,13 @@ int child_absent(struct fs *fs, uint64_t parent, const char *name, size_t len, u
     return e;
 }
 
-int dir_check(struct fs *fs, struct ghost_txn *t, uint64_t dir)
+int dir_check(struct fs *fs, struct ghost_txn *t, uint64_t dir, int64_t seen)
 {
     (void)fs;
-    int e = ghost_map_check(t, dir, FS_MAP_DIRENT, NULL);
+    struct ghost_tally tl;
+    int e = seen < 0 ? 0 : ghost_map_tally(t, dir, FS_MAP_DIRENT, &tl);
+    if (!e && seen >= 0 && tl.count == (uint64_t)seen)
+        return 0;
+    e = e ? e : ghost_map_check(t, dir, FS_MAP_DIRENT, NULL);
     return e == -ENODATA ? 0 : e;
 }

@@ -31,9 +31,12 @@ int block_absent(struct fs *fs, struct ghost_txn *t, struct hole_check *hc, uint
  * names an inode the store does not hold. */
 int child_absent(struct fs *fs, uint64_t parent, const char *name, size_t len, uint64_t child);
 
-/* A listing of dir reached its end in t: compare the entries the store
- * holds with the directory's tally. 0, or -GHOST_ECORRUPT (reported) when
- * it holds fewer entries, or other versions of them, than it counts. */
-int dir_check(struct fs *fs, struct ghost_txn *t, uint64_t dir);
+/* A listing of dir reached its end in t, having handed out `seen`
+ * entries since its start (seen < 0: not counted). If it counted as many
+ * as the directory's tally, that is all; else compare the entries the
+ * store holds with the tally (the directory may have changed during the
+ * listing). 0, or -GHOST_ECORRUPT (reported) when it holds fewer entries,
+ * or other versions of them, than it counts. */
+int dir_check(struct fs *fs, struct ghost_txn *t, uint64_t dir, int64_t seen);
 
 #endif

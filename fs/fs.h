@@ -140,6 +140,18 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newpare
 typedef int (*fs_dirent_fn)(void *arg, const char *name, const struct fs_attr *attr,
                             uint64_t next_off);
 int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn, void *arg);
+/* A listing in progress, one per open directory handle (zeroed at open):
+ * what fs_readdir_at counts, so that a listing read from its start to its
+ * end is checked against the directory's count of entries without reading
+ * the directory again. Without one (fs_readdir), a listing that reaches
+ * its end reads the directory again to check it. */
+struct fs_listing {
+    uint64_t next_off; /* where the listing stands */
+    uint64_t seen;     /* entries handed out since offset 0 */
+    bool counting;     /* read in order from offset 0 */
+};
+int fs_readdir_at(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn, void *arg,
+                  struct fs_listing *l);
 /* Open a directory handle: -ENOTDIR unless ino is a directory. */
 int fs_opendir(struct fs *fs, uint64_t ino);
 /* Make the directory's entries durable. */

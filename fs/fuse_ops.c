@@ -347,12 +347,17 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     int e = fs_opendir(FS(req), ino);
+    struct fs_listing *l = e ? NULL : calloc(1, sizeof *l);
+    if (!e && !l)
+        e = -ENOMEM;
     if (e) {
         reply_err(req, e);
         return;
     }
+    fi->fh = (uintptr_t)l;
     fi->cache_readdir = 0;
-    fuse_reply_open(req, fi);
+    if (fuse_reply_open(req, fi) == -ENOENT) /* the opener was interrupted */
+        free(l);
 }
 
 struct dirbuf {
@@ -384,14 +389,16 @@ static int add_entry(void *arg, const char *name, const struct fs_attr *a, uint6
     return 0;
 }
 
-static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
+                           struct fuse_file_info *fi)
 {
     struct dirbuf d = {.req = req, .buf = malloc(size), .size = size, .plus = plus};
     if (!d.buf) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    int e = fs_readdir(FS(req), ino, (uint64_t)off, plus, add_entry, &d);
+    int e = fs_readdir_at(FS(req), ino, (uint64_t)off, plus, add_entry, &d,
+                          (struct fs_listing *)(uintptr_t)fi->fh);
     if (e && d.used == 0)
         reply_err(req, e);
     else
@@ -402,20 +409,19 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
-    (void)fi;
-    readdir_common(req, ino, size, off, false);
+    readdir_common(req, ino, size, off, false, fi);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                            struct fuse_file_info *fi)
 {
-    (void)fi;
-    readdir_common(req, ino, size, off, true);
+    readdir_common(req, ino, size, off, true, fi);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino, (void)fi;
+    (void)ino;
+    free((struct fs_listing *)(uintptr_t)fi->fh);
     fuse_reply_err(req, 0);
 }
 

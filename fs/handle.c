@@ -5,8 +5,9 @@
  * released in open_file.c, directories listed in readdir.c, files read and
  * written in file_io.c.
  *
- * No state of its own: a directory handle holds nothing in this process
- * (every listing reads the store afresh; see fs_readdir's cookies).
+ * No state of its own: a directory handle holds only what fs_readdir_at
+ * counts of a listing (struct fs_listing, kept by the glue); every listing
+ * reads the store afresh (see fs_readdir's cookies).
  */
 #include <errno.h>
 #include <sys/stat.h>

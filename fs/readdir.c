@@ -65,6 +65,13 @@ static int rd_visit(void *arg, const void *key, size_t klen, const void *val, si
     return ++c->n == ROUND;
 }
 
+/* How many entries a listing will have handed out since its start if it
+ * hands out all n of this last round; -1 if it is not counted. */
+static int64_t listed(const struct fs_listing *l, size_t n)
+{
+    return l && l->counting ? (int64_t)(l->seen + n) : -1;
+}
+
 /* A readdirplus entry whose inode its view did not find: gone now
  * (-ENOENT), damage (-GHOST_ECORRUPT), or there now, with its attributes. */
 static int entry_absent(struct fs *fs, uint64_t dir, struct rd_entry *x)
@@ -82,6 +89,12 @@ static int entry_absent(struct fs *fs, uint64_t dir, struct rd_entry *x)
 
 int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn, void *arg)
 {
+    return fs_readdir_at(fs, ino, off, plus, fn, arg, NULL);
+}
+
+int fs_readdir_at(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn, void *arg,
+                  struct fs_listing *l)
+{
     struct ghost_txn *t;
     struct rec r;
     int e = ghost_txn_begin(fs->g, &t);
@@ -96,6 +109,12 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
     }
     struct fs_attr a = {0};
     bool from_start = off < 2;
+    if (l) { /* a listing read in order from its start is counted */
+        if (off == 0)
+            *l = (struct fs_listing){.next_off = 0, .seen = 0, .counting = true};
+        else if (off != l->next_off)
+            l->counting = false; /* a seek */
+    }
     if (off < 1) {
         rec_attr(fs, ino, &r, &a);
         if (fn(arg, ".", &a, 1)) { /* no lookup count for "." and ".." */
@@ -103,6 +122,8 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
             return 0;
         }
         off = 1;
+        if (l)
+            l->next_off = off;
     }
     if (off < 2) {
         uint64_t up = r.parent ? r.parent : FS_ROOT_INO;
@@ -117,6 +138,8 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
             return 0;
         }
         off = 2;
+        if (l)
+            l->next_off = off;
     }
     ghost_txn_abort(t);
 
@@ -139,7 +162,7 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
          * what its tally counts? Once per listing (not again for the call
          * that only finds the end). */
         if (!e && c.n < ROUND && (c.n || from_start))
-            e = dir_check(fs, c.t, ino);
+            e = dir_check(fs, c.t, ino, listed(l, c.n));
         ghost_txn_abort(c.t);
         if (e)
             break;
@@ -149,6 +172,8 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
                 e = entry_absent(fs, ino, &c.e[i]);
                 if (e == -ENOENT) { /* unlinked meanwhile: not listed */
                     off = c.e[i].off;
+                    if (l)
+                        l->next_off = off;
                     e = 0;
                     continue;
                 }
@@ -162,6 +187,10 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_f
                 if (plus)
                     inode_looked_up(fs, c.e[i].a.ino, ino, c.e[i].name);
                 off = c.e[i].off;
+                if (l) {
+                    l->seen++;
+                    l->next_off = off;
+                }
             }
         }
         if (e || full || c.n < ROUND)

@@ -120,6 +120,61 @@ START_TEST(lost_entry_fails_listing)
 }
 END_TEST
 
+/* Takes two entries a call, as a small reply buffer would. */
+static int take_two(void *arg, const char *name, const struct fs_attr *a, uint64_t next_off)
+{
+    int *n = arg;
+    (void)name, (void)a;
+    if (*n == 2)
+        return 1;
+    ++*n;
+    return 0;
+}
+
+/* Read a listing in calls of two entries through one handle's count. */
+static int list_counted(uint64_t dir, struct fs_listing *l)
+{
+    uint64_t off = 0;
+    for (int calls = 0; calls < 100; calls++) {
+        int n = 0;
+        int e = fs_readdir_at(fs, dir, off, false, take_two, &n, l);
+        if (e || n == 0)
+            return e;
+        off = l->next_off;
+    }
+    return -ELOOP;
+}
+
+/* A listing counted through its handle: an intact directory is not read
+ * again (its count agrees), a damaged one fails at its end, and a listing
+ * that seeks is checked by reading the directory again. */
+START_TEST(counted_listing)
+{
+    uint64_t d = mkdir_(FS_ROOT_INO, "d"), ok = mkdir_(FS_ROOT_INO, "ok");
+    char name[16];
+    for (int i = 0; i < 9; i++) {
+        snprintf(name, sizeof name, "f%d", i);
+        mkfile(d, name);
+        mkfile(ok, name);
+    }
+    struct fs_listing l = {0};
+    OK(list_counted(ok, &l));
+    ck_assert(l.counting);
+    ck_assert_uint_eq(l.seen, 9);
+    unsigned char k[64];
+    size_t klen = dirent_key(k, "f4");
+    close_fs();
+    forge_lose_key(path, d, FS_MAP_DIRENT, k, klen);
+    open_fs();
+    EXPECT(list_counted(d, &l), -EIO); /* as soon as a round reaches the end */
+    OK(list_counted(ok, &l));
+    /* A seek: no longer counted, the end reads the directory again. */
+    l = (struct fs_listing){.next_off = 2, .seen = 0, .counting = true};
+    EXPECT(fs_readdir_at(fs, d, 3, false, ignore, NULL, &l), -EIO);
+    ck_assert(!l.counting);
+}
+END_TEST
+
 START_TEST(lost_inode_is_eio)
 {
     uint64_t d = mkdir_(FS_ROOT_INO, "d");
@@ -176,6 +231,7 @@ static Suite *fs_lost_suite(void)
     tcase_add_test(tc, lost_block_is_eio);
     tcase_add_test(tc, holes_stay_holes);
     tcase_add_test(tc, lost_entry_fails_listing);
+    tcase_add_test(tc, counted_listing);
     tcase_add_test(tc, lost_inode_is_eio);
     tcase_add_test(tc, lost_xattr_is_eio);
     tcase_add_test(tc, unlinked_is_not_lost);
