@@ -19,20 +19,17 @@
  *     after which engine_reconnect() and a retry of the whole transaction
  *     are the cure (ghost_run does both).
  *
- * The store. An engine holds five ordered tables of byte keys and byte
- * values (enum engine_table). ENGINE_META, ENGINE_OBJ, ENGINE_SNAP and
- * ENGINE_TALLY sort their keys in plain byte order (memcmp, a shorter key first when one is
+ * The store. An engine holds four ordered tables of byte keys and byte
+ * values (enum engine_table). ENGINE_META, ENGINE_OBJ and ENGINE_SNAP sort
+ * their keys in plain byte order (memcmp, a shorter key first when one is
  * a prefix of the other). ENGINE_MAP's keys all end in an 8-byte suffix and
  * sort by the part before the suffix first (in byte order, a shorter part
  * first), then by the suffix in byte order: so the versions of one key
  * (same part, different suffixes) are contiguous. (A server may keep that
- * key as two columns, the part and the suffix.) ENGINE_OBJ's keys all have
- * one length, and so have ENGINE_TALLY's, so byte order and that order
- * agree there. ENGINE_TALLY must be kept apart from ENGINE_MAP (for LMDB,
- * in another B-tree): it counts what ENGINE_MAP holds, and one damaged
- * page must not take a count and what it counts together. A store made
- * before it existed may lack it: a writable open creates it, and a reader
- * finds it empty.
+ * key as two columns, the part and the suffix.) ENGINE_OBJ's keys also end
+ * in a suffix, after a part of 8 bytes (an object) or 9 (a map's tally,
+ * record.h); byte order gives that order there too, because no suffix of
+ * an object's older version begins with a byte as small as a tally's.
  *
  * Generations. Every committed write transaction gets a generation, a
  * number larger than any before it; a read view sees the store as of one
@@ -78,8 +75,8 @@ struct engine;        /* an open store */
 struct engine_txn;    /* a read view or a write transaction */
 struct engine_cursor; /* a position in one table of one transaction */
 
-enum engine_table { ENGINE_META, ENGINE_OBJ, ENGINE_MAP, ENGINE_SNAP, ENGINE_TALLY };
-#define ENGINE_TABLES 5
+enum engine_table { ENGINE_META, ENGINE_OBJ, ENGINE_MAP, ENGINE_SNAP };
+#define ENGINE_TABLES 4
 
 /* A key or a value: `len` bytes at `data`. */
 struct engine_val {

@@ -241,8 +241,6 @@ uint64_t engine_last_gen(struct engine *e)
 int engine_get(struct engine *e, struct engine_txn *t, enum engine_table table,
                const struct engine_val *key, struct engine_val *val)
 {
-    if (__builtin_expect(table == ENGINE_TALLY && !e->has_tally, 0))
-        return -ENOENT; /* a store of before tallies, opened read-only */
     int rc = mdb_get(MT(t), e->dbi[table], MV(key), MV(val));
     if (__builtin_expect(rc == 0, 1))
         return 0;
@@ -260,9 +258,6 @@ static struct engine *cursor_engine(struct engine_cursor *c)
 int engine_cursor_open(struct engine *e, struct engine_txn *t, enum engine_table table,
                        struct engine_cursor **c)
 {
-    if (table == ENGINE_TALLY && !e->has_tally)
-        return ghost_set_error(-GHOST_EFORMAT, "store %s: has no tally table (opened read-only)",
-                               e->path);
     return lmdb_err(e, mdb_cursor_open(MT(t), e->dbi[table], (MDB_cursor **)c), "opening a cursor");
 }
 

@@ -169,7 +169,7 @@ struct store_batch {
     uint64_t gen;                 /* generation this batch writes */
     uint64_t snapmax;             /* newest snapshot's generation, 0 if none */
     VEC(uint64_t) changed;        /* OIDs changed in this batch, for the change log */
-    struct engine_cursor *cur[3]; /* on obj, map and tally, opened on first use */
+    struct engine_cursor *cur[2]; /* on obj and map, opened on first use */
     bool wrote;                   /* changed a record: the commit will take a generation */
     uint64_t checks_logged;       /* validations the engine's shortcut answered */
 };

@@ -117,7 +117,6 @@ uint64_t changes_intent(const struct changes *c);
 struct engine {
     MDB_env *env;
     MDB_dbi dbi[ENGINE_TABLES]; /* by enum engine_table */
-    bool has_tally;             /* a store of format 2 may lack ENGINE_TALLY */
     struct changes changes;
     uint64_t writer_id; /* names this connection's change log entries */
     int fd;             /* LMDB's data file descriptor */

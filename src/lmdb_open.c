@@ -83,11 +83,9 @@ static bool in_memory(const char *path)
 
 static int open_dbis(struct engine *e, MDB_txn *txn, unsigned flags)
 {
-    static const char *const names[] = {[ENGINE_META] = "meta",
-                                        [ENGINE_MAP] = "map",
-                                        [ENGINE_SNAP] = "snap",
-                                        [ENGINE_TALLY] = "tally"};
-    static const enum engine_table named[] = {ENGINE_META, ENGINE_MAP, ENGINE_SNAP, ENGINE_TALLY};
+    static const char *const names[] = {
+        [ENGINE_META] = "meta", [ENGINE_MAP] = "map", [ENGINE_SNAP] = "snap"};
+    static const enum engine_table named[] = {ENGINE_META, ENGINE_MAP, ENGINE_SNAP};
     /* ENGINE_OBJ is LMDB's main database, beside the records LMDB keeps
      * there for the named ones (keys "map", "meta", "snap", which sort
      * before every object's). A write to a named database also copies the
@@ -101,11 +99,6 @@ static int open_dbis(struct engine *e, MDB_txn *txn, unsigned flags)
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         MDB_dbi *dbi = &e->dbi[named[i]];
         int rc = mdb_dbi_open(txn, names[named[i]], flags, dbi);
-        if (named[i] == ENGINE_TALLY) { /* format 2 had none: see ensure_tally */
-            e->has_tally = rc == 0;
-            if (rc == MDB_NOTFOUND)
-                continue;
-        }
         if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
             return ghost_set_error(-GHOST_EFORMAT,
                                    "%s: not a ghostfs store (an LMDB file without its "
@@ -237,29 +230,6 @@ static int open_tables(void *ctx)
     return lmdb_err(e, mdb_txn_commit(txn), "opening");
 }
 
-/* A store made before map tallies (format 2) has no table for them: a
- * writable open makes it (empty; the store's conversion fills it), in a
- * write transaction of its own, after which its handle is good for the
- * environment's life. */
-static int ensure_tally(void *ctx)
-{
-    struct engine *e = ctx;
-    MDB_txn *txn;
-    if (e->has_tally)
-        return 0;
-    int r = lmdb_begin(e, 0, &txn);
-    if (r)
-        return r;
-    int rc = mdb_dbi_open(txn, "tally", MDB_CREATE, &e->dbi[ENGINE_TALLY]);
-    if (rc) {
-        engine_abort(e, (struct engine_txn *)txn);
-        return lmdb_err(e, rc, "making its tally table");
-    }
-    r = engine_commit(e, (struct engine_txn *)txn, NULL, 0, NULL, NULL);
-    e->has_tally = r == 0;
-    return r;
-}
-
 /* Look at the file through LMDB without MDB_WRITEMAP (which would extend
  * the file to the map size) and run the caller's check: a file that turns
  * out not to be our store stays untouched. */
@@ -367,7 +337,6 @@ int engine_open(struct engine **ep, const char *path, const struct engine_opts *
     measure(e);
     r = open_changes(e, o, uuid);
     r = r ? r : lmdb_check_generation(e, o);
-    r = r || o->readonly ? r : engine_guarded(e, ensure_tally, e, "making its tally table");
     if (r)
         goto fail;
     *ep = e;

@@ -81,7 +81,7 @@ static int prune_table(struct store *s, struct engine_txn *w, enum engine_table 
     if (r)
         return r;
     uint64_t bit = table == ENGINE_OBJ ? OBJ_KEY_BIT : 0;
-    size_t minlen = table == ENGINE_OBJ ? 16u : 17u; /* a map's key, or a tally's */
+    size_t minlen = table == ENGINE_OBJ ? 16u : 17u; /* (a map's tally: 17 in obj) */
     memset(seek, 0, 17);
     put_be64(seek, *owner | bit);
     k = (struct engine_val){minlen, seek};
@@ -138,15 +138,10 @@ static int snapshot_gens(struct store *s, struct engine_txn *w, struct prune *p)
     return 0;
 }
 
-/* The walk's cursor: the table in its top two bits (objects, maps, then
- * tallies), the owner to resume at in the rest. OIDs are handed out in
- * order from 16, so no owner reaches 2^62. */
-#define PRUNE_TABLE_SHIFT 62
-#define PRUNE_OWNER_MASK ((UINT64_C(1) << PRUNE_TABLE_SHIFT) - 1)
+#define PRUNE_MAPS (UINT64_C(1) << 63)
 
 static int prune_fn(struct store *s, struct engine_txn *w, void *arg)
 {
-    static const enum engine_table order[] = {ENGINE_OBJ, ENGINE_MAP, ENGINE_TALLY};
     struct prune *p = arg;
     vec_clear(&p->snaps); /* store_small_write() may run us again after growing */
     int r = snapshot_gens(s, w, p);
@@ -154,19 +149,15 @@ static int prune_fn(struct store *s, struct engine_txn *w, void *arg)
         return r;
     p->dropped = 0;
     uint64_t c = *p->cursor;
-    unsigned phase = (unsigned)(c >> PRUNE_TABLE_SHIFT);
-    uint64_t owner = c & PRUNE_OWNER_MASK;
-    if (phase > 2)
-        return ghost_set_error(-EINVAL, "store %s: not a pruning cursor: %llu", s->path,
-                               (unsigned long long)c);
-    r = prune_table(s, w, order[phase], p, &owner);
+    bool maps = c & PRUNE_MAPS;
+    uint64_t owner = c & ~PRUNE_MAPS;
+    r = prune_table(s, w, maps ? ENGINE_MAP : ENGINE_OBJ, p, &owner);
     if (r < 0)
         return r;
-    assert(owner <= PRUNE_OWNER_MASK);
     if (r == 0)
-        *p->cursor = owner | (uint64_t)phase << PRUNE_TABLE_SHIFT;
+        *p->cursor = owner | (maps ? PRUNE_MAPS : 0);
     else
-        *p->cursor = phase == 2 ? 0 : (uint64_t)(phase + 1) << PRUNE_TABLE_SHIFT;
+        *p->cursor = maps ? 0 : PRUNE_MAPS;
     return 0;
 }
 

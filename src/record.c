@@ -45,9 +45,9 @@ int corrupt(struct store *s, enum engine_table table, const struct engine_val *k
         snprintf(what, sizeof what, "object %llu (version %llu)",
                  (unsigned long long)(get_be64(p) & ~OBJ_KEY_BIT),
                  (unsigned long long)~get_be64(p + 8));
-    else if (table == ENGINE_TALLY && k->len == TALLY_KEY_LEN)
+    else if (table == ENGINE_OBJ && k->len == TALLY_KEY_LEN)
         snprintf(what, sizeof what, "the tally of object %llu's map %u",
-                 (unsigned long long)get_be64(p), p[8]);
+                 (unsigned long long)(get_be64(p) & ~OBJ_KEY_BIT), p[8]);
     else if (table == ENGINE_MAP && k->len >= 17)
         snprintf(what, sizeof what, "object %llu, map %u, a %zu-byte key",
                  (unsigned long long)get_be64(p), p[8], k->len - 17);

@@ -8,7 +8,7 @@
  *   ENGINE_OBJ   oid . ~gen -> gen . flags . type . bytes
  *   ENGINE_MAP   owner . map . key . ~gen -> gen . flags . bytes
  *   ENGINE_SNAP  name -> gen . created_ns
- *   ENGINE_TALLY owner . map . ~gen -> gen . flags . count . sum
+ *   ENGINE_OBJ   owner . map . ~gen -> gen . flags . count . sum  (a map's tally)
  *
  * Every value starts with an XXH3-64 checksum (big-endian) of the rest of
  * the value, seeded with the XXH3-64 of the key, so a flipped byte or a
@@ -108,21 +108,27 @@ static inline bool is_tombstone(const struct engine_val *v)
 }
 
 /* A map's tally: how many keys it holds and the sum (mod 2^64) of their
- * versions' terms, kept in ENGINE_TALLY under owner . map . suffix (a
- * table of its own, so that one damaged page cannot take a map's keys and
- * their count together) and versioned like a map key, so that a snapshot
- * sees the tally of its own generation. A version's term is its checksum
- * as a head (seeded with key . ~GEN_HEAD): for a head that is the checksum
- * it carries, so a batch keeps the tally without hashing anything; a copy
- * kept for a snapshot, stored under another suffix, has its term
- * recomputed by whoever checks it. Absent means empty. A lost or moved
- * key leaves the tally short of the map; a stale one (an older version
- * of the key) leaves its sum wrong. */
+ * versions' terms. It is kept in ENGINE_OBJ beside its owner's object,
+ * under owner | OBJ_KEY_BIT . map . suffix (its owner's own key with the
+ * map's number before the suffix, so it sorts after the owner's head and
+ * before its older versions): apart from the keys it counts, so that one
+ * damaged page cannot take a map's keys and their count together, and in
+ * the page a batch writing the owner has in hand already. Versioned like
+ * any key, so that a snapshot sees the tally of its own generation. A
+ * version's term is its checksum as a head (seeded with key . ~GEN_HEAD):
+ * for a head that is the checksum it carries, so a batch keeps the tally
+ * without hashing anything; a copy kept for a snapshot, stored under
+ * another suffix, has its term recomputed by whoever checks it. Absent
+ * means empty. A lost or moved key leaves the tally short of the map; a
+ * stale one (an older version of the key) leaves its sum wrong. */
 #define TALLY_KEY_LEN 17
 #define TALLY_LEN 16 /* count:8 . sum:8 */
 static inline size_t tally_key(unsigned char *k, uint64_t owner, unsigned map, uint64_t gen)
 {
-    return map_key(k, owner, map, NULL, 0, gen);
+    put_be64(k, owner | OBJ_KEY_BIT);
+    k[8] = (unsigned char)map;
+    put_be64(k + 9, ~gen);
+    return TALLY_KEY_LEN;
 }
 /* The term of a checked version k -> v. */
 uint64_t version_term(const struct engine_val *k, const struct engine_val *v);

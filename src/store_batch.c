@@ -50,10 +50,10 @@ int store_batch_begin(struct store *s, struct store_batch *b)
 /* A write transaction's cursors must be closed before it ends. */
 static void close_cursors(struct store_batch *b)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 2; i++)
         if (b->cur[i])
             engine_cursor_close(b->cur[i]);
-    b->cur[0] = b->cur[1] = b->cur[2] = NULL;
+    b->cur[0] = b->cur[1] = NULL;
 }
 
 /* A list of changed OIDs that grew past this many slots is freed, not
@@ -109,8 +109,8 @@ static inline int note_changed(struct store_batch *b, uint64_t oid)
 /* The batch's cursor on table, opened on first use. */
 static int batch_cursor(struct store_batch *b, enum engine_table table, struct engine_cursor **cur)
 {
-    int i = table == ENGINE_OBJ ? 0 : table == ENGINE_MAP ? 1 : 2;
-    assert(table == ENGINE_OBJ || table == ENGINE_MAP || table == ENGINE_TALLY);
+    int i = table == ENGINE_OBJ ? 0 : 1;
+    assert(table == ENGINE_OBJ || table == ENGINE_MAP);
     if (!b->cur[i]) {
         int r = engine_cursor_open(b->s->eng, b->txn, table, &b->cur[i]);
         if (r) {
@@ -201,7 +201,7 @@ int store_check_map(struct store_batch *b, uint64_t owner, unsigned map, const v
             *head = b->gen;
             return -GHOST_ECONFLICT;
         }
-        return check_head(b, owner, ENGINE_TALLY, kbuf, tally_key(kbuf, owner, map, 0), gen, head);
+        return check_head(b, owner, ENGINE_OBJ, kbuf, tally_key(kbuf, owner, map, 0), gen, head);
     }
     return check_head(b, owner, ENGINE_MAP, kbuf, map_key(kbuf, owner, map, key, klen, 0), gen,
                       head);
@@ -448,22 +448,22 @@ static int write_tally(struct store_batch *b, const struct tally_delta *d)
     struct store *s = b->s;
     unsigned char kbuf[TALLY_KEY_LEN], val[TALLY_LEN], hdr = 0, small[64], *copy = NULL;
     struct version_write vw = {
-        ENGINE_TALLY, kbuf, tally_key(kbuf, d->owner, d->map, GEN_HEAD), &hdr, val, 1, TALLY_LEN};
+        ENGINE_OBJ, kbuf, tally_key(kbuf, d->owner, d->map, GEN_HEAD), &hdr, val, 1, TALLY_LEN};
     struct engine_val k = {TALLY_KEY_LEN, kbuf}, old;
     uint64_t count = d->count, sum = d->sum, hgen = 0;
     void *dst;
     put_be64(val, count);
     put_be64(val + 8, sum);
-    int r = engine_insert(s->eng, b->txn, ENGINE_TALLY, &k, VER_HDR + 1 + TALLY_LEN, &dst, &old);
+    int r = engine_insert(s->eng, b->txn, ENGINE_OBJ, &k, VER_HDR + 1 + TALLY_LEN, &dst, &old);
     if (r == 0) {
         fill_version(dst, &k, b->gen, &hdr, 1, val, TALLY_LEN);
         return 0;
     }
     if (r != -EEXIST)
         return r;
-    r = version_ok(s, ENGINE_TALLY, &k, &old);
+    r = version_ok(s, ENGINE_OBJ, &k, &old);
     if (!r && old.len != VER_HDR + 1 + TALLY_LEN)
-        r = corrupt(s, ENGINE_TALLY, &k, "tally record of the wrong size");
+        r = corrupt(s, ENGINE_OBJ, &k, "tally record of the wrong size");
     if (r)
         return r;
     const unsigned char *p = (const unsigned char *)old.data + VER_HDR + 1;
@@ -477,7 +477,7 @@ static int write_tally(struct store_batch *b, const struct tally_delta *d)
     put_be64(val, count);
     put_be64(val + 8, sum);
     r = old_head_for_snapshot(b, &vw, &old, small, sizeof small, &copy, &hgen);
-    r = r ? r : engine_replace(s->eng, b->txn, ENGINE_TALLY, &k, VER_HDR + 1 + TALLY_LEN, &dst);
+    r = r ? r : engine_replace(s->eng, b->txn, ENGINE_OBJ, &k, VER_HDR + 1 + TALLY_LEN, &dst);
     if (r)
         return r;
     fill_version(dst, &k, b->gen, &hdr, 1, val, TALLY_LEN);

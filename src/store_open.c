@@ -91,7 +91,7 @@ static int put_tally(struct store *s, struct engine_txn *w, const unsigned char 
     tally_key(kbuf, get_be64(prefix), prefix[8], GEN_HEAD);
     put_be64(val, count);
     put_be64(val + 8, sum);
-    return put_version(s, w, ENGINE_TALLY, kbuf, sizeof kbuf, engine_txn_gen(w), &hdr, 1, val,
+    return put_version(s, w, ENGINE_OBJ, kbuf, sizeof kbuf, engine_txn_gen(w), &hdr, 1, val,
                        sizeof val);
 }
 

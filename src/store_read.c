@@ -269,7 +269,7 @@ int store_map_tally(struct store *s, struct engine_txn *view, uint64_t owner, un
                                (unsigned long long)at);
     unsigned char kbuf[TALLY_KEY_LEN];
     size_t klen = tally_key(kbuf, owner, map, GEN_HEAD);
-    int r = read_version(s, view, ENGINE_TALLY, kbuf, klen, at, vgen, (const unsigned char **)&val,
+    int r = read_version(s, view, ENGINE_OBJ, kbuf, klen, at, vgen, (const unsigned char **)&val,
                          &vlen);
     if (r == -ENOENT)
         return 0;
@@ -277,7 +277,7 @@ int store_map_tally(struct store *s, struct engine_txn *view, uint64_t owner, un
         return r;
     if (vlen != TALLY_LEN) {
         struct engine_val k = {klen, kbuf};
-        return corrupt(s, ENGINE_TALLY, &k, "tally record of the wrong size");
+        return corrupt(s, ENGINE_OBJ, &k, "tally record of the wrong size");
     }
     *count = get_be64(val);
     *sum = get_be64((const unsigned char *)val + 8);

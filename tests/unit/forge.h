@@ -25,8 +25,8 @@ void forge_lose_object(const char *path, uint64_t oid);
 void forge_swap_key(const char *path, uint64_t owner, uint8_t map, const void *key, size_t klen,
                     unsigned char *save, size_t *len, bool restore);
 
-/* Make the store what format 2 wrote: no tally table, no "tallied"
- * record, format 2. */
+/* Make the store what format 2 wrote: no tallies, no "tallied" record,
+ * format 2. */
 void forge_format2(const char *path);
 
 #endif
