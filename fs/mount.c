@@ -53,7 +53,11 @@ int fs_mkfs(const char *store, uint32_t block_size)
     struct mkfs_ctx c = {block_size ? block_size : FS_BLOCK_DEFAULT};
     if (c.bs < 4096 || c.bs > (1u << 20) || (c.bs & (c.bs - 1)))
         return -EINVAL;
-    return fs_errno(ghost_mkfs_init(store, mkfs_fn, &c));
+    /* Back references and orphans keep no tally: the link count is the
+     * back references' count, and the crawler finds an orphan by its
+     * link count too. */
+    uint64_t untallied = UINT64_C(1) << FS_MAP_BACKREF | UINT64_C(1) << FS_MAP_ORPHAN;
+    return fs_errno(ghost_mkfs_init(store, untallied, mkfs_fn, &c));
 }
 
 /* Read the superblock into fs: its block size and inline limit. */

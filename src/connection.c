@@ -47,7 +47,7 @@ void ghost_options_init(struct ghost_options *o)
 int ghost_mkfs(const char *path)
 {
     ghost_clear_error();
-    return store_mkfs(path);
+    return store_mkfs(path, 0);
 }
 
 static void *poller_main(void *arg)
@@ -147,11 +147,12 @@ int ghost_open(const char *path, const struct ghost_options *opts, struct ghost 
     return open_conn(path, opts, false, out);
 }
 
-int ghost_mkfs_init(const char *path, int (*init)(struct ghost_txn *txn, void *arg), void *arg)
+int ghost_mkfs_init(const char *path, uint64_t untallied,
+                    int (*init)(struct ghost_txn *txn, void *arg), void *arg)
 {
     ghost_clear_error();
     struct ghost *g;
-    int r = ghost_mkfs(path);
+    int r = store_mkfs(path, untallied);
     r = r ? r : open_conn(path, NULL, true, &g);
     if (r)
         return r;

@@ -200,8 +200,13 @@ int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void
  * first work (as ghost_run, with default options), durable when this
  * returns. The store is written the way a new one should be (its file as
  * long as what it holds), whatever the sync mode later opens will use.
- * Returns ghost_mkfs's, ghost_open's, init's or ghost_sync's error. */
-int ghost_mkfs_init(const char *path, int (*init)(struct ghost_txn *txn, void *arg), void *arg);
+ * untallied: the maps (bit m for map m < 64) that keep no tally
+ * (ghost_map_tally), fixed for the store's life: maps whose count the
+ * caller keeps itself, spared a tally's write in every commit that
+ * changes them. Returns ghost_mkfs's, ghost_open's, init's or ghost_sync's
+ * error. */
+int ghost_mkfs_init(const char *path, uint64_t untallied,
+                    int (*init)(struct ghost_txn *txn, void *arg), void *arg);
 
 /* --- objects -------------------------------------------------------------- */
 
@@ -267,6 +272,7 @@ struct ghost_tally {
  * from format 2, read at a snapshot older than the conversion, or opened
  * read-only before it was converted). */
 int ghost_map_tally(struct ghost_txn *txn, uint64_t owner, uint8_t map, struct ghost_tally *out);
+/* (-ENODATA too for a map the store was made to keep no tally of.) */
 
 /* Read every key of the map as of the transaction's view and compare what
  * is there with its tally: 0 if they agree, -GHOST_ECORRUPT (logged, naming

@@ -108,6 +108,7 @@ struct store {
      * an older format opened read-only). */
     uint64_t tallied_from;
     uint64_t format;             /* as the store's meta record says */
+    uint64_t untallied;          /* maps that keep no tally (bit m: map m), fixed at mkfs */
     atomic_uint_fast64_t damage; /* damaged records found (by their checksums or shape) */
 };
 
@@ -121,7 +122,7 @@ struct store_opts {
     bool accept_rollback;
 };
 
-int store_mkfs(const char *path);
+int store_mkfs(const char *path, uint64_t untallied);
 int store_open(struct store *s, const char *path, const struct store_opts *o);
 void store_close(struct store *s);
 

@@ -252,6 +252,12 @@ static int delete_head(struct store_batch *b, struct engine_cursor *cur,
     return r;
 }
 
+/* Does the store keep no tally of this map? */
+static inline bool untallied(const struct store *s, unsigned map)
+{
+    return map < 64 && (s->untallied >> map & 1);
+}
+
 /* Note that a write changed the tally of the map whose key is in kbuf. The
  * batch's maps are few and a transaction writes one map's keys together:
  * look from the newest. */
@@ -391,7 +397,7 @@ static int del_head(struct store_batch *b, const struct version_write *vw, bool 
  * the new head's checksums, which the search for the old head finds. */
 static int write_version(struct store_batch *b, const struct version_write *vw, bool del)
 {
-    bool tallied = vw->table == ENGINE_MAP, had = false;
+    bool tallied = vw->table == ENGINE_MAP && !untallied(b->s, vw->kbuf[8]), had = false;
     uint64_t oldck = 0, ck = 0;
     int r;
     put_be64(vw->kbuf + vw->klen - 8, ~GEN_HEAD);

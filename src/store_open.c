@@ -28,15 +28,16 @@ static int mkfs_init(void *arg, struct engine *e, struct engine_txn *w)
     r = r ? r : put_value(s, w, ENGINE_META, "uuid", 4, NULL, 0, uuid, sizeof uuid);
     r = r ? r : put_meta64(s, w, "next_oid", GHOST_OID_FIRST);
     r = r ? r : put_meta64(s, w, "tallied", 0);
+    r = r ? r : put_meta64(s, w, "untallied", s->untallied);
     r = r ? r : put_meta64(s, w, "snapmax", 0);
     r = r ? r
           : put_meta64(s, w, "created", (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
     return r;
 }
 
-int store_mkfs(const char *path)
+int store_mkfs(const char *path, uint64_t untallied)
 {
-    struct store s = {.path = (char *)path};
+    struct store s = {.path = (char *)path, .untallied = untallied};
     return engine_mkfs(path, mkfs_init, &s);
 }
 
@@ -78,6 +79,11 @@ static int check_format(void *arg, struct engine *e, struct engine_txn *view,
     r = get_meta64(s, view, "tallied", &s->tallied_from);
     if (r == -ENOENT) { /* made with tallies: every generation has them */
         s->tallied_from = 0;
+        r = 0;
+    }
+    r = r ? r : get_meta64(s, view, "untallied", &s->untallied);
+    if (r == -ENOENT) { /* converted: every map keeps one */
+        s->untallied = 0;
         r = 0;
     }
     return r;

@@ -264,7 +264,8 @@ int store_map_tally(struct store *s, struct engine_txn *view, uint64_t owner, un
     size_t vlen;
     *count = *sum = 0;
     *vgen = 0;
-    if (at < s->tallied_from || s->tallied_from == UINT64_MAX)
+    if (at < s->tallied_from || s->tallied_from == UINT64_MAX ||
+        (map < 64 && (s->untallied >> map & 1)))
         return ghost_set_error(-ENODATA, "store %s: no tally at generation %llu", s->path,
                                (unsigned long long)at);
     unsigned char kbuf[TALLY_KEY_LEN];

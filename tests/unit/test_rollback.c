@@ -450,7 +450,7 @@ START_TEST(new_stores)
     ghost_close(open_with(path, false, false));
 
     snprintf(path, sizeof path, "%s", test_path("init.ghost"));
-    OK(ghost_mkfs_init(path, init_fn, NULL));
+    OK(ghost_mkfs_init(path, 0, init_fn, NULL));
     struct ghost *g = open_with(path, false, false);
     ck_assert_uint_eq(get(g), 9);
     put(g, 10);

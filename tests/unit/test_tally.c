@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "forge.h"
 #include "ghost.h"
@@ -267,6 +268,35 @@ START_TEST(tally_read_is_validated)
 }
 END_TEST
 
+static int init_nothing(struct ghost_txn *t, void *arg)
+{
+    (void)arg;
+    return ghost_map_put(t, 40, 2, "made", 4, "at mkfs", 7);
+}
+
+/* A map the store was made to keep no tally of: none read, none kept, and
+ * the other maps keep theirs. */
+START_TEST(untallied_map)
+{
+    const char *path = test_new_store("untallied.ghost");
+    unlink(path);
+    OK(ghost_mkfs_init(path, UINT64_C(1) << 2, init_nothing, NULL));
+    struct ghost *g = open_store(path, false);
+    put(g, 40, 2, "a", "one");
+    put(g, 40, 1, "a", "one");
+    struct ghost_txn *t = begin(g);
+    struct ghost_tally tl;
+    EXPECT(ghost_map_tally(t, 40, 2, &tl), -ENODATA);
+    EXPECT(ghost_map_check(t, 40, 2, NULL), -ENODATA);
+    int n = 0;
+    OK(ghost_map_scan(t, 40, 2, NULL, 0, count_keys, &n));
+    ck_assert_int_eq(n, 2);
+    ghost_txn_abort(t);
+    ck_assert_uint_eq(tally(g, 40, 1).count, 1);
+    ghost_close(g);
+}
+END_TEST
+
 static Suite *tally_suite(void)
 {
     Suite *s = suite_create("tally");
@@ -278,6 +308,7 @@ static Suite *tally_suite(void)
     tcase_add_test(tc, stale_version_is_found);
     tcase_add_test(tc, format2_converted);
     tcase_add_test(tc, tally_read_is_validated);
+    tcase_add_test(tc, untallied_map);
     suite_add_tcase(s, tc);
     return s;
 }
