@@ -22,7 +22,40 @@
 
 #include <errno.h>
 
+#include "block.h"
 #include "dirent.h"
+
+/* Does the store, in one consistent view, hold ino as a block file that
+ * stores a block for every index its size covers, without block index?
+ * (The reader's own transaction may have taken the inode from the cache
+ * and the blocks from a view of another generation, when a commit came
+ * between: a file grown by a flusher meanwhile would look dense.) */
+static int confirm_lost_block(struct fs *fs, uint64_t ino, uint64_t index, uint64_t *size)
+{
+    struct ghost_txn *t;
+    struct rec r;
+    struct ghost_tally tl;
+    unsigned char k[BLOCK_KEY_LEN];
+    int e = ghost_txn_begin_view(fs->g, &t);
+    if (e)
+        return e;
+    block_key(k, index);
+    e = rec_get(t, ino, &r);
+    if (e || !S_ISREG(r.mode) || (r.flags & INODE_INLINE))
+        goto out; /* gone, or no longer a block file: not this read's business */
+    e = ghost_map_get(t, ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, NULL, NULL);
+    if (e != -ENOENT)
+        goto out; /* there now (the read raced with its writing), or an error */
+    e = ghost_map_tally(t, ino, FS_MAP_DATA, &tl);
+    if (e)
+        goto out;
+    uint64_t covered = r.size / fs->bs + (r.size % fs->bs != 0);
+    *size = r.size;
+    e = tl.count >= covered && index < covered;
+out:
+    ghost_txn_abort(t);
+    return e == -ENODATA || e == -ENOENT ? 0 : e;
+}
 
 int block_absent(struct fs *fs, struct ghost_txn *t, struct hole_check *hc, uint64_t ino,
                  uint64_t size, uint64_t index)
@@ -39,6 +72,9 @@ int block_absent(struct fs *fs, struct ghost_txn *t, struct hole_check *hc, uint
     }
     if (!hc->dense || index >= covered)
         return 0;
+    int e = confirm_lost_block(fs, ino, index, &size);
+    if (e <= 0)
+        return e;
     return ghost_report_damage(fs->g,
                                "inode %llu: block %llu is missing; the file stores as many "
                                "blocks as its %llu bytes cover, so it has no holes",
@@ -51,7 +87,7 @@ int child_absent(struct fs *fs, uint64_t parent, const char *name, size_t len, u
     struct ghost_txn *t;
     struct rec r;
     uint64_t now;
-    int e = ghost_txn_begin(fs->g, &t);
+    int e = ghost_txn_begin_view(fs->g, &t); /* entry and inode as one state */
     if (e)
         return e;
     e = dirent_get(t, parent, name, len, &now, NULL);

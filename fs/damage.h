@@ -19,13 +19,14 @@ struct hole_check {
 
 /* A read in t did not find block `index` of ino (size bytes, as t sees
  * it): 0 if that is a hole, -GHOST_ECORRUPT (reported) if the file stores
- * a block for every index its size covers, so the store lost this one. */
+ * a block for every index its size covers, so the store lost this one
+ * (confirmed in one view of the store before it is reported). */
 int block_absent(struct fs *fs, struct ghost_txn *t, struct hole_check *hc, uint64_t ino,
                  uint64_t size, uint64_t index);
 
 /* An entry name -> child of parent was read, and child was not there. The
  * read may have raced with an unlink (the object cache can be newer than
- * the view the entry came from): look again in a fresh transaction.
+ * the view the entry came from): look again, in one view.
  * -ENOENT if the entry is gone now, -EAGAIN if the child is there now (look
  * it up again), -GHOST_ECORRUPT (reported) if the entry is still there and
  * names an inode the store does not hold. */

@@ -209,6 +209,19 @@ static int seek_visit(void *arg, const void *key, size_t klen, const void *v, si
     return 0;
 }
 
+/* Does the file store a block for every index its size covers (so that
+ * it has no holes, and a gap in its blocks is damage a read will report,
+ * not a hole to show)? 1, 0, or an error. */
+static int dense(struct fs *fs, struct ghost_txn *t, uint64_t ino, const struct rec *r)
+{
+    struct ghost_tally tl;
+    int e = ghost_map_tally(t, ino, FS_MAP_DATA, &tl);
+    if (e == -ENODATA)
+        return 0;
+    uint64_t covered = r->size / fs->bs + (r->size % fs->bs != 0);
+    return e ? e : tl.count >= covered;
+}
+
 int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence)
 {
     if (whence != SEEK_DATA && whence != SEEK_HOLE)
@@ -227,9 +240,9 @@ int64_t fs_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence)
     int64_t ret = e;
     if (!e && (uint64_t)off >= r.size)
         ret = -ENXIO;
-    else if (!e && (r.flags & INODE_INLINE))
-        ret = whence == SEEK_DATA ? off : (int64_t)r.size;
-    else if (!e) {
+    else if (!e && ((r.flags & INODE_INLINE) || (ret = dense(fs, t, ino, &r)) == 1))
+        ret = whence == SEEK_DATA ? off : (int64_t)r.size; /* no holes */
+    else if (!e && ret == 0) {
         struct seek_ctx s = {.want = (uint64_t)off / fs->bs, .data = whence == SEEK_DATA};
         unsigned char k[BLOCK_KEY_LEN];
         block_key(k, s.want);

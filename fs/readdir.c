@@ -108,7 +108,7 @@ int fs_readdir_at(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_diren
         return fs_errno(e);
     }
     struct fs_attr a = {0};
-    bool from_start = off < 2;
+    bool from_start = off < 2, handed = false; /* (entries, in this call) */
     if (l) { /* a listing read in order from its start is counted */
         if (off == 0)
             *l = (struct fs_listing){.next_off = 0, .seen = 0, .counting = true};
@@ -161,7 +161,7 @@ int fs_readdir_at(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_diren
         /* The end of the listing, in this view: does the directory hold
          * what its tally counts? Once per listing (not again for the call
          * that only finds the end). */
-        if (!e && c.n < ROUND && (c.n || from_start))
+        if (!e && c.n < ROUND && (c.n || from_start || handed))
             e = dir_check(fs, c.t, ino, listed(l, c.n));
         ghost_txn_abort(c.t);
         if (e)
@@ -170,10 +170,8 @@ int fs_readdir_at(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_diren
         for (size_t i = 0; i < c.n && !full; i++) {
             if (c.e[i].absent) {
                 e = entry_absent(fs, ino, &c.e[i]);
-                if (e == -ENOENT) { /* unlinked meanwhile: not listed */
-                    off = c.e[i].off;
-                    if (l)
-                        l->next_off = off;
+                if (e == -ENOENT) {   /* unlinked meanwhile: not listed */
+                    off = c.e[i].off; /* (the kernel resumes after what it has) */
                     e = 0;
                     continue;
                 }
@@ -187,6 +185,7 @@ int fs_readdir_at(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_diren
                 if (plus)
                     inode_looked_up(fs, c.e[i].a.ino, ino, c.e[i].name);
                 off = c.e[i].off;
+                handed = true;
                 if (l) {
                     l->seen++;
                     l->next_off = off;

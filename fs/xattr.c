@@ -141,6 +141,7 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, si
 struct list_ctx {
     char *buf;
     size_t size, used;
+    uint64_t n; /* names listed */
 };
 
 static int list_visit(void *arg, const void *key, size_t klen, const void *v, size_t vl)
@@ -152,6 +153,7 @@ static int list_visit(void *arg, const void *key, size_t klen, const void *v, si
         c->buf[c->used + klen] = 0;
     }
     c->used += klen + 1;
+    c->n++;
     return 0;
 }
 
@@ -159,14 +161,18 @@ ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
 {
     struct ghost_txn *t;
     struct rec r;
-    struct list_ctx c = {buf, size, 0};
+    struct list_ctx c = {buf, size, 0, 0};
     int e = ghost_txn_begin(fs->g, &t);
     if (e)
         return fs_errno(e);
     e = rec_get(t, ino, &r);
     e = e ? e : ghost_map_scan(t, ino, FS_MAP_XATTR, NULL, 0, list_visit, &c);
-    if (e >= 0) { /* the whole list: is it all there is? */
-        e = ghost_map_check(t, ino, FS_MAP_XATTR, NULL);
+    if (e >= 0) { /* the whole list: is it all there is? Read again only if
+                   * it is short of the tally's count */
+        struct ghost_tally tl;
+        e = ghost_map_tally(t, ino, FS_MAP_XATTR, &tl);
+        if (!e && tl.count != c.n)
+            e = ghost_map_check(t, ino, FS_MAP_XATTR, NULL);
         e = e == -ENODATA ? 0 : e;
     }
     ghost_txn_abort(t);

@@ -27,9 +27,9 @@
  * first), then by the suffix in byte order: so the versions of one key
  * (same part, different suffixes) are contiguous. (A server may keep that
  * key as two columns, the part and the suffix.) ENGINE_OBJ's keys also end
- * in a suffix, after a part of 8 bytes (an object) or 9 (a map's tally,
- * record.h); byte order gives that order there too, because no suffix of
- * an object's older version begins with a byte as small as a tally's.
+ * in a suffix, after a part of 8 bytes (an object) or 17 (a map's tally,
+ * record.h: its owner's 8, eight 0xff bytes that no suffix is, a map);
+ * byte order gives that same order there.
  *
  * Generations. Every committed write transaction gets a generation, a
  * number larger than any before it; a read view sees the store as of one

@@ -174,6 +174,15 @@ int ghost_txn_begin(struct ghost *g, struct ghost_txn **out);
  * `name` was taken. -ENOENT if there is no such snapshot. */
 int ghost_txn_begin_snapshot(struct ghost *g, const char *name, struct ghost_txn **out);
 
+/* Begin a read-only transaction that reads everything, objects included,
+ * from one view of the store as it is now, not from the cache: what it
+ * reads is one consistent state, at the cost of the cache's help. For
+ * checks that compare records with each other (a file's size with its
+ * blocks' tally); an ordinary transaction may read an object from the
+ * cache newer or older than the view its map reads come from, and is
+ * validated at commit instead. Writes fail with -EROFS. */
+int ghost_txn_begin_view(struct ghost *g, struct ghost_txn **out);
+
 /* Validate the reads and apply the writes atomically, then free the txn.
  * Returns 0, -GHOST_ECONFLICT (nothing applied; the stale objects were
  * dropped from the cache), -ENOSPC (disk full; nothing applied; the store is
@@ -354,7 +363,7 @@ void ghost_stats(struct ghost *g, struct ghost_stats *st);
 
 /* Space, for statfs: what the store holds and what it could still take. */
 struct ghost_usage {
-    uint64_t objects;     /* object versions stored (snapshots keep some) */
+    uint64_t objects;     /* object versions and map tallies stored (snapshots keep some) */
     uint64_t used_bytes;  /* pages in use in the store file */
     uint64_t free_bytes;  /* free pages in the file + free space on its disk */
     uint64_t total_bytes; /* used + free */

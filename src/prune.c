@@ -81,7 +81,7 @@ static int prune_table(struct store *s, struct engine_txn *w, enum engine_table 
     if (r)
         return r;
     uint64_t bit = table == ENGINE_OBJ ? OBJ_KEY_BIT : 0;
-    size_t minlen = table == ENGINE_OBJ ? 16u : 17u; /* (a map's tally: 17 in obj) */
+    size_t minlen = table == ENGINE_OBJ ? 16u : 17u; /* (a map's tally: 25 in obj) */
     memset(seek, 0, 17);
     put_be64(seek, *owner | bit);
     k = (struct engine_val){minlen, seek};

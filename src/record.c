@@ -47,7 +47,7 @@ int corrupt(struct store *s, enum engine_table table, const struct engine_val *k
                  (unsigned long long)~get_be64(p + 8));
     else if (table == ENGINE_OBJ && k->len == TALLY_KEY_LEN)
         snprintf(what, sizeof what, "the tally of object %llu's map %u",
-                 (unsigned long long)(get_be64(p) & ~OBJ_KEY_BIT), p[8]);
+                 (unsigned long long)(get_be64(p) & ~OBJ_KEY_BIT), p[16]);
     else if (table == ENGINE_MAP && k->len >= 17)
         snprintf(what, sizeof what, "object %llu, map %u, a %zu-byte key",
                  (unsigned long long)get_be64(p), p[8], k->len - 17);

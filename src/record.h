@@ -8,7 +8,7 @@
  *   ENGINE_OBJ   oid . ~gen -> gen . flags . type . bytes
  *   ENGINE_MAP   owner . map . key . ~gen -> gen . flags . bytes
  *   ENGINE_SNAP  name -> gen . created_ns
- *   ENGINE_OBJ   owner . map . ~gen -> gen . flags . count . sum  (a map's tally)
+ *   ENGINE_OBJ   owner . ff x 8 . map . ~gen -> gen . flags . count . sum  (a tally)
  *
  * Every value starts with an XXH3-64 checksum (big-endian) of the rest of
  * the value, seeded with the XXH3-64 of the key, so a flipped byte or a
@@ -109,25 +109,28 @@ static inline bool is_tombstone(const struct engine_val *v)
 
 /* A map's tally: how many keys it holds and the sum (mod 2^64) of their
  * versions' terms. It is kept in ENGINE_OBJ beside its owner's object,
- * under owner | OBJ_KEY_BIT . map . suffix (its owner's own key with the
- * map's number before the suffix, so it sorts after the owner's head and
- * before its older versions): apart from the keys it counts, so that one
- * damaged page cannot take a map's keys and their count together, and in
- * the page a batch writing the owner has in hand already. Versioned like
- * any key, so that a snapshot sees the tally of its own generation. A
- * version's term is its checksum as a head (seeded with key . ~GEN_HEAD):
- * for a head that is the checksum it carries, so a batch keeps the tally
- * without hashing anything; a copy kept for a snapshot, stored under
- * another suffix, has its term recomputed by whoever checks it. Absent
- * means empty. A lost or moved key leaves the tally short of the map; a
- * stale one (an older version of the key) leaves its sum wrong. */
-#define TALLY_KEY_LEN 17
+ * under owner | OBJ_KEY_BIT . ff x 8 . map . suffix: its owner's key, then
+ * eight 0xff bytes, which no object version's suffix is (generation 0 is
+ * never written, and ~0 is all ones), so that it sorts after all of its
+ * owner's versions and each key's versions stay contiguous. Apart from
+ * the keys it counts, so that one damaged page cannot take a map's keys
+ * and their count together, and in the pages a batch writing the owner
+ * has in hand already. Versioned like any key, so that a snapshot sees the
+ * tally of its own generation. A version's term is its checksum as a head
+ * (seeded with key . ~GEN_HEAD): for a head that is the checksum it
+ * carries, so a batch keeps the tally without hashing anything; a copy
+ * kept for a snapshot, stored under another suffix, has its term
+ * recomputed by whoever checks it. Absent means empty. A lost or moved key
+ * leaves the tally short of the map; a stale one (an older version of the
+ * key) leaves its sum wrong. */
+#define TALLY_KEY_LEN 25
 #define TALLY_LEN 16 /* count:8 . sum:8 */
 static inline size_t tally_key(unsigned char *k, uint64_t owner, unsigned map, uint64_t gen)
 {
     put_be64(k, owner | OBJ_KEY_BIT);
-    k[8] = (unsigned char)map;
-    put_be64(k + 9, ~gen);
+    put_be64(k + 8, UINT64_MAX);
+    k[16] = (unsigned char)map;
+    put_be64(k + 17, ~gen);
     return TALLY_KEY_LEN;
 }
 /* The term of a checked version k -> v. */

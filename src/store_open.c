@@ -95,6 +95,7 @@ static int put_tally(struct store *s, struct engine_txn *w, const unsigned char 
 {
     unsigned char kbuf[TALLY_KEY_LEN], val[TALLY_LEN], hdr = 0;
     tally_key(kbuf, get_be64(prefix), prefix[8], GEN_HEAD);
+    assert(sizeof kbuf == TALLY_KEY_LEN);
     put_be64(val, count);
     put_be64(val + 8, sum);
     return put_version(s, w, ENGINE_OBJ, kbuf, sizeof kbuf, engine_txn_gen(w), &hdr, 1, val,
@@ -116,7 +117,7 @@ static int convert_fn(struct store *s, struct engine_txn *w, void *arg)
     int rc = engine_cursor_seek(cur, ENGINE_FIRST, 0, &k, &v);
     while (rc == 0 && !r) {
         const unsigned char *p = k.data;
-        if (k.len <= TALLY_KEY_LEN || k.len > MAP_KEY_MAX || get_be64(p + k.len - 8) != ~GEN_HEAD) {
+        if (k.len < 18 || k.len > MAP_KEY_MAX || get_be64(p + k.len - 8) != ~GEN_HEAD) {
             rc = engine_cursor_next(cur, &k, &v); /* an older version: not counted */
             continue;
         }

@@ -449,6 +449,23 @@ int ghost_txn_begin(struct ghost *g, struct ghost_txn **out)
     return *out ? 0 : -ENOMEM;
 }
 
+int ghost_txn_begin_view(struct ghost *g, struct ghost_txn **out)
+{
+    ghost_clear_error();
+    struct ghost_txn *t = txn_new(g);
+    if (!t)
+        return -ENOMEM;
+    int r = view(t);
+    if (r) {
+        txn_free(t);
+        return r;
+    }
+    t->at = GEN_HEAD; /* the head, as this one view sees it */
+    t->snapshot = true;
+    *out = t;
+    return 0;
+}
+
 int ghost_txn_begin_snapshot(struct ghost *g, const char *name, struct ghost_txn **out)
 {
     ghost_clear_error();

@@ -113,13 +113,13 @@ void forge_format2(const char *path)
     MDB_cursor *c;
     MDB_val k, v;
     forge_begin(&f, path);
-    /* The tallies: 17-byte keys of the objects' table (owner . map .
+    /* The tallies: 25-byte keys of the objects' table (owner . ff x 8 . map .
      * suffix), beside the objects' 16-byte ones. */
     ck_assert_int_eq(mdb_cursor_open(f.txn, f.obj, &c), 0);
     int n = 0;
     for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
-        if (k.mv_size == 17 && (((const unsigned char *)k.mv_data)[0] & 0x80)) {
+        if (k.mv_size == 25 && (((const unsigned char *)k.mv_data)[0] & 0x80)) {
             ck_assert_int_eq(mdb_cursor_del(c, 0), 0);
             n++;
         }

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "forge.h"
@@ -63,6 +64,10 @@ START_TEST(lost_block_is_eio)
     EXPECT(fs_read(fs, f, buf, bs, bs), -EIO);
     EXPECT(fs_read(fs, f, buf, 3 * bs, 0), -EIO);
     ck_assert_ptr_nonnull(strstr(ghost_errmsg(), "block 1 is missing"));
+    /* No hole to show either: a copy that skips holes would copy zeros. */
+    EXPECT(fs_lseek(fs, f, bs, SEEK_HOLE), 3 * (int64_t)bs + 100);
+    EXPECT(fs_lseek(fs, f, bs, SEEK_DATA), (int64_t)bs);
+
     /* A write of part of the lost block would have to keep the rest of
      * it: it fails instead of making it zeros. */
     EXPECT(fs_write(fs, f, "x", 1, bs + 10, false), 1);

@@ -297,6 +297,65 @@ START_TEST(untallied_map)
 }
 END_TEST
 
+static void put_obj(struct ghost *g, uint64_t oid, const char *val)
+{
+    struct ghost_txn *t = begin(g);
+    if (val)
+        OK(ghost_obj_put(t, oid, 1, val, strlen(val)));
+    else
+        OK(ghost_obj_del(t, oid));
+    OK(ghost_txn_commit(t));
+}
+
+static int obj_at(struct ghost *g, const char *snap, uint64_t oid, char *out, size_t size)
+{
+    struct ghost_txn *t;
+    const void *v;
+    size_t len;
+    OK(ghost_txn_begin_snapshot(g, snap, &t));
+    int r = ghost_obj_get(t, oid, NULL, &v, &len);
+    if (!r)
+        snprintf(out, size, "%.*s", (int)len, (const char *)v);
+    ghost_txn_abort(t);
+    return r;
+}
+
+/* An owner's tallies sort after all of its object's versions: a deleted
+ * object whose older version a snapshot keeps gets its tombstone (a later
+ * snapshot does not see it again), and pruning drops its versions. */
+START_TEST(tallies_after_object_versions)
+{
+    struct ghost *g = open_store(test_new_store("order.ghost"), false);
+    char got[32];
+    put_obj(g, 40, "v1");
+    put(g, 40, 1, "a", "a map, so a tally");
+    OK(ghost_snapshot_create(g, "s1"));
+    put_obj(g, 40, "v2"); /* v1 kept for s1 */
+    put_obj(g, 40, "v3");
+    put_obj(g, 40, NULL); /* deleted: a tombstone must hide v1 */
+    OK(ghost_snapshot_create(g, "s2"));
+    EXPECT(obj_at(g, "s2", 40, got, sizeof got), -ENOENT);
+    OK(obj_at(g, "s1", 40, got, sizeof got));
+    ck_assert_str_eq(got, "v1");
+    put(g, 40, 1, "b", "more");
+    OK(ghost_snapshot_delete(g, "s1"));
+    OK(ghost_snapshot_delete(g, "s2"));
+    uint64_t cursor = 0;
+    int64_t dropped = 0;
+    do {
+        int64_t n = ghost_prune_versions(g, &cursor, 100);
+        ck_assert_int_ge(n, 0);
+        dropped += n;
+    } while (cursor);
+    ck_assert_int_ge(dropped, 2); /* v1 and the tombstone, at least */
+    ck_assert_uint_eq(tally(g, 40, 1).count, 2);
+    struct ghost_txn *t = begin(g);
+    EXPECT(ghost_obj_get(t, 40, NULL, NULL, NULL), -ENOENT);
+    ghost_txn_abort(t);
+    ghost_close(g);
+}
+END_TEST
+
 static Suite *tally_suite(void)
 {
     Suite *s = suite_create("tally");
@@ -309,6 +368,7 @@ static Suite *tally_suite(void)
     tcase_add_test(tc, format2_converted);
     tcase_add_test(tc, tally_read_is_validated);
     tcase_add_test(tc, untallied_map);
+    tcase_add_test(tc, tallies_after_object_versions);
     suite_add_tcase(s, tc);
     return s;
 }
