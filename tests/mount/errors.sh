@@ -4,10 +4,12 @@
 # is damaged: EIO, never the ERANGE that libfuse makes of a reply outside
 # the errno range (the library's own codes, 1000 and up).
 #
-#   - a file of three blocks is written through the mount; one byte of its
-#     middle block is flipped in the store file while nothing is mounted;
+#   - a file of a hole and two blocks is written through the mount; one byte
+#     of its middle block is flipped in the store file while nothing is
+#     mounted;
 #   - mounted again, reading the middle block, and SEEK_DATA/SEEK_HOLE
-#     (which walk the blocks), fail with EIO; the other blocks still read;
+#     (which walk the blocks of a file with holes), fail with EIO; the hole
+#     and the last block still read;
 #   - the daemon's log names the damaged record.
 #
 # Needs GHOSTFS and python3 (for lseek's SEEK_DATA and errno); skips (77)
@@ -31,7 +33,8 @@ import sys
 path, needle, bs = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3])
 block = lambda head: (head + b"a" * bs)[:bs]
 with open(path, "wb") as f:
-    f.write(block(b"") + block(needle) + block(b""))
+    f.seek(bs)  # block 0 a hole
+    f.write(block(needle) + block(b""))
 PY
 umount_fs "$M"
 
@@ -63,7 +66,9 @@ try:
     if op == "read-middle":
         os.pread(fd, bs, bs)
     elif op == "read-first":
-        os.pread(fd, bs, 0)
+        assert os.pread(fd, bs, 0) == bytes(bs)
+    elif op == "read-last":
+        assert os.pread(fd, bs, 2 * bs) == b"a" * bs
     elif op == "seek-data":
         os.lseek(fd, bs, os.SEEK_DATA)
     elif op == "seek-hole":
@@ -78,7 +83,9 @@ for op in read-middle seek-data seek-hole; do
     check "$op on the damaged block: $got, want EIO" [ "$got" = EIO ]
 done
 got=$(errno_of read-first)
-check "the first block still reads: $got" [ "$got" = ok ]
+check "the hole still reads as zeros: $got" [ "$got" = ok ]
+got=$(errno_of read-last)
+check "the last block still reads: $got" [ "$got" = ok ]
 check "the daemon's log names the damaged record" \
     grep -q "fails its checksum" "$(daemon_log "$M")"
 umount_fs "$M"
