@@ -186,7 +186,7 @@ static ssize_t read_common(struct fs *fs, uint64_t ino, void *buf, size_t size, 
     merge_buffer(fs, in->wb_old, buf, off, size);
     merge_buffer(fs, in->wb, buf, off, size);
     if (fn) {
-        struct iovec one = {buf, size};
+        struct iovec one = {buf ? buf : (void *)zeros, size}; /* (no NULL base: a 0-byte read) */
         fn(arg, &one, 1);
     }
     e = (ssize_t)size;

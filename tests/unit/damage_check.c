@@ -155,7 +155,8 @@ static void gather_pieces(void *arg, const struct iovec *iov, int n)
     struct gather *g = arg;
     for (int k = 0; k < n; k++) {
         size_t take = iov[k].iov_len < g->cap - g->len ? iov[k].iov_len : g->cap - g->len;
-        memcpy(g->buf + g->len, iov[k].iov_base, take);
+        if (take)
+            memcpy(g->buf + g->len, iov[k].iov_base, take);
         g->len += take;
     }
 }

@@ -342,6 +342,19 @@ static void set_paths(struct copy_paths *cp)
     snprintf(cp->log, sizeof cp->log, "%s/child.log", dir);
 }
 
+/* Copy the child's log (its stderr) to ours. */
+static void show_log(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    if (!f)
+        return;
+    fprintf(stderr, "--- %s\n", path);
+    while (fgets(line, sizeof line, f))
+        fputs(line, stderr);
+    fclose(f);
+}
+
 /* The undamaged copy reads back exactly: the check itself is sound. */
 static void check_clean(const struct copy_paths *cp, const struct damage_image *im,
                         const unsigned char *changes, size_t clen, struct damage_where *where)
@@ -349,6 +362,8 @@ static void check_clean(const struct copy_paths *cp, const struct damage_image *
     struct copy_result r;
     make_copy(cp, im, changes, clen, 0, -1);
     run_copy(cp, where, &r);
+    if (!r.reported || r.status != 0)
+        show_log(cp->log); /* a sanitizer's report, say */
     ck_assert_msg(r.reported && r.status == 0, "the undamaged copy: status %d during %s", r.status,
                   r.where);
     ck_assert_msg(r.out.opened == DO_READ_WRITE && r.out.files[DC_OK] == (uint32_t)damage_nodes &&
