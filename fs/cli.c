@@ -4,6 +4,7 @@
  *   ghostfs mkfs [--block-size N] STORE
  *   ghostfs mount STORE MOUNTPOINT [-o opt,...] [-f] [-d]
  *   ghostfs umount MOUNTPOINT
+ *   ghostfs snapshot create|list|delete STORE ...   (cli_snapshot.c)
  *   ghostfs STORE MOUNTPOINT [-o opt,...]      (how mount.fuse3 calls us)
  *   mount.ghostfs STORE MOUNTPOINT [-o opt,...] (mount -t fuse.ghostfs, fstab)
  *
@@ -30,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_snapshot.h"
 #include "fs.h"
 #include "fuse_ops.h"
 
@@ -39,8 +41,13 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: ghostfs mkfs [--block-size BYTES] STORE\n"
                "       ghostfs mount STORE MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
-               "       ghostfs umount MOUNTPOINT\n"
-               "       ghostfs --help | --version\n"
+               "       ghostfs umount MOUNTPOINT\n");
+    snapshot_usage(f);
+    fprintf(f, "       ghostfs --help | --version\n"
+               "\n"
+               "Snapshots: create takes one of the store as committed now, list shows\n"
+               "them (--json: a versioned JSON document), delete drops one. They work on\n"
+               "an unmounted store and beside mounts of it.\n"
                "\n"
                "Mount options (-o, comma separated):\n"
                "  ro                  read only\n"
@@ -565,6 +572,8 @@ int main(int argc, char **argv)
         return cmd_mount(argc - 1, argv + 1);
     if (!strcmp(cmd, "umount") || !strcmp(cmd, "unmount"))
         return cmd_umount(argc - 1, argv + 1);
+    if (!strcmp(cmd, "snapshot"))
+        return cmd_snapshot(argc - 1, argv + 1);
     if (cmd[0] != '-' && argc >= 3 && access(cmd, F_OK) == 0)
         return cmd_mount(argc, argv); /* "ghostfs STORE MNT -o ..." from mount.fuse3 */
     fail("unknown command '%s'", cmd);

@@ -193,6 +193,18 @@ ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out,
 int fs_statfs(struct fs *fs, struct statvfs *st);
 int fs_syncfs(struct fs *fs);
 
+/* ---- snapshots (snapshot.c) ---- */
+/* Commit this process's buffered writes, then take a snapshot of the store
+ * as every process has committed it. -EINVAL for a bad name (empty, over
+ * GHOST_SNAP_NAME_MAX bytes, with '/', "." or ".."), -EEXIST if it is
+ * taken, -EROFS on a read-only open. */
+int fs_snapshot_create(struct fs *fs, const char *name);
+/* -ENOENT if there is no such snapshot; -EINVAL for a bad name. */
+int fs_snapshot_delete(struct fs *fs, const char *name);
+/* ghost_snapshot_list: up to max entries in name order; returns how many
+ * snapshots there are (which may exceed max). */
+int fs_snapshot_list(struct fs *fs, struct ghost_snapshot *list, int max);
+
 /* ---- xattrs ---- */
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,
                 int flags);

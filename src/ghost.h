@@ -313,7 +313,8 @@ int ghost_refresh(struct ghost *g);
 /* --- snapshots -------------------------------------------------------------- */
 
 /* Take a snapshot of the current head, in O(1). -EEXIST if the name is
- * taken, -EINVAL for an empty or over-long name. */
+ * taken, -EINVAL for a name that is empty, over GHOST_SNAP_NAME_MAX bytes,
+ * holds a '/', or is "." or ".." (a name must be usable as a directory's). */
 int ghost_snapshot_create(struct ghost *g, const char *name);
 
 /* Delete a snapshot. Versions only it needed are reclaimed by

@@ -10,13 +10,18 @@
 #include <string.h>
 #include <time.h>
 
+/* A snapshot's name is a directory's name too (the filesystem shows each
+ * snapshot as a directory): no '/', and not "." or "..", which every
+ * directory already holds. */
 static int snap_name_ok(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n > GHOST_SNAP_NAME_MAX || strchr(name, '/'))
+    bool dots = n && (!strcmp(name, ".") || !strcmp(name, ".."));
+    if (n == 0 || n > GHOST_SNAP_NAME_MAX || strchr(name, '/') || dots)
         return ghost_set_error(-EINVAL, "snapshot name '%s' is %s", name ? name : "",
                                n == 0                    ? "empty"
                                : n > GHOST_SNAP_NAME_MAX ? "too long"
+                               : dots                    ? "reserved ('.' and '..')"
                                                          : "not a plain name");
     return 0;
 }

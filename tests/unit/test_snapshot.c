@@ -330,6 +330,12 @@ START_TEST(snapshot_names)
 
     EXPECT(ghost_snapshot_create(g, "alpha"), -EEXIST);
     EXPECT(ghost_snapshot_create(g, ""), -EINVAL);
+    EXPECT(ghost_snapshot_create(g, "a/b"), -EINVAL);
+    EXPECT(ghost_snapshot_create(g, "."), -EINVAL);
+    EXPECT(ghost_snapshot_create(g, ".."), -EINVAL);
+    EXPECT(ghost_snapshot_delete(g, ".."), -EINVAL);
+    OK(ghost_snapshot_create(g, "...")); /* only "." and ".." are taken */
+    OK(ghost_snapshot_delete(g, "..."));
     memset(name, 'n', sizeof name);
     name[GHOST_SNAP_NAME_MAX + 1] = 0;
     EXPECT(ghost_snapshot_create(g, name), -EINVAL);
