@@ -393,6 +393,7 @@ static int slice_fn(void *ctx)
             return r;
         sc->next = (struct ghost_scrub_cursor){.phase = PHASE_MAP};
         sc->seen = false; /* skip_damage's owner is of this table's records */
+        r = 0;
     }
     if (!r && sc->next.phase == PHASE_MAP)
         return walk_table(sc, ENGINE_MAP);
