@@ -4,6 +4,7 @@
  *   ghostfs mkfs [--block-size N] STORE
  *   ghostfs mount STORE MOUNTPOINT [-o opt,...] [-f] [-d]
  *   ghostfs umount MOUNTPOINT
+ *   ghostfs fsck [--json] STORE                (fsck.c)
  *   ghostfs STORE MOUNTPOINT [-o opt,...]      (how mount.fuse3 calls us)
  *   mount.ghostfs STORE MOUNTPOINT [-o opt,...] (mount -t fuse.ghostfs, fstab)
  *
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fsck.h"
 #include "fuse_ops.h"
 
 static const char *prog = "ghostfs";
@@ -40,6 +42,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: ghostfs mkfs [--block-size BYTES] STORE\n"
                "       ghostfs mount STORE MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
                "       ghostfs umount MOUNTPOINT\n"
+               "       ghostfs fsck [--json] STORE   (offline check; repairs nothing yet)\n"
                "       ghostfs --help | --version\n"
                "\n"
                "Mount options (-o, comma separated):\n"
@@ -563,6 +566,8 @@ int main(int argc, char **argv)
         return cmd_mkfs(argc - 1, argv + 1);
     if (!strcmp(cmd, "mount"))
         return cmd_mount(argc - 1, argv + 1);
+    if (!strcmp(cmd, "fsck"))
+        return fsck_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "umount") || !strcmp(cmd, "unmount"))
         return cmd_umount(argc - 1, argv + 1);
     if (cmd[0] != '-' && argc >= 3 && access(cmd, F_OK) == 0)
