@@ -143,8 +143,10 @@ static int map_has_keys(struct scrub *sc, uint64_t owner, unsigned map, bool *an
     unsigned char kbuf[17];
     struct engine_val k, v;
     int r = sc->c2 ? 0 : engine_cursor_open(sc->s->eng, sc->view, ENGINE_MAP, &sc->c2);
-    if (r)
+    if (r) {
+        sc->c2 = NULL;
         return r;
+    }
     put_be64(kbuf, owner);
     kbuf[8] = (unsigned char)map;
     put_be64(kbuf + 9, 0);
@@ -314,15 +316,17 @@ static int map_pause(struct scrub *sc, const struct engine_val *k)
     return map_finish(sc);
 }
 
-/* Walk one table from sc->next. 1 when it is done, 0 when the slice's
- * budget ran out (sc->next names the next record), or an error. */
-static int walk_table(struct scrub *sc, enum engine_table table)
+/* walk_table's walk, with sc->c open (closed by walk_table, or after a
+ * fault by ghost_scrub). */
+static int walk_open(struct scrub *sc, enum engine_table table)
 {
     struct engine_val k, v;
     unsigned char start[17];
     int r = engine_cursor_open(sc->s->eng, sc->view, table, &sc->c);
-    if (r)
+    if (r) {
+        sc->c = NULL;
         return r;
+    }
     if (sc->next.len)
         k = (struct engine_val){sc->next.len, sc->next.key};
     else
@@ -351,6 +355,17 @@ static int walk_table(struct scrub *sc, enum engine_table table)
     memcpy(sc->next.key, k.data, k.len); /* borrowed from the view, still open */
     sc->next.len = (uint32_t)k.len;
     return 0;
+}
+
+/* Walk one table from sc->next. 1 when it is done, 0 when the slice's
+ * budget ran out (sc->next names the next record), or an error. */
+static int walk_table(struct scrub *sc, enum engine_table table)
+{
+    int r = walk_open(sc, table);
+    if (sc->c)
+        engine_cursor_close(sc->c);
+    sc->c = NULL;
+    return r;
 }
 
 /* The meta and snapshot tables, whole (a few records): checksums, and a
