@@ -5,6 +5,7 @@
  *   ghostfs mount STORE MOUNTPOINT [-o opt,...] [-f] [-d]
  *   ghostfs umount MOUNTPOINT
  *   ghostfs snapshot create|list|delete STORE ...   (cli_snapshot.c)
+ *   ghostfs fsck [--json] STORE                (fsck.c)
  *   ghostfs STORE MOUNTPOINT [-o opt,...]      (how mount.fuse3 calls us)
  *   mount.ghostfs STORE MOUNTPOINT [-o opt,...] (mount -t fuse.ghostfs, fstab)
  *
@@ -33,6 +34,7 @@
 
 #include "cli_snapshot.h"
 #include "fs.h"
+#include "fsck.h"
 #include "fuse_ops.h"
 
 static const char *prog = "ghostfs";
@@ -41,7 +43,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: ghostfs mkfs [--block-size BYTES] STORE\n"
                "       ghostfs mount STORE MOUNTPOINT [-o OPTIONS] [-f] [-d]\n"
-               "       ghostfs umount MOUNTPOINT\n");
+               "       ghostfs umount MOUNTPOINT\n"
+               "       ghostfs fsck [--json] STORE   (offline check; repairs nothing yet)\n");
     snapshot_usage(f);
     fprintf(f, "       ghostfs --help | --version\n"
                "\n"
@@ -570,6 +573,8 @@ int main(int argc, char **argv)
         return cmd_mkfs(argc - 1, argv + 1);
     if (!strcmp(cmd, "mount"))
         return cmd_mount(argc - 1, argv + 1);
+    if (!strcmp(cmd, "fsck"))
+        return fsck_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "umount") || !strcmp(cmd, "unmount"))
         return cmd_umount(argc - 1, argv + 1);
     if (!strcmp(cmd, "snapshot"))

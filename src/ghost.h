@@ -337,6 +337,84 @@ int ghost_snapshot_list(struct ghost *g, struct ghost_snapshot *list, int max);
  * versions dropped, or a negative errno. */
 int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_keys);
 
+/* --- scrub: checking every record ------------------------------------------- */
+
+/* What a scrub found wrong. */
+enum ghost_finding_kind {
+    GHOST_FIND_BAD_RECORD = 1, /* a record fails its checksum or has no valid shape */
+    GHOST_FIND_ENGINE,         /* the engine met a damaged page of its own (the walk
+                                  skipped ahead past it) */
+    GHOST_FIND_MAP_SHORT,      /* a map holds fewer keys than its tally counts */
+    GHOST_FIND_MAP_LONG,       /* a map holds more keys than its tally counts */
+    GHOST_FIND_MAP_STALE,      /* as many keys as counted, not the versions the
+                                  tally names (an older copy of a key) */
+    GHOST_FIND_TALLY_MISSING,  /* a map with keys and no tally */
+};
+
+/* One finding, borrowed for the callback only. */
+struct ghost_finding {
+    enum ghost_finding_kind kind;
+    const char *table;   /* "meta", "objects", "maps" or "snapshots" */
+    uint64_t oid;        /* the object the record belongs to (0: none, an internal table) */
+    int map;             /* its map, or -1 for the object itself */
+    const char *message; /* one line naming the record and what is wrong */
+};
+
+/* The scrub's callbacks, all optional (NULL), run inside the walk with no
+ * library lock held; they must not call back into the library. finding:
+ * each thing found wrong. object: each head version of an object, with its
+ * type (a caller's census of what exists, e.g. to find what nothing
+ * references). */
+struct ghost_scrub_visit {
+    void (*finding)(void *arg, const struct ghost_finding *f);
+    void (*object)(void *arg, uint64_t oid, uint8_t type);
+    void *arg;
+};
+
+/* What the walk read, added to by each call (zero it before the first).
+ * Bytes are keys plus values as stored. */
+struct ghost_scrub_stats {
+    uint64_t records, bytes;                /* every record of every table */
+    uint64_t objects, object_bytes;         /* head versions of objects */
+    uint64_t map_keys[256], map_bytes[256]; /* head versions of map keys, by map */
+    uint64_t tallies, tally_bytes;          /* head versions of map tallies */
+    uint64_t older, older_bytes;            /* older versions and tombstones kept for snapshots */
+    uint64_t maps_checked;                  /* maps compared with their tallies */
+    uint64_t findings;
+};
+
+/* Where a scrub resumes: all zeros to start. Plain bytes, so that it can be
+ * kept anywhere (a crawler saves it in the store) and used by another
+ * connection. */
+#define GHOST_SCRUB_KEY_MAX 512
+struct ghost_scrub_cursor {
+    uint32_t phase; /* 0 the start, 1 meta and snapshots, 2 objects, 3 maps */
+    uint32_t flags; /* the walk is inside a map that began in an earlier slice */
+    uint32_t len;   /* key[0..len): the next record to read in this phase */
+    unsigned char key[GHOST_SCRUB_KEY_MAX];
+};
+
+/* Check the store's records, at most max_records of them (0: 1000) from
+ * *cursor, in one short read view of the store as it is now: every
+ * record's checksum (which also catches a record found under another key)
+ * and shape (a version's header, a tally's size, a snapshot record), the
+ * meta and snapshot tables, then the objects with their maps' tallies,
+ * then the maps; and every tallied map at the head against its tally
+ * (count and sum of its keys' terms, docs/format.md "Tallies"): a map
+ * whose keys are read over several calls is read again whole, in one view,
+ * where it ends. Maps the store keeps no tally of, and a store read
+ * without tallies (a format-2 store opened read-only), are not compared;
+ * versions kept for snapshots are checked record by record only.
+ * Findings go to v->finding (not to the log) and are counted in
+ * ghost_stats().damage. Returns 1 when the walk is complete (*cursor is
+ * zeroed: the next call starts again), 0 when there is more (*cursor says
+ * where), or a negative errno (*cursor unchanged): -GHOST_ECONFLICT if the
+ * view could not begin while the store's map was being grown (retry).
+ * Damage that stops the engine itself is a finding, and the walk goes on
+ * after the object it was in. */
+int ghost_scrub(struct ghost *g, struct ghost_scrub_cursor *cursor, unsigned max_records,
+                const struct ghost_scrub_visit *v, struct ghost_scrub_stats *st);
+
 /* --- statistics -------------------------------------------------------------- */
 
 struct ghost_stats {

@@ -33,26 +33,30 @@ uint64_t version_term(const struct engine_val *k, const struct engine_val *v)
     return cksum(head, k->len, p + CKSUM_LEN, v->len - CKSUM_LEN);
 }
 
-int corrupt(struct store *s, enum engine_table table, const struct engine_val *k, const char *why)
+void describe_record(enum engine_table table, const struct engine_val *k, char *what, size_t size)
 {
     const unsigned char *p = k->data;
-    char what[160];
-
     if (table == ENGINE_OBJ && k->len == OBJ_KEY_LEN && get_be64(p + 8) == ~GEN_HEAD)
-        snprintf(what, sizeof what, "object %llu (head version)",
+        snprintf(what, size, "object %llu (head version)",
                  (unsigned long long)(get_be64(p) & ~OBJ_KEY_BIT));
     else if (table == ENGINE_OBJ && k->len == OBJ_KEY_LEN)
-        snprintf(what, sizeof what, "object %llu (version %llu)",
+        snprintf(what, size, "object %llu (version %llu)",
                  (unsigned long long)(get_be64(p) & ~OBJ_KEY_BIT),
                  (unsigned long long)~get_be64(p + 8));
     else if (table == ENGINE_OBJ && k->len == TALLY_KEY_LEN)
-        snprintf(what, sizeof what, "the tally of object %llu's map %u",
+        snprintf(what, size, "the tally of object %llu's map %u",
                  (unsigned long long)(get_be64(p) & ~OBJ_KEY_BIT), p[16]);
     else if (table == ENGINE_MAP && k->len >= 17)
-        snprintf(what, sizeof what, "object %llu, map %u, a %zu-byte key",
-                 (unsigned long long)get_be64(p), p[8], k->len - 17);
+        snprintf(what, size, "object %llu, map %u, a %zu-byte key", (unsigned long long)get_be64(p),
+                 p[8], k->len - 17);
     else
-        snprintf(what, sizeof what, "a %zu-byte key of an internal table", k->len);
+        snprintf(what, size, "a %zu-byte key of an internal table", k->len);
+}
+
+int corrupt(struct store *s, enum engine_table table, const struct engine_val *k, const char *why)
+{
+    char what[160];
+    describe_record(table, k, what, sizeof what);
     atomic_fetch_add_explicit(&s->damage, 1, memory_order_relaxed);
     if (!s->quiet)
         ghost_log(GHOST_LOG_ERR, "store %s: %s: %s", s->path, what, why);

@@ -138,6 +138,9 @@ uint64_t version_term(const struct engine_val *k, const struct engine_val *v);
 
 /* Is v's checksum right for key k? */
 bool cksum_ok(const struct engine_val *k, const struct engine_val *v);
+/* What the record under key k of table belongs to, in words ("object 17
+ * (head version)"), into what[size]. */
+void describe_record(enum engine_table table, const struct engine_val *k, char *what, size_t size);
 /* Describe a damaged record of table by what it belongs to, count it
  * (store.damage), log it (unless the store is quiet) and return
  * -GHOST_ECORRUPT. */
