@@ -244,16 +244,19 @@ static void usage(FILE *f)
                "Exit status: 0 clean, 4 errors left, 8 operational error.\n");
 }
 
-static int op_error(const char *store, int e)
+/* Report an operational error: m the library's message (NULL: the last
+ * one), e a negative errno or library code. */
+static int op_error(const char *store, int e, const char *m)
 {
-    const char *m = ghost_errmsg();
+    if (!m)
+        m = ghost_errmsg();
     if (e == -EMEDIUMTYPE)
         fprintf(stderr, "ghostfs fsck: %s: a ghost object store, but not a ghostfs filesystem\n",
                 store);
     else if (m && *m && strstr(m, store))
         fprintf(stderr, "ghostfs fsck: %s\n", m);
     else
-        fprintf(stderr, "ghostfs fsck: %s: %s\n", store, m && *m ? m : strerror(-e));
+        fprintf(stderr, "ghostfs fsck: %s: %s\n", store, m && *m ? m : ghost_strerror(e));
     return FSCK_OPERATIONAL;
 }
 
@@ -263,12 +266,12 @@ static int run(struct fsck *k, const char *store, bool json)
     struct ghost_scrub_stats st = {0};
     struct stat sb;
     if (stat(store, &sb))
-        return op_error(store, -errno);
+        return op_error(store, -errno, NULL);
     fs_options_init(&o);
     o.store.readonly = true;
     int e = fs_open(store, &o, &k->fs);
     if (e)
-        return op_error(store, e);
+        return op_error(store, e, NULL);
     k->tty = isatty(2);
     e = scrub(k, &st);
     if (!k->tty && !e)
@@ -277,14 +280,21 @@ static int run(struct fsck *k, const char *store, bool json)
     if (!k->tty && !e)
         fprintf(stderr, "fsck: structure: %llu directories walked\n",
                 (unsigned long long)k->directories);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", ghost_errmsg()); /* closing clears it */
     fs_close(k->fs);
-    if (e)
-        return op_error(store, e);
+    if (e) {
+        return op_error(store, e, msg);
+    }
     name_findings(k);
     if (json)
         report_json(k, store, &st);
     else
         report_text(k, store, &st);
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr, "ghostfs fsck: writing the report: %s\n", strerror(errno));
+        return FSCK_OPERATIONAL;
+    }
     return k->findings.n ? FSCK_ERRORS_LEFT : FSCK_CLEAN;
 }
 

@@ -405,8 +405,9 @@ struct ghost_scrub_cursor {
  * where it ends. Maps the store keeps no tally of, and a store read
  * without tallies (a format-2 store opened read-only), are not compared;
  * versions kept for snapshots are checked record by record only.
- * Findings go to v->finding (not to the log) and are counted in
- * ghost_stats().damage. Returns 1 when the walk is complete (*cursor is
+ * Findings go to v->finding and are counted in ghost_stats().damage; damage
+ * the engine itself meets (a page it cannot read) is also logged, as every
+ * read logs it. Returns 1 when the walk is complete (*cursor is
  * zeroed: the next call starts again), 0 when there is more (*cursor says
  * where), or a negative errno (*cursor unchanged): -GHOST_ECONFLICT if the
  * view could not begin while the store's map was being grown (retry).

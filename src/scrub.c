@@ -13,8 +13,9 @@
  * a record moved under another key fails too) and its shape: a version's
  * header, no tombstone as a head, an older version under the key of the
  * generation it was written at, nothing newer than the view, a tally's
- * size, a snapshot record's size. Findings go to the caller's callback,
- * never to the log: the caller (fsck, the crawler) reports them.
+ * size, a snapshot record's size. Findings go to the caller's callback:
+ * the caller (fsck, the crawler) reports them; only damage the engine
+ * meets in its own pages is logged as well, as every read logs it.
  *
  * Each map is then compared with its tally (docs/format.md, "Tallies").
  * A map's keys are contiguous in the maps table (owner . map first), so
@@ -400,6 +401,8 @@ static int slice_fn(void *ctx)
     if (sc->next.phase == PHASE_START || sc->next.phase == PHASE_META) {
         r = walk_small(sc, ENGINE_META);
         r = r ? r : walk_small(sc, ENGINE_SNAP);
+        if (r)
+            return r; /* (damage: skip_damage goes on with the objects) */
         sc->next = (struct ghost_scrub_cursor){.phase = PHASE_OBJ};
     }
     if (!r && sc->next.phase == PHASE_OBJ) {
@@ -422,10 +425,17 @@ static int skip_damage(struct scrub *sc)
 {
     enum engine_table t = sc->next.phase == PHASE_MAP ? ENGINE_MAP : ENGINE_OBJ;
     uint64_t o = sc->last_owner;
-    report(sc, GHOST_FIND_ENGINE, t, sc->seen ? o : 0, -1, "%s%s", ghost_errmsg(),
-           sc->seen ? " (after the last record of the object named)" : "");
+    bool known = sc->seen;
+    if (!known && sc->next.phase >= PHASE_OBJ && sc->next.len >= 8) {
+        /* Nothing read in this slice: go on after the owner it resumed at
+         * (a later one; never back, so the walk ends). */
+        o = get_be64(sc->next.key) & (t == ENGINE_OBJ ? ~OBJ_KEY_BIT : UINT64_MAX);
+        known = true;
+    }
+    report(sc, GHOST_FIND_ENGINE, t, known ? o : 0, -1, "%s%s", ghost_errmsg(),
+           known ? " (after the last record of the object named)" : "");
     sc->in_map = sc->cut = false;
-    if (sc->next.phase < PHASE_OBJ || !sc->seen || o >= GHOST_OID_MAX) {
+    if (sc->next.phase < PHASE_OBJ || !known || o >= GHOST_OID_MAX) {
         bool last = sc->next.phase == PHASE_MAP;
         sc->next = (struct ghost_scrub_cursor){.phase = sc->next.phase < PHASE_OBJ ? PHASE_OBJ
                                                                                    : PHASE_MAP};

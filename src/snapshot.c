@@ -11,12 +11,13 @@
 #include <time.h>
 
 /* A snapshot's name is a directory's name too (the filesystem shows each
- * snapshot as a directory): no '/', and not "." or "..", which every
- * directory already holds. */
-static int snap_name_ok(const char *name)
+ * snapshot as a directory): no '/', and (for a new one, `creating`) not "."
+ * or "..", which every directory already holds. An older ghostfs took
+ * those: such a snapshot can still be found and deleted. */
+static int snap_name_ok(const char *name, bool creating)
 {
     size_t n = name ? strlen(name) : 0;
-    bool dots = n && (!strcmp(name, ".") || !strcmp(name, ".."));
+    bool dots = creating && n && (!strcmp(name, ".") || !strcmp(name, ".."));
     if (n == 0 || n > GHOST_SNAP_NAME_MAX || strchr(name, '/') || dots)
         return ghost_set_error(-EINVAL, "snapshot name '%s' is %s", name ? name : "",
                                n == 0                    ? "empty"
@@ -63,7 +64,7 @@ static int snap_create_fn(struct store *s, struct engine_txn *w, void *arg)
 
 int store_snap_create(struct store *s, const char *name)
 {
-    int r = snap_name_ok(name);
+    int r = snap_name_ok(name, true);
     return r ? r : store_small_write(s, snap_create_fn, (void *)name, true);
 }
 
@@ -81,7 +82,7 @@ static int snap_delete_fn(struct store *s, struct engine_txn *w, void *arg)
 
 int store_snap_delete(struct store *s, const char *name)
 {
-    int r = snap_name_ok(name);
+    int r = snap_name_ok(name, false);
     return r ? r : store_small_write(s, snap_delete_fn, (void *)name, true);
 }
 
@@ -107,7 +108,7 @@ static int snap_find_fn(void *ctx)
 
 int store_snap_find(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen)
 {
-    int r = snap_name_ok(name);
+    int r = snap_name_ok(name, false);
     struct snap_read a = {.s = s, .view = view, .name = name, .gen = gen};
     return r ? r : store_guarded(s, snap_find_fn, &a, "reading a snapshot");
 }
