@@ -3,7 +3,8 @@
  *
  * Module map (one concern per file), from the top down:
  *   connection.c  a connection: open/close, coherence, OID blocks, stats
- *   txn.c         read set, write set, read-your-writes, ghost_run()
+ *   txn.c         read set, write set, read-your-writes
+ *   retry.c       ghost_run(): the retry loop and its backoff
  *   committer.c   the group-commit thread and durability requests
  *   cache.c       OID -> handle, pins, LRU, the byte budget, ghosts
  *   log.c         logging and ghost_errmsg()

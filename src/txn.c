@@ -1,5 +1,5 @@
 /*
- * txn.c - optimistic transactions: read set, write set, and ghost_run().
+ * txn.c - optimistic transactions: read set and write set.
  *
  * A transaction remembers every object and map key it read, with the
  * generation of the version it saw (0 for "absent"), and buffers every write:
@@ -15,10 +15,7 @@
  * on the first read that needs it and ended before commit, so views stay
  * short.
  *
- * ghost_run() owns the retry loop: every caller's work runs in a fresh
- * transaction each attempt, so no state from an aborted attempt can leak
- * into the next one; the backoff is exponential with full jitter. (Fresh
- * in state: the buffers of a thread's last transaction are reused.)
+ * ghost_run(), the retry loop around them, is retry.c's.
  *
  * A transaction belongs to one thread; it takes no locks of its own.
  */
@@ -27,7 +24,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <xxhash.h>
 
 struct arena_chunk {
@@ -773,63 +769,4 @@ int ghost_map_check(struct ghost_txn *t, uint64_t owner, uint8_t map, struct gho
     atomic_fetch_add_explicit(&s->damage, 1, memory_order_relaxed);
     ghost_log(GHOST_LOG_ERR, "%s", ghost_errmsg());
     return r;
-}
-
-/* ---- the retry helper ------------------------------------------------------------ */
-
-static void backoff(unsigned attempt, uint64_t *seed)
-{
-    /* Full jitter: sleep a random time in [0, min(cap, base * 2^attempt)). */
-    uint64_t cap_ns = 10 * 1000 * 1000, base_ns = 20 * 1000;
-    uint64_t limit = attempt >= 9 ? cap_ns : base_ns << attempt;
-    if (limit > cap_ns)
-        limit = cap_ns;
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    uint64_t ns = *seed % limit;
-    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-    nanosleep(&ts, NULL);
-}
-
-int ghost_run(struct ghost *g, int (*fn)(struct ghost_txn *txn, void *arg), void *arg)
-{
-    ghost_clear_error();
-    unsigned max = g->opts.max_retries ? g->opts.max_retries : 10000;
-    uint64_t seed = 0; /* seeded at the first retry: most runs need none */
-    for (unsigned attempt = 0;; attempt++) {
-        struct ghost_txn *t;
-        int r = ghost_txn_begin(g, &t);
-        if (r)
-            return r;
-        r = fn(t, arg);
-        if (r == 0)
-            r = ghost_txn_commit(t);
-        else
-            ghost_txn_abort(t);
-        if (r == -GHOST_EDISCONNECT) {
-            /* The engine dropped its connection: every view is dead, and
-             * the work starts over on a new one. */
-            int rc = engine_reconnect(g->store.eng);
-            if (rc)
-                return rc;
-        } else if (r != -GHOST_ECONFLICT) {
-            return r;
-        }
-        if (attempt + 1 >= max)
-            return r == -GHOST_ECONFLICT
-                       ? ghost_set_error(r, "gave up after %u conflicting attempts", max)
-                       : ghost_set_error(r,
-                                         "gave up after %u attempts, the last "
-                                         "disconnected",
-                                         max);
-        atomic_fetch_add(&g->retries, 1);
-        if (!seed) {
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            seed = (uint64_t)now.tv_nsec * 0x9e3779b97f4a7c15ull + (uint64_t)(uintptr_t)&now;
-            seed |= 1;
-        }
-        backoff(attempt, &seed);
-    }
 }

@@ -66,6 +66,17 @@ static size_t map_key(unsigned char *k, uint64_t owner, uint8_t map, const void 
     return 17 + klen;
 }
 
+size_t forge_dirent_key(unsigned char *k, const char *name)
+{
+    size_t len = strlen(name);
+    uint64_t h = XXH3_64bits(name, len) >> 1;
+    h = h < 3 ? h + 3 : h; /* 0, 1, 2 are the listing's start, "." and ".." */
+    for (int i = 0; i < 8; i++)
+        k[i] = (unsigned char)(h >> (56 - 8 * i));
+    memcpy(k + 8, name, len);
+    return 8 + len;
+}
+
 void forge_lose_key(const char *path, uint64_t owner, uint8_t map, const void *key, size_t klen)
 {
     struct forge f;

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "forge.h"
 #include "fs.h"
@@ -32,16 +31,6 @@ static void lose_block(uint64_t ino, uint64_t index)
     close_fs();
     forge_lose_key(path, ino, FS_MAP_DATA, k, sizeof k);
     open_fs();
-}
-
-/* The key of a directory entry (docs/format.md). */
-static size_t dirent_key(unsigned char *k, const char *name)
-{
-    size_t len = strlen(name);
-    uint64_t h = XXH3_64bits(name, len) >> 1;
-    be64_put(k, h < 3 ? h + 3 : h);
-    memcpy(k + 8, name, len);
-    return 8 + len;
 }
 
 static int ignore(void *arg, const char *name, const struct fs_attr *a, uint64_t next_off)
@@ -110,7 +99,7 @@ START_TEST(lost_entry_fails_listing)
     uint64_t other = mkdir_(FS_ROOT_INO, "other");
     mkfile(other, "fine");
     unsigned char k[64];
-    size_t klen = dirent_key(k, "f3");
+    size_t klen = forge_dirent_key(k, "f3");
     close_fs();
     forge_lose_key(path, d, FS_MAP_DIRENT, k, klen);
     open_fs();
@@ -167,7 +156,7 @@ START_TEST(counted_listing)
     ck_assert(l.counting);
     ck_assert_uint_eq(l.seen, 9);
     unsigned char k[64];
-    size_t klen = dirent_key(k, "f4");
+    size_t klen = forge_dirent_key(k, "f4");
     close_fs();
     forge_lose_key(path, d, FS_MAP_DIRENT, k, klen);
     open_fs();

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "forge.h"
 #include "fs.h"
@@ -56,15 +55,6 @@ static void expect_finding(const char *kind, uint64_t oid)
     char want[128];
     snprintf(want, sizeof want, "%s: oid %" PRIu64, kind, oid);
     ck_assert_msg(strstr(out, want), "fsck did not report \"%s\"; it said:\n%s", want, out);
-}
-
-static size_t dirent_key(unsigned char *k, const char *name)
-{
-    size_t len = strlen(name);
-    uint64_t h = XXH3_64bits(name, len) >> 1;
-    be64_put(k, h < 3 ? h + 3 : h);
-    memcpy(k + 8, name, len);
-    return 8 + len;
 }
 
 START_TEST(clean_store)
@@ -111,7 +101,7 @@ START_TEST(lost_entry)
     mkfile(d, "g");
     close_fs();
     unsigned char k[64];
-    forge_lose_key(path, d, FS_MAP_DIRENT, k, dirent_key(k, "f"));
+    forge_lose_key(path, d, FS_MAP_DIRENT, k, forge_dirent_key(k, "f"));
     EXPECT(run_fsck(), 4);
     expect_finding("unreachable", f);
     expect_finding("map-short", d);
