@@ -168,7 +168,7 @@ int engine_write_begin(struct engine *e, struct engine_txn **w)
 static void forget_write_cursors(struct engine *e)
 {
     for (int i = 0; i < ENGINE_TABLES; i++)
-        e->wcur[i] = NULL;
+        e->wcur[i] = e->ncur[i] = NULL;
 }
 
 /* Raise the change log's `committed` and `durable` marks after gen's commit.
@@ -294,19 +294,34 @@ int engine_cursor_current(struct engine_cursor *c, struct engine_val *key, struc
  * transaction for the time of the call, and if a damaged page cuts the
  * call short (engine_guarded), the transaction's abort would free that
  * cursor - an address on the stack. A cursor of our own is on the heap. */
-static int write_cursor(struct engine *e, struct engine_txn *w, enum engine_table table,
-                        MDB_cursor **c)
+static int open_cursor(struct engine *e, struct engine_txn *w, enum engine_table table,
+                       MDB_cursor **slot)
 {
-    if (__builtin_expect(!e->wcur[table], 0)) {
-        int rc = mdb_cursor_open(MT(w), e->dbi[table], &e->wcur[table]);
+    if (__builtin_expect(!*slot, 0)) {
+        int rc = mdb_cursor_open(MT(w), e->dbi[table], slot);
         if (rc) {
-            e->wcur[table] = NULL;
+            *slot = NULL;
             return lmdb_err(e, rc, "opening a cursor");
         }
     }
-    assert(mdb_cursor_txn(e->wcur[table]) == MT(w));
-    *c = e->wcur[table];
+    assert(mdb_cursor_txn(*slot) == MT(w));
     return 0;
+}
+
+static int write_cursor(struct engine *e, struct engine_txn *w, enum engine_table table,
+                        MDB_cursor **c)
+{
+    int rc = open_cursor(e, w, table, &e->wcur[table]);
+    *c = e->wcur[table];
+    return rc;
+}
+
+/* Check what LMDB may rebalance before c deletes its key (lmdb_pages.c). */
+static int check_delete(struct engine *e, struct engine_txn *w, enum engine_table table,
+                        MDB_cursor *c)
+{
+    int rc = open_cursor(e, w, table, &e->ncur[table]);
+    return rc ? rc : lmdb_check_delete(e, c, e->ncur[table]);
 }
 
 int engine_put(struct engine *e, struct engine_txn *w, enum engine_table table,
@@ -369,7 +384,12 @@ int engine_del(struct engine *e, struct engine_txn *w, enum engine_table table,
     if (rc)
         return rc;
     rc = mdb_cursor_get(c, &k, &v, MDB_SET);
-    rc = rc ? rc : mdb_cursor_del(c, 0);
+    if (rc)
+        return lmdb_err(e, rc, "deleting");
+    rc = check_delete(e, w, table, c);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_del(c, 0);
     return rc ? lmdb_err(e, rc, "deleting") : 0;
 }
 
@@ -387,8 +407,18 @@ int engine_cursor_put(struct engine_cursor *c, const struct engine_val *key, siz
 
 int engine_cursor_del(struct engine_cursor *c)
 {
-    int rc = mdb_cursor_del(MC(c), 0);
-    return rc ? lmdb_err(cursor_engine(c), rc, "deleting") : 0;
+    struct engine *e = cursor_engine(c);
+    struct engine_txn *w = (struct engine_txn *)mdb_cursor_txn(MC(c));
+    MDB_dbi dbi = mdb_cursor_dbi(MC(c));
+    int table = 0;
+    while (table < ENGINE_TABLES && e->dbi[table] != dbi)
+        table++;
+    assert(table < ENGINE_TABLES);
+    int rc = check_delete(e, w, (enum engine_table)table, MC(c));
+    if (rc)
+        return rc;
+    rc = mdb_cursor_del(MC(c), 0);
+    return rc ? lmdb_err(e, rc, "deleting") : 0;
 }
 
 /* ---- the change log ---- */

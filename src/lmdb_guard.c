@@ -28,7 +28,8 @@
  * free a stack address. And no guard undoes what LMDB writes while it
  * trusts a damaged page it does not check (merging a zeroed neighbour
  * into a leaf corrupts its own heap): the guard keeps reads safe, and
- * writes whose own path meets the damage.
+ * writes whose own path meets the damage; lmdb_pages.c checks the pages a
+ * delete would merge before LMDB reads them.
  */
 #include "lmdb_int.h"
 

@@ -147,8 +147,18 @@ struct engine {
      * one per table, opened on first use; LMDB closes them when the
      * transaction ends. Touched only by the holder of LMDB's writer lock. */
     MDB_cursor *wcur[ENGINE_TABLES];
+    /* And the cursors lmdb_check_delete sends to a delete's neighbours. */
+    MDB_cursor *ncur[ENGINE_TABLES];
+    bool pages_checked;          /* lmdb_check_delete knows this LMDB's cursors */
     atomic_uint_fast64_t damage; /* damaged pages met (engine_damage) */
 };
+
+/* lmdb_pages.c */
+/* Before cursor c deletes its current key: if LMDB may then rebalance,
+ * check the neighbouring pages it would read, sending cursor n (of the
+ * same transaction and table) there. 0, or -GHOST_ECORRUPT if one is
+ * damaged (nothing is changed). */
+int lmdb_check_delete(struct engine *e, MDB_cursor *c, MDB_cursor *n);
 
 /* engine_lmdb.c */
 /* Map an LMDB return code to ours, naming what was being done. */

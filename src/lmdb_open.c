@@ -263,6 +263,7 @@ static void measure(struct engine *e)
     mdb_env_stat(e->env, &mst);
     e->map_size = info.me_mapsize;
     e->psize = mst.ms_psize;
+    e->pages_checked = true;
     mdb_env_get_fd(e->env, &e->fd);
     /* What is surely allocated: LMDB's pages. (With MDB_WRITEMAP the file is
      * as long as the map, mostly holes, so its size says nothing.) */

@@ -579,9 +579,10 @@ static int del_fn(struct ghost_txn *t, void *arg)
  * -GHOST_ECORRUPT, and the process lives on to read what lies past the
  * damage and to write there. (What LMDB does with a neighbour it does not
  * check is its own: here it may refuse, or move the damaged page's nodes
- * as they are. One case is left out because no guard can cover it: a
- * zeroed or garbage page as the right neighbour of the leftmost leaf,
- * which LMDB merges, corrupting its own state before any check fires.) */
+ * as they are.) A zeroed or garbage page as the right neighbour of the
+ * leftmost leaf, which LMDB would merge into it without a look at the
+ * header (cases 4 and 5), killed the process before lmdb_pages.c checked
+ * the neighbours of a delete. */
 static int deletes_child(const struct layout *L, int bad)
 {
     struct ghost *g = open_child();
@@ -606,23 +607,98 @@ static int deletes_child(const struct layout *L, int bad)
     return 0;
 }
 
-/* The damaged leaf to the right (the header forged) and to the left of
- * the leaf emptied (the header forged, the page zeroed, the page full of
- * garbage). */
+/* The damaged leaf to the left of the leaf emptied (cases 1-3: the
+ * header forged, the page zeroed, the page full of garbage) and to the
+ * right of the leftmost leaf, emptied (cases 0, 4, 5: the same). */
 START_TEST(delete_beside_damage)
 {
     struct layout L;
     build_store();
     find_layout(&L);
-    int bad = _i == 0 ? 1 : L.nleaves / 2;
+    int bad = _i == 0 || _i >= 4 ? 1 : L.nleaves / 2;
     if (_i < 2) {
         leaf_as_branch(&L, bad);
     } else {
         unsigned char page[65536];
-        memset(page, _i == 2 ? 0 : 0xA5, L.psize);
+        memset(page, _i % 2 == 0 ? 0 : 0xA5, L.psize);
         page_io(&L, L.leaf[bad], page, true);
     }
     in_child(deletes_child, &L, bad);
+}
+END_TEST
+
+/* In a sound store the checks before a delete refuse nothing: every key
+ * deleted in a shuffled order, in transactions of one to forty deletes,
+ * some of them putting and deleting keys of their own (pages changed in
+ * the transaction, which live in LMDB's heap, not in the map). */
+struct churn {
+    const int *order;
+    int from, to;
+    bool own; /* also put keys past KEYS, and delete every other one */
+};
+
+static int churn_fn(struct ghost_txn *t, void *arg)
+{
+    const struct churn *c = arg;
+    unsigned char v[VLEN];
+    char key[8];
+    for (int i = c->from; i < c->to; i++) {
+        if (c->own) {
+            key_of(KEYS + c->order[i], key);
+            value_of(KEYS + c->order[i], 0, v);
+            int r = ghost_map_put(t, OWNER, MAP, key, 6, v, VLEN);
+            if (r)
+                return r;
+        }
+        key_of(c->order[i], key);
+        int r = ghost_map_del(t, OWNER, MAP, key, 6);
+        if (r)
+            return r;
+        if (c->own && i % 2) {
+            key_of(KEYS + c->order[i], key);
+            if ((r = ghost_map_del(t, OWNER, MAP, key, 6)))
+                return r;
+        }
+    }
+    return 0;
+}
+
+START_TEST(deletes_in_a_sound_store_pass)
+{
+    int order[KEYS];
+    uint64_t x = 88172645463325252ull;
+    build_store();
+    for (int i = 0; i < KEYS; i++)
+        order[i] = i;
+    for (int i = KEYS - 1; i > 0; i--) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int j = (int)(x % (uint64_t)(i + 1)), tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+    struct ghost *g;
+    OK(ghost_open(path, NULL, &g));
+    for (int i = 0, n = 0; i < KEYS; n++) {
+        int len = 1 + (int)((uint64_t)i * 2654435761u % 40);
+        struct churn c = {order, i, i + len < KEYS ? i + len : KEYS, n % 3 == 0};
+        int r = ghost_run(g, churn_fn, &c);
+        ck_assert_msg(r == 0, "deletes %d..%d: %s", c.from, c.to, test_ename(r));
+        i = c.to;
+    }
+    ck_assert_uint_eq(damage_count(g), 0);
+    struct ghost_txn *t;
+    OK(ghost_txn_begin(g, &t));
+    for (int i = 0; i < 2 * KEYS; i++) {
+        char key[8];
+        const void *val;
+        size_t vlen;
+        key_of(i, key);
+        int r = ghost_map_get(t, OWNER, MAP, key, 6, &val, &vlen);
+        ck_assert_msg(r == -ENOENT || i >= KEYS, "key %d outlived its delete", i);
+        ck_assert_msg(r == 0 || r == -ENOENT, "key %d: %s", i, test_ename(r));
+    }
+    ghost_txn_abort(t);
+    ghost_close(g);
 }
 END_TEST
 
@@ -646,7 +722,8 @@ static Suite *guard_suite(void)
     tcase_add_test(tc, walk_into_meta_is_corrupt);
     tcase_add_test(tc, fault_is_corrupt);
     tcase_add_loop_test(tc, write_into_damage_fails_alone, 0, 2);
-    tcase_add_loop_test(tc, delete_beside_damage, 0, 4);
+    tcase_add_loop_test(tc, delete_beside_damage, 0, 6);
+    tcase_add_test(tc, deletes_in_a_sound_store_pass);
     suite_add_tcase(s, tc);
     return s;
 }
