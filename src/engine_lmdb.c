@@ -140,6 +140,7 @@ int lmdb_begin(struct engine *e, unsigned flags, MDB_txn **txn)
         MDB_envinfo info;
         mdb_env_info(e->env, &info);
         e->map_size = info.me_mapsize;
+        lmdb_pages_map(e);
         lmdb_resize_end(e);
     }
 }
@@ -316,14 +317,6 @@ static int write_cursor(struct engine *e, struct engine_txn *w, enum engine_tabl
     return rc;
 }
 
-/* Check what LMDB may rebalance before c deletes its key (lmdb_pages.c). */
-static int check_delete(struct engine *e, struct engine_txn *w, enum engine_table table,
-                        MDB_cursor *c)
-{
-    int rc = open_cursor(e, w, table, &e->ncur[table]);
-    return rc ? rc : lmdb_check_delete(e, c, e->ncur[table]);
-}
-
 int engine_put(struct engine *e, struct engine_txn *w, enum engine_table table,
                const struct engine_val *key, size_t vlen, void **val)
 {
@@ -386,7 +379,7 @@ int engine_del(struct engine *e, struct engine_txn *w, enum engine_table table,
     rc = mdb_cursor_get(c, &k, &v, MDB_SET);
     if (rc)
         return lmdb_err(e, rc, "deleting");
-    rc = check_delete(e, w, table, c);
+    rc = lmdb_check_delete(e, c, &e->ncur[table]);
     if (rc)
         return rc;
     rc = mdb_cursor_del(c, 0);
@@ -408,13 +401,12 @@ int engine_cursor_put(struct engine_cursor *c, const struct engine_val *key, siz
 int engine_cursor_del(struct engine_cursor *c)
 {
     struct engine *e = cursor_engine(c);
-    struct engine_txn *w = (struct engine_txn *)mdb_cursor_txn(MC(c));
     MDB_dbi dbi = mdb_cursor_dbi(MC(c));
     int table = 0;
     while (table < ENGINE_TABLES && e->dbi[table] != dbi)
         table++;
     assert(table < ENGINE_TABLES);
-    int rc = check_delete(e, w, (enum engine_table)table, MC(c));
+    int rc = lmdb_check_delete(e, MC(c), &e->ncur[table]);
     if (rc)
         return rc;
     rc = mdb_cursor_del(MC(c), 0);

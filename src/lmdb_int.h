@@ -149,16 +149,24 @@ struct engine {
     MDB_cursor *wcur[ENGINE_TABLES];
     /* And the cursors lmdb_check_delete sends to a delete's neighbours. */
     MDB_cursor *ncur[ENGINE_TABLES];
-    bool pages_checked;          /* lmdb_check_delete knows this LMDB's cursors */
+    enum { PAGES_UNKNOWN, PAGES_CHECKED, PAGES_UNCHECKED } pages_checked; /* lmdb_pages.c */
+    const unsigned char *pages; /* the file mapped read-only (lmdb_pages_map), or NULL */
+    size_t pages_len;
     atomic_uint_fast64_t damage; /* damaged pages met (engine_damage) */
 };
 
 /* lmdb_pages.c */
 /* Before cursor c deletes its current key: if LMDB may then rebalance,
- * check the neighbouring pages it would read, sending cursor n (of the
- * same transaction and table) there. 0, or -GHOST_ECORRUPT if one is
- * damaged (nothing is changed). */
-int lmdb_check_delete(struct engine *e, MDB_cursor *c, MDB_cursor *n);
+ * check the neighbouring pages it would read; where that needs a search,
+ * it is made with cursor *n (of c's transaction and table), opened on
+ * first use. 0, or -GHOST_ECORRUPT if one is damaged (nothing is
+ * changed). */
+int lmdb_check_delete(struct engine *e, MDB_cursor *c, MDB_cursor **n);
+/* Map the file read-only for lmdb_check_delete, map_size bytes (again,
+ * after the map was resized; with no transaction of this process open),
+ * and unmap it. Without the map, the checks take the slow way. */
+void lmdb_pages_map(struct engine *e);
+void lmdb_pages_unmap(struct engine *e);
 
 /* engine_lmdb.c */
 /* Map an LMDB return code to ours, naming what was being done. */

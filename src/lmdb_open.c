@@ -263,7 +263,6 @@ static void measure(struct engine *e)
     mdb_env_stat(e->env, &mst);
     e->map_size = info.me_mapsize;
     e->psize = mst.ms_psize;
-    e->pages_checked = true;
     mdb_env_get_fd(e->env, &e->fd);
     /* What is surely allocated: LMDB's pages. (With MDB_WRITEMAP the file is
      * as long as the map, mostly holes, so its size says nothing.) */
@@ -336,6 +335,7 @@ int engine_open(struct engine **ep, const char *path, const struct engine_opts *
     if (r)
         goto fail;
     measure(e);
+    lmdb_pages_map(e);
     r = open_changes(e, o, uuid);
     r = r ? r : lmdb_check_generation(e, o);
     if (r)
@@ -343,6 +343,7 @@ int engine_open(struct engine **ep, const char *path, const struct engine_opts *
     *ep = e;
     return 0;
 fail:
+    lmdb_pages_unmap(e);
     changes_close(&e->changes);
     if (e->env)
         mdb_env_close(e->env);
@@ -375,6 +376,7 @@ void engine_close(struct engine *e)
     if (!e)
         return;
     sync_for_close(e);
+    lmdb_pages_unmap(e);
     mdb_env_close(e->env);
     changes_close(&e->changes);
     lmdb_resize_destroy(e);

@@ -29,14 +29,22 @@
  * turn themselves off, once, with a warning, and deletes go on as before.
  * The page and node layout is LMDB's file format, fixed for a data version.
  *
- * To reach a neighbour we do not follow page numbers ourselves (a page this
- * transaction changed lives in LMDB's heap, not in the map): a second
- * cursor is sent there by key, so LMDB resolves the pages, and its stack
- * is then checked from the neighbour down.
+ * A leaf's neighbour is first read where it lies in the file, through a
+ * read-only map of our own (LMDB does not publish where its map is): its
+ * number comes from the parent on the delete's path. If the page there is
+ * sound, it is sound; if this transaction changed it, LMDB's copy in its
+ * heap is LMDB's own work, made from a page it read whole. If it is not
+ * sound there, it may be damaged, or the number may be one this
+ * transaction reused for a page of its own (the file still holds what was
+ * there before): a second cursor is then sent to the neighbour by key, so
+ * LMDB resolves the page itself, and its stack is checked from the
+ * neighbour down. That search is also how a parent's neighbour is checked
+ * (a cascade, rare).
  */
 #include "lmdb_int.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 /* LMDB's cursor, as far as we read it (struct MDB_cursor in mdb.c). */
 #define CURSOR_STACK 32
@@ -52,6 +60,8 @@ struct cursor_stack {
     uint16_t ki[CURSOR_STACK];
 };
 #define C_INITIALIZED 0x01
+/* More keys than any page holds: every node of a page. */
+#define CURSOR_MAX_KEYS 0xffff
 
 /* The page format (LMDB's data version 1, 64-bit). */
 #define PAGE_HDR 16
@@ -113,9 +123,11 @@ static unsigned leaf_node_bytes(const unsigned char *node)
     return (unsigned)((sz + 1) & ~(size_t)1) + sizeof(uint16_t);
 }
 
-/* Is the page sound enough for LMDB to read its nodes: numbered pgno, of
- * the kind its level says, its bounds and nodes inside the page? */
-static bool page_sound(const unsigned char *pg, uint64_t pgno, bool leaf, unsigned psize)
+/* Is the page's header sound enough for LMDB to use: numbered pgno, of
+ * the kind its level says, its bounds inside the page, and nodes [from,
+ * to) (clipped to its keys) inside it too? */
+static bool page_sound(const unsigned char *pg, uint64_t pgno, bool leaf, unsigned psize,
+                       unsigned from, unsigned to)
 {
     unsigned flags = page_flags(pg), lower = u16(pg + 12), upper = u16(pg + 14);
     if (page_pgno(pg) != pgno || (flags & ~(P_BRANCH | P_LEAF | P_DIRTY | P_KEEP)) ||
@@ -124,7 +136,7 @@ static bool page_sound(const unsigned char *pg, uint64_t pgno, bool leaf, unsign
     if (lower < PAGE_HDR + 2 || (lower & 1) || lower > upper || upper > psize)
         return false;
     unsigned n = page_keys(pg);
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = from; i < to && i < n; i++) {
         unsigned off = u16(pg + PAGE_HDR + 2 * i);
         if (off < upper || off > psize - NODE_HDR)
             return false;
@@ -141,6 +153,28 @@ static bool page_sound(const unsigned char *pg, uint64_t pgno, bool leaf, unsign
             return false;
     }
     return true;
+}
+
+/* The fill of a page in thousandths, as LMDB reckons it. */
+static unsigned page_fill(const unsigned char *pg, unsigned psize)
+{
+    unsigned room = psize - PAGE_HDR, free = u16(pg + 14) - u16(pg + 12);
+    return free >= room ? 0 : (unsigned)(1000UL * (room - free) / room);
+}
+
+/* Is the neighbour pg, beside a leaf to be rebalanced, sound in what LMDB
+ * will read of it: one node it may move over (the last of a left
+ * neighbour, the first of a right one) when it has enough to spare, or
+ * else every node, to be merged? */
+static bool leaf_neighbour_sound(const unsigned char *pg, uint64_t pgno, unsigned psize, bool left)
+{
+    if (!page_sound(pg, pgno, true, psize, 0, 0))
+        return false;
+    unsigned n = page_keys(pg);
+    if (page_fill(pg, psize) >= FILL_THRESHOLD && n > 1)
+        return left ? page_sound(pg, pgno, true, psize, n - 1, n)
+                    : page_sound(pg, pgno, true, psize, 0, 1);
+    return page_sound(pg, pgno, true, psize, 0, n);
 }
 
 /* Does LMDB's cursor c look the way struct cursor_stack says, positioned
@@ -196,7 +230,52 @@ static int seek_neighbour(MDB_cursor *n, const struct cursor_stack *s, unsigned 
     return rc;
 }
 
-/* Check the neighbour of the page at level l of s, and its path down. */
+static int damaged(struct engine *e)
+{
+    lmdb_damage(e);
+    if (!e->quiet)
+        ghost_log(GHOST_LOG_ERR, "store %s: a delete would merge a damaged page", e->path);
+    return ghost_set_error(-GHOST_ECORRUPT, "store %s: corrupt: a page beside a delete is damaged",
+                           e->path);
+}
+
+void lmdb_pages_map(struct engine *e)
+{
+    lmdb_pages_unmap(e);
+    void *m = mmap(NULL, e->map_size, PROT_READ, MAP_SHARED, e->fd, 0);
+    if (m == MAP_FAILED)
+        return; /* every neighbour through a search */
+    e->pages = m;
+    e->pages_len = e->map_size;
+}
+
+void lmdb_pages_unmap(struct engine *e)
+{
+    if (e->pages)
+        munmap((void *)e->pages, e->pages_len);
+    e->pages = NULL;
+    e->pages_len = 0;
+}
+
+/* Is the neighbour of the leaf of s sound where it lies in the file? Pages
+ * past the last one committed may lie past the file's end (a fault), and
+ * are left to the search. */
+static bool leaf_neighbour_in_file(struct engine *e, const struct cursor_stack *s)
+{
+    const unsigned char *parent = s->pg[s->top - 1];
+    unsigned at = s->ki[s->top - 1], nb = at == 0 ? 1 : at - 1;
+    if (nb >= page_keys(parent))
+        return true; /* none: LMDB asserts its parent has two */
+    uint64_t pgno = branch_child(node_at(parent, nb));
+    MDB_envinfo info;
+    mdb_env_info(e->env, &info);
+    if (!e->pages || pgno > info.me_last_pgno || (pgno + 1) * e->psize > e->pages_len)
+        return false;
+    return leaf_neighbour_sound(e->pages + pgno * e->psize, pgno, e->psize, at != 0);
+}
+
+/* Check the neighbour of the page at level l of s, and its path down,
+ * found by a search with cursor n. */
 static int check_neighbour(struct engine *e, MDB_cursor *n, const struct cursor_stack *s,
                            unsigned l)
 {
@@ -207,43 +286,57 @@ static int check_neighbour(struct engine *e, MDB_cursor *n, const struct cursor_
     if (rc)
         return lmdb_err(e, rc, "checking a page beside a delete");
     unsigned nb = s->ki[l - 1] == 0 ? 1 : s->ki[l - 1] - 1;
-    bool sound = ns->snum == s->snum && ns->pg[l - 1] == s->pg[l - 1] && ns->ki[l - 1] == nb;
-    for (unsigned j = l; sound && j <= ns->top; j++) {
+    if (ns->snum != s->snum || ns->pg[l - 1] != s->pg[l - 1] || ns->ki[l - 1] != nb)
+        return damaged(e);
+    for (unsigned j = l; j <= ns->top; j++) {
         uint64_t pgno = branch_child(node_at(ns->pg[j - 1], ns->ki[j - 1]));
-        sound = page_sound(ns->pg[j], pgno, j == ns->top, e->psize);
+        if (!page_sound(ns->pg[j], pgno, j == ns->top, e->psize, 0, CURSOR_MAX_KEYS))
+            return damaged(e);
     }
-    if (sound)
-        return 0;
-    lmdb_damage(e);
-    if (!e->quiet)
-        ghost_log(GHOST_LOG_ERR, "store %s: a delete would merge a damaged page", e->path);
-    return ghost_set_error(-GHOST_ECORRUPT, "store %s: corrupt: a page beside a delete is damaged",
-                           e->path);
+    return 0;
 }
 
-int lmdb_check_delete(struct engine *e, MDB_cursor *c, MDB_cursor *n)
+int lmdb_check_delete(struct engine *e, MDB_cursor *c, MDB_cursor **n)
 {
     const struct cursor_stack *s = (const struct cursor_stack *)c;
-    if (!e->pages_checked)
-        return 0;
-    int known = stack_known(c, s);
-    if (known < 0)
-        return 0; /* on no key: LMDB's delete refuses by itself */
-    if (!known) {
-        e->pages_checked = false;
-        ghost_log(GHOST_LOG_WARN,
-                  "store %s: this LMDB's cursors are not laid out as expected: deletes go on "
-                  "without checking the pages they may merge",
-                  e->path);
-        return 0;
+    if (__builtin_expect(e->pages_checked != PAGES_CHECKED, 0)) {
+        /* The first delete of this connection tells whether we know how
+         * this LMDB lays its cursor out; if we do not, none is checked. */
+        if (e->pages_checked == PAGES_UNCHECKED)
+            return 0;
+        int known = stack_known(c, s);
+        if (known < 0)
+            return 0; /* on no key, it cannot tell: LMDB refuses the delete */
+        if (!known) {
+            e->pages_checked = PAGES_UNCHECKED;
+            ghost_log(GHOST_LOG_WARN,
+                      "store %s: this LMDB's cursors are not laid out as expected: deletes go "
+                      "on without checking the pages they may merge",
+                      e->path);
+            return 0;
+        }
+        e->pages_checked = PAGES_CHECKED;
     }
+    /* On no key, LMDB's delete refuses by itself. */
+    if (!(s->flags & C_INITIALIZED) || s->snum == 0 || s->ki[s->top] >= page_keys(s->pg[s->top]))
+        return 0;
     if (s->top == 0 || !leaf_will_underflow(s, e->psize))
         return 0;
-    /* The leaf's neighbour; then, while a merge could leave the parent
-     * with one key, the parent's, and so on up. */
+    if (leaf_neighbour_in_file(e, s) && (s->top == 1 || page_keys(s->pg[s->top - 1]) > 2))
+        return 0;
+    /* The slow way, through a search: the leaf's neighbour; then, while a
+     * merge could leave the parent with one key, the parent's, and so on
+     * up. */
+    if (!*n) {
+        int rc = mdb_cursor_open(mdb_cursor_txn(c), mdb_cursor_dbi(c), n);
+        if (rc) {
+            *n = NULL;
+            return lmdb_err(e, rc, "opening a cursor");
+        }
+    }
     for (unsigned l = s->top; l >= 1; l--) {
         assert(l < s->snum);
-        int r = check_neighbour(e, n, s, l);
+        int r = check_neighbour(e, *n, s, l);
         if (r)
             return r;
         if (l == 1 || page_keys(s->pg[l - 1]) > 2)

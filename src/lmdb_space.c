@@ -42,6 +42,7 @@ int engine_grow(struct engine *e)
         MDB_envinfo info;
         mdb_env_info(e->env, &info);
         e->map_size = info.me_mapsize;
+        lmdb_pages_map(e);
         atomic_fetch_add(&e->grows, 1);
         ghost_log(GHOST_LOG_INFO, "store %s: map grown to %zu MiB", e->path, e->map_size >> 20);
     }
