@@ -129,9 +129,11 @@ int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
 int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name, struct fs_attr *out);
 int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
 int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
-/* flags: RENAME_NOREPLACE, RENAME_EXCHANGE. */
-int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
-              const char *newname, unsigned flags);
+/* flags: RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT (a character
+ * device 0:0 owned by ctx's caller takes the old name, in the same
+ * transaction). ctx is read only for a whiteout. */
+int fs_rename(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+              uint64_t newparent, const char *newname, unsigned flags);
 
 /* Directory listing. Offsets are stable cookies derived from name hashes:
  * entries added or removed during a listing never make another one be

@@ -17,6 +17,7 @@
 #include "attr.h"
 #include "dirent.h"
 #include "itable.h"
+#include "make.h"
 
 struct mk_ctx {
     struct fs *fs;
@@ -70,40 +71,46 @@ static int link_record(struct ghost_txn *t, struct mk_ctx *c, struct rec *r, int
     return 0;
 }
 
-/* The record of a new inode (its number allocated in t); a new directory
- * adds a link to its parent pr. */
-static int new_record(struct ghost_txn *t, struct mk_ctx *c, struct rec *pr, struct rec *r,
-                      int64_t now)
+int make_node(struct ghost_txn *t, const struct fs_ctx *ctx, uint64_t parent, struct rec *pr,
+              uint32_t mode, uint64_t rdev, int64_t now, uint64_t *ino, struct rec *r)
 {
-    int e = ghost_oid_alloc(t, &c->ino);
+    int e = ghost_oid_alloc(t, ino);
     if (e)
         return e;
     memset(r, 0, sizeof *r);
-    r->mode = c->mode;
-    r->uid = c->ctx->uid;
-    r->gid = c->ctx->gid;
+    r->mode = mode;
+    r->uid = ctx->uid;
+    r->gid = ctx->gid;
     if (pr->mode & S_ISGID) { /* setgid directory: inherit its group */
         r->gid = pr->gid;
-        if (S_ISDIR(c->mode))
+        if (S_ISDIR(mode))
             r->mode |= S_ISGID;
     }
-    r->nlink = S_ISDIR(c->mode) ? 2 : 1;
+    r->nlink = S_ISDIR(mode) ? 2 : 1;
     r->atime = r->mtime = r->ctime = r->btime = now;
-    r->rdev = c->rdev;
-    r->parent = S_ISDIR(c->mode) ? c->parent : 0;
-    if (S_ISREG(c->mode) || S_ISLNK(c->mode))
+    r->rdev = rdev;
+    r->parent = S_ISDIR(mode) ? parent : 0;
+    if (S_ISREG(mode) || S_ISLNK(mode))
         r->flags = INODE_INLINE;
-    if (c->target) {
-        r->inl = (const unsigned char *)c->target;
-        r->inl_len = strlen(c->target);
-        r->size = r->inl_len;
-    }
-    if (S_ISDIR(c->mode)) {
+    if (S_ISDIR(mode)) {
         if (pr->nlink >= 65000)
             return -EMLINK;
         pr->nlink++;
     }
     return 0;
+}
+
+/* The record of a new inode made by c (a symlink with its target). */
+static int new_record(struct ghost_txn *t, struct mk_ctx *c, struct rec *pr, struct rec *r,
+                      int64_t now)
+{
+    int e = make_node(t, c->ctx, c->parent, pr, c->mode, c->rdev, now, &c->ino, r);
+    if (!e && c->target) {
+        r->inl = (const unsigned char *)c->target;
+        r->inl_len = strlen(c->target);
+        r->size = r->inl_len;
+    }
+    return e;
 }
 
 /* Write the inode's record, its entry in the parent and the parent. */

@@ -1,5 +1,6 @@
 /*
- * rename.c - rename, with RENAME_NOREPLACE and RENAME_EXCHANGE.
+ * rename.c - rename, with RENAME_NOREPLACE, RENAME_EXCHANGE and
+ * RENAME_WHITEOUT.
  *
  * One ghost_run() transaction reads both directories, both names and the
  * inodes they lead to, refuses to move a directory under itself (a
@@ -8,6 +9,14 @@
  * counts, parent or times change. A replaced inode whose last link went is
  * recorded as an orphan and reclaimed after the transaction (remove.c).
  * No locks of fs/ are held across it.
+ *
+ * RENAME_WHITEOUT (overlayfs's way to hide a lower file when its upper
+ * copy moves or goes) leaves a whiteout at the old name: a new character
+ * device 0:0 with no permission bits, owned by the caller. It is made in
+ * the same transaction as the move, so a crash leaves either the old name
+ * or both the new name and the whiteout, never a name without its
+ * whiteout. A whiteout is only ever made, never opened, so a nodev mount
+ * makes them as well.
  */
 #include "fsint.h"
 
@@ -16,11 +25,18 @@
 #include <string.h>
 
 #include "dirent.h"
+#include "make.h"
 #include "orphan.h"
 #include "remove.h"
 
+/* What Linux makes a whiteout of (the kernel's WHITEOUT_MODE and
+ * WHITEOUT_DEV, which no user header exports). */
+#define WHITEOUT_MODE (S_IFCHR | 0)
+#define WHITEOUT_DEV 0
+
 struct mv_ctx {
     struct fs *fs;
+    const struct fs_ctx *ctx; /* the caller: a whiteout's owner */
     uint64_t p1, p2;
     const char *n1, *n2;
     size_t l1, l2;
@@ -173,6 +189,16 @@ static int mv_move(struct ghost_txn *t, struct mv_ctx *c, struct mv_state *s)
     return 0;
 }
 
+/* RENAME_WHITEOUT: a whiteout takes the old name, which the move freed. */
+static int mv_whiteout(struct ghost_txn *t, struct mv_ctx *c, struct mv_state *s)
+{
+    uint64_t ino;
+    struct rec r;
+    int e = make_node(t, c->ctx, c->p1, &s->p1, WHITEOUT_MODE, WHITEOUT_DEV, s->now, &ino, &r);
+    e = e ? e : rec_put(t, ino, &r);
+    return e ? e : dirent_put(t, c->p1, c->n1, c->l1, ino, r.mode);
+}
+
 /* Put the moved inode and the directories, with their new times. */
 static int mv_write(struct ghost_txn *t, struct mv_ctx *c, struct mv_state *s)
 {
@@ -197,17 +223,26 @@ static int mv_fn(struct ghost_txn *t, void *arg)
     if (e)
         return e < 0 ? e : 0;
     e = (c->flags & RENAME_EXCHANGE) ? mv_exchange(t, c, &s) : mv_move(t, c, &s);
+    if (!e && (c->flags & RENAME_WHITEOUT))
+        e = mv_whiteout(t, c, &s);
     return e ? e : mv_write(t, c, &s);
 }
 
-int fs_rename(struct fs *fs, uint64_t parent, const char *name, uint64_t newparent,
-              const char *newname, unsigned flags)
+int fs_rename(struct fs *fs, const struct fs_ctx *ctx, uint64_t parent, const char *name,
+              uint64_t newparent, const char *newname, unsigned flags)
 {
-    struct mv_ctx c = {
-        .fs = fs, .p1 = parent, .p2 = newparent, .n1 = name, .n2 = newname, .flags = flags};
-    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+    struct mv_ctx c = {.fs = fs,
+                       .ctx = ctx,
+                       .p1 = parent,
+                       .p2 = newparent,
+                       .n1 = name,
+                       .n2 = newname,
+                       .flags = flags};
+    if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
         return -EINVAL;
-    if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+    /* An exchange leaves no name free: nothing to keep from being
+     * replaced, nowhere for a whiteout (renameat2(2)). */
+    if ((flags & RENAME_EXCHANGE) && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)))
         return -EINVAL;
     int e = check_name(name, &c.l1);
     e = e ? e : check_name(newname, &c.l2);

@@ -1899,6 +1899,128 @@ static void t_rename(void)
     HOLDS("moved", "w");
 }
 
+/* ---- RENAME_WHITEOUT, O_TMPFILE --------------------------------------------------------- */
+
+/* dir/name is a whiteout: a character device 0:0 with no permission bits
+ * and one link, owned by uid, listed as DT_CHR in its directory (overlayfs
+ * needs d_type to find whiteouts). */
+#define IS_WHITEOUT(dir, name) is_whiteout(__FILE__, __LINE__, dir, name, 0)
+#define IS_WHITEOUT_OF(dir, name, uid) is_whiteout(__FILE__, __LINE__, dir, name, uid)
+static void is_whiteout(const char *file, int line, const char *dir, const char *name, uid_t uid)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (lstat(path, &st)) {
+        fail_at(file, line, "no whiteout at %s: %s", path, ename(errno));
+        return;
+    }
+    counted();
+    if (st.st_mode != S_IFCHR || major(st.st_rdev) || minor(st.st_rdev) || st.st_nlink != 1 ||
+        st.st_uid != uid)
+        fail_at(file, line, "%s: mode %o, device %u:%u, %lu links, uid %u: not a whiteout", path,
+                (unsigned)st.st_mode, major(st.st_rdev), minor(st.st_rdev),
+                (unsigned long)st.st_nlink, (unsigned)st.st_uid);
+    struct entry *es;
+    int n = list_dir(dir, &es);
+    const struct entry *e = n > 0 ? find_entry(es, n, name) : NULL;
+    counted();
+    if (!e || e->type != DT_CHR)
+        fail_at(file, line, "%s: readdir type %d, not DT_CHR", path, e ? e->type : -1);
+    free(es);
+}
+
+static void nobody_whiteout(void)
+{
+    /* Linux dropped the CAP_MKNOD this once needed (5.8): the whiteout
+     * is the caller's. */
+    OK(renameat2(AT_FDCWD, "open/n", AT_FDCWD, "open/n2", RENAME_WHITEOUT));
+}
+
+static void t_whiteout(void)
+{
+    /* A file within one directory: it keeps its inode and data. */
+    PUT("a", "A");
+    ino_t ia = STAT("a").st_ino;
+    OK(renameat2(AT_FDCWD, "a", AT_FDCWD, "b", RENAME_WHITEOUT));
+    HOLDS("b", "A");
+    EQM(STAT("b").st_ino, ia, "a file moved with RENAME_WHITEOUT keeps its inode");
+    IS_WHITEOUT(".", "a");
+    CHECKF(STAT("a").st_ino != ia, "the whiteout is a new inode");
+
+    /* Across directories, over a file, and over an earlier whiteout. */
+    OK(mkdir("P", 0755));
+    OK(mkdir("Q", 0755));
+    PUT("P/f", "F");
+    PUT("Q/v", "V");
+    OK(renameat2(AT_FDCWD, "P/f", AT_FDCWD, "Q/v", RENAME_WHITEOUT));
+    HOLDS("Q/v", "F");
+    IS_WHITEOUT("P", "f");
+    OK(renameat2(AT_FDCWD, "P/f", AT_FDCWD, "a", RENAME_WHITEOUT));
+    IS_WHITEOUT("P", "f");
+    IS_WHITEOUT(".", "a");
+
+    /* A directory: the old parent loses its link; a whiteout is no
+     * directory. */
+    OK(mkdir("P/d", 0755));
+    PUT("P/d/in", "I");
+    EQ(STAT("P").st_nlink, 3);
+    OK(renameat2(AT_FDCWD, "P/d", AT_FDCWD, "Q/d", RENAME_WHITEOUT));
+    IS_WHITEOUT("P", "d");
+    HOLDS("Q/d/in", "I");
+    EQM(STAT("P").st_nlink, 2, "P after its directory moved away with a whiteout");
+    EQM(STAT("Q").st_nlink, 3, "Q after a directory moved in");
+    EQM(dotdot_ino("Q/d"), STAT("Q").st_ino, ".. of the moved directory");
+
+    /* With RENAME_NOREPLACE: over a name refused (and no whiteout made),
+     * to a free name allowed. With RENAME_EXCHANGE: never. */
+    PUT("x", "X");
+    PUT("y", "Y");
+    FAILS(renameat2(AT_FDCWD, "x", AT_FDCWD, "y", RENAME_WHITEOUT | RENAME_NOREPLACE), EEXIST);
+    HOLDS("x", "X");
+    HOLDS("y", "Y");
+    OK(renameat2(AT_FDCWD, "x", AT_FDCWD, "z", RENAME_WHITEOUT | RENAME_NOREPLACE));
+    HOLDS("z", "X");
+    IS_WHITEOUT(".", "x");
+    FAILS(renameat2(AT_FDCWD, "z", AT_FDCWD, "y", RENAME_WHITEOUT | RENAME_EXCHANGE), EINVAL);
+    HOLDS("z", "X");
+    HOLDS("y", "Y");
+    FAILS(renameat2(AT_FDCWD, "absent", AT_FDCWD, "w", RENAME_WHITEOUT), ENOENT);
+    struct stat st;
+    FAILS(lstat("absent", &st), ENOENT);
+
+    /* A whiteout can be removed like any device node. */
+    OK(unlink("x"));
+    FAILS(lstat("x", &st), ENOENT);
+
+    /* As nobody: the whiteout is nobody's. */
+    OK(mkdir("open", 0777));
+    PUT("open/n", "N");
+    AS_NOBODY(nobody_whiteout);
+    HOLDS("open/n2", "N");
+    IS_WHITEOUT_OF("open", "n", nobody_uid);
+    EQM(STAT("open/n").st_gid, nobody_gid, "the group of nobody's whiteout");
+}
+
+/* libfuse 3.14 has no tmpfile operation: the kernel's FUSE_TMPFILE gets
+ * ENOSYS from it, and O_TMPFILE must fail with EOPNOTSUPP, at once, with
+ * nothing left behind and the mount still serving. */
+static void t_tmpfile(void)
+{
+    OK(mkdir("t", 0755));
+    for (int i = 0; i < 2; i++) { /* the second: the kernel remembers the answer */
+        long long t0 = now_ns();
+        FAILS(open("t", O_TMPFILE | O_RDWR, 0600), EOPNOTSUPP);
+        CHECKF(now_ns() - t0 < 5000000000LL, "O_TMPFILE took %lld ms", (now_ns() - t0) / 1000000);
+    }
+    struct entry *es;
+    EQM(list_dir("t", &es), 2, "t after O_TMPFILE: only . and ..");
+    free(es);
+    EQM(STAT("t").st_nlink, 2, "t's link count after O_TMPFILE");
+    PUT("t/after", "still serving");
+    HOLDS("t/after", "still serving");
+}
+
 /* ---- names ----------------------------------------------------------------------------- */
 
 static void t_names(void)
@@ -2717,6 +2839,8 @@ static const struct topic {
     {"symlink", t_symlink, "symlink/readlink, targets up to 4095 bytes"},
     {"link", t_link, "hard links: nlink through link, unlink, rename-over"},
     {"rename", t_rename, "rename, RENAME_NOREPLACE, RENAME_EXCHANGE, the errors"},
+    {"whiteout", t_whiteout, "renameat2 RENAME_WHITEOUT, alone and with the other flags"},
+    {"tmpfile", t_tmpfile, "O_TMPFILE fails cleanly (libfuse 3.14 has no tmpfile operation)"},
     {"names", t_names, "names of 255 and 256 bytes, odd bytes, long paths"},
     {"readdir", t_readdir, "listing 2000 entries under changes; telldir/seekdir"},
     {"orphan", t_orphan, "files unlinked while open"},

@@ -199,7 +199,7 @@ START_TEST(conflict_every_run)
     BUSY(fs_create(fs, &ctx, FS_ROOT_INO, "c", 0644, O_RDWR, &a));
     BUSY(fs_unlink(fs, FS_ROOT_INO, "f"));
     BUSY(fs_rmdir(fs, FS_ROOT_INO, "d"));
-    BUSY(fs_rename(fs, FS_ROOT_INO, "f", d, "f2", 0));
+    BUSY(fs_rename(fs, &ctx, FS_ROOT_INO, "f", d, "f2", 0));
     BUSY(fs_setattr(fs, f, &in, FS_SET_MODE, &a));
     BUSY(fs_setxattr(fs, f, "user.a", "v", 1, 0));
     BUSY(fs_removexattr(fs, f, "user.a"));

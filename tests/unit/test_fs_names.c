@@ -101,13 +101,13 @@ START_TEST(name_limits)
     EXPECT(fs_link(fs, g, FS_ROOT_INO, n256, &a), -ENAMETOOLONG);
     EXPECT(fs_unlink(fs, FS_ROOT_INO, n256), -ENAMETOOLONG);
     EXPECT(fs_rmdir(fs, FS_ROOT_INO, n256), -ENAMETOOLONG);
-    EXPECT(fs_rename(fs, FS_ROOT_INO, "g", FS_ROOT_INO, n256, 0), -ENAMETOOLONG);
-    EXPECT(fs_rename(fs, FS_ROOT_INO, n256, FS_ROOT_INO, "h", 0), -ENAMETOOLONG);
+    EXPECT(fs_rename(fs, &ctx, FS_ROOT_INO, "g", FS_ROOT_INO, n256, 0), -ENAMETOOLONG);
+    EXPECT(fs_rename(fs, &ctx, FS_ROOT_INO, n256, FS_ROOT_INO, "h", 0), -ENAMETOOLONG);
     EXPECT(fs_mknod(fs, &ctx, FS_ROOT_INO, "", S_IFREG | 0644, 0, &a), -EINVAL);
     EXPECT(fs_create(fs, &ctx, FS_ROOT_INO, "", 0644, O_RDWR, &a), -EINVAL);
     EXPECT(fs_mknod(fs, &ctx, FS_ROOT_INO, "a/b", S_IFREG | 0644, 0, &a), -EINVAL);
     /* A 255-byte name can be renamed, linked and listed. */
-    OK(fs_rename(fs, FS_ROOT_INO, n255, FS_ROOT_INO, "short", 0));
+    OK(fs_rename(fs, &ctx, FS_ROOT_INO, n255, FS_ROOT_INO, "short", 0));
     OK(fs_link(fs, g, FS_ROOT_INO, n255, &a));
     fs_forget(fs, g, 1);
     struct listing l;
@@ -469,7 +469,7 @@ START_TEST(dir_times)
     ck_assert_msg(changed_since(d2, t), "link does not touch the directory's times");
     ck_assert_int_gt(attr(f).ctime_ns, t);
     t = mark(d1, d2);
-    OK(fs_rename(fs, d1, "f", d2, "h", 0));
+    OK(fs_rename(fs, &ctx, d1, "f", d2, "h", 0));
     ck_assert_msg(changed_since(d1, t) && changed_since(d2, t),
                   "rename does not touch both directories' times");
     ck_assert_int_gt(attr(f).ctime_ns, t);

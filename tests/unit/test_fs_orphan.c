@@ -97,7 +97,7 @@ START_TEST(unlinked_open_and_looked_up)
     write_pat(v, 0, 3000, 4);
     OK(fs_open_file(fs, v, O_RDONLY, &keep));
     fs_forget(fs, v, 1);
-    OK(fs_rename(fs, FS_ROOT_INO, "w", FS_ROOT_INO, "v", 0));
+    OK(fs_rename(fs, &ctx, FS_ROOT_INO, "w", FS_ROOT_INO, "v", 0));
     EXPECT(ino_of(FS_ROOT_INO, "v"), w);
     check_range(v, 0, 3000, 4);
     ck_assert(obj_exists(v));
