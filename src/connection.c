@@ -166,6 +166,7 @@ void ghost_close(struct ghost *g)
 {
     if (!g)
         return;
+    ghost_crawl_stop(g);
     if (g->poller_running) {
         pthread_mutex_lock(&g->poll_lock);
         g->poll_stop = true;

@@ -61,8 +61,12 @@ enum {
 };
 
 /* OIDs below this are reserved for well-known objects (the filesystem puts
- * its root directory at OID 1); ghost_oid_alloc() never returns them. */
+ * its root directory at OID 1); ghost_oid_alloc() never returns them. The
+ * caller's are 1 .. GHOST_OID_CRAWL - 1; the library keeps its own objects
+ * above them, of type GHOST_TYPE_LIBRARY, which no caller should use. */
 #define GHOST_OID_FIRST 16
+#define GHOST_OID_CRAWL 15 /* the crawler's state (ghost_crawl_start) */
+#define GHOST_TYPE_LIBRARY 255
 /* The largest valid OID; object calls refuse 0 and larger ones with -EINVAL. */
 #define GHOST_OID_MAX ((UINT64_C(1) << 63) - 1)
 
@@ -415,6 +419,72 @@ struct ghost_scrub_cursor {
  * after the object it was in. */
 int ghost_scrub(struct ghost *g, struct ghost_scrub_cursor *cursor, unsigned max_records,
                 const struct ghost_scrub_visit *v, struct ghost_scrub_stats *st);
+
+/* --- the crawler ------------------------------------------------------------- */
+
+/* The crawler walks the whole store in the background, over and over, one
+ * short slice at a time (ghost_scrub), at a bounded share of one core; its
+ * position, what it counted and found, and a lease that lets one process
+ * of a store crawl at a time are kept in the store (GHOST_OID_CRAWL), so a
+ * crawler killed mid-cycle resumes where it stopped, in this process or
+ * another. Findings are logged and passed to the visit's finding callback. */
+struct ghost_crawl_options {
+    unsigned cpu_permille;  /* share of one core, in thousandths (100: 10 %); 0 pauses */
+    unsigned slice_records; /* records per slice, each in one short view */
+    unsigned cycle_seconds; /* least time from one cycle's start to the next's */
+};
+
+/* Defaults: 10 % of one core, slices of 1,000 records, a cycle a day. */
+void ghost_crawl_options_init(struct ghost_crawl_options *opts);
+
+/* Start this connection's crawler thread. v (may be NULL) is called from
+ * that thread for every finding and every object (ghost_scrub's rules).
+ * -EINVAL for options out of range (a share over 1000, slices of 0),
+ * -EROFS on a read-only connection, -EBUSY if it runs already. ghost_close
+ * stops it. */
+int ghost_crawl_start(struct ghost *g, const struct ghost_crawl_options *opts,
+                      const struct ghost_scrub_visit *v);
+
+/* Change the running crawler's options; it takes them at once (a sleep
+ * under the old share or cycle is cut short). -ESRCH if none runs. */
+int ghost_crawl_set(struct ghost *g, const struct ghost_crawl_options *opts);
+
+/* Stop the crawler (if it runs), giving up its lease. Its cursor stays. */
+void ghost_crawl_stop(struct ghost *g);
+
+/* What one cycle counted (a cycle under way: so far). Object types above
+ * 14 are counted in types[15], maps above 14 in map_*[15]. */
+struct ghost_crawl_totals {
+    uint64_t records, bytes;        /* every record, keys plus values */
+    uint64_t objects, object_bytes; /* head versions of objects */
+    uint64_t types[16];             /* objects by type */
+    uint64_t map_keys[16], map_bytes[16];
+    uint64_t older, older_bytes; /* versions kept for snapshots */
+    uint64_t findings;
+};
+
+struct ghost_crawl_status {
+    /* This connection's crawler. */
+    bool running; /* its thread runs */
+    bool holder;  /* and holds the lease */
+    unsigned cpu_permille, slice_records, cycle_seconds;
+    uint64_t slices;
+    int64_t cpu_ns; /* CPU time it spent */
+    /* The store's crawl, whoever crawls it (the state in the store). */
+    bool leased;            /* some process holds the lease now */
+    uint64_t cycles;        /* full cycles completed */
+    bool in_cycle;          /* a cycle is under way (or was, when its crawler stopped) */
+    int64_t cycle_start_ns; /* its start (wall clock), if in_cycle */
+    double percent;         /* of it done; -1 unknown (the first cycle) */
+    double rate;            /* records a second, this cycle */
+    double eta_seconds;     /* until it ends; -1 unknown */
+    int64_t last_start_ns, last_end_ns; /* the last full cycle (0: none yet) */
+    struct ghost_crawl_totals current, last;
+};
+
+/* Read the crawl's state from the store (any connection, read-only too),
+ * and this connection's crawler's figures. */
+int ghost_crawl_status(struct ghost *g, struct ghost_crawl_status *st);
 
 /* --- statistics -------------------------------------------------------------- */
 

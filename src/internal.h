@@ -394,6 +394,8 @@ struct ghost {
     atomic_uint_fast64_t commits, batches, conflicts, retries, invalidations;
     atomic_uint_fast64_t read_checks, read_checks_logged;
     atomic_int writers; /* transactions that wrote and have not ended yet */
+
+    struct crawl *crawl; /* the crawler (crawl.c), or NULL */
 };
 
 #ifdef GHOST_TEST_HOOKS
