@@ -59,6 +59,9 @@ struct fs_attr {
     uint64_t size, blocks, rdev;
     int64_t atime_ns, mtime_ns, ctime_ns, btime_ns;
     uint32_t blksize;
+    /* The kernel's inode generation, which a file handle carries beside
+     * the inode number: fixed for the life of the inode (rec_attr). */
+    uint32_t handle_gen;
 };
 
 /* Who asks: for ownership of new inodes. */

@@ -75,7 +75,7 @@ static void reply_entry(fuse_req_t req, int e, const struct fs_attr *a)
         return;
     }
     struct fuse_entry_param ep = {.ino = a->ino,
-                                  .generation = 0,
+                                  .generation = a->handle_gen,
                                   .attr_timeout = CACHE_TIMEOUT,
                                   .entry_timeout = CACHE_TIMEOUT};
     to_stat(a, &ep.attr);
@@ -132,6 +132,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+    /* File handles (open_by_handle_at, NFS): the kernel looks up "." and
+     * ".." of inodes it no longer holds (fs_lookup answers them). */
+    if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+        conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 }
 
 static void op_destroy(void *userdata)
@@ -295,8 +299,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         reply_err(req, e);
         return;
     }
-    struct fuse_entry_param ep = {
-        .ino = a.ino, .attr_timeout = CACHE_TIMEOUT, .entry_timeout = CACHE_TIMEOUT};
+    struct fuse_entry_param ep = {.ino = a.ino,
+                                  .generation = a.handle_gen,
+                                  .attr_timeout = CACHE_TIMEOUT,
+                                  .entry_timeout = CACHE_TIMEOUT};
     to_stat(&a, &ep.attr);
     if (fuse_reply_create(req, &ep, fi) == -ENOENT) /* interrupted */
         fs_unopen(FS(req), a.ino, 1);
@@ -375,6 +381,7 @@ static int add_entry(void *arg, const char *name, const struct fs_attr *a, uint6
     to_stat(a, &st);
     if (d->plus) {
         struct fuse_entry_param ep = {.ino = a->ino,
+                                      .generation = a->handle_gen,
                                       .attr = st,
                                       .attr_timeout = CACHE_TIMEOUT,
                                       .entry_timeout = CACHE_TIMEOUT};

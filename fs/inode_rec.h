@@ -33,6 +33,8 @@ int rec_peek(struct fs *fs, uint64_t ino, struct rec *r);
 int rec_put(struct ghost_txn *t, uint64_t ino, const struct rec *r);
 /* The attributes the kernel sees, from a record. */
 void rec_attr(struct fs *fs, uint64_t ino, const struct rec *r, struct fs_attr *a);
+/* The generation a file handle of ino carries (see inode_rec.c). */
+uint32_t rec_handle_gen(uint64_t ino, const struct rec *r);
 /* The time now, in the record's unit: signed nanoseconds since the epoch. */
 int64_t now_ns(void);
 
