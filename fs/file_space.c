@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "block.h"
+#include "iflags.h"
 #include "itable.h"
 #include "vec.h"
 #include "wb_commit.h"
@@ -124,6 +125,9 @@ static int falloc_fn(struct ghost_txn *t, void *arg)
         return e;
     if (!S_ISREG(r.mode))
         return S_ISDIR(r.mode) ? -EISDIR : -ENODEV;
+    e = iflags_may_fallocate(&r, c->mode);
+    if (e)
+        return e;
     uint64_t end = c->off + c->len;
     if (c->mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
         uint64_t to = end < r.size ? end : r.size;

@@ -196,6 +196,17 @@ ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out,
 int fs_statfs(struct fs *fs, struct statvfs *st);
 int fs_syncfs(struct fs *fs);
 
+/* ---- inode flags (iflags.c) ---- */
+/* The inode's flags as FS_IOC_GETFLAGS gives them: FS_IMMUTABLE_FL,
+ * FS_APPEND_FL (linux/fs.h). */
+int fs_get_iflags(struct fs *fs, uint64_t ino, uint32_t *flags);
+/* Set them (FS_IOC_SETFLAGS) on a regular file or directory (-ENOTTY for
+ * others): -EOPNOTSUPP for any other bit; -EPERM unless who is the owner
+ * or root, and to change either flag unless cap_immutable (the caller
+ * holds CAP_LINUX_IMMUTABLE). */
+int fs_set_iflags(struct fs *fs, const struct fs_ctx *who, uint64_t ino, uint32_t flags,
+                  bool cap_immutable);
+
 /* ---- snapshots (snapshot.c) ---- */
 /* Commit this process's buffered writes, then take a snapshot of the store
  * as every process has committed it. -EINVAL for a bad name (empty, over

@@ -10,6 +10,9 @@
 
 /* Inode record flags. */
 #define INODE_INLINE 0x1 /* data lives in the record, not in FS_MAP_DATA */
+/* chattr's flags (iflags.c), bits that records written before them left 0. */
+#define INODE_IMMUTABLE 0x10000 /* +i */
+#define INODE_APPEND 0x20000    /* +a */
 
 /* The inode record, decoded. inl points into the transaction (borrowed). */
 struct rec {
