@@ -7,7 +7,9 @@
  *   mode:4 uid:4 gid:4 nlink:4 size:8 atime:8 mtime:8 ctime:8 btime:8
  *   rdev:8 parent:8 dv:8 stored:8 flags:4  then inline data (small files,
  *   symlinks)
- * Times are signed nanoseconds since the epoch.
+ * Times are signed nanoseconds since the epoch. flags: bit 0 INLINE, bits
+ * 16 and 17 chattr's +i and +a (iflags.c); a record written before those
+ * existed has them clear.
  *
  * No locks: a record is read and written inside the caller's transaction
  * (rec_peek opens a read view of its own).
