@@ -20,6 +20,7 @@
 
 #include "dirty.h"
 #include "file_space.h"
+#include "iflags.h"
 #include "itable.h"
 #include "wb_commit.h"
 
@@ -78,6 +79,7 @@ static int setattr_fn(struct ghost_txn *t, void *arg)
     struct rec r;
     int64_t now = now_ns();
     int e = rec_get(t, c->ino, &r);
+    e = e ? e : iflags_may_setattr(&r, c->set);
     if (e)
         return e;
     if (c->set & FS_SET_SIZE) {
@@ -120,6 +122,7 @@ static int setattr_buffered(struct fs *fs, struct inode *in, const struct fs_att
     assert(RWLOCK_HELD(&in->rw));
     struct rec r;
     int e = rec_peek(fs, in->ino, &r);
+    e = e ? e : iflags_may_setattr(&r, set);
     if (e)
         return e;
     rec_attr(fs, in->ino, &r, out);

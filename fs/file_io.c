@@ -28,6 +28,7 @@
 #include "block.h"
 #include "damage.h"
 #include "dirty.h"
+#include "iflags.h"
 #include "itable.h"
 #include "wb_commit.h"
 
@@ -210,18 +211,15 @@ ssize_t fs_read_pieces(struct fs *fs, uint64_t ino, size_t size, uint64_t off, f
     return fs_errno(read_common(fs, ino, NULL, size, off, fn, arg));
 }
 
-static int current_size(struct fs *fs, struct inode *in, uint64_t *size)
+/* The size with what is buffered here, over the stored record r. */
+static uint64_t current_size(const struct inode *in, const struct rec *r)
 {
-    struct rec r;
-    int e = rec_peek(fs, in->ino, &r);
-    if (e)
-        return e;
-    *size = r.size;
-    if (in->wb_old && in->wb_old->end > *size)
-        *size = in->wb_old->end;
-    if (in->wb && in->wb->end > *size)
-        *size = in->wb->end;
-    return 0;
+    uint64_t size = r->size;
+    if (in->wb_old && in->wb_old->end > size)
+        size = in->wb_old->end;
+    if (in->wb && in->wb->end > size)
+        size = in->wb->end;
+    return size;
 }
 
 ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint64_t off,
@@ -235,9 +233,15 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
     ssize_t ret = (ssize_t)size;
     size_t added = 0;
     pthread_rwlock_wrlock(&in->rw);
-    int e = append ? current_size(fs, in, &off) : 0;
+    /* The stored record, for the flags (chattr +i, +a) as any daemon set
+     * them, and the end of the file for an append. */
+    struct rec r;
+    int e = rec_peek(fs, ino, &r);
+    e = e ? e : iflags_may_write(&r, append);
     if (e)
         goto out;
+    if (append)
+        off = current_size(in, &r);
     if (off + size < off || off + size > (uint64_t)INT64_MAX) {
         e = -EFBIG;
         goto out;

@@ -1,7 +1,8 @@
 /*
  * file_space.c - the space a file's data takes: truncate, fallocate (punch
  * a hole, zero a range, extend), lseek's SEEK_DATA / SEEK_HOLE, and
- * copy_file_range.
+ * copy_file_range. An allocating fallocate that needs more room than the
+ * store has free fails with ENOSPC and changes nothing (its size stays).
  *
  * Each of these first commits the inode's write buffer (so that it works on
  * the stored data alone) and then runs one transaction; truncate runs inside
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "block.h"
+#include "iflags.h"
 #include "itable.h"
 #include "vec.h"
 #include "wb_commit.h"
@@ -113,7 +115,49 @@ struct alloc_ctx {
     uint64_t ino;
     int mode;
     uint64_t off, len;
+    uint64_t free; /* allocating: the bytes the store has free */
 };
+
+struct blockcount {
+    uint64_t until; /* stop before this block index */
+    uint64_t n;
+};
+
+static int count_blocks(void *arg, const void *key, size_t klen, const void *v, size_t vl)
+{
+    struct blockcount *bc = arg;
+    (void)v, (void)vl;
+    if (klen != BLOCK_KEY_LEN)
+        return 0;
+    if (block_index(key) >= bc->until)
+        return 1;
+    bc->n++;
+    return 0;
+}
+
+/* Allocating [off, off+len) needs room for the blocks it covers that the
+ * file does not store yet; more than the store has free is ENOSPC, before
+ * anything is changed. Nothing is reserved: a later write may still find
+ * the space taken by others. */
+static int check_room(struct alloc_ctx *c, struct ghost_txn *t, const struct rec *r)
+{
+    uint64_t bs = c->fs->bs, end = c->off + c->len;
+    uint64_t first = c->off / bs, last = (end - 1) / bs;
+    uint64_t need = (last - first + 1) * bs, have = 0;
+    if (r->flags & INODE_INLINE) {
+        have = r->inl_len > c->off ? bs : 0; /* the inline bytes stand for block 0 */
+    } else {
+        struct blockcount bc = {.until = last + 1};
+        unsigned char k[BLOCK_KEY_LEN];
+        block_key(k, first);
+        int e = ghost_map_scan(t, c->ino, FS_MAP_DATA, k, BLOCK_KEY_LEN, count_blocks, &bc);
+        if (e < 0)
+            return e;
+        have = bc.n * bs;
+    }
+    need = need > have ? need - have : 0;
+    return need > c->free ? -ENOSPC : 0;
+}
 
 static int falloc_fn(struct ghost_txn *t, void *arg)
 {
@@ -124,6 +168,11 @@ static int falloc_fn(struct ghost_txn *t, void *arg)
         return e;
     if (!S_ISREG(r.mode))
         return S_ISDIR(r.mode) ? -EISDIR : -ENODEV;
+    e = iflags_may_fallocate(&r, c->mode);
+    if (!e && !(c->mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
+        e = check_room(c, t, &r);
+    if (e)
+        return e;
     uint64_t end = c->off + c->len;
     if (c->mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
         uint64_t to = end < r.size ? end : r.size;
@@ -174,11 +223,15 @@ int fs_fallocate(struct fs *fs, uint64_t ino, int mode, int64_t soff, int64_t sl
     if (!in)
         return -ENOMEM;
     pthread_rwlock_wrlock(&in->rw);
+    struct alloc_ctx c = {fs, ino, mode, off, len, 0};
+    struct ghost_usage u;
     int e = wb_commit(fs, in);
-    if (!e) {
-        struct alloc_ctx c = {fs, ino, mode, off, len};
-        e = fs_run(fs, falloc_fn, &c);
+    if (!e && !(mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))) {
+        e = fs_store_usage(fs, &u); /* what statfs says is free */
+        c.free = u.free_bytes;
     }
+    if (!e)
+        e = fs_run(fs, falloc_fn, &c);
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
     return fs_errno(e);

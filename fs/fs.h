@@ -59,6 +59,9 @@ struct fs_attr {
     uint64_t size, blocks, rdev;
     int64_t atime_ns, mtime_ns, ctime_ns, btime_ns;
     uint32_t blksize;
+    /* The kernel's inode generation, which a file handle carries beside
+     * the inode number: fixed for the life of the inode (rec_attr). */
+    uint32_t handle_gen;
 };
 
 /* Who asks: for ownership of new inodes. */
@@ -194,6 +197,17 @@ ssize_t fs_copy_range(struct fs *fs, uint64_t in, uint64_t off_in, uint64_t out,
                       size_t len, unsigned flags);
 int fs_statfs(struct fs *fs, struct statvfs *st);
 int fs_syncfs(struct fs *fs);
+
+/* ---- inode flags (iflags.c) ---- */
+/* The inode's flags as FS_IOC_GETFLAGS gives them: FS_IMMUTABLE_FL,
+ * FS_APPEND_FL (linux/fs.h). */
+int fs_get_iflags(struct fs *fs, uint64_t ino, uint32_t *flags);
+/* Set them (FS_IOC_SETFLAGS) on a regular file or directory (-ENOTTY for
+ * others): -EOPNOTSUPP for any other bit; -EPERM unless who is the owner
+ * or root, and to change either flag unless cap_immutable (the caller
+ * holds CAP_LINUX_IMMUTABLE). */
+int fs_set_iflags(struct fs *fs, const struct fs_ctx *who, uint64_t ino, uint32_t flags,
+                  bool cap_immutable);
 
 /* ---- snapshots (snapshot.c) ---- */
 /* Commit this process's buffered writes, then take a snapshot of the store

@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fuse_lowlevel.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -75,7 +76,7 @@ static void reply_entry(fuse_req_t req, int e, const struct fs_attr *a)
         return;
     }
     struct fuse_entry_param ep = {.ino = a->ino,
-                                  .generation = 0,
+                                  .generation = a->handle_gen,
                                   .attr_timeout = CACHE_TIMEOUT,
                                   .entry_timeout = CACHE_TIMEOUT};
     to_stat(a, &ep.attr);
@@ -129,9 +130,16 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (m->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
         conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    /* chattr and lsattr on directories too (FS_IOC_GETFLAGS/SETFLAGS). */
+    if (conn->capable & FUSE_CAP_IOCTL_DIR)
+        conn->want |= FUSE_CAP_IOCTL_DIR;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+    /* File handles (open_by_handle_at, NFS): the kernel looks up "." and
+     * ".." of inodes it no longer holds (fs_lookup answers them). */
+    if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+        conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 }
 
 static void op_destroy(void *userdata)
@@ -296,8 +304,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
         reply_err(req, e);
         return;
     }
-    struct fuse_entry_param ep = {
-        .ino = a.ino, .attr_timeout = CACHE_TIMEOUT, .entry_timeout = CACHE_TIMEOUT};
+    struct fuse_entry_param ep = {.ino = a.ino,
+                                  .generation = a.handle_gen,
+                                  .attr_timeout = CACHE_TIMEOUT,
+                                  .entry_timeout = CACHE_TIMEOUT};
     to_stat(&a, &ep.attr);
     if (fuse_reply_create(req, &ep, fi) == -ENOENT) /* interrupted */
         fs_unopen(FS(req), a.ino, 1);
@@ -376,6 +386,7 @@ static int add_entry(void *arg, const char *name, const struct fs_attr *a, uint6
     to_stat(a, &st);
     if (d->plus) {
         struct fuse_entry_param ep = {.ino = a->ino,
+                                      .generation = a->handle_gen,
                                       .attr = st,
                                       .attr_timeout = CACHE_TIMEOUT,
                                       .entry_timeout = CACHE_TIMEOUT};
@@ -524,6 +535,86 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
         fuse_reply_write(req, (size_t)n);
 }
 
+/* ---- inode flags: FS_IOC_GETFLAGS / SETFLAGS and FS_IOC_FSGETXATTR / FSSETXATTR ---- */
+
+/* Since Linux 5.13 the kernel makes these requests itself, from its
+ * fileattr calls (chattr's ioctl, and xfs_io's), after checking that the
+ * caller owns the file and, to change +i or +a, holds CAP_LINUX_IMMUTABLE:
+ * that capability is the kernel's word here. Before it changes the flags
+ * it reads them back as an fsxattr, so both forms are answered. Whatever
+ * FS_IOC_GETFLAGS's number says (a long), its value is an int: the kernel
+ * asks with 4 bytes, a 32-bit process with FS_IOC32_*. */
+
+static void getflags(fuse_req_t req, fuse_ino_t ino, bool xattr, size_t out_bufsz)
+{
+    uint32_t v;
+    int e = fs_get_iflags(FS(req), ino, &v);
+    if (!e && out_bufsz < (xattr ? sizeof(struct fsxattr) : sizeof v))
+        e = -EINVAL;
+    if (e) {
+        reply_err(req, e);
+    } else if (xattr) {
+        struct fsxattr fa = {.fsx_xflags = (v & FS_IMMUTABLE_FL ? FS_XFLAG_IMMUTABLE : 0) |
+                                           (v & FS_APPEND_FL ? FS_XFLAG_APPEND : 0)};
+        fuse_reply_ioctl(req, 0, &fa, sizeof fa);
+    } else {
+        fuse_reply_ioctl(req, 0, &v, sizeof v);
+    }
+}
+
+static void setflags(fuse_req_t req, fuse_ino_t ino, bool xattr, const void *in, size_t in_bufsz)
+{
+    uint32_t v;
+    struct fsxattr fa;
+    if (in_bufsz < (xattr ? sizeof fa : sizeof v)) {
+        reply_err(req, -EINVAL);
+        return;
+    }
+    if (xattr) {
+        memcpy(&fa, in, sizeof fa);
+        if ((fa.fsx_xflags & ~(unsigned)(FS_XFLAG_IMMUTABLE | FS_XFLAG_APPEND)) || fa.fsx_extsize ||
+            fa.fsx_projid || fa.fsx_cowextsize) {
+            reply_err(req, -EOPNOTSUPP); /* nothing else is kept */
+            return;
+        }
+        v = (fa.fsx_xflags & FS_XFLAG_IMMUTABLE ? FS_IMMUTABLE_FL : 0) |
+            (fa.fsx_xflags & FS_XFLAG_APPEND ? FS_APPEND_FL : 0);
+    } else {
+        memcpy(&v, in, sizeof v);
+    }
+    struct fs_ctx c = ctx_of(req);
+    int e = fs_set_iflags(FS(req), &c, ino, v, true);
+    if (e)
+        reply_err(req, e);
+    else
+        fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+                     struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+                     size_t out_bufsz)
+{
+    (void)arg, (void)fi, (void)flags;
+    switch (cmd) {
+    case FS_IOC_GETFLAGS:
+    case FS_IOC32_GETFLAGS:
+        getflags(req, ino, false, out_bufsz);
+        break;
+    case FS_IOC_FSGETXATTR:
+        getflags(req, ino, true, out_bufsz);
+        break;
+    case FS_IOC_SETFLAGS:
+    case FS_IOC32_SETFLAGS:
+        setflags(req, ino, false, in_buf, in_bufsz);
+        break;
+    case FS_IOC_FSSETXATTR:
+        setflags(req, ino, true, in_buf, in_bufsz);
+        break;
+    default:
+        reply_err(req, -ENOTTY);
+    }
+}
+
 const struct fuse_lowlevel_ops ghostfs_ops = {
     .init = op_init,
     .destroy = op_destroy,
@@ -560,4 +651,5 @@ const struct fuse_lowlevel_ops ghostfs_ops = {
     .fallocate = op_fallocate,
     .lseek = op_lseek,
     .copy_file_range = op_copy_file_range,
+    .ioctl = op_ioctl,
 };

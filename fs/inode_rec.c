@@ -7,7 +7,9 @@
  *   mode:4 uid:4 gid:4 nlink:4 size:8 atime:8 mtime:8 ctime:8 btime:8
  *   rdev:8 parent:8 dv:8 stored:8 flags:4  then inline data (small files,
  *   symlinks)
- * Times are signed nanoseconds since the epoch.
+ * Times are signed nanoseconds since the epoch. flags: bit 0 INLINE, bits
+ * 16 and 17 chattr's +i and +a (iflags.c); a record written before those
+ * existed has them clear.
  *
  * No locks: a record is read and written inside the caller's transaction
  * (rec_peek opens a read view of its own).
@@ -106,6 +108,24 @@ void rec_attr(struct fs *fs, uint64_t ino, const struct rec *r, struct fs_attr *
     a->ctime_ns = r->ctime;
     a->btime_ns = r->btime;
     a->blksize = fs->bs;
+    a->handle_gen = rec_handle_gen(ino, r);
+}
+
+/* OIDs are never handed out twice (a store's next OID only grows), so the
+ * inode number alone tells inodes apart within one store's history: a
+ * handle to a deleted inode finds no record and is ESTALE. The generation
+ * covers what that does not: a store copied back from an older copy hands
+ * out again numbers that handles taken on the newer one may name. The
+ * birth time is fixed at creation and differs between two inodes that get
+ * one number that way, so it is folded to the kernel's 32 bits. The root
+ * is 0: the kernel made its inode before any reply, with generation 0, and
+ * would take any other as a sign that the number was reused. */
+uint32_t rec_handle_gen(uint64_t ino, const struct rec *r)
+{
+    if (ino == FS_ROOT_INO)
+        return 0;
+    uint64_t b = (uint64_t)r->btime;
+    return (uint32_t)(b ^ (b >> 32));
 }
 
 int rec_peek(struct fs *fs, uint64_t ino, struct rec *r)

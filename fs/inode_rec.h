@@ -10,6 +10,9 @@
 
 /* Inode record flags. */
 #define INODE_INLINE 0x1 /* data lives in the record, not in FS_MAP_DATA */
+/* chattr's flags (iflags.c), bits that records written before them left 0. */
+#define INODE_IMMUTABLE 0x10000 /* +i */
+#define INODE_APPEND 0x20000    /* +a */
 
 /* The inode record, decoded. inl points into the transaction (borrowed). */
 struct rec {
@@ -33,6 +36,8 @@ int rec_peek(struct fs *fs, uint64_t ino, struct rec *r);
 int rec_put(struct ghost_txn *t, uint64_t ino, const struct rec *r);
 /* The attributes the kernel sees, from a record. */
 void rec_attr(struct fs *fs, uint64_t ino, const struct rec *r, struct fs_attr *a);
+/* The generation a file handle of ino carries (see inode_rec.c). */
+uint32_t rec_handle_gen(uint64_t ino, const struct rec *r);
 /* The time now, in the record's unit: signed nanoseconds since the epoch. */
 int64_t now_ns(void);
 

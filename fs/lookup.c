@@ -2,6 +2,12 @@
  * lookup.c - resolving names: lookup (which counts a kernel reference) and
  * readlink.
  *
+ * The kernel never asks for "." or ".." while it walks a path; it asks for
+ * them to turn a file handle back into an inode it no longer holds
+ * (open_by_handle_at, NFS export): "." of any inode still linked somewhere,
+ * ".." of a directory. An inode whose last link went is ESTALE to a handle
+ * (the kernel makes ENOENT that), as on other filesystems.
+ *
  * Each reads in one short read view and, for lookup, adds what is still
  * buffered here after the view has ended (that needs the inode's lock,
  * which must not be waited for while a view is open).
@@ -26,6 +32,7 @@ int fs_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *
     int e = check_name(name, &len);
     if (e)
         return e;
+    bool dot = !strcmp(name, "."), dotdot = !strcmp(name, "..");
 again:
     child = 0;
     uint64_t mark = commit_mark(fs);
@@ -33,11 +40,15 @@ again:
     if (e)
         return fs_errno(e);
     e = rec_get(t, parent, &pr);
-    if (!e && !S_ISDIR(pr.mode))
-        e = -ENOTDIR;
-    if (!e && !strcmp(name, "."))
+    /* "." of any inode (the kernel resolving a handle), unless its last
+     * link went: then the handle is stale. */
+    if (!e && (dot || dotdot) && pr.nlink == 0)
+        e = -ENOENT;
+    else if (!e && dot)
         child = parent;
-    else if (!e && !strcmp(name, ".."))
+    else if (!e && !S_ISDIR(pr.mode))
+        e = -ENOTDIR;
+    else if (!e && dotdot)
         child = pr.parent ? pr.parent : FS_ROOT_INO;
     else if (!e)
         e = dirent_get(t, parent, name, len, &child, NULL);
@@ -46,7 +57,7 @@ again:
     if (!e)
         rec_attr(fs, child, &r, out);
     ghost_txn_abort(t);
-    if (e == -ENOENT && child && child != parent && strcmp(name, "..")) {
+    if (e == -ENOENT && child && !dot && !dotdot) {
         /* The entry was there and its inode was not: a race, or damage. */
         e = child_absent(fs, parent, name, len, child);
         if (e == -EAGAIN && tries++ < 3)
@@ -54,7 +65,8 @@ again:
     }
     if (e)
         return fs_errno(e);
-    inode_looked_up(fs, child, parent, name);
+    /* "." and ".." are no name to invalidate the child by. */
+    inode_looked_up(fs, child, parent, dot || dotdot ? NULL : name);
     attr_merge_buffered(fs, out, mark); /* add writes still buffered here */
     return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "attr.h"
 #include "dirent.h"
+#include "iflags.h"
 #include "itable.h"
 #include "make.h"
 
@@ -63,6 +64,9 @@ static int link_record(struct ghost_txn *t, struct mk_ctx *c, struct rec *r, int
         return -EPERM;
     if (r->nlink == 0)
         return -ENOENT;
+    e = iflags_may_link(r);
+    if (e)
+        return e;
     if (r->nlink >= 65000)
         return -EMLINK;
     r->nlink++;
@@ -140,6 +144,9 @@ static int mk_fn(struct ghost_txn *t, void *arg)
     if (e == 0)
         return name_taken(t, c, child);
     if (e != -ENOENT)
+        return e;
+    e = iflags_may_add(&pr);
+    if (e)
         return e;
     e = c->link_ino ? link_record(t, c, &r, now) : new_record(t, c, &pr, &r, now);
     return e ? e : add_entry(t, c, &pr, &r, now);

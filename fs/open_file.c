@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 
+#include "iflags.h"
 #include "itable.h"
 #include "wb_commit.h"
 
@@ -29,6 +30,8 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags, bool *keep_cache)
     int e = rec_peek(fs, ino, &r);
     if (!e && S_ISDIR(r.mode) && (flags & O_ACCMODE) != O_RDONLY)
         e = -EISDIR;
+    if (!e)
+        e = iflags_may_open(&r, flags);
     if (!e) {
         *keep_cache = in->dv_known && in->cached_dv == r.dv;
         in->cached_dv = r.dv;

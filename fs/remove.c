@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dirent.h"
+#include "iflags.h"
 #include "itable.h"
 #include "orphan.h"
 
@@ -82,6 +83,7 @@ static int rm_fn(struct ghost_txn *t, void *arg)
         return 0;
     }
     e = rec_get(t, child, &cr);
+    e = e ? e : iflags_may_remove(&pr, &cr);
     if (e)
         return e;
     if (c->dir) {

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "dirent.h"
+#include "iflags.h"
 #include "make.h"
 #include "orphan.h"
 #include "remove.h"
@@ -107,6 +108,10 @@ static int mv_check(struct ghost_txn *t, struct mv_ctx *c, struct mv_state *s)
     if (s->have_victim && s->victim == s->child)
         return 1; /* two names of one inode: nothing to do */
     if (s->have_victim && (e = rec_get(t, s->victim, &s->vr)))
+        return e;
+    e = iflags_may_rename(&s->p1, &s->cr, s->p2, s->have_victim ? &s->vr : NULL,
+                          c->flags & RENAME_EXCHANGE);
+    if (e)
         return e;
     /* A directory cannot move under itself. */
     if (S_ISDIR(s->cr.mode) && !s->same) {

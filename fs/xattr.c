@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "iflags.h"
+
 struct xa_ctx {
     uint64_t ino;
     const char *name;
@@ -44,6 +46,7 @@ static int xa_fn(struct ghost_txn *t, void *arg)
     struct xa_ctx *c = arg;
     struct rec r;
     int e = rec_get(t, c->ino, &r);
+    e = e ? e : iflags_may_change_xattr(&r);
     if (e)
         return e;
     e = ghost_map_get(t, c->ino, FS_MAP_XATTR, c->name, c->nlen, NULL, NULL);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -520,6 +521,46 @@ START_TEST(truncate_down_and_up)
 }
 END_TEST
 
+/* Allocating more than the store has free (what statfs says) is ENOSPC and
+ * changes nothing; a range the file stores already needs no room, and
+ * punching or zeroing needs none either. */
+START_TEST(fallocate_enospc)
+{
+    uint64_t bs = fs_block_size(fs);
+    uint64_t f = mkfile(FS_ROOT_INO, "f");
+    write_pat(f, 0, 4 * bs, 1);
+    OK(fs_flush(fs, f));
+    struct statvfs st;
+    OK(fs_statfs(fs, &st));
+    int64_t free_bytes = (int64_t)(st.f_bavail * st.f_frsize);
+    int64_t too_much = free_bytes + (1LL << 30);
+    struct fs_attr before = attr(f);
+    EXPECT(fs_fallocate(fs, f, 0, 0, too_much), -ENOSPC);
+    EXPECT(fs_fallocate(fs, f, FALLOC_FL_KEEP_SIZE, 0, too_much), -ENOSPC);
+    EXPECT(fs_fallocate(fs, f, 0, (int64_t)(8 * bs), too_much), -ENOSPC);
+    struct fs_attr after = attr(f);
+    ck_assert_uint_eq(after.size, 4 * bs);
+    ck_assert_uint_eq(after.blocks, before.blocks);
+    ck_assert_int_eq(after.mtime_ns, before.mtime_ns);
+    ck_assert_int_eq(after.ctime_ns, before.ctime_ns);
+    check_range(f, 0, 4 * bs, 1);
+    /* Over the stored blocks: nothing to allocate. */
+    OK(fs_fallocate(fs, f, 0, 0, (int64_t)(4 * bs)));
+    /* Holes over a range that size: no room needed. */
+    OK(fs_fallocate(fs, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, too_much));
+    OK(fs_fallocate(fs, f, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, too_much));
+    ck_assert_uint_eq(size_of(f), 4 * bs);
+    /* An inline file too. */
+    uint64_t g = mkfile(FS_ROOT_INO, "g");
+    EXPECT(fs_write(fs, g, "abc", 3, 0, false), 3);
+    EXPECT(fs_fallocate(fs, g, 0, 0, too_much), -ENOSPC);
+    ck_assert_uint_eq(size_of(g), 3);
+    OK(fs_fallocate(fs, g, 0, 0, 100));
+    ck_assert_uint_eq(size_of(g), 100);
+    fsck();
+}
+END_TEST
+
 START_TEST(fallocate_modes)
 {
     uint64_t bs = fs_block_size(fs);
@@ -654,6 +695,7 @@ static Suite *fs_data_suite(void)
     tcase_add_test(tc, sparse_and_seek);
     tcase_add_test(tc, truncate_down_and_up);
     tcase_add_test(tc, fallocate_modes);
+    tcase_add_test(tc, fallocate_enospc);
     tcase_add_test(tc, copy_range);
     TCase *small = fs_tcase(s, "small-blocks", setup_small, 120);
     tcase_add_test(small, random_against_model);

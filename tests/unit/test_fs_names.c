@@ -306,6 +306,71 @@ START_TEST(unlink_rmdir_errors)
 }
 END_TEST
 
+/* What the kernel asks to turn a file handle into an inode it no longer
+ * holds: "." of any inode, ".." of a directory, each counted as a lookup,
+ * with the generation every other reply gave; an inode whose last link
+ * went is not found (ESTALE to the handle). */
+START_TEST(handle_lookups)
+{
+    struct fs_attr a, b;
+    OK(fs_create(fs, &ctx, FS_ROOT_INO, "f", 0644, O_RDWR, &a));
+    OK(fs_release(fs, a.ino));
+    fs_forget(fs, a.ino, 1);
+    ck_assert(!fs_is_known(fs, a.ino));
+    OK(fs_lookup(fs, a.ino, ".", &b));
+    ck_assert_uint_eq(b.ino, a.ino);
+    ck_assert_uint_eq(b.handle_gen, a.handle_gen);
+    ck_assert(fs_is_known(fs, a.ino));
+    fs_forget(fs, a.ino, 1);
+    EXPECT(fs_lookup(fs, a.ino, "..", &b), -ENOTDIR);
+    ck_assert(!fs_is_known(fs, a.ino));
+    OK(fs_symlink(fs, &ctx, "t", FS_ROOT_INO, "l", &b));
+    fs_forget(fs, b.ino, 1);
+    struct fs_attr c;
+    OK(fs_lookup(fs, b.ino, ".", &c));
+    ck_assert(S_ISLNK(c.mode));
+    fs_forget(fs, b.ino, 1);
+
+    /* ".." of a directory is its parent, as a lookup of the parent says. */
+    uint64_t p = mkdir_(FS_ROOT_INO, "p"), d = mkdir_(p, "d");
+    fs_forget(fs, p, 1);
+    fs_forget(fs, d, 1);
+    OK(fs_lookup(fs, d, "..", &b));
+    ck_assert_uint_eq(b.ino, p);
+    OK(fs_lookup(fs, FS_ROOT_INO, "p", &c));
+    ck_assert_uint_eq(b.handle_gen, c.handle_gen);
+    fs_forget(fs, p, 2);
+    OK(fs_lookup(fs, p, "..", &b));
+    ck_assert_uint_eq(b.ino, FS_ROOT_INO);
+    ck_assert_uint_eq(b.handle_gen, 0); /* the kernel made the root with 0 */
+    OK(fs_lookup(fs, FS_ROOT_INO, ".", &b));
+    ck_assert_uint_eq(b.handle_gen, 0);
+
+    /* The generation is the inode's for life: after a remount too. */
+    reopen();
+    OK(fs_lookup(fs, a.ino, ".", &b));
+    ck_assert_uint_eq(b.handle_gen, a.handle_gen);
+    fs_forget(fs, a.ino, 1);
+    OK(fs_getattr(fs, a.ino, &b));
+    ck_assert_uint_eq(b.handle_gen, a.handle_gen);
+
+    /* Unlinked while open: no handle reaches it; deleted: nor. */
+    bool keep;
+    OK(fs_open_file(fs, a.ino, O_RDONLY, &keep));
+    OK(fs_unlink(fs, FS_ROOT_INO, "f"));
+    EXPECT(fs_lookup(fs, a.ino, ".", &b), -ENOENT);
+    OK(fs_release(fs, a.ino));
+    EXPECT(fs_lookup(fs, a.ino, ".", &b), -ENOENT);
+    ck_assert(!fs_is_known(fs, a.ino));
+    OK(fs_rmdir(fs, p, "d"));
+    EXPECT(fs_lookup(fs, d, ".", &b), -ENOENT);
+    EXPECT(fs_lookup(fs, d, "..", &b), -ENOENT);
+    EXPECT(fs_lookup(fs, 999999, ".", &b), -ENOENT);
+    EXPECT(fs_lookup(fs, FS_SUPER_OID, ".", &b), -ENOENT);
+    fsck();
+}
+END_TEST
+
 START_TEST(lookup_counts)
 {
     struct fs_attr a;
@@ -499,6 +564,7 @@ static Suite *fs_names_suite(void)
     tcase_add_test(tc, hard_links);
     tcase_add_test(tc, unlink_rmdir_errors);
     tcase_add_test(tc, lookup_counts);
+    tcase_add_test(tc, handle_lookups);
     tcase_add_test(tc, nlink_dirs);
     tcase_add_test(tc, setgid_inheritance);
     tcase_add_test(tc, dir_times);
