@@ -3,19 +3,27 @@
  * slices, over and over, at a bounded share of one core (ghost.h:
  * ghost_crawl_start).
  *
- * Each slice is one ghost_scrub call: one short read view, at most
- * slice_records records. After it the crawler writes its state, an object
- * of the library's own at GHOST_OID_CRAWL, in one transaction: where the
- * walk stands (the scrub cursor), what this cycle has counted and found so
- * far, what the last full cycle counted, and the lease. A crawler killed
- * mid-cycle thus leaves its cursor in the store, and the next one, in this
- * process or another, resumes there. (Slices that repair will write their
- * repairs in that same transaction.)
+ A cycle has two passes. The scrub pass checks every record: each of its
+ * slices is one ghost_scrub call, one short read view of at most
+ * slice_records records. The prune pass drops the older versions of keys
+ * that no snapshot needs any more (store_prune_in): each of its slices is
+ * one short write transaction, which writes the crawler's state too.
+ *
+ * The state is one record of the meta table ("crawl"; not versioned, so
+ * snapshots do not keep it): where each pass stands, what this cycle has
+ * counted and found so far, what the last full cycle counted, and the
+ * lease. It is written by every prune slice, with that slice's deletions,
+ * and during the scrub pass at most every SAVE_NS (a scrub slice changes
+ * nothing, and a commit per slice would cost a sync each): a crawler
+ * killed mid-cycle leaves its place in the store, at most SAVE_NS behind,
+ * and the next one, in this process or another, resumes there.
  *
  * The lease: when several processes open one store, only the holder
  * crawls. It is the state's holder id and an expiry (wall clock, since the
- * processes share no other), renewed by every slice; a crawler that finds
- * another's lease current waits until it expires and then takes it over,
+ * processes share no other), taken and renewed inside the write
+ * transactions that write the state (so two crawlers cannot both take it),
+ * renewed at every save; a crawler that finds another's lease current
+ * waits until it expires and then takes it over,
  * so the crawl goes on when its holder dies (at once, if it ran on this
  * machine: it looks every LEASE_LOOK_NS, and a holder whose process is
  * gone holds nothing). Two crawlers that take it at
@@ -30,10 +38,10 @@
  * cycle_seconds after the last one began: an idle crawler does nothing but
  * that one timed wait. ghost_crawl_set and ghost_crawl_stop wake it.
  *
- * The crawler never delays a user's transaction: its slice reads in a view
- * of its own, and its one write touches only its state object, which no
- * one else writes. If that write fails (a conflict: another crawler), the
- * crawler backs off, not a user.
+ * The crawler gives way to users: its scrub reads in views of its own; its
+ * writes touch only old versions no reader can see and its own record, so
+ * no user's transaction conflicts with them; and a prune slice holds the
+ * writer's lock only for a short slice of keys.
  */
 #include "internal.h"
 
@@ -55,6 +63,10 @@
 #define NS_PER_S INT64_C(1000000000)
 /* How long a crawler that met an error or lost a race waits. */
 #define BACKOFF_NS NS_PER_S
+/* The scrub pass saves its place at most this often. */
+#define SAVE_NS (2 * NS_PER_S)
+/* Keys a prune slice walks, per record of a scrub slice. */
+#define PRUNE_SHARE 4
 #define CRAWL_MAPS 16
 #define CRAWL_TYPES 16
 
@@ -66,15 +78,20 @@ struct crawl_totals {
     uint64_t map_keys[CRAWL_MAPS], map_bytes[CRAWL_MAPS];
     uint64_t older, older_bytes;
     uint64_t findings;
+    uint64_t pruned; /* older versions dropped */
 };
 
-/* The state object, decoded. */
+enum { PASS_SCRUB, PASS_PRUNE };
+
+/* The state record, decoded. */
 struct crawl_state {
     uint64_t holder;
     int64_t lease_until;
     uint64_t holder_host, holder_pid; /* where the holder runs */
     uint64_t cycles;                  /* cycles completed */
     bool in_cycle;
+    uint64_t pass;                 /* PASS_SCRUB, PASS_PRUNE */
+    uint64_t prune_cursor;         /* store_prune_in's */
     int64_t cycle_start;           /* of the cycle under way, or the last one */
     int64_t last_start, last_end;  /* the last full cycle's */
     struct crawl_totals cur, last; /* this cycle so far; the last full one */
@@ -91,7 +108,10 @@ struct crawl {
     bool stop;
     uint64_t id;   /* our lease holder id */
     uint64_t host; /* this machine since its boot (host_id) */
-    bool holder;   /* we held the lease at our last slice */
+    /* Written by the crawler thread under lock, read by it without. */
+    bool holder;           /* we hold the lease: st is the store's, and ours */
+    struct crawl_state st; /* while holder: ahead of the store by what was not saved */
+    int64_t saved;         /* when st was last saved (monotonic) */
     uint64_t slices;
     int64_t cpu_ns;                  /* CPU time the crawler spent */
     struct crawl_totals slice_types; /* filled by on_object during a slice */
@@ -144,8 +164,8 @@ static bool lease_held(const struct crawl *c, const struct crawl_state *st, int6
 /* ---- the state object's bytes ---- */
 
 /* Fields in order, each 8 bytes big-endian, then the cursor. */
-#define TOTALS_WORDS (7 + CRAWL_TYPES + 2 * CRAWL_MAPS)
-#define STATE_WORDS (10 + 2 * TOTALS_WORDS)
+#define TOTALS_WORDS (8 + CRAWL_TYPES + 2 * CRAWL_MAPS)
+#define STATE_WORDS (12 + 2 * TOTALS_WORDS)
 #define STATE_FIXED (8 * STATE_WORDS + 12)
 
 struct words {
@@ -167,9 +187,9 @@ static uint64_t get_w(struct words *w)
 
 static void totals_io(struct words *w, struct crawl_totals *t, bool put)
 {
-    uint64_t *f[7] = {&t->records, &t->bytes,       &t->objects, &t->object_bytes,
-                      &t->older,   &t->older_bytes, &t->findings};
-    for (int i = 0; i < 7; i++)
+    uint64_t *f[8] = {&t->records, &t->bytes,       &t->objects,  &t->object_bytes,
+                      &t->older,   &t->older_bytes, &t->findings, &t->pruned};
+    for (int i = 0; i < 8; i++)
         put ? put_w(w, *f[i]) : (void)(*f[i] = get_w(w));
     for (int i = 0; i < CRAWL_TYPES; i++)
         put ? put_w(w, t->types[i]) : (void)(t->types[i] = get_w(w));
@@ -193,6 +213,8 @@ static size_t state_encode(struct crawl_state *st, unsigned char *buf)
     put_w(&w, (uint64_t)st->last_end);
     put_w(&w, st->holder_host);
     put_w(&w, st->holder_pid);
+    put_w(&w, st->pass);
+    put_w(&w, st->prune_cursor);
     totals_io(&w, &st->cur, true);
     totals_io(&w, &st->last, true);
     uint32_t c[3] = {st->cursor.phase, st->cursor.flags, st->cursor.len};
@@ -221,6 +243,8 @@ static int state_decode(struct crawl_state *st, const unsigned char *buf, size_t
     st->last_end = (int64_t)get_w(&w);
     st->holder_host = get_w(&w);
     st->holder_pid = get_w(&w);
+    st->pass = get_w(&w);
+    st->prune_cursor = get_w(&w);
     totals_io(&w, &st->cur, false);
     totals_io(&w, &st->last, false);
     uint32_t c[3];
@@ -233,31 +257,54 @@ static int state_decode(struct crawl_state *st, const unsigned char *buf, size_t
     return 0;
 }
 
+#define STATE_KEY "crawl"
+
 /* Read the state in t: 0 (a fresh state if there is none yet) or an errno. */
-static int state_read(struct ghost_txn *t, struct crawl_state *st)
+static int state_get(struct store *s, struct engine_txn *t, struct crawl_state *st)
 {
-    uint8_t type;
-    const void *data;
-    size_t len;
-    int r = ghost_obj_get(t, GHOST_OID_CRAWL, &type, &data, &len);
+    struct engine_val k = {strlen(STATE_KEY), STATE_KEY}, v;
+    int r = engine_get(s->eng, t, ENGINE_META, &k, &v);
     if (r == -ENOENT) {
         memset(st, 0, sizeof *st);
         return 0;
     }
     if (r)
         return r;
-    if (type != GHOST_TYPE_LIBRARY)
-        return ghost_set_error(-GHOST_ECORRUPT, "object %d is not the crawler's state",
-                               GHOST_OID_CRAWL);
-    return state_decode(st, data, len);
+    if (!cksum_ok(&k, &v))
+        return corrupt(s, ENGINE_META, &k, "the crawler's state fails its checksum");
+    return state_decode(st, (const unsigned char *)v.data + CKSUM_LEN, v.len - CKSUM_LEN);
 }
 
-static int state_write(struct ghost_txn *t, struct crawl_state *st)
+static int state_put(struct store *s, struct engine_txn *w, struct crawl_state *st)
 {
     unsigned char buf[STATE_FIXED + GHOST_SCRUB_KEY_MAX];
     size_t len = state_encode(st, buf);
     assert(len <= sizeof buf);
-    return ghost_obj_put(t, GHOST_OID_CRAWL, GHOST_TYPE_LIBRARY, buf, len);
+    return put_value(s, w, ENGINE_META, STATE_KEY, strlen(STATE_KEY), NULL, 0, buf, len);
+}
+
+struct state_view {
+    struct store *s;
+    struct crawl_state *st;
+};
+
+static int state_view_fn(void *ctx)
+{
+    struct state_view *a = ctx;
+    struct engine_txn *view;
+    int r = engine_view_begin(a->s->eng, &view);
+    if (r)
+        return r;
+    r = state_get(a->s, view, a->st);
+    engine_view_end(a->s->eng, view);
+    return r;
+}
+
+/* Read the state as the store has it now. */
+static int state_read(struct store *s, struct crawl_state *st)
+{
+    struct state_view a = {s, st};
+    return store_guarded(s, state_view_fn, &a, "reading the crawler's state");
 }
 
 /* ---- one step of the crawler ---- */
@@ -293,143 +340,216 @@ static void totals_add(struct crawl_totals *t, const struct ghost_scrub_stats *s
     }
 }
 
-/* What a step decided: write the state (after a slice), and wait. */
-struct step {
-    struct crawl_state st;
-    struct ghost_scrub_stats slice;
-    int scrubbed; /* ghost_scrub's answer: 1 the cycle is complete */
-    bool started; /* this step began a cycle */
-    int64_t now;
-};
-
-/* Take the lease and begin a cycle if one is due: 0 to go on with a slice,
- * or the time to wait first (> 0), or a negative errno. */
-static int64_t step_begin(struct crawl *c, struct step *s, unsigned cycle_s)
+static int64_t mono_ns(void)
 {
-    struct ghost_txn *t;
-    int r = ghost_txn_begin(c->g, &t);
-    if (r)
-        return r;
-    r = state_read(t, &s->st);
-    ghost_txn_abort(t);
-    if (r)
-        return r;
-    s->now = wall_ns();
-    if (lease_held(c, &s->st, s->now)) {
-        c->holder = false;
-        /* Look again before it expires: its holder may die meanwhile. */
-        int64_t left = s->st.lease_until - s->now;
-        return left < LEASE_LOOK_NS ? (left > NS_PER_S ? left : NS_PER_S) : LEASE_LOOK_NS;
-    }
-    if (!s->st.in_cycle) {
-        int64_t due = s->st.cycles ? s->st.last_start + (int64_t)cycle_s * NS_PER_S : s->now;
-        if (due > s->now)
-            return due - s->now;
-        s->st.in_cycle = true;
-        s->st.cycle_start = s->now;
-        memset(&s->st.cur, 0, sizeof s->st.cur);
-        memset(&s->st.cursor, 0, sizeof s->st.cursor);
-        s->started = true;
-    }
-    return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-/* Save what the slice did, if the lease is still ours to take. */
-static int step_save(struct crawl *c, struct step *s)
+/* Put the lease in st in our name, renewed from now. */
+static void lease_ours(struct crawl *c, struct crawl_state *st, int64_t now)
 {
-    struct ghost_txn *t = NULL;
-    struct crawl_state now;
-    int r = ghost_txn_begin(c->g, &t);
-    r = r ? r : state_read(t, &now);
-    if (!r && lease_held(c, &now, wall_ns()))
-        r = -GHOST_ECONFLICT; /* another crawler took the lease meanwhile */
-    if (r) {
-        if (t)
-            ghost_txn_abort(t);
-        return r;
-    }
-    struct crawl_state *st = &s->st;
-    totals_add(&st->cur, &s->slice, &c->slice_types);
     st->holder = c->id;
     st->holder_host = c->host;
     st->holder_pid = (uint64_t)getpid();
-    st->lease_until = wall_ns() + LEASE_NS;
-    if (s->scrubbed == 1) {
-        st->cycles++;
-        st->in_cycle = false;
-        st->last_start = st->cycle_start;
-        st->last_end = wall_ns();
-        st->last = st->cur;
-        memset(&st->cursor, 0, sizeof st->cursor);
-    }
-    r = state_write(t, st);
-    if (r) {
-        ghost_txn_abort(t);
-        return r;
-    }
-    return ghost_txn_commit(t);
+    st->lease_until = now + LEASE_NS;
 }
 
-/* One step: a slice, or the decision to wait. Returns how long to wait
- * before the next step (0: at once). */
-static int64_t crawl_step(struct crawl *c, const struct ghost_crawl_options *o)
+/* Taking the lease: in one write transaction, so that of two crawlers
+ * only one can. */
+struct take {
+    struct crawl *c;
+    unsigned cycle_s;
+    struct crawl_state st;
+    int64_t wait; /* > 0: not ours, or no cycle due; look again then */
+    bool started;
+};
+
+static int take_fn(struct store *s, struct engine_txn *w, void *arg)
 {
-    struct step s;
-    memset(&s, 0, sizeof s);
-    int64_t wait = step_begin(c, &s, o->cycle_seconds);
-    if (wait > 0)
-        return wait;
-    if (wait < 0) {
-        if (wait != -GHOST_ECONFLICT)
-            ghost_log(GHOST_LOG_WARN, "crawler: cannot read its state: %s", ghost_errmsg());
-        return BACKOFF_NS;
+    struct take *a = arg;
+    int64_t now = wall_ns();
+    a->wait = 0;
+    a->started = false;
+    int r = state_get(s, w, &a->st);
+    if (r)
+        return r;
+    if (lease_held(a->c, &a->st, now)) {
+        /* Look again before it expires: its holder may die meanwhile. */
+        int64_t left = a->st.lease_until - now;
+        a->wait = left < LEASE_LOOK_NS ? (left > NS_PER_S ? left : NS_PER_S) : LEASE_LOOK_NS;
+        return 1;
     }
-    if (s.started)
-        ghost_log(GHOST_LOG_INFO, "crawler: cycle %llu begins",
-                  (unsigned long long)s.st.cycles + 1);
-    int64_t cpu0 = thread_cpu_ns();
+    if (!a->st.in_cycle) {
+        int64_t due = a->st.cycles ? a->st.last_start + (int64_t)a->cycle_s * NS_PER_S : now;
+        if (due > now) {
+            a->wait = due - now;
+            return 1;
+        }
+        a->st.in_cycle = true;
+        a->st.pass = PASS_SCRUB;
+        a->st.prune_cursor = 0;
+        a->st.cycle_start = now;
+        memset(&a->st.cur, 0, sizeof a->st.cur);
+        memset(&a->st.cursor, 0, sizeof a->st.cursor);
+        a->started = true;
+    }
+    lease_ours(a->c, &a->st, now);
+    return state_put(s, w, &a->st);
+}
+
+/* End the cycle in st: its figures become the last cycle's. */
+static void cycle_done(struct crawl_state *st)
+{
+    st->cycles++;
+    st->in_cycle = false;
+    st->last_start = st->cycle_start;
+    st->last_end = wall_ns();
+    st->last = st->cur;
+    st->pass = PASS_SCRUB;
+    st->prune_cursor = 0;
+    memset(&st->cursor, 0, sizeof st->cursor);
+}
+
+/* Saving the state, with a prune slice or alone: if the lease is still
+ * ours (a crawler that slept past it may have lost it). */
+struct save {
+    struct crawl *c;
+    struct crawl_state st; /* what to save: the crawler's, advanced here */
+    unsigned prune_keys;   /* > 0: a prune slice first */
+    int64_t pruned;
+};
+
+static int save_fn(struct store *s, struct engine_txn *w, void *arg)
+{
+    struct save *a = arg;
+    struct crawl_state now;
+    int64_t t = wall_ns();
+    int r = state_get(s, w, &now);
+    if (r)
+        return r;
+    if (now.holder != a->c->id && lease_held(a->c, &now, t))
+        return ghost_set_error(-GHOST_ECONFLICT, "crawler: another process took the lease");
+    if (a->prune_keys) {
+        r = store_prune_in(s, w, &a->st.prune_cursor, a->prune_keys, &a->pruned);
+        if (r)
+            return r;
+        a->st.cur.pruned += (uint64_t)a->pruned;
+        if (a->st.prune_cursor == 0)
+            cycle_done(&a->st);
+    }
+    lease_ours(a->c, &a->st, t);
+    if (!a->st.in_cycle)
+        a->st.lease_until = 0; /* idle until the next cycle: no lease held */
+    return state_put(s, w, &a->st);
+}
+
+static int save(struct crawl *c, unsigned prune_keys)
+{
+    struct save a = {.c = c, .st = c->st, .prune_keys = prune_keys};
+    int r = store_small_write(&c->g->store, save_fn, &a, true);
+    if (r)
+        return r;
+    pthread_mutex_lock(&c->lock);
+    c->st = a.st;
+    c->saved = mono_ns();
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+/* A scrub slice, its findings and figures added to the crawler's state. */
+static int scrub_slice(struct crawl *c, unsigned records)
+{
+    struct ghost_scrub_stats slice;
+    memset(&slice, 0, sizeof slice);
     memset(&c->slice_types, 0, sizeof c->slice_types);
     struct ghost_scrub_visit v = {on_finding, on_object, c};
-    s.scrubbed = ghost_scrub(c->g, &s.st.cursor, o->slice_records, &v, &s.slice);
-    int r = s.scrubbed < 0 ? s.scrubbed : step_save(c, &s);
+    struct ghost_scrub_cursor cursor = c->st.cursor;
+    int r = ghost_scrub(c->g, &cursor, records, &v, &slice);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&c->lock);
+    c->st.cursor = cursor;
+    totals_add(&c->st.cur, &slice, &c->slice_types);
+    if (r == 1) {
+        c->st.pass = PASS_PRUNE;
+        c->st.prune_cursor = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    /* The end of the pass is saved at once; the rest now and then. */
+    if (r == 1 || mono_ns() - c->saved >= SAVE_NS)
+        return save(c, 0);
+    return 0;
+}
+
+/* One step: take the lease if we have not, then a slice. Returns how long
+ * to wait before the next step (0: at once). */
+static int64_t crawl_step(struct crawl *c, const struct ghost_crawl_options *o)
+{
+    int64_t cpu0 = thread_cpu_ns();
+    if (!c->holder) {
+        struct take a = {.c = c, .cycle_s = o->cycle_seconds};
+        int r = store_small_write(&c->g->store, take_fn, &a, true);
+        if (r == 1)
+            return a.wait;
+        if (r) {
+            ghost_log(GHOST_LOG_WARN, "crawler: cannot take its lease: %s", ghost_errmsg());
+            return BACKOFF_NS;
+        }
+        pthread_mutex_lock(&c->lock);
+        c->holder = true;
+        c->st = a.st;
+        c->saved = mono_ns();
+        pthread_mutex_unlock(&c->lock);
+        if (a.started)
+            ghost_log(GHOST_LOG_INFO, "crawler: cycle %llu begins",
+                      (unsigned long long)a.st.cycles + 1);
+    }
+    uint64_t cycles = c->st.cycles;
+    int r = c->st.pass == PASS_SCRUB ? scrub_slice(c, o->slice_records)
+                                     : save(c, o->slice_records * PRUNE_SHARE);
     int64_t used = thread_cpu_ns() - cpu0;
     pthread_mutex_lock(&c->lock);
     c->cpu_ns += used;
     c->slices++;
-    c->holder = r == 0;
+    if (r)
+        c->holder = false; /* take it again, reading the state afresh */
     pthread_mutex_unlock(&c->lock);
     if (r) {
         if (r != -GHOST_ECONFLICT)
             ghost_log(GHOST_LOG_WARN, "crawler: a slice failed: %s", ghost_errmsg());
         return BACKOFF_NS;
     }
-    if (s.scrubbed == 1)
-        ghost_log(GHOST_LOG_INFO, "crawler: cycle %llu done: %llu records, %llu findings, %.1f s",
-                  (unsigned long long)s.st.cycles, (unsigned long long)s.st.last.records,
-                  (unsigned long long)s.st.last.findings,
-                  (double)(s.st.last_end - s.st.last_start) / NS_PER_S);
+    if (c->st.cycles != cycles) {
+        const struct crawl_state *st = &c->st;
+        ghost_log(GHOST_LOG_INFO,
+                  "crawler: cycle %llu done: %llu records, %llu findings, %llu versions "
+                  "pruned, %.1f s",
+                  (unsigned long long)st->cycles, (unsigned long long)st->last.records,
+                  (unsigned long long)st->last.findings, (unsigned long long)st->last.pruned,
+                  (double)(st->last_end - st->last_start) / NS_PER_S);
+        pthread_mutex_lock(&c->lock);
+        c->holder = false; /* idle until the next cycle: no lease held */
+        pthread_mutex_unlock(&c->lock);
+    }
     /* At most the share: a slice's CPU time, then (1 - share) / share of
      * it asleep. */
     unsigned share = o->cpu_permille;
     return share >= 1000 ? 0 : used * (int64_t)(1000 - share) / (int64_t)share;
 }
 
-/* Give the lease up, so that another process's crawler need not wait it
- * out. */
-static void release_lease(struct crawl *c)
+/* Save our place and give the lease up, so that another process's crawler
+ * need not wait it out. */
+static int release_fn(struct store *s, struct engine_txn *w, void *arg)
 {
-    struct ghost_txn *t;
-    struct crawl_state st;
-    if (ghost_txn_begin(c->g, &t))
-        return;
-    if (state_read(t, &st) == 0 && st.holder == c->id) {
-        st.lease_until = 0;
-        if (state_write(t, &st) == 0) {
-            ghost_txn_commit(t);
-            return;
-        }
-    }
-    ghost_txn_abort(t);
+    struct crawl *c = arg;
+    struct crawl_state now;
+    int r = state_get(s, w, &now);
+    if (r || now.holder != c->id)
+        return r ? r : 1;
+    c->st.lease_until = 0;
+    return state_put(s, w, &c->st);
 }
 
 static void *crawl_main(void *arg)
@@ -447,15 +567,14 @@ static void *crawl_main(void *arg)
         pthread_mutex_lock(&c->lock);
         if (wait > 0 && !c->stop && !memcmp(&o, &c->opt, sizeof o)) {
             struct timespec dl;
-            clock_gettime(CLOCK_MONOTONIC, &dl);
-            int64_t at = (int64_t)dl.tv_sec * NS_PER_S + dl.tv_nsec + wait;
+            int64_t at = mono_ns() + wait;
             dl.tv_sec = at / NS_PER_S, dl.tv_nsec = at % NS_PER_S;
             pthread_cond_timedwait(&c->wake, &c->lock, &dl);
         }
     }
     pthread_mutex_unlock(&c->lock);
     if (c->holder)
-        release_lease(c);
+        store_small_write(&c->g->store, release_fn, c, true);
     return NULL;
 }
 
@@ -553,6 +672,7 @@ static void totals_out(struct ghost_crawl_totals *out, const struct crawl_totals
     out->objects = t->objects, out->object_bytes = t->object_bytes;
     out->older = t->older, out->older_bytes = t->older_bytes;
     out->findings = t->findings;
+    out->pruned = t->pruned;
     memcpy(out->types, t->types, sizeof out->types);
     memcpy(out->map_keys, t->map_keys, sizeof out->map_keys);
     memcpy(out->map_bytes, t->map_bytes, sizeof out->map_bytes);
@@ -560,19 +680,16 @@ static void totals_out(struct ghost_crawl_totals *out, const struct crawl_totals
 
 int ghost_crawl_status(struct ghost *g, struct ghost_crawl_status *out)
 {
-    struct ghost_txn *t;
     struct crawl_state st;
     memset(out, 0, sizeof *out);
-    int r = ghost_txn_begin(g, &t);
-    if (r)
-        return r;
-    r = state_read(t, &st);
-    ghost_txn_abort(t);
+    int r = state_read(&g->store, &st);
     if (r)
         return r;
     struct crawl *c = g->crawl;
     if (c) {
         pthread_mutex_lock(&c->lock);
+        if (c->holder && st.holder == c->id)
+            st = c->st; /* ours: ahead of what it saved */
         out->running = true;
         out->cpu_permille = c->opt.cpu_permille;
         out->slice_records = c->opt.slice_records;
@@ -586,6 +703,7 @@ int ghost_crawl_status(struct ghost *g, struct ghost_crawl_status *out)
     out->leased = st.holder != 0 && st.lease_until > now;
     out->cycles = st.cycles;
     out->in_cycle = st.in_cycle;
+    out->pruning = st.in_cycle && st.pass == PASS_PRUNE;
     out->cycle_start_ns = st.in_cycle ? st.cycle_start : 0;
     out->last_start_ns = st.last_start;
     out->last_end_ns = st.last_end;

@@ -61,12 +61,8 @@ enum {
 };
 
 /* OIDs below this are reserved for well-known objects (the filesystem puts
- * its root directory at OID 1); ghost_oid_alloc() never returns them. The
- * caller's are 1 .. GHOST_OID_CRAWL - 1; the library keeps its own objects
- * above them, of type GHOST_TYPE_LIBRARY, which no caller should use. */
+ * its root directory at OID 1); ghost_oid_alloc() never returns them. */
 #define GHOST_OID_FIRST 16
-#define GHOST_OID_CRAWL 15 /* the crawler's state (ghost_crawl_start) */
-#define GHOST_TYPE_LIBRARY 255
 /* The largest valid OID; object calls refuse 0 and larger ones with -EINVAL. */
 #define GHOST_OID_MAX ((UINT64_C(1) << 63) - 1)
 
@@ -423,11 +419,13 @@ int ghost_scrub(struct ghost *g, struct ghost_scrub_cursor *cursor, unsigned max
 /* --- the crawler ------------------------------------------------------------- */
 
 /* The crawler walks the whole store in the background, over and over, one
- * short slice at a time (ghost_scrub), at a bounded share of one core; its
- * position, what it counted and found, and a lease that lets one process
- * of a store crawl at a time are kept in the store (GHOST_OID_CRAWL), so a
- * crawler killed mid-cycle resumes where it stopped, in this process or
- * another. Findings are logged and passed to the visit's finding callback. */
+ * short slice at a time, at a bounded share of one core: each cycle checks
+ * every record (ghost_scrub), then drops the versions no snapshot needs
+ * (ghost_prune_versions). Its position, what it counted and found, and a
+ * lease that lets one process of a store crawl at a time are kept in the
+ * store, so a crawler killed mid-cycle resumes where it stopped, in this
+ * process or another. Findings are logged and passed to the visit's
+ * finding callback. */
 struct ghost_crawl_options {
     unsigned cpu_permille;  /* share of one core, in thousandths (100: 10 %); 0 pauses */
     unsigned slice_records; /* records per slice, each in one short view */
@@ -461,6 +459,7 @@ struct ghost_crawl_totals {
     uint64_t map_keys[16], map_bytes[16];
     uint64_t older, older_bytes; /* versions kept for snapshots */
     uint64_t findings;
+    uint64_t pruned; /* older versions no snapshot needed, dropped */
 };
 
 struct ghost_crawl_status {
@@ -474,6 +473,7 @@ struct ghost_crawl_status {
     bool leased;            /* some process holds the lease now */
     uint64_t cycles;        /* full cycles completed */
     bool in_cycle;          /* a cycle is under way (or was, when its crawler stopped) */
+    bool pruning;           /* in its second pass: dropping versions no snapshot needs */
     int64_t cycle_start_ns; /* its start (wall clock), if in_cycle */
     double percent;         /* of it done; -1 unknown (the first cycle) */
     double rate;            /* records a second, this cycle */

@@ -205,6 +205,11 @@ int store_snap_delete(struct store *s, const char *name);
 int store_snap_list(struct store *s, struct ghost_snapshot *list, int max);
 int store_snap_find(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen);
 int64_t store_prune(struct store *s, uint64_t *cursor, unsigned max_keys);
+/* One slice of store_prune inside the write transaction w: at most
+ * max_keys keys from *cursor (0: 1000), which is advanced (0 when the walk
+ * is complete); *dropped counts the versions dropped. */
+int store_prune_in(struct store *s, struct engine_txn *w, uint64_t *cursor, unsigned max_keys,
+                   int64_t *dropped);
 
 /* ---- cache.c ---- */
 

@@ -140,34 +140,48 @@ static int snapshot_gens(struct store *s, struct engine_txn *w, struct prune *p)
 
 #define PRUNE_MAPS (UINT64_C(1) << 63)
 
-static int prune_fn(struct store *s, struct engine_txn *w, void *arg)
+int store_prune_in(struct store *s, struct engine_txn *w, uint64_t *cursor, unsigned max_keys,
+                   int64_t *dropped)
 {
-    struct prune *p = arg;
-    vec_clear(&p->snaps); /* store_small_write() may run us again after growing */
-    int r = snapshot_gens(s, w, p);
+    struct prune p = {.cursor = cursor, .max_keys = max_keys ? max_keys : 1000};
+    int r = snapshot_gens(s, w, &p);
     if (r)
-        return r;
-    p->dropped = 0;
-    uint64_t c = *p->cursor;
+        goto out;
+    uint64_t c = *cursor;
     bool maps = c & PRUNE_MAPS;
     uint64_t owner = c & ~PRUNE_MAPS;
-    r = prune_table(s, w, maps ? ENGINE_MAP : ENGINE_OBJ, p, &owner);
+    r = prune_table(s, w, maps ? ENGINE_MAP : ENGINE_OBJ, &p, &owner);
     if (r < 0)
-        return r;
+        goto out;
     if (r == 0)
-        *p->cursor = owner | (maps ? PRUNE_MAPS : 0);
+        *cursor = owner | (maps ? PRUNE_MAPS : 0);
     else
-        *p->cursor = maps ? 0 : PRUNE_MAPS;
-    return 0;
+        *cursor = maps ? 0 : PRUNE_MAPS;
+    r = 0;
+    *dropped = p.dropped;
+out:
+    vec_free(&p.snaps);
+    return r;
+}
+
+struct prune_run {
+    uint64_t *cursor, start;
+    unsigned max_keys;
+    int64_t dropped;
+};
+
+static int prune_fn(struct store *s, struct engine_txn *w, void *arg)
+{
+    struct prune_run *p = arg;
+    *p->cursor = p->start; /* store_small_write() may run us again after growing */
+    return store_prune_in(s, w, p->cursor, p->max_keys, &p->dropped);
 }
 
 int64_t store_prune(struct store *s, uint64_t *cursor, unsigned max_keys)
 {
-    struct prune p = {.cursor = cursor, .max_keys = max_keys ? max_keys : 1000};
-    uint64_t saved = *cursor;
+    struct prune_run p = {cursor, *cursor, max_keys, 0};
     int r = store_small_write(s, prune_fn, &p, true);
-    vec_free(&p.snaps);
     if (r)
-        *cursor = saved;
+        *cursor = p.start;
     return r ? r : p.dropped;
 }
