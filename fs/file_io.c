@@ -228,7 +228,7 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
                  bool append)
 {
     if (size == 0)
-        return 0; /* writes nothing, not even a size */
+        return 0;                        /* writes nothing, not even a size */
     pthread_rwlock_rdlock(&fs->ro_lock); /* readonly cannot change under us */
     if (fs->readonly) {
         pthread_rwlock_unlock(&fs->ro_lock);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "notify.h"
@@ -523,6 +524,33 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
         fuse_reply_write(req, (size_t)n);
 }
 
+/* The one ioctl: a remount's request, on the root directory (fuse_ops.h). */
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+                     struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+                     size_t out_bufsz)
+{
+    struct ghostfs_mount *m = fuse_req_userdata(req);
+    struct ghostfs_remount r;
+    (void)arg, (void)fi, (void)flags;
+    if (cmd != GHOSTFS_IOC_REMOUNT || ino != FUSE_ROOT_ID || !m->remount) {
+        fuse_reply_err(req, ENOTTY);
+        return;
+    }
+    if (in_bufsz != sizeof r || out_bufsz != sizeof r) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    uid_t uid = fuse_req_ctx(req)->uid;
+    if (uid != 0 && uid != getuid()) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    memcpy(&r, in_buf, sizeof r);
+    r.opts[sizeof r.opts - 1] = 0;
+    m->remount(m->remount_arg, &r);
+    fuse_reply_ioctl(req, 0, &r, sizeof r);
+}
+
 const struct fuse_lowlevel_ops ghostfs_ops = {
     .init = op_init,
     .destroy = op_destroy,
@@ -559,4 +587,5 @@ const struct fuse_lowlevel_ops ghostfs_ops = {
     .fallocate = op_fallocate,
     .lseek = op_lseek,
     .copy_file_range = op_copy_file_range,
+    .ioctl = op_ioctl,
 };

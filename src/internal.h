@@ -226,7 +226,7 @@ struct cache {
     size_t loaded;
     size_t bytes;
     _Atomic size_t budget; /* changed by cache_set_budget; read without the lock */
-    struct list lru; /* unpinned handles, newest first */
+    struct list lru;       /* unpinned handles, newest first */
     uint64_t hits, misses;
     uint64_t floor; /* offers from views of an older generation are refused */
 };
