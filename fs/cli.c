@@ -28,10 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_mount.h"
 #include "cli_snapshot.h"
 #include "fs.h"
 #include "fsck.h"
@@ -66,23 +68,49 @@ static void usage(FILE *f)
                "                      (default 50; 0: sleep at once)\n"
                "  read_ahead=KB       the mount's read-ahead window, set as root (default\n"
                "                      1024; 0: the kernel's, 128)\n"
-               "  and the usual mount options: dev, nodev, suid, nosuid, exec, noexec,\n"
-               "  atime, noatime, relatime, rw, auto_unmount, fsname=, subtype=\n"
+               "  and the usual mount options: rw, dev, nodev, suid, nosuid (nodev,nosuid\n"
+               "  unless root asks dev,suid; mount(8) as root: dev,suid unless told no),\n"
+               "  exec, noexec, allow_root, auto_unmount, fsname=, subtype=, max_read=,\n"
+               "  sync, dirsync (either: every change is durable before the call returns,\n"
+               "  as sync=always; sync also makes the kernel fsync each write), async.\n"
+               "  Access times: ghostfs never updates a file's atime on reads (as with\n"
+               "  noatime) and FUSE leaves atime to it, so atime, noatime, relatime,\n"
+               "  norelatime, strictatime, nostrictatime, lazytime, nolazytime, diratime\n"
+               "  and nodiratime are accepted and change nothing.\n"
+               "Remount (as root: mount -o remount,OPTIONS MOUNTPOINT): ro commits and\n"
+               "  syncs everything first, rw writes again (not if mounted ro), sync=,\n"
+               "  cache_size=, write_buffer=, commit_interval=, sync, dirsync and the\n"
+               "  kernel's flags change live; spin=, read_ahead=, writeback,\n"
+               "  accept_rollback, allow_other, fsname= and the like are refused.\n"
                "-f  stay in the foreground   -d  foreground with FUSE debug output\n"
                "BYTES may end in K, M or G.\n");
 }
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
+/* Where cli_fail writes instead of stderr, if anywhere (cli_fail_to). */
+static char *fail_buf;
+static size_t fail_size;
+
+void cli_fail_to(char *buf, size_t size)
+{
+    fail_buf = buf;
+    fail_size = size;
+}
+
+int cli_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    if (fail_buf) {
+        vsnprintf(fail_buf, fail_size, fmt, ap);
+    } else {
+        fprintf(stderr, "%s: ", prog);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
     va_end(ap);
     return 1;
 }
+#define fail cli_fail
 
 /* The library's messages name the store already; ours must too. */
 static const char *store_error(const char *store, int e)
@@ -165,15 +193,6 @@ static int cmd_mkfs(int argc, char **argv)
 
 /* ---- mount ------------------------------------------------------------------------ */
 
-struct mount_args {
-    const char *store, *mnt;
-    struct fs_options fo;
-    bool foreground, debug, writeback;
-    unsigned spin_us;       /* how long a worker polls for the next request */
-    unsigned read_ahead_kb; /* the mount's read-ahead window; 0: the kernel's */
-    char fuse_opts[4096];   /* passed on to libfuse */
-};
-
 static void add_fuse_opt(struct mount_args *m, const char *o)
 {
     size_t n = strlen(m->fuse_opts);
@@ -194,10 +213,9 @@ static bool ignored(const char *o)
 
 static bool passed_to_fuse(const char *o)
 {
-    static const char *const list[] = {"allow_other", "allow_root",   "dev",      "nodev",
-                                       "suid",        "nosuid",       "exec",     "noexec",
-                                       "atime",       "noatime",      "relatime", "norelatime",
-                                       "strictatime", "auto_unmount", "ro",       NULL};
+    static const char *const list[] = {"allow_other", "allow_root", "dev",          "suid",
+                                       "exec",        "noexec",     "atime",        "noatime",
+                                       "sync",        "dirsync",    "auto_unmount", NULL};
     static const char *const prefixed[] = {"fsname=", "subtype=", "max_read=", NULL};
     for (int i = 0; list[i]; i++)
         if (!strcmp(o, list[i]))
@@ -220,56 +238,171 @@ static int parse_number(const char *s, long lo, long hi, unsigned *out)
     return 0;
 }
 
-static int parse_option(struct mount_args *m, char *o)
+/* The mount flags the kernel keeps (mount(2)'s MS_*): what a remount
+ * gives it. nosymfollow and the like are not here: libfuse 3.14 cannot
+ * mount with them, so they are unknown options. */
+static const struct {
+    const char *name;
+    unsigned long flag;
+    bool on;
+} vfs_flags[] = {
+    {"ro", MS_RDONLY, true},
+    {"rw", MS_RDONLY, false},
+    {"nosuid", MS_NOSUID, true},
+    {"suid", MS_NOSUID, false},
+    {"nodev", MS_NODEV, true},
+    {"dev", MS_NODEV, false},
+    {"noexec", MS_NOEXEC, true},
+    {"exec", MS_NOEXEC, false},
+    {"sync", MS_SYNCHRONOUS, true},
+    {"async", MS_SYNCHRONOUS, false},
+    {"dirsync", MS_DIRSYNC, true},
+    {"noatime", MS_NOATIME, true},
+    {"atime", MS_NOATIME, false},
+    {"nodiratime", MS_NODIRATIME, true},
+    {"diratime", MS_NODIRATIME, false},
+    {"relatime", MS_RELATIME, true},
+    {"norelatime", MS_RELATIME, false},
+    {"strictatime", MS_STRICTATIME, true},
+    {"nostrictatime", MS_STRICTATIME, false},
+    {"lazytime", MS_LAZYTIME, true},
+    {"nolazytime", MS_LAZYTIME, false},
+};
+
+/* A VFS flag option: note it in m->vfs_set; false if o is none. */
+static bool vfs_flag(struct mount_args *m, const char *o)
+{
+    for (size_t i = 0; i < sizeof vfs_flags / sizeof vfs_flags[0]; i++) {
+        if (strcmp(o, vfs_flags[i].name))
+            continue;
+        if (vfs_flags[i].on)
+            m->vfs_set |= vfs_flags[i].flag;
+        else
+            m->vfs_set &= ~vfs_flags[i].flag;
+        return true;
+    }
+    return false;
+}
+
+/* The options FUSE's kernel side shows in the mount table, which mount(8)
+ * hands back to a remount's helper. */
+static bool fuse_kernel_option(const char *o)
+{
+    static const char *const prefixed[] = {
+        "user_id=", "group_id=", "rootmode=", "blksize=", "max_read=", NULL};
+    if (!strcmp(o, "default_permissions") || !strcmp(o, "allow_other") || !strcmp(o, "allow_root"))
+        return true;
+    for (int i = 0; prefixed[i]; i++)
+        if (!strncmp(o, prefixed[i], strlen(prefixed[i])))
+            return true;
+    return false;
+}
+
+/* Whether the comma separated list holds word. */
+static bool list_has(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; p; p = strchr(p, ',')) {
+        p += *p == ',';
+        if (!strncmp(p, word, n) && (p[n] == ',' || !p[n]))
+            return true;
+    }
+    return false;
+}
+
+void mount_args_init(struct mount_args *m)
+{
+    memset(m, 0, sizeof *m);
+    fs_options_init(&m->fo);
+    m->sync = m->fo.store.sync;
+    m->spin_us = GHOSTFS_SPIN_US;
+    m->read_ahead_kb = 1024;
+}
+
+void mount_args_settle(struct mount_args *m)
+{
+    m->vfs_sync = m->vfs_set & MS_SYNCHRONOUS;
+    m->dirsync = m->vfs_set & MS_DIRSYNC;
+    m->fo.store.readonly = m->vfs_set & MS_RDONLY;
+    /* sync and dirsync: every change durable before the call returns. The
+     * kernel makes each write of a sync mount an fsync too. */
+    m->fo.store.sync = m->vfs_sync || m->dirsync ? GHOST_SYNC_ALWAYS : m->sync;
+    if (m->fo.store.readonly && !m->remount)
+        add_fuse_opt(m, "ro");
+}
+
+int mount_option(struct mount_args *m, char *o)
 {
     char *val = strchr(o, '=');
     size_t bytes;
-    if (!strcmp(o, "ro")) {
-        m->fo.store.readonly = true;
+    bool flag = vfs_flag(m, o);
+    if (!strcmp(o, "remount")) {
+        m->remount = true;
+    } else if (!strcmp(o, "nodev") || !strcmp(o, "nosuid")) {
+        m->given |= o[2] == 'd' ? GIVEN_NODEV : GIVEN_NOSUID;
         add_fuse_opt(m, o);
     } else if (!strcmp(o, "writeback")) {
         m->writeback = true;
+        m->given |= GIVEN_WRITEBACK;
     } else if (!strcmp(o, "accept_rollback")) {
         m->fo.store.accept_rollback = true;
+        m->given |= GIVEN_ROLLBACK;
     } else if (val && !strncmp(o, "sync=", 5)) {
         if (!strcmp(val + 1, "batch"))
-            m->fo.store.sync = GHOST_SYNC_BATCH;
+            m->sync = GHOST_SYNC_BATCH;
         else if (!strcmp(val + 1, "always"))
-            m->fo.store.sync = GHOST_SYNC_ALWAYS;
+            m->sync = GHOST_SYNC_ALWAYS;
         else if (!strcmp(val + 1, "none"))
-            m->fo.store.sync = GHOST_SYNC_NONE;
+            m->sync = GHOST_SYNC_NONE;
         else
             return fail("bad value in option '%s': sync is batch, always or none", o);
+        m->given |= GIVEN_SYNC;
     } else if (val && !strncmp(o, "cache_size=", 11)) {
         if (parse_bytes(val + 1, &bytes) || bytes < (1u << 20))
             return fail("bad value in option '%s': a size of at least 1M", o);
         m->fo.store.cache_bytes = bytes;
+        m->given |= GIVEN_CACHE;
     } else if (val && !strncmp(o, "write_buffer=", 13)) {
         if (parse_bytes(val + 1, &bytes) || bytes < (1u << 20))
             return fail("bad value in option '%s': a size of at least 1M", o);
         m->fo.write_buffer = bytes;
+        m->given |= GIVEN_WBUF;
     } else if (val && !strncmp(o, "commit_interval=", 16)) {
         if (parse_number(val + 1, 1, 3600000, &m->fo.commit_interval_ms))
             return fail("bad value in option '%s': milliseconds from 1 to 3600000", o);
+        m->given |= GIVEN_INTERVAL;
     } else if (val && !strncmp(o, "read_ahead=", 11)) {
         if (parse_number(val + 1, 0, 65536, &m->read_ahead_kb))
             return fail("bad value in option '%s': KiB from 0 to 65536", o);
+        m->given |= GIVEN_READ_AHEAD;
     } else if (val && !strncmp(o, "spin=", 5)) {
         if (parse_number(val + 1, 0, 10000, &m->spin_us))
             return fail("bad value in option '%s': microseconds from 0 to 10000", o);
+        m->given |= GIVEN_SPIN;
+    } else if (m->remount && fuse_kernel_option(o)) {
+        /* the mount's own, handed back by mount(8): checked by cmd_remount */
+        size_t n = strlen(m->kernel_opts);
+        snprintf(m->kernel_opts + n, sizeof m->kernel_opts - n, "%s%s", n ? "," : "", o);
     } else if (passed_to_fuse(o)) {
         add_fuse_opt(m, o);
-    } else if (!ignored(o)) {
+    } else if (!flag && !ignored(o)) {
         return fail("unknown mount option '%s' (see ghostfs --help)", o);
     }
+    /* (relatime and the other VFS flags libfuse 3.14 refuses are kept
+     * from it: FUSE leaves access times to the daemon, see --help) */
     return 0;
 }
 
 static int parse_mount(struct mount_args *m, int argc, char **argv)
 {
-    fs_options_init(&m->fo);
-    m->spin_us = GHOSTFS_SPIN_US;
-    m->read_ahead_kb = 1024;
+    mount_args_init(m);
+    /* A remount may name "remount" anywhere in its list: know it first. */
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "-o", 2))
+            m->remount |= list_has(argv[i][2]     ? argv[i] + 2
+                                   : i + 1 < argc ? argv[i + 1]
+                                                  : "",
+                                   "remount");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-o") || !strncmp(a, "-o", 2)) {
@@ -278,7 +411,7 @@ static int parse_mount(struct mount_args *m, int argc, char **argv)
                 return fail("-o needs a list of options");
             char *copy = strdup(list), *save = NULL;
             for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
-                if (parse_option(m, o)) {
+                if (mount_option(m, o)) {
                     free(copy);
                     return 1;
                 }
@@ -299,6 +432,7 @@ static int parse_mount(struct mount_args *m, int argc, char **argv)
             return fail("unexpected argument '%s'", a);
         }
     }
+    mount_args_settle(m);
     if (!m->store || !m->mnt)
         return fail("mount needs a STORE and a MOUNTPOINT (see ghostfs --help)");
     /* The daemon runs in /, so it needs absolute paths. */
@@ -312,9 +446,8 @@ static int parse_mount(struct mount_args *m, int argc, char **argv)
     return 0;
 }
 
-/* The device (major:minor) of the last mount on path, from
- * /proc/self/mountinfo, into dev; false if nothing is mounted there. */
-static bool mount_device(const char *path, char *dev, size_t size)
+bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t tsize, char *opts,
+                size_t osize)
 {
     char real[PATH_MAX], line[8192];
     if (!realpath(path, real))
@@ -324,14 +457,28 @@ static bool mount_device(const char *path, char *dev, size_t size)
     if (!f)
         return false;
     while (fgets(line, sizeof line, f)) {
-        char mp[4096], d[64];
-        if (sscanf(line, "%*s %*s %63s %*s %4095s", d, mp) == 2 && !strcmp(mp, real)) {
-            snprintf(dev, size, "%s", d);
-            found = true;
-        }
+        /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - FSTYPE SOURCE SUPEROPTS */
+        char mp[4096], d[64], t[256] = "", so[2048] = "";
+        if (sscanf(line, "%*s %*s %63s %*s %4095s", d, mp) != 2 || strcmp(mp, real))
+            continue;
+        const char *dash = strstr(line, " - ");
+        if (dash)
+            sscanf(dash + 3, "%255s %*s %2047s", t, so);
+        snprintf(dev, size, "%s", d);
+        if (fstype)
+            snprintf(fstype, tsize, "%s", t);
+        if (opts)
+            snprintf(opts, osize, "%s", so);
+        found = true;
     }
     fclose(f);
     return found;
+}
+
+/* The device (major:minor) of the last mount on path. */
+static bool mount_device(const char *path, char *dev, size_t size)
+{
+    return mount_info(path, dev, size, NULL, 0, NULL, 0);
 }
 
 static bool is_mounted(const char *path)
@@ -446,6 +593,17 @@ static void report_failure(int report_fd, const char *err)
     }
 }
 
+struct serving {
+    struct mount_args *m;
+    struct fs *fs;
+};
+
+static void on_remount(void *arg, struct ghostfs_remount *r)
+{
+    struct serving *s = arg;
+    daemon_remount(s->m, s->fs, r);
+}
+
 static int serve(struct mount_args *m, int report_fd)
 {
     struct fs *fs = NULL;
@@ -461,8 +619,12 @@ static int serve(struct mount_args *m, int report_fd)
         snprintf(err, sizeof err, "%s", store_error(m->store, e));
         goto out;
     }
-    struct ghostfs_mount gm = {
-        .fs = fs, .writeback = m->writeback, .read_ahead = m->read_ahead_kb * 1024};
+    struct serving serving = {m, fs};
+    struct ghostfs_mount gm = {.fs = fs,
+                               .writeback = m->writeback,
+                               .read_ahead = m->read_ahead_kb * 1024,
+                               .remount = on_remount,
+                               .remount_arg = &serving};
     se = fuse_session_new(&args, &ghostfs_ops, sizeof ghostfs_ops, &gm);
     if (!se) {
         snprintf(err, sizeof err, "cannot start a FUSE session");
@@ -504,10 +666,29 @@ out:
     return *err ? 1 : ret;
 }
 
+/* mount(8) drops dev and suid from what it hands its helper (they are its
+ * defaults, as for every filesystem root mounts): as its helper, run by
+ * root, take their absence as they are meant, as mount.fuse3 does. Our
+ * own command keeps FUSE's nodev,nosuid unless told -o dev,suid. */
+static void helper_defaults(struct mount_args *m)
+{
+    if (strncmp(prog, "mount.", 6) || geteuid() != 0 || m->remount)
+        return;
+    if (!(m->given & GIVEN_NODEV) && !(m->vfs_set & MS_NODEV))
+        add_fuse_opt(m, "dev");
+    if (!(m->given & GIVEN_NOSUID) && !(m->vfs_set & MS_NOSUID))
+        add_fuse_opt(m, "suid");
+}
+
 static int cmd_mount(int argc, char **argv)
 {
-    struct mount_args m = {0};
-    if (parse_mount(&m, argc, argv) || check_mount(&m))
+    struct mount_args m;
+    if (parse_mount(&m, argc, argv))
+        return 1;
+    if (m.remount)
+        return cmd_remount(&m);
+    helper_defaults(&m);
+    if (check_mount(&m))
         return 1;
     if (m.foreground)
         return serve(&m, -1);

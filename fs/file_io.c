@@ -226,10 +226,17 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
                  bool append)
 {
     if (size == 0)
-        return 0; /* writes nothing, not even a size */
+        return 0;                        /* writes nothing, not even a size */
+    pthread_rwlock_rdlock(&fs->ro_lock); /* readonly cannot change under us */
+    if (fs->readonly) {
+        pthread_rwlock_unlock(&fs->ro_lock);
+        return -EROFS;
+    }
     struct inode *in = inode_get(fs, ino);
-    if (!in)
+    if (!in) {
+        pthread_rwlock_unlock(&fs->ro_lock);
         return -ENOMEM;
+    }
     ssize_t ret = (ssize_t)size;
     size_t added = 0;
     pthread_rwlock_wrlock(&in->rw);
@@ -293,6 +300,7 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
 out:
     pthread_rwlock_unlock(&in->rw);
     inode_put(fs, in);
+    pthread_rwlock_unlock(&fs->ro_lock);
     return fs_errno(e ? e : ret);
 }
 

@@ -209,6 +209,22 @@ int fs_get_iflags(struct fs *fs, uint64_t ino, uint32_t *flags);
 int fs_set_iflags(struct fs *fs, const struct fs_ctx *who, uint64_t ino, uint32_t flags,
                   bool cap_immutable);
 
+/* ---- options changed while mounted (remount.c) ---- */
+/* Read-only (ro): every write is refused with -EROFS from now on, after
+ * every buffered write is committed and synced; the error of a commit
+ * that failed is returned (its data stays buffered and the filesystem
+ * refuses new writes but is not read-only in the store yet). Writable
+ * (!ro): -EROFS if the store was opened read-only. */
+int fs_set_readonly(struct fs *fs, bool ro);
+bool fs_readonly(struct fs *fs);
+/* The store's durability from now on (ghost_set_sync). */
+int fs_set_sync(struct fs *fs, enum ghost_sync sync);
+/* The object cache's budget (at least 1 MiB, else -EINVAL). */
+int fs_set_cache_size(struct fs *fs, size_t bytes);
+/* Dirty bytes before back-pressure (> 0); commit interval in ms (> 0). */
+void fs_set_write_buffer(struct fs *fs, size_t bytes);
+void fs_set_commit_interval(struct fs *fs, unsigned ms);
+
 /* ---- snapshots (snapshot.c) ---- */
 /* Commit this process's buffered writes, then take a snapshot of the store
  * as every process has committed it. -EINVAL for a bad name (empty, over

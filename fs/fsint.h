@@ -2,8 +2,8 @@
  * fsint.h - the runtime state of a mounted filesystem that the files of
  * fs/ share: struct fs and struct inode, and the order of their locks.
  *
- * Lock order: inode.rw -> fs.itab_lock, and inode.rw -> fs.dirty_lock
- * (itab_lock and dirty_lock are never held together). An inode's rw lock
+ * Lock order: fs.ro_lock -> inode.rw -> fs.itab_lock, and inode.rw ->
+ * fs.dirty_lock (itab_lock and dirty_lock are never held together). An inode's rw lock
  * is held shared by readers of its data and exclusively by writers and by the
  * commit of its buffer; no libghost call made under it waits for another
  * inode's lock.
@@ -93,15 +93,21 @@ struct fs {
     pthread_cond_t old_cond;     /* a background commit of a wb_old ended */
     _Atomic uint64_t wb_commits; /* buffers committed so far (see commit_mark) */
     struct list dirty;           /* inodes with buffered writes (dirty.c) */
-    size_t dirty_bytes, budget;
-    unsigned interval_ms;
+    size_t dirty_bytes;
+    _Atomic size_t budget; /* dirty bytes before back-pressure (set under dirty_lock) */
+    unsigned interval_ms;  /* under dirty_lock: the flusher sleeps by it */
     pthread_t flusher;
     bool flusher_running, stop;
 
     fs_notify_fn notify; /* under notify.c's hook_lock */
     void *notify_arg;
     char owner[48]; /* boot id and pid, recorded with our orphans */
-    bool readonly;
+    /* Writes refused with -EROFS (mounted or remounted read-only). Set
+     * under ro_lock held exclusively; a write that buffers data holds it
+     * shared, so that once readonly is set and ro_lock released no write
+     * is left half way to the buffers (remount.c). */
+    pthread_rwlock_t ro_lock;
+    atomic_bool readonly;
 };
 
 /* notify.c */

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "notify.h"
@@ -590,6 +591,32 @@ static void setflags(fuse_req_t req, fuse_ino_t ino, bool xattr, const void *in,
         fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
+/* A remount's request, on the root directory (fuse_ops.h). */
+static void remount_request(fuse_req_t req, fuse_ino_t ino, const void *in_buf, size_t in_bufsz,
+                            size_t out_bufsz)
+{
+    struct ghostfs_mount *m = fuse_req_userdata(req);
+    struct ghostfs_remount r;
+    if (ino != FUSE_ROOT_ID || !m->remount) {
+        fuse_reply_err(req, ENOTTY);
+        return;
+    }
+    if (in_bufsz != sizeof r || out_bufsz != sizeof r) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    uid_t uid = fuse_req_ctx(req)->uid;
+    if (uid != 0 && uid != getuid()) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    memcpy(&r, in_buf, sizeof r);
+    r.opts[sizeof r.opts - 1] = 0;
+    m->remount(m->remount_arg, &r);
+    fuse_reply_ioctl(req, 0, &r, sizeof r);
+}
+
+/* The ioctls: inode flags, and a remount's request. */
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
                      struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
                      size_t out_bufsz)
@@ -609,6 +636,9 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
         break;
     case FS_IOC_FSSETXATTR:
         setflags(req, ino, true, in_buf, in_bufsz);
+        break;
+    case GHOSTFS_IOC_REMOUNT:
+        remount_request(req, ino, in_buf, in_bufsz, out_bufsz);
         break;
     default:
         reply_err(req, -ENOTTY);

@@ -103,6 +103,7 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
     }
     pthread_mutex_init(&fs->itab_lock, NULL);
     pthread_mutex_init(&fs->dirty_lock, NULL);
+    pthread_rwlock_init(&fs->ro_lock, NULL);
     list_init(&fs->dirty);
     pthread_cond_init(&fs->dirty_cond, NULL);
     pthread_cond_init(&fs->old_cond, NULL);
@@ -139,6 +140,7 @@ void fs_close(struct fs *fs)
     ghost_close(fs->g);
     pthread_mutex_destroy(&fs->itab_lock);
     pthread_mutex_destroy(&fs->dirty_lock);
+    pthread_rwlock_destroy(&fs->ro_lock);
     pthread_cond_destroy(&fs->dirty_cond);
     pthread_cond_destroy(&fs->old_cond);
     free(fs);

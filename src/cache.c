@@ -179,6 +179,14 @@ static void shrink(struct cache *c, struct handle *keep)
     }
 }
 
+void cache_set_budget(struct cache *c, size_t budget)
+{
+    pthread_mutex_lock(&c->lock);
+    c->budget = budget;
+    shrink(c, NULL);
+    pthread_mutex_unlock(&c->lock);
+}
+
 /* Twice the buckets, if the table stays within a quarter of the budget;
  * without memory for them the chains just grow longer. */
 static void grow_table(struct cache *c)

@@ -398,7 +398,7 @@ static void gather(struct ghost *g)
         want = c->recent;
     if (want > g->opts.max_batch)
         want = g->opts.max_batch;
-    if (g->opts.sync != GHOST_SYNC_BATCH || c->queued >= want)
+    if (conn_sync(g) != GHOST_SYNC_BATCH || c->queued >= want)
         return;
     /* Waiting pays only while a commit costs more than the wait: never
      * wait longer than the last batch took. */
@@ -459,7 +459,7 @@ static void lead(struct ghost *g, struct commit_req *mine)
 {
     struct committer *c = &g->com;
     ASSERT_HELD(&c->lock);
-    size_t max = g->opts.sync == GHOST_SYNC_ALWAYS ? 1 : g->opts.max_batch;
+    size_t max = conn_sync(g) == GHOST_SYNC_ALWAYS ? 1 : g->opts.max_batch;
     while (!mine->done && c->head) {
         size_t n, ns;
         gather(g);
@@ -467,14 +467,14 @@ static void lead(struct ghost *g, struct commit_req *mine)
         pthread_mutex_unlock(&c->lock);
         if (n) {
             /* Only gather() uses the time, and only in batch mode. */
-            bool timed = g->opts.sync == GHOST_SYNC_BATCH;
+            bool timed = conn_sync(g) == GHOST_SYNC_BATCH;
             int64_t t0 = timed ? mono_ns() : 0;
             uint64_t growth = commit_batch(g, c->txns, n);
             if (timed)
                 c->last_commit_ns = (uint64_t)(mono_ns() - t0);
             watch_map(g, growth);
         }
-        bool synced = g->opts.sync == GHOST_SYNC_ALWAYS;
+        bool synced = conn_sync(g) == GHOST_SYNC_ALWAYS;
         int r = ns ? engine_sync(g->store.eng, true) : 0;
         if (ns)
             synced = r == 0;
@@ -624,12 +624,12 @@ static bool poll_done(struct committer *c, struct commit_req *q)
 static bool commit_alone(struct ghost *g, struct commit_req *q)
 {
     struct committer *c = &g->com;
-    if (g->opts.sync == GHOST_SYNC_BATCH || queued(c) ||
+    if (conn_sync(g) == GHOST_SYNC_BATCH || queued(c) ||
         atomic_load_explicit(&c->stop, memory_order_relaxed) || !take_lead(c))
         return false;
     struct commit_req *reqs[1] = {q};
     watch_map(g, commit_batch(g, reqs, 1));
-    bool synced = g->opts.sync == GHOST_SYNC_ALWAYS;
+    bool synced = conn_sync(g) == GHOST_SYNC_ALWAYS;
     atomic_store_explicit(&c->leading, false, memory_order_release);
     atomic_thread_fence(memory_order_seq_cst);
     if (queued(c) || atomic_load_explicit(&c->stop, memory_order_relaxed) ||

@@ -97,6 +97,7 @@ static int open_conn(const char *path, const struct ghost_options *opts, bool fr
         free(g);
         return ghost_set_error(-EINVAL, "unknown sync mode %d", mode);
     }
+    atomic_init(&g->sync, (int)g->opts.sync);
 
     struct store_opts so = {.sync = g->opts.sync,
                             .readonly = g->opts.readonly,
@@ -296,8 +297,8 @@ int ghost_sync(struct ghost *g)
 int ghost_snapshot_create(struct ghost *g, const char *name)
 {
     ghost_clear_error();
-    if (g->opts.readonly)
-        return ghost_set_error(-EROFS, "store opened read-only");
+    if (conn_readonly(g))
+        return ghost_set_error(-EROFS, "store %s read-only", g->opts.readonly ? "opened" : "set");
     /* The snapshot is the committed state when its own write transaction
      * runs: every batch committed before it is in it. */
     return store_snap_create(&g->store, name);
@@ -306,8 +307,8 @@ int ghost_snapshot_create(struct ghost *g, const char *name)
 int ghost_snapshot_delete(struct ghost *g, const char *name)
 {
     ghost_clear_error();
-    if (g->opts.readonly)
-        return ghost_set_error(-EROFS, "store opened read-only");
+    if (conn_readonly(g))
+        return ghost_set_error(-EROFS, "store %s read-only", g->opts.readonly ? "opened" : "set");
     return store_snap_delete(&g->store, name);
 }
 
@@ -320,8 +321,8 @@ int ghost_snapshot_list(struct ghost *g, struct ghost_snapshot *list, int max)
 int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_keys)
 {
     ghost_clear_error();
-    if (g->opts.readonly)
-        return ghost_set_error(-EROFS, "store opened read-only");
+    if (conn_readonly(g))
+        return ghost_set_error(-EROFS, "store %s read-only", g->opts.readonly ? "opened" : "set");
     return store_prune(&g->store, cursor, max_keys);
 }
 

@@ -372,6 +372,10 @@ static int take_fn(struct store *s, struct engine_txn *w, void *arg)
     int64_t now = wall_ns();
     a->wait = 0;
     a->started = false;
+    if (conn_readonly(a->c->g)) { /* remounted read-only: nothing is written */
+        a->wait = LEASE_LOOK_NS;
+        return 1;
+    }
     int r = state_get(s, w, &a->st);
     if (r)
         return r;
@@ -426,6 +430,8 @@ static int save_fn(struct store *s, struct engine_txn *w, void *arg)
     struct save *a = arg;
     struct crawl_state now;
     int64_t t = wall_ns();
+    if (conn_readonly(a->c->g))
+        return ghost_set_error(-EROFS, "crawler: the store was made read-only");
     int r = state_get(s, w, &now);
     if (r)
         return r;
@@ -517,9 +523,9 @@ static int64_t crawl_step(struct crawl *c, const struct ghost_crawl_options *o)
         c->holder = false; /* take it again, reading the state afresh */
     pthread_mutex_unlock(&c->lock);
     if (r) {
-        if (r != -GHOST_ECONFLICT)
+        if (r != -GHOST_ECONFLICT && r != -EROFS)
             ghost_log(GHOST_LOG_WARN, "crawler: a slice failed: %s", ghost_errmsg());
-        return BACKOFF_NS;
+        return r == -EROFS ? LEASE_LOOK_NS : BACKOFF_NS;
     }
     if (c->st.cycles != cycles) {
         const struct crawl_state *st = &c->st;
@@ -606,6 +612,8 @@ int ghost_crawl_start(struct ghost *g, const struct ghost_crawl_options *o,
         return r;
     if (g->opts.readonly)
         return ghost_set_error(-EROFS, "crawler: the store is open read-only");
+    /* (Made read-only later, ghost_set_readonly, it writes nothing until
+     * made writable again.) */
     if (g->crawl)
         return ghost_set_error(-EBUSY, "crawler: already running");
     struct crawl *c = calloc(1, sizeof *c);

@@ -279,6 +279,10 @@ uint64_t engine_growth_bound(struct engine *e, size_t entries, size_t bytes);
 int engine_grow(struct engine *e);
 /* Make every commit so far durable (force: even with sync=none). */
 int engine_sync(struct engine *e, bool force);
+/* Commit with another durability from now on (a store opened read-only:
+ * nothing to do). Waits for the commit in progress, if any. The caller
+ * syncs afterwards what was committed under the old one. */
+int engine_set_sync(struct engine *e, enum ghost_sync sync);
 /* Room the engine has (LMDB: the map) and uses; never blocks on a lock
  * but a resize. */
 void engine_usage(struct engine *e, uint64_t *room_bytes, uint64_t *used_bytes);

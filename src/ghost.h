@@ -310,6 +310,26 @@ int ghost_sync(struct ghost *g);
  * invalidated (INT32_MAX for "all"), or a negative errno. */
 int ghost_refresh(struct ghost *g);
 
+/* --- options changed while the connection serves ----------------------------- */
+
+/* Refuse every write from now on (on), as a store opened read-only does
+ * (-EROFS from the write, from ghost_oid_alloc, from snapshot create and
+ * delete, from pruning), or accept writes again (!on). What was committed
+ * stays; what is buffered above the library is the caller's to commit
+ * first. Fails with -EROFS (nothing changes) to make writable a store
+ * opened read-only: its engine was opened without write access. */
+int ghost_set_readonly(struct ghost *g, bool on);
+
+/* Commit with durability `sync` from now on (see enum ghost_sync), and
+ * make everything committed so far durable. -EINVAL for an unknown mode.
+ * A store opened with GHOST_SYNC_NONE keeps writing through its memory
+ * map in every mode (as durable, LMDB cannot change that while open). */
+int ghost_set_sync(struct ghost *g, enum ghost_sync sync);
+
+/* A new cache budget, in bytes (at least 1 MiB, else -EINVAL); a smaller
+ * one evicts unpinned objects down to it at once. */
+int ghost_set_cache_size(struct ghost *g, size_t bytes);
+
 /* --- snapshots -------------------------------------------------------------- */
 
 /* Take a snapshot of the current head, in O(1). -EEXIST if the name is

@@ -229,13 +229,17 @@ struct cache {
     pthread_mutex_t lock; /* protects everything below */
     struct htab table;    /* OID -> handle */
     size_t loaded;
-    size_t bytes, budget;
-    struct list lru; /* unpinned handles, newest first */
+    size_t bytes;
+    _Atomic size_t budget; /* changed by cache_set_budget; read without the lock */
+    struct list lru;       /* unpinned handles, newest first */
     uint64_t hits, misses;
     uint64_t floor; /* offers from views of an older generation are refused */
 };
 
 int cache_init(struct cache *c, size_t budget);
+/* A new budget; a smaller one evicts down to it at once (pinned handles
+ * excepted). */
+void cache_set_budget(struct cache *c, size_t budget);
 void cache_destroy(struct cache *c);
 /* 1 and a new blob reference in *blob (NULL: known absent) on a hit. */
 int cache_lookup(struct cache *c, uint64_t oid, uint64_t *gen, struct blob **blob);
@@ -399,9 +403,23 @@ struct ghost {
     atomic_uint_fast64_t commits, batches, conflicts, retries, invalidations;
     atomic_uint_fast64_t read_checks, read_checks_logged;
     atomic_int writers; /* transactions that wrote and have not ended yet */
+    atomic_bool frozen; /* read-only for now (ghost_set_readonly), though opened writable */
+    atomic_int sync;    /* the durability commits get now: opts.sync, or ghost_set_sync's */
 
     struct crawl *crawl; /* the crawler (crawl.c), or NULL */
 };
+
+/* The sync mode commits run under now. */
+static inline enum ghost_sync conn_sync(struct ghost *g)
+{
+    return (enum ghost_sync)atomic_load_explicit(&g->sync, memory_order_relaxed);
+}
+
+/* Whether writes are refused: opened read-only, or set so since. */
+static inline bool conn_readonly(struct ghost *g)
+{
+    return g->opts.readonly || atomic_load_explicit(&g->frozen, memory_order_acquire);
+}
 
 #ifdef GHOST_TEST_HOOKS
 /* Only in the library the race tests link (tests/meson.build): called by

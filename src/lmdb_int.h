@@ -121,7 +121,9 @@ struct engine {
     uint64_t writer_id; /* names this connection's change log entries */
     int fd;             /* LMDB's data file descriptor */
     char *path;
-    unsigned sync_flags; /* LMDB's durability flags (env_sync_flags) */
+    /* LMDB's durability flags (env_sync_flags); changed by engine_set_sync
+     * with the writer lock held, read by commits (which hold it) and syncs */
+    _Atomic unsigned sync_flags;
     bool readonly;
     bool quiet;                  /* while opening: errors are returned, not logged */
     MDB_txn *open_txn;           /* the read txn of engine_open, while it runs */

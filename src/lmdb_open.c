@@ -81,6 +81,32 @@ static bool in_memory(const char *path)
     return statfs(path, &st) == 0 && (st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC);
 }
 
+/* LMDB lets a running environment change its sync flags, not MDB_WRITEMAP:
+ * a store opened with sync=none keeps writing through its map, which is as
+ * durable as writes when the flags ask for syncs; one opened otherwise goes
+ * to sync=none without it (slower, as safe). The writer lock keeps every
+ * commit on one side of the change. */
+int engine_set_sync(struct engine *e, enum ghost_sync sync)
+{
+    const unsigned mask = MDB_NOSYNC | MDB_NOMETASYNC;
+    if (e->readonly)
+        return 0;
+    MDB_txn *w;
+    int r = lmdb_begin(e, 0, &w);
+    if (r)
+        return r;
+    unsigned want = env_sync_flags(sync, in_memory(e->path), false) & mask;
+    unsigned have = e->sync_flags & mask;
+    int rc = have & ~want ? mdb_env_set_flags(e->env, have & ~want, 0) : 0;
+    if (!rc && (want & ~have))
+        rc = mdb_env_set_flags(e->env, want & ~have, 1);
+    if (!rc)
+        e->sync_flags = (e->sync_flags & ~mask) | want;
+    mdb_txn_abort(w);
+    lmdb_end(e);
+    return rc ? lmdb_err(e, rc, "changing its sync mode") : 0;
+}
+
 static int open_dbis(struct engine *e, MDB_txn *txn, unsigned flags)
 {
     static const char *const names[] = {

@@ -196,12 +196,12 @@ static struct write_entry *add_write(struct ghost_txn *t, uint64_t oid, unsigned
 static int note_write(struct ghost_txn *t, uint64_t oid, unsigned map, const void *key, size_t klen,
                       int op, uint8_t type, const void *val, size_t vlen)
 {
-    if (t->snapshot || t->g->opts.readonly)
+    if (t->snapshot || conn_readonly(t->g))
         return ghost_set_error(-EROFS, "write in a read-only %s",
                                t->snapshot ? "snapshot view" : "store");
     /* A writer: in batch mode the committer may wait a moment for us (the
      * count serves nothing else, so the other modes skip its atomics). */
-    if (!t->counted && t->g->opts.sync == GHOST_SYNC_BATCH) {
+    if (!t->counted && conn_sync(t->g) == GHOST_SYNC_BATCH) {
         t->counted = true;
         atomic_fetch_add(&t->g->writers, 1);
     }
@@ -535,7 +535,7 @@ int ghost_oid_alloc(struct ghost_txn *t, uint64_t *oid)
 {
     ghost_clear_error();
     struct ghost *g = t->g;
-    if (t->snapshot || g->opts.readonly)
+    if (t->snapshot || conn_readonly(g))
         return ghost_set_error(-EROFS, "cannot allocate an OID in a read-only view");
     pthread_mutex_lock(&g->oid_lock);
     int r = 0;

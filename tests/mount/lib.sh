@@ -339,3 +339,53 @@ ghost_init() {
     trap 'exit 143' TERM
     new_tmpdir T
 }
+
+# need_mount_helper: make mount(8) find ghostfs as /sbin/mount.fuse.ghostfs
+# (a symlink to $GHOSTFS, made only if there is none, removed at exit); skip
+# (77) unless root. Tests that run `mount -o remount` and `mount -t
+# fuse.ghostfs` call it.
+GHOST_HELPER=/sbin/mount.fuse.ghostfs
+GHOST_MADE_HELPER=0
+need_mount_helper() {
+    if [ "$(id -u)" -ne 0 ]; then
+        skip "mount(8) of a FUSE type, remounts and /sbin need root"
+    fi
+    if [ -e "$GHOST_HELPER" ] || [ -L "$GHOST_HELPER" ]; then
+        say "using the existing $GHOST_HELPER -> $(readlink -f "$GHOST_HELPER")"
+        return 0
+    fi
+    ln -s "$GHOSTFS" "$GHOST_HELPER"
+    GHOST_MADE_HELPER=1
+    at_cleanup remove_mount_helper
+}
+
+# shellcheck disable=SC2317  # run by cleanup
+remove_mount_helper() {
+    if [ "$GHOST_MADE_HELPER" -eq 1 ] && [ -L "$GHOST_HELPER" ] &&
+        [ "$(readlink "$GHOST_HELPER")" = "$GHOSTFS" ]; then
+        rm -f "$GHOST_HELPER"
+    fi
+}
+
+# expect_fail DESC PATTERN CMD...: CMD must fail, and its stderr match the
+# (grep -E) PATTERN.
+expect_fail() {
+    local desc=$1 pat=$2 rc=0
+    shift 2
+    "$@" 2>"$T/expect.err" >/dev/null || rc=$?
+    if [ "$rc" -ne 0 ] && grep -Eq -- "$pat" "$T/expect.err"; then
+        pass "$desc: refused: $(head -n 1 "$T/expect.err")"
+    else
+        fail "$desc: exit $rc, wanted a failure saying /$pat/: $(head -n 2 "$T/expect.err")"
+    fi
+}
+
+# mount_opts MNT: the mount's options as findmnt shows them.
+mount_opts() {
+    findmnt -n -o OPTIONS "$1"
+}
+
+# has_opt MNT OPT: is OPT among the mount's options?
+has_opt() {
+    mount_opts "$1" | tr ',' '\n' | grep -qx -- "$2"
+}

@@ -1,0 +1,72 @@
+/*
+ * cli_mount.h - what the ghostfs command's mount and remount share: the
+ * parsed mount options (cli.c parses them) and the remount, on both sides
+ * of it (cli_remount.c): mount(8)'s helper, and the daemon that receives
+ * the request.
+ */
+#ifndef GHOSTFS_CLI_MOUNT_H
+#define GHOSTFS_CLI_MOUNT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fs.h"
+
+/* Which options a list named (a remount changes only those). */
+enum {
+    GIVEN_SYNC = 1 << 0,       /* sync= */
+    GIVEN_CACHE = 1 << 1,      /* cache_size= */
+    GIVEN_WBUF = 1 << 2,       /* write_buffer= */
+    GIVEN_INTERVAL = 1 << 3,   /* commit_interval= */
+    GIVEN_SPIN = 1 << 4,       /* spin= */
+    GIVEN_READ_AHEAD = 1 << 5, /* read_ahead= */
+    GIVEN_WRITEBACK = 1 << 6,  /* writeback */
+    GIVEN_ROLLBACK = 1 << 7,   /* accept_rollback */
+    GIVEN_NODEV = 1 << 8,      /* nodev (mount(8) never passes dev: it is its default) */
+    GIVEN_NOSUID = 1 << 9,     /* nosuid */
+};
+
+struct mount_args {
+    const char *store, *mnt;
+    struct fs_options fo;
+    enum ghost_sync sync;   /* sync=; fo.store.sync is ALWAYS instead under sync/dirsync */
+    bool vfs_sync, dirsync; /* the mount options sync and dirsync */
+    bool foreground, debug, writeback, remount;
+    unsigned given;         /* GIVEN_* */
+    unsigned long vfs_set;  /* MS_* flags the list asked for (a remount's) */
+    char kernel_opts[1024]; /* FUSE's own kernel options (user_id=...), a remount's */
+    unsigned spin_us;       /* how long a worker polls for the next request */
+    unsigned read_ahead_kb; /* the mount's read-ahead window; 0: the kernel's */
+    char fuse_opts[4096];   /* passed on to libfuse */
+};
+
+/* Parse one option of a -o list into m; 0, or 1 after printing why not. */
+int mount_option(struct mount_args *m, char *o);
+/* The defaults, before any option. */
+void mount_args_init(struct mount_args *m);
+/* Once every option is parsed: what follows from several (sync, dirsync). */
+void mount_args_settle(struct mount_args *m);
+/* The device (major:minor) of the last mount on path, from mountinfo;
+ * false if nothing is mounted there. fstype and opts (its super options)
+ * may be NULL. */
+bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t tsize, char *opts,
+                size_t osize);
+/* Print "prog: message" on stderr (or into the buffer cli_fail_to named,
+ * without the "prog: "); returns 1. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Where cli_fail writes from now on: buf (size bytes), or stderr (NULL).
+ * One thread at a time. */
+void cli_fail_to(char *buf, size_t size);
+
+/* `mount -o remount,...` through mount(8)'s helper: m is parsed (m->mnt a
+ * ghostfs mount). Returns the exit code. */
+int cmd_remount(struct mount_args *m);
+
+struct ghostfs_mount;
+struct ghostfs_remount;
+/* The daemon's side: check (and unless r asks only that, apply) the
+ * options r carries to the mount this daemon serves with m's options;
+ * r->error and r->msg say how it went. */
+void daemon_remount(struct mount_args *m, struct fs *fs, struct ghostfs_remount *r);
+
+#endif

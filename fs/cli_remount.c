@@ -1,0 +1,263 @@
+/*
+ * cli_remount.c - `mount -o remount,...`, on both of its sides.
+ *
+ * mount(8) runs its helper (mount.fuse.ghostfs) for a remount with the
+ * mount's options as the mount table shows them, "remount", and the new
+ * ones. The kernel changes what it keeps itself (read-only, nosuid, nodev,
+ * noexec, sync, dirsync, the atime flags) on mount(2) with MS_REMOUNT, and
+ * does not tell the FUSE daemon; the daemon's own state (read-only in the
+ * store, its durability, its cache and buffers) is changed by a request the
+ * helper sends it: an ioctl on the mount's root (GHOSTFS_IOC_REMOUNT in
+ * fuse_ops.h), answered with an error and a message.
+ *
+ * The order keeps every write: the daemon checks every option first and
+ * refuses the lot, naming them, if one cannot change while mounted. Going
+ * read-only, the kernel goes first (it refuses the remount while a file is
+ * open for writing, and from then on takes no write), then the daemon
+ * commits and syncs what it buffers and refuses writes. Going writable,
+ * the daemon goes first, then the kernel.
+ */
+#define FUSE_USE_VERSION 314
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "cli_mount.h"
+#include "fuse_ops.h"
+
+/* The flags mount(2) takes with MS_REMOUNT that a list may set. */
+#define REMOUNT_FLAGS                                                                              \
+    (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_SYNCHRONOUS | MS_DIRSYNC | MS_NOATIME |     \
+     MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME | MS_LAZYTIME)
+
+static const char *const sync_names[] = {"batch", "always", "none"};
+
+/* Append ",fmt..." (no comma first) to buf. */
+static void add(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t n = strlen(buf);
+    va_list ap;
+    if (n && n + 1 < size)
+        buf[n++] = ',', buf[n] = 0;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, size - n, fmt, ap);
+    va_end(ap);
+}
+
+/* Whether the comma separated list holds the option o, whole. */
+static bool has_option(const char *list, const char *o)
+{
+    size_t n = strlen(o);
+    for (const char *p = list; p && *p; p = strchr(p, ',')) {
+        p += *p == ',';
+        if (!strncmp(p, o, n) && (p[n] == ',' || !p[n]))
+            return true;
+    }
+    return false;
+}
+
+/* ---- the helper's side -------------------------------------------------------------- */
+
+/* Send r to the daemon of mnt; 0, or 1 after printing why not. */
+static int ask_daemon(const char *mnt, struct ghostfs_remount *r)
+{
+    int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cli_fail("remount: %s: %s", mnt, strerror(errno));
+    int rc = ioctl(fd, GHOSTFS_IOC_REMOUNT, r);
+    int err = errno;
+    close(fd);
+    if (rc < 0)
+        return cli_fail("remount: %s: the daemon did not take the request: %s", mnt,
+                        err == ENOTTY ? "it is too old to remount" : strerror(err));
+    if (r->error)
+        return cli_fail("remount: %s: %s", mnt, r->msg);
+    return 0;
+}
+
+/* The options of m that are the daemon's to take, as a -o list. */
+static void daemon_options(const struct mount_args *m, char *buf, size_t size)
+{
+    *buf = 0;
+    add(buf, size, "%s", m->fo.store.readonly ? "ro" : "rw");
+    if (m->vfs_sync)
+        add(buf, size, "sync");
+    if (m->dirsync)
+        add(buf, size, "dirsync");
+    if (m->given & GIVEN_SYNC)
+        add(buf, size, "sync=%s", sync_names[m->sync]);
+    if (m->given & GIVEN_CACHE)
+        add(buf, size, "cache_size=%zu", m->fo.store.cache_bytes);
+    if (m->given & GIVEN_WBUF)
+        add(buf, size, "write_buffer=%zu", m->fo.write_buffer);
+    if (m->given & GIVEN_INTERVAL)
+        add(buf, size, "commit_interval=%u", m->fo.commit_interval_ms);
+    if (m->given & GIVEN_SPIN)
+        add(buf, size, "spin=%u", m->spin_us);
+    if (m->given & GIVEN_READ_AHEAD)
+        add(buf, size, "read_ahead=%u", m->read_ahead_kb);
+    if (m->given & GIVEN_WRITEBACK)
+        add(buf, size, "writeback");
+    if (m->given & GIVEN_ROLLBACK)
+        add(buf, size, "accept_rollback");
+}
+
+int cmd_remount(struct mount_args *m)
+{
+    char dev[64], type[256], super[2048], fixed[1024] = "";
+    if (!mount_info(m->mnt, dev, sizeof dev, type, sizeof type, super, sizeof super))
+        return cli_fail("remount: %s: not mounted", m->mnt);
+    if (strcmp(type, "fuse.ghostfs"))
+        return cli_fail("remount: %s: not a ghostfs mount (%s)", m->mnt, type);
+    if (geteuid() != 0)
+        return cli_fail("remount: %s: only root can remount", m->mnt);
+    /* What FUSE's kernel side fixed at mount time: mount(8) hands back the
+     * mount's own values, which are fine; any other cannot change. */
+    char *save = NULL, copy[sizeof m->fuse_opts];
+    snprintf(copy, sizeof copy, "%s", m->kernel_opts);
+    for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+        if (!has_option(super, !strcmp(o, "allow_root") ? "allow_other" : o))
+            add(fixed, sizeof fixed, "%s", o);
+    snprintf(copy, sizeof copy, "%s", m->fuse_opts);
+    for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+        if (!strncmp(o, "fsname=", 7) || !strncmp(o, "subtype=", 8) || !strcmp(o, "auto_unmount"))
+            add(fixed, sizeof fixed, "%s", o);
+    if (*fixed)
+        return cli_fail("remount: %s: cannot change while mounted: %s (unmount and mount again)",
+                        m->mnt, fixed);
+
+    struct ghostfs_remount r = {.flags = GHOSTFS_REMOUNT_CHECK};
+    daemon_options(m, r.opts, sizeof r.opts);
+    if (ask_daemon(m->mnt, &r))
+        return 1;
+    bool to_ro = m->fo.store.readonly, was_ro = has_option(super, "ro");
+    r.flags = 0;
+    if (!to_ro && ask_daemon(m->mnt, &r))
+        return 1;
+    if (mount(m->store, m->mnt, NULL, MS_REMOUNT | (m->vfs_set & REMOUNT_FLAGS), NULL) < 0) {
+        int err = errno;
+        if (!to_ro && was_ro) { /* the daemon went writable for nothing: back */
+            struct ghostfs_remount back = {.opts = "ro"};
+            ask_daemon(m->mnt, &back);
+        }
+        return cli_fail("remount: %s: %s", m->mnt,
+                        err == EBUSY && to_ro ? "a file is open for writing" : strerror(err));
+    }
+    if (to_ro && ask_daemon(m->mnt, &r))
+        return 1;
+    return 0;
+}
+
+/* ---- the daemon's side -------------------------------------------------------------- */
+
+/* One remount at a time; it also guards m, which only remounts change. */
+static pthread_mutex_t remount_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void answer(struct ghostfs_remount *r, int e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void answer(struct ghostfs_remount *r, int e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    r->error = e;
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
+}
+
+/* Parse r's list into n; false (r answered) if an option is bad. */
+static bool parse_request(struct ghostfs_remount *r, struct mount_args *n)
+{
+    char copy[sizeof r->opts], *save = NULL;
+    snprintf(copy, sizeof copy, "%s", r->opts);
+    mount_args_init(n);
+    n->remount = true;
+    for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        cli_fail_to(r->msg, sizeof r->msg);
+        int bad = mount_option(n, o);
+        cli_fail_to(NULL, 0);
+        if (bad) {
+            r->error = -EINVAL;
+            return false;
+        }
+    }
+    mount_args_settle(n);
+    return true;
+}
+
+/* The options of n that cannot change while mounted and would, into buf. */
+static void fixed_options(const struct mount_args *cur, const struct mount_args *n, char *buf,
+                          size_t size)
+{
+    *buf = 0;
+    if ((n->given & GIVEN_SPIN) && n->spin_us != cur->spin_us)
+        add(buf, size, "spin=%u", n->spin_us);
+    if ((n->given & GIVEN_READ_AHEAD) && n->read_ahead_kb != cur->read_ahead_kb)
+        add(buf, size, "read_ahead=%u", n->read_ahead_kb);
+    if ((n->given & GIVEN_WRITEBACK) && !cur->writeback)
+        add(buf, size, "writeback");
+    if ((n->given & GIVEN_ROLLBACK) && !cur->fo.store.accept_rollback)
+        add(buf, size, "accept_rollback");
+}
+
+static void apply(struct mount_args *cur, struct fs *fs, const struct mount_args *n,
+                  struct ghostfs_remount *r)
+{
+    int e = 0;
+    if ((n->given & GIVEN_CACHE) && (e = fs_set_cache_size(fs, n->fo.store.cache_bytes)))
+        return answer(r, e, "cache_size: %s", strerror(-e));
+    cur->fo.store.cache_bytes =
+        n->given & GIVEN_CACHE ? n->fo.store.cache_bytes : cur->fo.store.cache_bytes;
+    if (n->given & GIVEN_WBUF)
+        fs_set_write_buffer(fs, cur->fo.write_buffer = n->fo.write_buffer);
+    if (n->given & GIVEN_INTERVAL)
+        fs_set_commit_interval(fs, cur->fo.commit_interval_ms = n->fo.commit_interval_ms);
+    enum ghost_sync base = n->given & GIVEN_SYNC ? n->sync : cur->sync;
+    enum ghost_sync eff = n->vfs_sync || n->dirsync ? GHOST_SYNC_ALWAYS : base;
+    if ((e = fs_set_sync(fs, eff)))
+        return answer(r, e, "changing the sync mode to %s: %s", sync_names[eff], strerror(-e));
+    cur->sync = base;
+    cur->vfs_sync = n->vfs_sync;
+    cur->dirsync = n->dirsync;
+    e = fs_set_readonly(fs, n->fo.store.readonly);
+    if (e && n->fo.store.readonly)
+        return answer(r, e,
+                      "committing what was written before going read-only: %s (it stays "
+                      "buffered; writes are refused)",
+                      strerror(-e));
+    if (e)
+        return answer(r, e, "%s", strerror(-e));
+    answer(r, 0, "%s", "");
+}
+
+void daemon_remount(struct mount_args *cur, struct fs *fs, struct ghostfs_remount *r)
+{
+    struct mount_args n;
+    char fixed[512];
+    pthread_mutex_lock(&remount_lock);
+    if (!parse_request(r, &n))
+        goto out;
+    fixed_options(cur, &n, fixed, sizeof fixed);
+    if (*fixed) {
+        answer(r, -EINVAL, "cannot change while mounted: %s (unmount and mount again)", fixed);
+        goto out;
+    }
+    if (!n.fo.store.readonly && cur->fo.store.readonly) {
+        answer(r, -EROFS,
+               "mounted with ro, the store was opened read-only: to write, unmount "
+               "and mount it rw");
+        goto out;
+    }
+    if (r->flags & GHOSTFS_REMOUNT_CHECK)
+        answer(r, 0, "%s", "");
+    else
+        apply(cur, fs, &n, r);
+out:
+    pthread_mutex_unlock(&remount_lock);
+}
