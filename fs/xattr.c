@@ -8,12 +8,19 @@
  * not found on an inode that has attributes, and every full listing, is
  * checked against the map's tally (damage.c explains why), so that an
  * attribute the store lost is EIO rather than absent.
+ *
+ * The names under system.ghostfs. are not stored: they are the object's
+ * OID, generation and checksum state, computed by inspect_xattr.c (which
+ * says why that namespace), listed with every inode's, and refused to set
+ * and remove (EPERM).
  */
 #include "fsint.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/xattr.h>
+
+#include "inspect.h"
 
 struct xa_ctx {
     uint64_t ino;
@@ -71,6 +78,8 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value
                 int flags)
 {
     struct xa_ctx c = {.ino = ino, .name = name, .value = value, .size = size, .flags = flags};
+    if (inspect_xattr_name(name))
+        return -EPERM;
     int e = check_xname(name, &c.nlen);
     if (e)
         return e;
@@ -85,6 +94,8 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value
 int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
 {
     struct xa_ctx c = {.ino = ino, .name = name, .remove = true};
+    if (inspect_xattr_name(name))
+        return -EPERM;
     int e = check_xname(name, &c.nlen);
     if (e)
         return e;
@@ -111,6 +122,8 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, si
     struct rec r;
     const void *v;
     size_t vlen;
+    if (inspect_xattr_name(name))
+        return inspect_xattr_get(fs, ino, name, buf, size);
     int e = check_xname(name, &nlen);
     if (e)
         return e;
@@ -178,6 +191,7 @@ ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
     ghost_txn_abort(t);
     if (e < 0)
         return fs_errno(e);
+    inspect_xattr_list(buf, size, &c.used);
     if (size && c.used > size)
         return -ERANGE;
     return (ssize_t)c.used;
