@@ -16,7 +16,9 @@
 #   a relative path, a path that does not exist or goes through a file, a
 #   missing store, a file that is not a store, a directory, no store, an
 #   unknown option, an extra argument - gets one error line, nothing on
-#   stdout, and the documented exit status (1 failed, 2 usage).
+#   stdout, and the documented exit status (1 failed, 2 usage);
+#   a block damaged in the store file (offline): exit status 3, the
+#   document says "damaged" and names the blocks, and still has the rest.
 #
 # Needs GHOSTFS (the ghostfs binary), python3, getfattr and setfattr;
 # skips (77) without /dev/fuse.
@@ -44,6 +46,15 @@ U=$(printf 'caf\xc3\xa9')
 B=$(printf 'bad\xffname')
 touch "$M/$U" "$M/$B"
 setfattr -n user.colour -v blue "$M/a/f"
+# A file whose middle block holds a needle, to be damaged offline.
+NEEDLE="inspect-victim-$$-$RANDOM"
+python3 - "$M/victim" "$NEEDLE" <<'PY'
+import sys
+path, needle, bs = sys.argv[1], sys.argv[2].encode(), 65536
+block = lambda head: (head + b"v" * bs)[:bs]
+with open(path, "wb") as f:
+    f.write(block(b"") + block(needle) + block(b""))
+PY
 sync -f "$M"
 
 ino() { stat -c %i "$1"; }
@@ -76,7 +87,7 @@ check "the root's entries" \
 import json, sys
 d = json.load(sys.stdin)
 print(ascii(sorted(e["name"] for e in d["entries"]["listed"])), d["entries"]["total"])')" = \
-    "['a', 'bad\\xffname', 'big', 'caf\\xe9'] 4"
+    "['a', 'bad\\xffname', 'big', 'caf\\xe9', 'victim'] 5"
 check "a name that is not UTF-8 has its bytes in name_hex" \
     test "$(json_get "$S" / '[e["name_hex"] for e in doc["entries"]["listed"] if "name_hex" in e]')" \
     = "['626164ff6e616d65']"
@@ -157,5 +168,37 @@ live=$(doc_of /a)
 umount_fs "$M"
 check "offline: the same object" test "$(doc_of /a)" = "$live"
 check "offline: by OID" test "$(json_get "$S" "$(json_get "$S" /big 'doc["oid"]')" 'doc["path"]')" = /big
+
+# ---- damage: exit status 3, the problem named, the rest decoded -------------------------
+copies=$(python3 - "$S" "$NEEDLE" <<'PY'
+import mmap, sys
+needle = sys.argv[2].encode()
+n = 0
+with open(sys.argv[1], "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+    at = m.find(needle)
+    while at >= 0:
+        m[at + len(needle) // 2] ^= 0x10
+        n += 1
+        at = m.find(needle, at + len(needle))
+    m.flush()
+print(n)
+PY
+)
+check "the victim's block is in the store file ($copies copies)" test "$copies" -gt 0
+rc=0
+insp "$S" /victim --json >"$T/victim.json" 2>"$T/err" || rc=$?
+check "inspect of a damaged file exits 3 (got $rc)" test "$rc" -eq 3
+check "its document says damaged, names the blocks, and still has the rest" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d["checksum"]
+assert c["state"] == "damaged" and c["problems"][0].startswith("blocks: "), c
+assert d["data"]["blocks"] == 3 and d["path"] == "/victim", d
+' "$T/victim.json"
+rc=0
+insp "$S" /victim >"$T/out" 2>"$T/err" || rc=$?
+check "as text too: exit 3, \"checksum     damaged\"" \
+    sh -c "test $rc -eq 3 && grep -qx 'checksum     damaged' '$T/out'"
+check "an intact file beside it: exit 0" sh -c "'$GHOSTFS' inspect '$S' /a/f >/dev/null 2>&1"
 
 finish
