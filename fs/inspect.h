@@ -20,10 +20,17 @@
 /* At most this many directory entries, links, attributes or orphans are
  * listed; the totals say how many there are. */
 #define INSPECT_LIST_MAX 1000
-/* A map with more keys than this is not compared with its tally (reading
- * it whole would make inspecting a huge file or directory slow); the
- * output says which were left to `ghostfs fsck`. */
-#define INSPECT_CHECK_MAX 65536
+/* A map of more keys, or more bytes of values, than these is not compared
+ * with its tally by inspect_object (comparing reads and verifies it whole,
+ * which would make inspecting a huge file or directory slow); the output
+ * says which were left unchecked (`ghostfs fsck` checks everything). */
+#define INSPECT_CHECK_KEYS 65536
+#define INSPECT_CHECK_BYTES (UINT64_C(1) << 30)
+/* The same for inspect_checksum, which a getxattr pays (every `cp -a` out
+ * of a mount reads system.ghostfs.checksum): a file's blocks are read to
+ * check them only up to 1 MiB. */
+#define INSPECT_XATTR_CHECK_KEYS 1024
+#define INSPECT_XATTR_CHECK_BYTES (UINT64_C(1) << 20)
 
 enum inspect_style { INSPECT_TEXT, INSPECT_JSON };
 
@@ -42,9 +49,11 @@ int inspect_object(struct fs *fs, uint64_t oid, enum inspect_style style, FILE *
  * -ENAMETOOLONG as a lookup says them, or the error a read met. */
 int inspect_resolve(struct fs *fs, const char *path, uint64_t *oid);
 
-/* What system.ghostfs.checksum says of inode ino: "ok", or "damaged: "
- * and the first problem found, NUL-ended in buf (cut to size). Checks as
- * inspect_object does. 0, or -ENOENT, or another negative errno. */
+/* What system.ghostfs.checksum says of inode ino, NUL-ended in buf (cut
+ * to size): "damaged: " and the first problem found; else "ok, unchecked: "
+ * and the first map too large to check (INSPECT_XATTR_CHECK_*); else "ok".
+ * Checks as inspect_object does, within those bounds. 0, or -ENOENT, or
+ * another negative errno. */
 int inspect_checksum(struct fs *fs, uint64_t ino, char *buf, size_t size);
 
 /* ---- the read-only attributes (inspect_xattr.c) ---- */

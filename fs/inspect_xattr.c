@@ -5,7 +5,8 @@
  *
  *   system.ghostfs.oid         the OID (the inode number), decimal
  *   system.ghostfs.generation  the generation that last wrote its record
- *   system.ghostfs.checksum    "ok", or "damaged: " and the first problem
+ *   system.ghostfs.checksum    "ok", or "damaged: " and the first problem,
+ *                              or "ok, unchecked: " and what was too large
  *
  * Why "system.": it is the namespace Linux gives to attributes that a
  * filesystem computes rather than stores (system.posix_acl_access,
@@ -29,7 +30,10 @@
  * inode), so listxattr on an ordinary file costs what it did. Reading
  * oid and generation is one record read through the cache; checksum reads
  * the object as `ghostfs inspect` does (inspect.c), in a view of its own,
- * so it verifies the stored bytes now.
+ * so it verifies the stored bytes now - but, since `cp -a` reads every
+ * listed attribute of every file it copies, it reads a file's blocks only
+ * up to 1 MiB, and a directory's entries up to 1,024 (INSPECT_XATTR_CHECK_*):
+ * past that the value says what it left unchecked.
  */
 #include "inspect.h"
 
