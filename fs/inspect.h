@@ -61,7 +61,7 @@ int inspect_checksum(struct fs *fs, uint64_t ino, char *buf, size_t size);
 /* Their namespace; docs/inspect.md says why this one. */
 #define INSPECT_XATTR_PREFIX "system.ghostfs."
 
-/* Whether name is in the namespace (set and remove refuse it: -EPERM). */
+/* Whether name is in the namespace (set and remove refuse it: -EOPNOTSUPP). */
 bool inspect_xattr_name(const char *name);
 /* getxattr of a name in the namespace: as fs_getxattr (size 0: the
  * length), -ENODATA for a name it does not define. */

@@ -22,9 +22,15 @@
  *   rsync never copies it, and other filesystems refuse unknown system.*
  *   names (cp -a then skips them silently; only an explicit
  *   `cp --preserve=xattr` reports that they could not be kept).
- * Setting or removing a name of the namespace fails with EPERM: they are
- * facts about the object, not data (xattr.c checks inspect_xattr_name
- * first). Other system.* names stay refused as before (EOPNOTSUPP).
+ * Setting or removing a name of the namespace fails with EOPNOTSUPP: they
+ * are facts about the object, not data (xattr.c checks inspect_xattr_name
+ * first), as sockfs refuses to set system.sockprotoname. Not EPERM:
+ * overlayfs copies every attribute of a directory of its upper layer when
+ * it makes it opaque (rmdir of a merged directory) and gives up on any
+ * error but EOPNOTSUPP, which it takes as "this name cannot be copied";
+ * with EPERM, a ghostfs upper layer could not remove a directory
+ * (tests/mount/overlay.sh). cp -a likewise passes over EOPNOTSUPP.
+ * Other system.* names stay refused as before (EOPNOTSUPP too).
  *
  * Cost: listing the names reads nothing (they are the same for every
  * inode), so listxattr on an ordinary file costs what it did. Reading

@@ -12,7 +12,7 @@
  * The names under system.ghostfs. are not stored: they are the object's
  * OID, generation and checksum state, computed by inspect_xattr.c (which
  * says why that namespace), listed with every inode's, and refused to set
- * and remove (EPERM).
+ * and remove (EOPNOTSUPP: inspect_xattr.c says why not EPERM).
  */
 #include "fsint.h"
 
@@ -79,7 +79,7 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value
 {
     struct xa_ctx c = {.ino = ino, .name = name, .value = value, .size = size, .flags = flags};
     if (inspect_xattr_name(name))
-        return -EPERM;
+        return -EOPNOTSUPP;
     int e = check_xname(name, &c.nlen);
     if (e)
         return e;
@@ -95,7 +95,7 @@ int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
 {
     struct xa_ctx c = {.ino = ino, .name = name, .remove = true};
     if (inspect_xattr_name(name))
-        return -EPERM;
+        return -EOPNOTSUPP;
     int e = check_xname(name, &c.nlen);
     if (e)
         return e;

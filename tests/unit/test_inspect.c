@@ -324,9 +324,9 @@ START_TEST(ghostfs_xattrs)
         EXPECT(fs_getxattr(fs, ino, "system.ghostfs.checksum", buf, 1), -ERANGE);
     }
     EXPECT(fs_getxattr(fs, f, "system.ghostfs.nope", buf, sizeof buf), -ENODATA);
-    EXPECT(fs_setxattr(fs, f, "system.ghostfs.oid", "1", 1, 0), -EPERM);
-    EXPECT(fs_setxattr(fs, f, "system.ghostfs.new", "1", 1, 0), -EPERM);
-    EXPECT(fs_removexattr(fs, f, "system.ghostfs.oid"), -EPERM);
+    EXPECT(fs_setxattr(fs, f, "system.ghostfs.oid", "1", 1, 0), -EOPNOTSUPP);
+    EXPECT(fs_setxattr(fs, f, "system.ghostfs.new", "1", 1, 0), -EOPNOTSUPP);
+    EXPECT(fs_removexattr(fs, f, "system.ghostfs.oid"), -EOPNOTSUPP);
     EXPECT(fs_setxattr(fs, f, "system.other", "1", 1, 0), -EOPNOTSUPP);
     EXPECT(fs_getxattr(fs, 999999, "system.ghostfs.oid", buf, sizeof buf), -ENOENT);
     EXPECT(fs_getxattr(fs, 999999, "system.ghostfs.checksum", buf, sizeof buf), -ENOENT);
