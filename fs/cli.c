@@ -6,6 +6,7 @@
  *   ghostfs umount MOUNTPOINT
  *   ghostfs snapshot create|list|delete STORE ...   (cli_snapshot.c)
  *   ghostfs fsck [--json] STORE                (fsck.c)
+ *   ghostfs inspect STORE [OID|PATH] [--json]   (cli_inspect.c)
  *   ghostfs STORE MOUNTPOINT [-o opt,...]      (how mount.fuse3 calls us)
  *   mount.ghostfs STORE MOUNTPOINT [-o opt,...] (mount -t fuse.ghostfs, fstab)
  *
@@ -33,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_inspect.h"
 #include "cli_mount.h"
 #include "cli_snapshot.h"
 #include "fs.h"
@@ -48,6 +50,7 @@ static void usage(FILE *f)
                "       ghostfs umount MOUNTPOINT\n"
                "       ghostfs fsck [--json] STORE   (offline check; repairs nothing yet)\n");
     snapshot_usage(f);
+    inspect_usage(f);
     fprintf(f, "       ghostfs --help | --version\n"
                "\n"
                "Snapshots: create takes one of the store as committed now, list shows\n"
@@ -760,6 +763,8 @@ int main(int argc, char **argv)
         return cmd_umount(argc - 1, argv + 1);
     if (!strcmp(cmd, "snapshot"))
         return cmd_snapshot(argc - 1, argv + 1);
+    if (!strcmp(cmd, "inspect"))
+        return cmd_inspect(argc - 1, argv + 1);
     if (cmd[0] != '-' && argc >= 3 && access(cmd, F_OK) == 0)
         return cmd_mount(argc, argv); /* "ghostfs STORE MNT -o ..." from mount.fuse3 */
     fail("unknown command '%s'", cmd);

@@ -132,3 +132,13 @@ int dirent_decode(const void *key, size_t klen, const void *val, size_t vlen, ch
     *mode = (uint32_t)((const unsigned char *)val)[8] << 12;
     return 0;
 }
+
+int backref_decode(const void *key, size_t klen, uint64_t *parent, char *name)
+{
+    if (klen <= 8 || klen > DKEY_MAX)
+        return -1;
+    *parent = get_be64(key);
+    memcpy(name, (const char *)key + 8, klen - 8);
+    name[klen - 8] = 0;
+    return 0;
+}

@@ -31,6 +31,10 @@ size_t dirent_resume_key(unsigned char k[8], uint64_t off);
  * bits. -1 for a key or value that is not an entry's (skip it). */
 int dirent_decode(const void *key, size_t klen, const void *val, size_t vlen, char *name,
                   uint64_t *off, uint64_t *child, uint32_t *mode);
+/* Decode one back reference that a scan of FS_MAP_BACKREF met: the
+ * directory that names the inode and the name (NUL-ended, name holds
+ * FS_NAME_MAX + 1 bytes). -1 for a key that is not a back reference's. */
+int backref_decode(const void *key, size_t klen, uint64_t *parent, char *name);
 /* Read a directory for a change: it must exist and be a directory that has
  * not been removed. */
 int dir_get(struct ghost_txn *t, uint64_t dir, struct rec *r);

@@ -19,8 +19,10 @@
  *             "tallies":N,"tally_bytes":N,"older_versions":N,"older_bytes":N,
  *             "maps_checked":N,"map_keys":{"M":N},"map_bytes":{"M":N},
  *             "inodes":N,"directories":N,"reached":N,"orphans":N}}
- * Bytes of strings outside printable ASCII are escaped one per byte as
- * \u00XX (names need not be UTF-8).
+ * Strings are written by escape_json (cli_escape.h): valid UTF-8 as it is,
+ * control bytes escaped, and each byte that is not UTF-8 as \u0080-\u00ff;
+ * a path with such bytes has "path_hex" after "path": its exact bytes in
+ * hex (names need not be UTF-8).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -30,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_escape.h"
 #include "fsck.h"
 #include "fsint.h"
 
@@ -128,22 +131,14 @@ static int scrub(struct fsck *k, struct ghost_scrub_stats *st)
 
 /* ---- the report ------------------------------------------------------------- */
 
-static void json_str(const char *s)
+/* A string or null; returns whether it was said exactly (valid UTF-8). */
+static bool json_str(const char *s)
 {
     if (!s) {
         fputs("null", stdout);
-        return;
+        return true;
     }
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20 || *p >= 0x7f)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
+    return escape_json(stdout, s, strlen(s));
 }
 
 static void json_maps(const char *name, const uint64_t *v)
@@ -171,7 +166,12 @@ static void report_json(struct fsck *k, const char *store, const struct ghost_sc
         else
             printf("%d", f->map);
         printf(",\"path\":");
-        json_str(f->path);
+        if (!json_str(f->path)) {
+            printf(",\"path_hex\":\"");
+            for (const char *p = f->path; *p; p++)
+                printf("%02x", (unsigned char)*p);
+            putchar('"');
+        }
         printf(",\"message\":");
         json_str(f->message);
         putchar('}');

@@ -8,6 +8,11 @@
  * not found on an inode that has attributes, and every full listing, is
  * checked against the map's tally (damage.c explains why), so that an
  * attribute the store lost is EIO rather than absent.
+ *
+ * The names under system.ghostfs. are not stored: they are the object's
+ * OID, generation and checksum state, computed by inspect_xattr.c (which
+ * says why that namespace), listed with every inode's, and refused to set
+ * and remove (EOPNOTSUPP: inspect_xattr.c says why not EPERM).
  */
 #include "fsint.h"
 
@@ -16,6 +21,7 @@
 #include <sys/xattr.h>
 
 #include "iflags.h"
+#include "inspect.h"
 
 struct xa_ctx {
     uint64_t ino;
@@ -74,6 +80,8 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value
                 int flags)
 {
     struct xa_ctx c = {.ino = ino, .name = name, .value = value, .size = size, .flags = flags};
+    if (inspect_xattr_name(name))
+        return -EOPNOTSUPP;
     int e = check_xname(name, &c.nlen);
     if (e)
         return e;
@@ -88,6 +96,8 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value
 int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
 {
     struct xa_ctx c = {.ino = ino, .name = name, .remove = true};
+    if (inspect_xattr_name(name))
+        return -EOPNOTSUPP;
     int e = check_xname(name, &c.nlen);
     if (e)
         return e;
@@ -114,6 +124,8 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, si
     struct rec r;
     const void *v;
     size_t vlen;
+    if (inspect_xattr_name(name))
+        return inspect_xattr_get(fs, ino, name, buf, size);
     int e = check_xname(name, &nlen);
     if (e)
         return e;
@@ -181,6 +193,7 @@ ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
     ghost_txn_abort(t);
     if (e < 0)
         return fs_errno(e);
+    inspect_xattr_list(buf, size, &c.used);
     if (size && c.used > size)
         return -ERANGE;
     return (ssize_t)c.used;

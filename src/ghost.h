@@ -230,6 +230,14 @@ int ghost_oid_alloc(struct ghost_txn *txn, uint64_t *oid);
 int ghost_obj_get(struct ghost_txn *txn, uint64_t oid, uint8_t *type, const void **data,
                   size_t *len);
 
+/* The generation that wrote the version of object oid the transaction
+ * sees: when the object last changed, for tools that show it. The
+ * transaction's own pending writes are not counted (their generation is
+ * not known before commit): the committed version's is returned. -ENOENT
+ * if there is none, -GHOST_ECORRUPT if its record is damaged. Remembered
+ * and validated at commit like ghost_obj_get's read. */
+int ghost_obj_generation(struct ghost_txn *txn, uint64_t oid, uint64_t *gen);
+
 /* Write object oid (type 1..255). The bytes are copied. */
 int ghost_obj_put(struct ghost_txn *txn, uint64_t oid, uint8_t type, const void *data, size_t len);
 

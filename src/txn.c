@@ -637,6 +637,33 @@ int ghost_obj_get(struct ghost_txn *t, uint64_t oid, uint8_t *type, const void *
     return r2 ? r2 : r;
 }
 
+int ghost_obj_generation(struct ghost_txn *t, uint64_t oid, uint64_t *gen)
+{
+    ghost_clear_error();
+    uint8_t type;
+    const void *data;
+    size_t len;
+    int r = check_oid(oid);
+    if (r)
+        return r;
+    if (!t->snapshot) {
+        /* Through the cache, so that the generation is that of the
+         * version ghost_obj_get hands out, as its read remembered it. */
+        r = ghost_obj_get(t, oid, NULL, NULL, NULL);
+        const struct read_entry *e = r ? NULL : find_read(t, oid, MAP_OBJECT, NULL, 0);
+        if (r || e) {
+            *gen = e ? e->gen : 0;
+            return r;
+        }
+        /* Only a pending write of our own was read: the committed
+         * version's generation comes from the store. */
+    }
+    r = view(t);
+    r = r ? r : store_obj_read(&t->g->store, t->view, oid, t->at, gen, &type, &data, &len);
+    t->view_lent |= r == 0;
+    return spend_view(t, r);
+}
+
 int ghost_obj_put(struct ghost_txn *t, uint64_t oid, uint8_t type, const void *data, size_t len)
 {
     ghost_clear_error();

@@ -28,8 +28,9 @@
 
 static char out[65536];
 
-/* Run `ghostfs fsck path`; its output into out, its exit code returned. */
-static int run_fsck(void)
+/* Run `ghostfs fsck [--json] path`; its output into out, its exit code
+ * returned. */
+static int run_fsck_as(bool json)
 {
     char file[4400];
     snprintf(file, sizeof file, "%s.fsck-out", path);
@@ -38,8 +39,8 @@ static int run_fsck(void)
         int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd < 0 || dup2(fd, 1) < 0)
             child_exit(99);
-        char *argv[] = {"fsck", path, NULL};
-        child_exit(fsck_main(2, argv));
+        char *argv[] = {"fsck", json ? "--json" : path, path, NULL};
+        child_exit(fsck_main(json ? 3 : 2, argv));
     }
     int status = child_wait(pid, 60);
     FILE *f = fopen(file, "r");
@@ -48,6 +49,11 @@ static int run_fsck(void)
     out[n] = 0;
     fclose(f);
     return status;
+}
+
+static int run_fsck(void)
+{
+    return run_fsck_as(false);
 }
 
 static void expect_finding(const char *kind, uint64_t oid)
@@ -109,6 +115,31 @@ START_TEST(lost_entry)
 }
 END_TEST
 
+/* --json writes a path in UTF-8 as it is (not byte by byte as \u00XX),
+ * and a path that is not UTF-8 with its exact bytes in path_hex. */
+START_TEST(json_paths)
+{
+    uint64_t d = mkdir_(FS_ROOT_INO, "caf\xc3\xa9");
+    uint64_t f = mkfile(d, "f");
+    uint64_t g = mkfile(d, "bad\xff");
+    close_fs();
+    unsigned char k[64];
+    be64_put(k, d);
+    memcpy(k + 8, "f", 1);
+    forge_lose_key(path, f, FS_MAP_BACKREF, k, 9);
+    be64_put(k, d);
+    memcpy(k + 8, "bad\xff", 4);
+    forge_lose_key(path, g, FS_MAP_BACKREF, k, 12);
+    EXPECT(run_fsck_as(true), 4);
+    ck_assert_msg(strstr(out, "\"path\":\"/caf\xc3\xa9/f\",\"message\""), "%s", out);
+    ck_assert_msg(strstr(out, "\"path\":\"/caf\xc3\xa9/bad\\u00ff\",\"path_hex\":"
+                              "\"2f636166c3a92f626164ff\",\"message\""),
+                  "%s", out);
+    ck_assert_msg(!strstr(out, "\\u00c3"), "UTF-8 written byte by byte: %s", out);
+    open_fs();
+}
+END_TEST
+
 static Suite *fsck_suite(void)
 {
     Suite *s = suite_create("fsck");
@@ -117,6 +148,7 @@ static Suite *fsck_suite(void)
     tcase_add_test(tc, lost_backref);
     tcase_add_test(tc, lost_inode);
     tcase_add_test(tc, lost_entry);
+    tcase_add_test(tc, json_paths);
     return s;
 }
 
