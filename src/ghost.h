@@ -419,6 +419,26 @@ int ghost_stream_check(int fd, ghost_progress_fn progress, void *arg,
 int ghost_receive(struct ghost *g, int fd, ghost_progress_fn progress, void *arg,
                   struct ghost_stream_info *info);
 
+/* --- backup: a compacted copy --------------------------------------------- */
+
+/* What ghost_backup did. */
+struct ghost_backup_info {
+    uint64_t generation; /* the copy's: at least the store's when the copy began */
+    uint64_t bytes;      /* the copy's file size */
+    uint64_t records;    /* records the check read */
+    uint64_t findings;   /* what it found wrong (0, or the copy was removed) */
+};
+
+/* Copy the store, as one consistent read view of it, to a new file at
+ * dest (-EEXIST if anything is there), compacted (no free pages), keeping
+ * its generations (so that its versions and snapshots read as here), then
+ * open the copy read-only and scrub it whole (ghost_scrub): a copy with
+ * any finding is removed and -GHOST_ECORRUPT returned. Runs beside
+ * writers (they go on; the copy is the state when it began). The copy is
+ * a store of its own: open or mount it to restore. */
+int ghost_backup(struct ghost *g, const char *dest, ghost_progress_fn progress, void *arg,
+                 struct ghost_backup_info *info);
+
 /* --- scrub: checking every record ------------------------------------------- */
 
 /* What a scrub found wrong. */

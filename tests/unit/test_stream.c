@@ -487,6 +487,53 @@ START_TEST(sender_refuses)
 }
 END_TEST
 
+/* A backup is the store, snapshots and all, compacted; it keeps the
+ * generations, so that it writes on as the store would; it takes the
+ * store's incrementals; and it never overwrites. */
+START_TEST(backup_is_the_store)
+{
+    struct ghost *src = new_store("src");
+    change(src, 0);
+    OK(ghost_snapshot_create(src, "s1"));
+    change(src, 1);
+    change(src, 2);
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", test_path("copy"));
+    struct ghost_backup_info info;
+    OK(ghost_backup(src, copy, NULL, NULL, &info));
+    ck_assert_uint_eq(info.findings, 0);
+    ck_assert_uint_gt(info.records, 0);
+    ck_assert_uint_gt(info.bytes, 0);
+    EXPECT(ghost_backup(src, copy, NULL, NULL, NULL), -EEXIST);
+
+    struct ghost *c = open_store(copy);
+    struct ghost_stats st;
+    ghost_stats(c, &st);
+    ck_assert_uint_ge(st.generation, info.generation);
+    assert_same(src, NULL, c, NULL);
+    assert_same(src, "s1", c, "s1");
+    /* Writes to the copy are newer than what it holds: the snapshot still
+     * reads as it was. */
+    change(c, 3);
+    assert_same(src, "s1", c, "s1");
+    ghost_close(c);
+
+    /* An incremental of the store applies to a backup taken at its base
+     * (the same snapshot, by origin). */
+    OK(ghost_snapshot_create(src, "s2"));
+    snprintf(copy, sizeof copy, "%s", test_path("copy2"));
+    OK(ghost_backup(src, copy, NULL, NULL, NULL));
+    change(src, 4);
+    OK(ghost_snapshot_create(src, "s3"));
+    send_to(src, "s3", "s2", "incr");
+    c = open_store(copy);
+    OK(receive_from(c, "incr"));
+    assert_same(src, "s3", c, "s3");
+    ghost_close(c);
+    ghost_close(src);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -499,6 +546,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, base_missing_or_foreign);
     tcase_add_test(tc, name_taken_and_pipes);
     tcase_add_test(tc, sender_refuses);
+    tcase_add_test(tc, backup_is_the_store);
     suite_add_tcase(s, tc);
     return s;
 }
