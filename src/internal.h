@@ -16,6 +16,9 @@
  *   store_batch.c batches: validation, writing versions, committing
  *   snapshot.c    named snapshots
  *   prune.c       dropping versions no snapshot needs
+ *   stream.c/.h   the send stream's format (send.c writes, receive.c reads)
+ *   stream_walk.c what differs between two generations
+ *   send.c, receive.c, backup.c  ghost_send, ghost_receive, ghost_backup
  *  The engine seam, engine.h, and its LMDB implementation (the only
  *  files that include LMDB's header, see tests/check_layout.sh):
  *   engine_lmdb.c transactions, reads, writes, commits, error mapping
@@ -24,6 +27,7 @@
  *                 the store did not fall back to an older generation
  *   lmdb_guard.c  a fault or LMDB assertion on a damaged page becomes an error
  *   lmdb_space.c  the disk reserve, map growth, usage
+ *   lmdb_copy.c   a compacted copy of the file, its generation kept
  *   lmdb_changes.c the change log shared by the processes that have a
  *                 store open (a ring in shared memory beside the store),
  *                 and the generation marks the store must stay within
