@@ -7,6 +7,7 @@
  *   ghostfs snapshot create|list|delete STORE ...   (cli_snapshot.c)
  *   ghostfs fsck [--json] STORE                (fsck.c)
  *   ghostfs inspect STORE [OID|PATH] [--json]   (cli_inspect.c)
+ *   ghostfs send|receive|backup ...            (cli_send.c)
  *   ghostfs STORE MOUNTPOINT [-o opt,...]      (how mount.fuse3 calls us)
  *   mount.ghostfs STORE MOUNTPOINT [-o opt,...] (mount -t fuse.ghostfs, fstab)
  *
@@ -36,6 +37,7 @@
 
 #include "cli_inspect.h"
 #include "cli_mount.h"
+#include "cli_send.h"
 #include "cli_snapshot.h"
 #include "fs.h"
 #include "fsck.h"
@@ -51,11 +53,17 @@ static void usage(FILE *f)
                "       ghostfs fsck [--json] STORE   (offline check; repairs nothing yet)\n");
     snapshot_usage(f);
     inspect_usage(f);
+    send_usage(f);
     fprintf(f, "       ghostfs --help | --version\n"
                "\n"
                "Snapshots: create takes one of the store as committed now, list shows\n"
                "them (--json: a versioned JSON document), delete drops one. They work on\n"
                "an unmounted store and beside mounts of it.\n"
+               "\n"
+               "send writes a snapshot (or, with --from, what changed since an older one)\n"
+               "as a checked stream; receive applies one to STORE2 whole or not at all,\n"
+               "making STORE2 for a full stream if it does not exist; backup writes a\n"
+               "compacted, checked copy of the whole store (mount the copy to restore).\n"
                "\n"
                "Mount options (-o, comma separated):\n"
                "  ro                  read only\n"
@@ -765,6 +773,12 @@ int main(int argc, char **argv)
         return cmd_snapshot(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "send"))
+        return cmd_send(argc - 1, argv + 1);
+    if (!strcmp(cmd, "receive"))
+        return cmd_receive(argc - 1, argv + 1);
+    if (!strcmp(cmd, "backup"))
+        return cmd_backup(argc - 1, argv + 1);
     if (cmd[0] != '-' && argc >= 3 && access(cmd, F_OK) == 0)
         return cmd_mount(argc, argv); /* "ghostfs STORE MNT -o ..." from mount.fuse3 */
     fail("unknown command '%s'", cmd);

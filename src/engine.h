@@ -264,6 +264,14 @@ int engine_changes_read(struct engine *e, uint64_t *pos, uint64_t upto,
  * reads the records). Never blocks, never errs. */
 bool engine_unchanged_since(struct engine *e, struct engine_txn *w, uint64_t oid, uint64_t gen);
 
+/* ---- copies ---- */
+
+/* Write a compacted copy of the store, as one read view sees it, to a new
+ * file at path (-EEXIST if anything is there), its generation *gen: no
+ * older than the view's, so that every version and snapshot in it reads as
+ * here. Runs beside writers. A failure removes the file. Blocks on I/O. */
+int engine_copy(struct engine *e, const char *path, uint64_t *gen);
+
 /* ---- room, durability, statistics ---- */
 
 /* Would a write transaction that adds about `bytes` bytes fit on the disk?

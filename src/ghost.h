@@ -365,6 +365,103 @@ int ghost_snapshot_list(struct ghost *g, struct ghost_snapshot *list, int max);
  * versions dropped, or a negative errno. */
 int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_keys);
 
+/* --- send and receive: a snapshot as a stream of bytes ---------------------- */
+
+/* A send stream (docs/format.md, "The send stream") carries one snapshot:
+ * every object and map key it holds (a full stream), or only the keys that
+ * differ from an older snapshot of the same store, its base (an
+ * incremental one: puts and deletes). Every record, the header and the
+ * trailer carry a checksum, and the trailer counts the records and sums
+ * the whole stream, so that a stream cut short, reordered or with one byte
+ * changed is refused whole. The maps' tallies are not sent: a receiving
+ * store keeps its own. */
+
+/* What a stream says of itself (its header and trailer). */
+struct ghost_stream_info {
+    char snapshot[GHOST_SNAP_NAME_MAX + 1];
+    char base[GHOST_SNAP_NAME_MAX + 1]; /* "" for a full stream */
+    bool incremental;
+    unsigned char store_uuid[16]; /* the sending store's */
+    uint64_t generation;          /* the snapshot's, in the sending store */
+    uint64_t untallied;           /* the sending store's untallied maps (ghost_mkfs_init) */
+    uint64_t records;             /* puts and deletes */
+    uint64_t bytes;               /* the whole stream */
+};
+
+/* How far a long call got, for a progress line: records and bytes done,
+ * and total_bytes when known (0: unknown). Called now and then (at most
+ * every few thousand records) on the calling thread, with no library lock
+ * held; it must not call back into the library. */
+struct ghost_progress {
+    uint64_t records, bytes, total_bytes;
+};
+typedef void (*ghost_progress_fn)(void *arg, const struct ghost_progress *p);
+
+/* Write snapshot `snap` to fd as a stream: full if base is NULL, else only
+ * what changed since snapshot `base`, which must be older. The store is
+ * read in slices of short read views (the snapshots pin what they see), so
+ * this runs beside mounts that keep writing; it walks every key of the
+ * store, whatever the change (time in proportion to the store's size).
+ * Output is written between views, never while one is open. info (may be
+ * NULL) is filled as the stream's header and trailer say. Errors: -ENOENT
+ * (no such snapshot), -EINVAL (base is not older than snap), -ESTALE (a
+ * snapshot was deleted or replaced during the send), -GHOST_ECORRUPT (a
+ * record failed its check: no stream is worth more than its source), the
+ * errno of a failed write (-EPIPE). A failure leaves a stream without its
+ * trailer, which receive refuses. */
+int ghost_send(struct ghost *g, const char *snap, const char *base, int fd,
+               ghost_progress_fn progress, void *arg, struct ghost_stream_info *info);
+
+/* Read the stream in fd (seekable) from its start to its end and check
+ * it: header, every record's checksum, the trailer's counts and
+ * checksum, nothing after it. 0 with *info filled, or -GHOST_EFORMAT (not
+ * a stream, or one of a newer format), -EBADMSG (a record or the whole
+ * fails its checksum, or holds what no stream holds), -ENODATA (the
+ * stream ends early: truncated); ghost_errmsg() says where. The fd's
+ * offset is left at the end. */
+int ghost_stream_check(int fd, ghost_progress_fn progress, void *arg,
+                       struct ghost_stream_info *info);
+
+/* Apply the stream in fd (seekable: -ESPIPE otherwise; spool a pipe to a
+ * file first) to the store: first the whole stream is checked
+ * (ghost_stream_check), then applied in ONE write transaction that also
+ * takes the snapshot of the same name (its origin recorded, so that the
+ * next incremental finds its base), and raises the store's next OID past
+ * the sender's. Either all of it is applied or nothing.
+ *   A full stream replaces every object and map key of the store; it is
+ * refused (-ENOTEMPTY) by a store that holds any snapshot. An incremental
+ * one needs its base: a snapshot of that name in this store with the same
+ * origin (the sender's store and generation): -ENOENT if there is none,
+ * -ESTALE if there is one of another origin. It is applied over the head:
+ * changes made here since the base stay where the stream does not touch
+ * them (receive into a store that nothing else writes).
+ *   Other errors: those of ghost_stream_check; -EEXIST (the snapshot's
+ * name is taken here); -E2BIG (the stream needs a larger write
+ * transaction than the engine allows); -ENOSPC; -EROFS. The store is left
+ * unchanged by every error. */
+int ghost_receive(struct ghost *g, int fd, ghost_progress_fn progress, void *arg,
+                  struct ghost_stream_info *info);
+
+/* --- backup: a compacted copy --------------------------------------------- */
+
+/* What ghost_backup did. */
+struct ghost_backup_info {
+    uint64_t generation; /* the copy's: at least the store's when the copy began */
+    uint64_t bytes;      /* the copy's file size */
+    uint64_t records;    /* records the check read */
+    uint64_t findings;   /* what it found wrong (0, or the copy was removed) */
+};
+
+/* Copy the store, as one consistent read view of it, to a new file at
+ * dest (-EEXIST if anything is there), compacted (no free pages), keeping
+ * its generations (so that its versions and snapshots read as here), then
+ * open the copy read-only and scrub it whole (ghost_scrub): a copy with
+ * any finding is removed and -GHOST_ECORRUPT returned. Runs beside
+ * writers (they go on; the copy is the state when it began). The copy is
+ * a store of its own: open or mount it to restore. */
+int ghost_backup(struct ghost *g, const char *dest, ghost_progress_fn progress, void *arg,
+                 struct ghost_backup_info *info);
+
 /* --- scrub: checking every record ------------------------------------------- */
 
 /* What a scrub found wrong. */

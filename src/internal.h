@@ -16,6 +16,9 @@
  *   store_batch.c batches: validation, writing versions, committing
  *   snapshot.c    named snapshots
  *   prune.c       dropping versions no snapshot needs
+ *   stream.c/.h   the send stream's format (send.c writes, receive.c reads)
+ *   stream_walk.c what differs between two generations
+ *   send.c, receive.c, backup.c  ghost_send, ghost_receive, ghost_backup
  *  The engine seam, engine.h, and its LMDB implementation (the only
  *  files that include LMDB's header, see tests/check_layout.sh):
  *   engine_lmdb.c transactions, reads, writes, commits, error mapping
@@ -24,6 +27,7 @@
  *                 the store did not fall back to an older generation
  *   lmdb_guard.c  a fault or LMDB assertion on a damaged page becomes an error
  *   lmdb_space.c  the disk reserve, map growth, usage
+ *   lmdb_copy.c   a compacted copy of the file, its generation kept
  *   lmdb_changes.c the change log shared by the processes that have a
  *                 store open (a ring in shared memory beside the store),
  *                 and the generation marks the store must stay within
@@ -78,6 +82,9 @@ static inline void ghost_clear_error(void)
 
 /* A generation number larger than any real one: "read at the head". */
 #define GEN_HEAD UINT64_MAX
+
+/* The longest key of the maps table without its version suffix. */
+#define MAP_KEY_PART_MAX (8 + 1 + GHOST_KEY_MAX)
 
 /* Keys of the object-kind entries in read and write sets use this "map". */
 #define MAP_OBJECT 0x100
@@ -204,12 +211,53 @@ int store_snap_create(struct store *s, const char *name);
 int store_snap_delete(struct store *s, const char *name);
 int store_snap_list(struct store *s, struct ghost_snapshot *list, int max);
 int store_snap_find(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen);
+/* Its generation here and its origin: the store it was first taken in
+ * (its uuid) and its generation there (record.h, snap_origin); and when it
+ * was taken (created may be NULL). */
+int store_snap_identity(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen,
+                        unsigned char uuid[16], uint64_t *ogen, uint64_t *created);
+/* Is name one a new snapshot may take? 0 or -EINVAL with the reason. */
+int store_snap_name_ok(const char *name);
 int64_t store_prune(struct store *s, uint64_t *cursor, unsigned max_keys);
 /* One slice of store_prune inside the write transaction w: at most
  * max_keys keys from *cursor (0: 1000), which is advanced (0 when the walk
  * is complete); *dropped counts the versions dropped. */
 int store_prune_in(struct store *s, struct engine_txn *w, uint64_t *cursor, unsigned max_keys,
                    int64_t *dropped);
+
+/* ---- send.c, receive.c: the send stream (stream.h) ---- */
+/* What a diff walk (stream_walk.c) hands its visitor: one key whose
+ * visible version differs between generation `from` and `to`. table is
+ * ENGINE_OBJ (an object: klen 0) or ENGINE_MAP. val is the version
+ * visible at `to` (its bytes after the version header: for an object
+ * its type byte first), NULL when the key is absent there (a delete).
+ * Borrowed for the call only. */
+struct walk_item {
+    enum engine_table table;
+    uint64_t owner;
+    unsigned map;
+    const unsigned char *key;
+    size_t klen;
+    const unsigned char *val;
+    size_t vlen;
+};
+typedef int (*walk_fn)(void *arg, const struct walk_item *it);
+/* Where a diff walk goes on: the table, and the next key's part (its key
+ * without the version suffix), len 0 at the table's start. */
+struct walk_pos {
+    enum engine_table table;
+    size_t len;
+    unsigned char part[MAP_KEY_PART_MAX];
+    bool done;
+};
+/* Walk the keys of the objects and maps tables (the caller's: no tally,
+ * no library object) in view t from *pos, at most max_keys of them,
+ * calling fn for each whose visible version at `to` differs from the one
+ * at `from` (from 0: every key present at `to`). Sets *pos to where to go
+ * on (pos->done at the end). fn's non-zero return stops the walk and is
+ * returned. */
+int stream_walk(struct store *s, struct engine_txn *t, struct walk_pos *pos, uint64_t from,
+                uint64_t to, unsigned max_keys, walk_fn fn, void *arg);
 
 /* ---- cache.c ---- */
 

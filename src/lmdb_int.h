@@ -229,6 +229,11 @@ int lmdb_check_header(const char *path, uint64_t *used);
  * older generation (or do its meta pages disagree)? -GHOST_ECORRUPT for a
  * writable open, unless o->accept_rollback; a warning for a read-only one. */
 int lmdb_check_generation(struct engine *e, const struct engine_opts *o);
+/* A copy compacted by LMDB (fd, at path, nobody's open store) starts its
+ * transaction ids again at 1: give both its meta pages the ids gen - 1 and
+ * gen instead, so that it opens at gen, no older than the generations its
+ * records carry (the one place a meta page is written outside LMDB). */
+int lmdb_meta_set_generation(int fd, const char *path, uint64_t gen);
 
 /* lmdb_guard.c */
 void lmdb_guard_install(void);

@@ -26,6 +26,10 @@
  * store as LMDB opens it: the log's marks are set to its generation and
  * two commits that change nothing rewrite both meta pages.
  *
+ * A compacted copy (lmdb_copy.c) is the one file whose meta pages are
+ * written here: LMDB starts its ids at 1, below the generations its
+ * records carry, and lmdb_meta_set_generation puts them back.
+ *
  * The layout is LMDB's (mdb.c, format 1, 64-bit): a page header of 16
  * bytes (pgno:8, pad:2, flags:2, lower:2, upper:2), then MDB_meta: magic:4,
  * version:4, address:8, mapsize:8, two MDB_db of 48 bytes (the free-page
@@ -305,4 +309,37 @@ int lmdb_check_generation(struct engine *e, const struct engine_opts *o)
                            "files out, or once with -o accept_rollback to go on from "
                            "generation %llu",
                            e->path, f.what, (ull)gen);
+}
+
+/* ---- a compacted copy's generation ---- */
+
+int lmdb_meta_set_generation(int fd, const char *path, uint64_t gen)
+{
+    struct meta m[2];
+    unsigned char page[2][META_BYTES];
+    if (gen < 2)
+        return 0; /* the copy's 0 and 1 are right already */
+    if (pread(fd, page[0], META_BYTES, 0) != META_BYTES)
+        return ghost_set_error(-EIO, "%s: cannot read the copy's meta page", path);
+    parse_meta(page[0], &m[0]);
+    if (!m[0].valid || !psize_ok(m[0].psize) ||
+        pread(fd, page[1], META_BYTES, m[0].psize) != META_BYTES)
+        return ghost_set_error(-EIO, "%s: the copy's meta pages cannot be read", path);
+    parse_meta(page[1], &m[1]);
+    if (!m[1].valid)
+        return ghost_set_error(-EIO, "%s: the copy's meta page 1 is not one", path);
+    /* The newer page names the copied tree; both pages get its fields,
+     * each with the id of its parity: gen - 1 and gen, consecutive. */
+    int newer = m[1].txnid > m[0].txnid;
+    for (int i = 0; i < 2; i++) {
+        unsigned char out[META_BYTES];
+        memcpy(out, page[i], PAGEHDR); /* the page's own header (its number) */
+        memcpy(out + PAGEHDR, page[newer] + PAGEHDR, META_BYTES - PAGEHDR);
+        uint64_t id = (gen & 1) == (uint64_t)i ? gen : gen - 1;
+        memcpy(out + M_TXNID, &id, 8);
+        if (pwrite(fd, out, META_BYTES, (off_t)i * m[0].psize) != META_BYTES)
+            return ghost_set_error(-errno, "%s: writing the copy's meta page: %s", path,
+                                   strerror(errno));
+    }
+    return fsync(fd) ? ghost_set_error(-errno, "%s: %s", path, strerror(errno)) : 0;
 }

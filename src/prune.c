@@ -126,7 +126,7 @@ static int snapshot_gens(struct store *s, struct engine_txn *w, struct prune *p)
     int rc = engine_cursor_seek(cur, ENGINE_FIRST, 0, &k, &v);
     while (rc == 0) {
         uint64_t g;
-        if (v.len == CKSUM_LEN + SNAP_VALUE_LEN && snap_value_gen(&v, 0, &g)) {
+        if (snap_len_ok(v.len) && snap_value_gen(&v, 0, &g)) {
             if (vec_push(&p->snaps, g)) {
                 engine_cursor_close(cur);
                 return ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);

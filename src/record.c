@@ -132,7 +132,7 @@ int put_meta64(struct store *s, struct engine_txn *w, const char *name, uint64_t
 int snap_decode(struct store *s, const struct engine_val *k, const struct engine_val *v,
                 uint64_t *gen, uint64_t *created_ns)
 {
-    if (!cksum_ok(k, v) || v->len != CKSUM_LEN + SNAP_VALUE_LEN)
+    if (!cksum_ok(k, v) || !snap_len_ok(v->len))
         return corrupt(s, ENGINE_SNAP, k, "snapshot record fails its checksum");
     *gen = get_be64((unsigned char *)v->data + CKSUM_LEN);
     if (created_ns)
@@ -148,11 +148,32 @@ bool snap_value_gen(const struct engine_val *v, size_t minlen, uint64_t *gen)
     return true;
 }
 
+bool snap_origin(const struct engine_val *v, unsigned char uuid[16], uint64_t *gen)
+{
+    if (v->len != CKSUM_LEN + SNAP_VALUE_LEN + SNAP_ORIGIN_LEN)
+        return false;
+    const unsigned char *p = (const unsigned char *)v->data + CKSUM_LEN + SNAP_VALUE_LEN;
+    memcpy(uuid, p, 16);
+    *gen = get_be64(p + 16);
+    return true;
+}
+
 int snap_put(struct store *s, struct engine_txn *w, const char *name, uint64_t gen,
              uint64_t created_ns)
 {
     unsigned char body[SNAP_VALUE_LEN];
     put_be64(body, gen);
     put_be64(body + 8, created_ns);
+    return put_value(s, w, ENGINE_SNAP, name, strlen(name), NULL, 0, body, sizeof body);
+}
+
+int snap_put_origin(struct store *s, struct engine_txn *w, const char *name, uint64_t gen,
+                    uint64_t created_ns, const unsigned char uuid[16], uint64_t ogen)
+{
+    unsigned char body[SNAP_VALUE_LEN + SNAP_ORIGIN_LEN];
+    put_be64(body, gen);
+    put_be64(body + 8, created_ns);
+    memcpy(body + 16, uuid, 16);
+    put_be64(body + 32, ogen);
     return put_value(s, w, ENGINE_SNAP, name, strlen(name), NULL, 0, body, sizeof body);
 }

@@ -173,15 +173,30 @@ static inline int put_version(struct store *s, struct engine_txn *w, enum engine
 int get_meta(struct store *s, struct engine_txn *t, const char *name, void *out, size_t len);
 int get_meta64(struct store *s, struct engine_txn *t, const char *name, uint64_t *val);
 int put_meta64(struct store *s, struct engine_txn *w, const char *name, uint64_t val);
-/* A snapshot record's value: its generation and creation time. */
+/* A snapshot record's value: its generation and creation time; then, for
+ * a snapshot made by receiving a stream (receive.c), its origin: the uuid
+ * of the store it was first taken in and its generation there, which name
+ * it wherever it is copied to (a snapshot taken here is its own origin:
+ * this store's uuid and its generation). */
 #define SNAP_VALUE_LEN 16
+#define SNAP_ORIGIN_LEN 24 /* uuid:16 . generation:8 */
+/* Is len (the value's, with its checksum) a snapshot record's? */
+static inline bool snap_len_ok(size_t len)
+{
+    return len == CKSUM_LEN + SNAP_VALUE_LEN || len == CKSUM_LEN + SNAP_VALUE_LEN + SNAP_ORIGIN_LEN;
+}
 /* Check and decode one: 0 or -GHOST_ECORRUPT. */
 int snap_decode(struct store *s, const struct engine_val *k, const struct engine_val *v,
                 uint64_t *gen, uint64_t *created_ns);
+/* A decoded record's origin: false if it has none (taken here). */
+bool snap_origin(const struct engine_val *v, unsigned char uuid[16], uint64_t *gen);
 /* Its generation without the checksum (walks that skip what they cannot
  * use): false if v is too short to hold one. */
 bool snap_value_gen(const struct engine_val *v, size_t minlen, uint64_t *gen);
 int snap_put(struct store *s, struct engine_txn *w, const char *name, uint64_t gen,
              uint64_t created_ns);
+/* The same with an origin (uuid, ogen). */
+int snap_put_origin(struct store *s, struct engine_txn *w, const char *name, uint64_t gen,
+                    uint64_t created_ns, const unsigned char uuid[16], uint64_t ogen);
 
 #endif

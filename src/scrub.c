@@ -383,7 +383,7 @@ static int walk_small(struct scrub *sc, enum engine_table table)
         if (!cksum_ok(&k, &v))
             bad_record(sc, table, &k, "record fails its checksum");
         else if (table == ENGINE_SNAP &&
-                 (v.len != CKSUM_LEN + SNAP_VALUE_LEN ||
+                 (!snap_len_ok(v.len) ||
                   get_be64((unsigned char *)v.data + CKSUM_LEN) > sc->view_gen))
             bad_record(sc, table, &k, "snapshot record of the wrong size or generation");
     }

@@ -62,6 +62,11 @@ static int snap_create_fn(struct store *s, struct engine_txn *w, void *arg)
     return r ? r : put_meta64(s, w, "snapmax", gen);
 }
 
+int store_snap_name_ok(const char *name)
+{
+    return snap_name_ok(name, true);
+}
+
 int store_snap_create(struct store *s, const char *name)
 {
     int r = snap_name_ok(name, true);
@@ -104,6 +109,36 @@ static int snap_find_fn(void *ctx)
     if (r == -ENOENT)
         return ghost_set_error(-ENOENT, "no snapshot named '%s'", a->name);
     return r ? r : snap_decode(a->s, &k, &v, a->gen, NULL);
+}
+
+/* A snapshot's identity (snap_origin): where it was first taken. */
+struct snap_ident {
+    struct snap_read rd;
+    unsigned char *uuid;
+    uint64_t *ogen, *created;
+};
+
+static int snap_ident_fn(void *ctx)
+{
+    struct snap_ident *a = ctx;
+    struct engine_val k = {strlen(a->rd.name), (void *)a->rd.name}, v;
+    int r = engine_get(a->rd.s->eng, a->rd.view, ENGINE_SNAP, &k, &v);
+    if (r == -ENOENT)
+        return ghost_set_error(-ENOENT, "no snapshot named '%s'", a->rd.name);
+    r = r ? r : snap_decode(a->rd.s, &k, &v, a->rd.gen, a->created);
+    if (r == 0 && !snap_origin(&v, a->uuid, a->ogen)) {
+        memcpy(a->uuid, a->rd.s->uuid, 16); /* taken here: its own origin */
+        *a->ogen = *a->rd.gen;
+    }
+    return r;
+}
+
+int store_snap_identity(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen,
+                        unsigned char uuid[16], uint64_t *ogen, uint64_t *created)
+{
+    int r = snap_name_ok(name, false);
+    struct snap_ident a = {{.s = s, .view = view, .name = name, .gen = gen}, uuid, ogen, created};
+    return r ? r : store_guarded(s, snap_ident_fn, &a, "reading a snapshot");
 }
 
 int store_snap_find(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen)

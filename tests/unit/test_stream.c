@@ -1,0 +1,550 @@
+/*
+ * test_stream.c - send streams (ghost_send, ghost_receive,
+ * ghost_stream_check): a full stream and incrementals after it, received
+ * into a new store, give each snapshot exactly as the source has it, and
+ * the head too; a received snapshot is the base of the next incremental,
+ * there and in a third store it is sent on to. Bad input is refused with
+ * the store left byte for byte as it was: a stream cut at any length, one
+ * byte changed anywhere, a stream whose base is missing or of another
+ * store, a full stream into a store with snapshots, a name already taken,
+ * a pipe. A sender refuses a snapshot that does not exist and a base that
+ * is not older.
+ *
+ * Every test runs in its own process (CK_FORK) on stores inside
+ * test_dir().
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "ghost.h"
+#include "util.h"
+
+#define OIDS 64 /* the tests use OIDs 1 .. OIDS - 1 */
+
+static struct ghost *open_store(const char *path)
+{
+    struct ghost *g = NULL;
+    OK(ghost_open(path, NULL, &g));
+    return g;
+}
+
+static struct ghost *new_store(const char *name)
+{
+    return open_store(test_new_store(name));
+}
+
+/* ---- the state of a store, as text ---- */
+
+struct text {
+    char *s;
+    size_t n, cap;
+};
+
+static void addf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
+        va_end(ap);
+        if (t->s && t->n + (size_t)n < t->cap) {
+            t->n += (size_t)n;
+            return;
+        }
+        t->cap = (t->cap + (size_t)n + 1) * 2;
+        t->s = realloc(t->s, t->cap);
+        ck_assert_ptr_nonnull(t->s);
+    }
+}
+
+static void add_bytes(struct text *t, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        addf(t, "%02x", b[i]);
+}
+
+static int dump_key(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct text *t = arg;
+    addf(t, "  ");
+    add_bytes(t, key, klen);
+    addf(t, "=");
+    add_bytes(t, val, vlen);
+    addf(t, "\n");
+    return 0;
+}
+
+/* Every object and map key (maps 0..3) the transaction sees. */
+static char *dump(struct ghost_txn *t)
+{
+    struct text out = {0};
+    addf(&out, "-");
+    for (uint64_t oid = 1; oid < OIDS; oid++) {
+        uint8_t type;
+        const void *data;
+        size_t len;
+        int r = ghost_obj_get(t, oid, &type, &data, &len);
+        if (r != -ENOENT) {
+            OK(r);
+            addf(&out, "object %" PRIu64 " type %u ", oid, type);
+            add_bytes(&out, data, len);
+            addf(&out, "\n");
+        }
+        for (uint8_t m = 0; m < 4; m++) {
+            size_t before = out.n;
+            addf(&out, " map %" PRIu64 ".%u\n", oid, m);
+            size_t mark = out.n;
+            OK(ghost_map_scan(t, oid, m, NULL, 0, dump_key, &out));
+            if (out.n == mark)
+                out.n = before, out.s[before] = 0; /* empty: say nothing */
+        }
+    }
+    return out.s;
+}
+
+static char *dump_snap(struct ghost *g, const char *snap)
+{
+    struct ghost_txn *t = NULL;
+    if (snap)
+        OK(ghost_txn_begin_snapshot(g, snap, &t));
+    else
+        OK(ghost_txn_begin(g, &t));
+    char *s = dump(t);
+    ghost_txn_abort(t);
+    return s;
+}
+
+static void assert_same(struct ghost *a, const char *snap_a, struct ghost *b, const char *snap_b)
+{
+    char *x = dump_snap(a, snap_a), *y = dump_snap(b, snap_b);
+    ck_assert_msg(strlen(x) > 1, "the source is empty");
+    size_t i = 0;
+    while (x[i] && x[i] == y[i])
+        i++;
+    size_t from = i > 80 ? i - 80 : 0;
+    if (getenv("STREAM_DUMP") && strcmp(x, y)) {
+        FILE *f = fopen("/tmp/stream_a.txt", "w");
+        fputs(x, f);
+        fclose(f);
+        f = fopen("/tmp/stream_b.txt", "w");
+        fputs(y, f);
+        fclose(f);
+    }
+    ck_assert_msg(!strcmp(x, y), "%s and %s differ at byte %zu: ...%.160s\n---\n...%.160s",
+                  snap_a ? snap_a : "head", snap_b ? snap_b : "head", i, x + from, y + from);
+    free(x);
+    free(y);
+}
+
+/* ---- writing a source store ---- */
+
+struct change {
+    int step;
+};
+
+/* Step n of a history: objects and map keys made, changed and deleted,
+ * values of many sizes (an empty one, ones that span LMDB pages). */
+static int change_fn(struct ghost_txn *t, void *arg)
+{
+    int n = ((struct change *)arg)->step;
+    char buf[9000];
+    for (uint64_t oid = 1; oid < OIDS; oid++) {
+        unsigned h = (unsigned)(oid * 2654435761u + (unsigned)n * 40503u);
+        int act = (int)(h % 5);
+        if (act == 0 && n > 0) {
+            int r = ghost_obj_del(t, oid);
+            if (r)
+                return r;
+            continue;
+        }
+        if (act == 1)
+            continue; /* unchanged this step */
+        size_t len = (h >> 8) % (oid % 7 == 0 ? 9000 : 40);
+        memset(buf, 'a' + (int)(h % 26), len);
+        int r = ghost_obj_put(t, oid, (uint8_t)(1 + oid % 3), buf, len);
+        for (int k = 0; r == 0 && k < 6; k++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%d", k);
+            uint8_t map = (uint8_t)((oid + (unsigned)k) % 4);
+            if ((h >> k) % 3 == 0)
+                r = ghost_map_del(t, oid, map, key, strlen(key));
+            else
+                r = ghost_map_put(t, oid, map, key, strlen(key), buf, len / 2 + (size_t)k);
+        }
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+static void change(struct ghost *g, int step)
+{
+    struct change c = {step};
+    OK(ghost_run(g, change_fn, &c));
+}
+
+/* ---- streams in files ---- */
+
+static int file_for(const char *name, bool create)
+{
+    int fd = open(test_path(name), create ? O_RDWR | O_CREAT | O_TRUNC : O_RDONLY, 0600);
+    ck_assert_msg(fd >= 0, "open %s: %s", name, strerror(errno));
+    return fd;
+}
+
+static void send_to(struct ghost *g, const char *snap, const char *base, const char *file)
+{
+    int fd = file_for(file, true);
+    struct ghost_stream_info info;
+    OK(ghost_send(g, snap, base, fd, NULL, NULL, &info));
+    ck_assert_str_eq(info.snapshot, snap);
+    ck_assert_int_eq(info.incremental, base != NULL);
+    close(fd);
+}
+
+static int receive_from(struct ghost *g, const char *file)
+{
+    int fd = file_for(file, false);
+    struct ghost_stream_info info;
+    int r = ghost_receive(g, fd, NULL, NULL, &info);
+    close(fd);
+    return r;
+}
+
+static uint64_t file_hash(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    XXH3_state_t *st = XXH3_createState();
+    XXH3_64bits_reset(st);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        XXH3_64bits_update(st, buf, (size_t)n);
+    close(fd);
+    uint64_t h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    return h;
+}
+
+static size_t file_size(const char *name)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(test_path(name), &st), 0);
+    return (size_t)st.st_size;
+}
+
+/* A copy of stream `from` in file `to`: its first `keep` bytes, with the
+ * byte at flip_at (if >= 0) changed. */
+static void copy_stream(const char *from, const char *to, size_t keep, long flip_at)
+{
+    size_t n = file_size(from);
+    unsigned char *b = malloc(n);
+    int fd = file_for(from, false);
+    ck_assert_int_eq(read(fd, b, n), (ssize_t)n);
+    close(fd);
+    if (flip_at >= 0)
+        b[flip_at] ^= 0x20;
+    fd = file_for(to, true);
+    ck_assert_int_eq(write(fd, b, keep < n ? keep : n), (ssize_t)(keep < n ? keep : n));
+    close(fd);
+    free(b);
+}
+
+/* ---- tests ---- */
+
+/* A source with four snapshots; a full stream of the first and three
+ * incrementals received into a new store give each snapshot as it was. */
+START_TEST(full_then_three_incrementals)
+{
+    struct ghost *src = new_store("src");
+    const char *names[4] = {"s1", "s2", "s3", "s4"};
+    for (int i = 0; i < 4; i++) {
+        change(src, i);
+        OK(ghost_snapshot_create(src, names[i]));
+    }
+    change(src, 4); /* the head moves on: not in any stream */
+    send_to(src, "s1", NULL, "full");
+    send_to(src, "s2", "s1", "i2");
+    send_to(src, "s3", "s2", "i3");
+    send_to(src, "s4", "s3", "i4");
+
+    char dst_path[4096];
+    snprintf(dst_path, sizeof dst_path, "%s", test_new_store("dst"));
+    struct ghost *dst = open_store(dst_path);
+    OK(receive_from(dst, "full"));
+    assert_same(src, "s1", dst, "s1");
+    assert_same(src, "s1", dst, NULL);
+    OK(receive_from(dst, "i2"));
+    OK(receive_from(dst, "i3"));
+    OK(receive_from(dst, "i4"));
+    for (int i = 0; i < 4; i++)
+        assert_same(src, names[i], dst, names[i]);
+    assert_same(src, "s4", dst, NULL);
+
+    /* The received store is a store like any: it is clean, and it writes. */
+    struct ghost_scrub_cursor cur = {0};
+    struct ghost_scrub_stats st = {0};
+    int r;
+    while ((r = ghost_scrub(dst, &cur, 0, NULL, &st)) == 0)
+        ;
+    EXPECT(r, 1);
+    ck_assert_uint_eq(st.findings, 0);
+    change(dst, 9);
+
+    /* Sent on from the copy: the origin travels, so s4 of a third store
+     * received from dst is the base that src's incremental needs. */
+    OK(ghost_snapshot_create(src, "s5"));
+    send_to(dst, "s4", NULL, "full-from-dst");
+    struct ghost *third = new_store("third");
+    OK(receive_from(third, "full-from-dst"));
+    send_to(src, "s5", "s4", "i5");
+    OK(receive_from(third, "i5"));
+    assert_same(src, "s5", third, "s5");
+    ghost_close(third);
+    ghost_close(dst);
+
+    /* And it reads the same after reopening. */
+    dst = open_store(dst_path);
+    assert_same(src, "s4", dst, "s4");
+    ghost_close(dst);
+    ghost_close(src);
+}
+END_TEST
+
+/* An empty change still makes a stream, and its snapshot. */
+START_TEST(incremental_of_nothing)
+{
+    struct ghost *src = new_store("src");
+    change(src, 0);
+    OK(ghost_snapshot_create(src, "a"));
+    OK(ghost_snapshot_create(src, "b"));
+    send_to(src, "a", NULL, "full");
+    send_to(src, "b", "a", "incr");
+    int fd = file_for("incr", false);
+    struct ghost_stream_info info;
+    OK(ghost_stream_check(fd, NULL, NULL, &info));
+    close(fd);
+    ck_assert_uint_eq(info.records, 0);
+    ck_assert_str_eq(info.base, "a");
+    struct ghost *dst = new_store("dst");
+    OK(receive_from(dst, "full"));
+    OK(receive_from(dst, "incr"));
+    assert_same(src, "b", dst, "b");
+    ghost_close(dst);
+    ghost_close(src);
+}
+END_TEST
+
+/* The bad streams of one source, and a store that must not change. */
+struct bad {
+    struct ghost *src, *dst;
+    char dst_path[4096];
+};
+
+static void bad_setup(struct bad *b)
+{
+    b->src = new_store("src");
+    change(b->src, 0);
+    OK(ghost_snapshot_create(b->src, "s1"));
+    change(b->src, 1);
+    OK(ghost_snapshot_create(b->src, "s2"));
+    send_to(b->src, "s1", NULL, "full");
+    send_to(b->src, "s2", "s1", "incr");
+    snprintf(b->dst_path, sizeof b->dst_path, "%s", test_new_store("dst"));
+    b->dst = open_store(b->dst_path);
+}
+
+/* Receiving `file` fails with want and leaves the store's file as it was. */
+static void refused(struct bad *b, const char *file, int want, const char *what)
+{
+    uint64_t before = file_hash(b->dst_path);
+    int r = receive_from(b->dst, file);
+    ck_assert_msg(r == want, "%s: receive = %d (%s), expected %d (%s); %s", what, r, test_ename(r),
+                  want, test_ename(want), ghost_errmsg());
+    ck_assert_msg(*ghost_errmsg(), "%s: no message", what);
+    ck_assert_msg(file_hash(b->dst_path) == before, "%s: the store changed", what);
+}
+
+START_TEST(truncated_anywhere)
+{
+    struct bad b;
+    bad_setup(&b);
+    size_t n = file_size("full");
+    /* Every length up to 200 bytes (the header, the first records), then
+     * samples, and the trailer byte by byte. */
+    for (size_t keep = 0; keep < n; keep += keep < 200 || keep > n - 40 ? 1 : 997) {
+        copy_stream("full", "cut", keep, -1);
+        int want = keep < 8 ? -GHOST_EFORMAT : -ENODATA;
+        char what[64];
+        snprintf(what, sizeof what, "cut at %zu of %zu", keep, n);
+        refused(&b, "cut", want, what);
+    }
+    OK(receive_from(b.dst, "full")); /* the whole one is taken */
+    ghost_close(b.dst);
+    ghost_close(b.src);
+}
+END_TEST
+
+START_TEST(flipped_anywhere)
+{
+    struct bad b;
+    bad_setup(&b);
+    size_t n = file_size("full");
+    for (size_t at = 0; at < n; at += at < 200 || at > n - 40 ? 1 : 499) {
+        copy_stream("full", "flip", n, (long)at);
+        char what[64];
+        snprintf(what, sizeof what, "byte %zu of %zu flipped", at, n);
+        uint64_t before = file_hash(b.dst_path);
+        int r = receive_from(b.dst, "flip");
+        ck_assert_msg(r == -EBADMSG || r == -GHOST_EFORMAT || r == -ENODATA,
+                      "%s: receive = %d (%s); %s", what, r, test_ename(r), ghost_errmsg());
+        ck_assert_msg(file_hash(b.dst_path) == before, "%s: the store changed", what);
+    }
+    /* Bytes past the trailer are refused too. */
+    copy_stream("full", "long", n, -1);
+    int fd = open(test_path("long"), O_WRONLY | O_APPEND);
+    ck_assert_int_eq(write(fd, "x", 1), 1);
+    close(fd);
+    refused(&b, "long", -EBADMSG, "a byte after the trailer");
+    OK(receive_from(b.dst, "full"));
+    ghost_close(b.dst);
+    ghost_close(b.src);
+}
+END_TEST
+
+START_TEST(base_missing_or_foreign)
+{
+    struct bad b;
+    bad_setup(&b);
+    refused(&b, "incr", -ENOENT, "incremental into an empty store");
+    /* A snapshot named like the base, taken here: not the base. */
+    OK(ghost_snapshot_create(b.dst, "s1"));
+    refused(&b, "incr", -ESTALE, "incremental over a base of another store");
+    OK(ghost_snapshot_delete(b.dst, "s1"));
+    /* A store with snapshots takes no full stream. */
+    OK(ghost_snapshot_create(b.dst, "other"));
+    refused(&b, "full", -ENOTEMPTY, "full stream into a store with snapshots");
+    OK(ghost_snapshot_delete(b.dst, "other"));
+    OK(receive_from(b.dst, "full"));
+    OK(receive_from(b.dst, "incr"));
+    assert_same(b.src, "s2", b.dst, "s2");
+    /* The same stream twice: its name is taken. */
+    refused(&b, "incr", -EEXIST, "an incremental received twice");
+    ghost_close(b.dst);
+    ghost_close(b.src);
+}
+END_TEST
+
+START_TEST(name_taken_and_pipes)
+{
+    struct bad b;
+    bad_setup(&b);
+    OK(receive_from(b.dst, "full"));
+    refused(&b, "full", -EEXIST, "a stream whose snapshot is there already");
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    EXPECT(ghost_receive(b.dst, p[0], NULL, NULL, NULL), -ESPIPE);
+    close(p[0]);
+    close(p[1]);
+    /* Not a stream at all: a store. */
+    int fd = open(b.dst_path, O_RDONLY);
+    EXPECT(ghost_receive(b.dst, fd, NULL, NULL, NULL), -GHOST_EFORMAT);
+    close(fd);
+    ghost_close(b.dst);
+    ghost_close(b.src);
+}
+END_TEST
+
+START_TEST(sender_refuses)
+{
+    struct ghost *g = new_store("src");
+    change(g, 0);
+    OK(ghost_snapshot_create(g, "old"));
+    OK(ghost_snapshot_create(g, "new"));
+    int fd = file_for("out", true);
+    EXPECT(ghost_send(g, "nope", NULL, fd, NULL, NULL, NULL), -ENOENT);
+    EXPECT(ghost_send(g, "new", "nope", fd, NULL, NULL, NULL), -ENOENT);
+    EXPECT(ghost_send(g, "old", "new", fd, NULL, NULL, NULL), -EINVAL);
+    EXPECT(ghost_send(g, "old", "old", fd, NULL, NULL, NULL), -EINVAL);
+    close(fd);
+    ghost_close(g);
+}
+END_TEST
+
+/* A backup is the store, snapshots and all, compacted; it keeps the
+ * generations, so that it writes on as the store would; it takes the
+ * store's incrementals; and it never overwrites. */
+START_TEST(backup_is_the_store)
+{
+    struct ghost *src = new_store("src");
+    change(src, 0);
+    OK(ghost_snapshot_create(src, "s1"));
+    change(src, 1);
+    change(src, 2);
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", test_path("copy"));
+    struct ghost_backup_info info;
+    OK(ghost_backup(src, copy, NULL, NULL, &info));
+    ck_assert_uint_eq(info.findings, 0);
+    ck_assert_uint_gt(info.records, 0);
+    ck_assert_uint_gt(info.bytes, 0);
+    EXPECT(ghost_backup(src, copy, NULL, NULL, NULL), -EEXIST);
+
+    struct ghost *c = open_store(copy);
+    struct ghost_stats st;
+    ghost_stats(c, &st);
+    ck_assert_uint_ge(st.generation, info.generation);
+    assert_same(src, NULL, c, NULL);
+    assert_same(src, "s1", c, "s1");
+    /* Writes to the copy are newer than what it holds: the snapshot still
+     * reads as it was. */
+    change(c, 3);
+    assert_same(src, "s1", c, "s1");
+    ghost_close(c);
+
+    /* An incremental of the store applies to a backup taken at its base
+     * (the same snapshot, by origin). */
+    OK(ghost_snapshot_create(src, "s2"));
+    snprintf(copy, sizeof copy, "%s", test_path("copy2"));
+    OK(ghost_backup(src, copy, NULL, NULL, NULL));
+    change(src, 4);
+    OK(ghost_snapshot_create(src, "s3"));
+    send_to(src, "s3", "s2", "incr");
+    c = open_store(copy);
+    OK(receive_from(c, "incr"));
+    assert_same(src, "s3", c, "s3");
+    ghost_close(c);
+    ghost_close(src);
+}
+END_TEST
+
+static Suite *stream_suite(void)
+{
+    Suite *s = suite_create("stream");
+    TCase *tc = tcase_create("stream");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, full_then_three_incrementals);
+    tcase_add_test(tc, incremental_of_nothing);
+    tcase_add_test(tc, truncated_anywhere);
+    tcase_add_test(tc, flipped_anywhere);
+    tcase_add_test(tc, base_missing_or_foreign);
+    tcase_add_test(tc, name_taken_and_pipes);
+    tcase_add_test(tc, sender_refuses);
+    tcase_add_test(tc, backup_is_the_store);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TEST_MAIN(stream_suite)
