@@ -100,7 +100,8 @@ struct fs {
 
     fs_notify_fn notify; /* under notify.c's hook_lock */
     void *notify_arg;
-    char owner[48]; /* boot id and pid, recorded with our orphans */
+    char owner[48];  /* boot id and pid, recorded with our orphans */
+    struct ctl *ctl; /* the control tree (ctl.h) */
     bool readonly;
 };
 
