@@ -140,6 +140,10 @@ int fs_ctl_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_at
     if (parent == CTL_SNAPS_INO) {
         size_t len;
         int e = check_name(name, &len);
+        /* (mkdir of such a name ends here: the kernel looks it up first) */
+        if (e == -ENAMETOOLONG)
+            ghost_log_warning("snapshot name of %zu bytes refused: the longest is %d", len,
+                              GHOST_SNAP_NAME_MAX);
         return fs_errno(e ? e : view_root(fs, name, true, out));
     }
     return parent == CTL_DIR_INO ? -ENOENT : -ENOTDIR;
