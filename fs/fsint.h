@@ -6,7 +6,8 @@
  * (itab_lock and dirty_lock are never held together). An inode's rw lock
  * is held shared by readers of its data and exclusively by writers and by the
  * commit of its buffer; no libghost call made under it waits for another
- * inode's lock.
+ * inode's lock. ctl.lock (ctl.h: the snapshot views' slots) is a leaf,
+ * held briefly and never across a read of the store.
  */
 #ifndef GHOSTFS_FSINT_H
 #define GHOSTFS_FSINT_H
