@@ -67,6 +67,8 @@ static void usage(FILE *f)
                "\n"
                "Mount options (-o, comma separated):\n"
                "  ro                  read only\n"
+               "  snapshot=NAME       mount snapshot NAME alone, read-only (deleting it is\n"
+               "                      refused while it is mounted)\n"
                "  allow_other         let other users in (needs user_allow_other)\n"
                "  sync=batch|always|none   durability of commits (default batch)\n"
                "  cache_size=BYTES    object cache budget (default 64M)\n"
@@ -203,6 +205,19 @@ static int cmd_mkfs(int argc, char **argv)
 }
 
 /* ---- mount ------------------------------------------------------------------------ */
+
+/* Why the filesystem did not open: a missing snapshot (-o snapshot=) is
+ * named; everything else is the store's error. */
+static const char *open_error(const char *store, const char *snapshot, int e)
+{
+    static char buf[1024];
+    if (snapshot && e == -ENOENT) {
+        snprintf(buf, sizeof buf, "%s: no snapshot named '%s' (see ghostfs snapshot list)", store,
+                 snapshot);
+        return buf;
+    }
+    return store_error(store, e);
+}
 
 static void add_fuse_opt(struct mount_args *m, const char *o)
 {
@@ -358,6 +373,15 @@ int mount_option(struct mount_args *m, char *o)
     } else if (!strcmp(o, "accept_rollback")) {
         m->fo.store.accept_rollback = true;
         m->given |= GIVEN_ROLLBACK;
+    } else if (val && !strncmp(o, "snapshot=", 9)) {
+        if (!val[1])
+            return fail("bad value in option '%s': the name of a snapshot", o);
+        free((char *)m->fo.snapshot);
+        m->fo.snapshot = strdup(val + 1);
+        if (!m->fo.snapshot)
+            return fail("out of memory");
+        m->given |= GIVEN_SNAPSHOT;
+        add_fuse_opt(m, "ro"); /* the kernel refuses writes before asking */
     } else if (val && !strncmp(o, "sync=", 5)) {
         if (!strcmp(val + 1, "batch"))
             m->sync = GHOST_SYNC_BATCH;
@@ -534,7 +558,7 @@ static int check_mount(struct mount_args *m)
     struct fs_options fo = m->fo;
     int e = fs_open(m->store, &fo, &fs);
     if (e)
-        return fail("%s", store_error(m->store, e));
+        return fail("%s", open_error(m->store, fo.snapshot, e));
     fs_close(fs);
     return 0;
 }
@@ -627,7 +651,7 @@ static int serve(struct mount_args *m, int report_fd)
 
     int e = fs_open(m->store, &m->fo, &fs);
     if (e) {
-        snprintf(err, sizeof err, "%s", store_error(m->store, e));
+        snprintf(err, sizeof err, "%s", open_error(m->store, m->fo.snapshot, e));
         goto out;
     }
     struct serving serving = {m, fs};

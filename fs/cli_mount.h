@@ -24,6 +24,7 @@ enum {
     GIVEN_ROLLBACK = 1 << 7,   /* accept_rollback */
     GIVEN_NODEV = 1 << 8,      /* nodev (mount(8) never passes dev: it is its default) */
     GIVEN_NOSUID = 1 << 9,     /* nosuid */
+    GIVEN_SNAPSHOT = 1 << 10,  /* snapshot= */
 };
 
 struct mount_args {

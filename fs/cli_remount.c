@@ -107,6 +107,8 @@ static void daemon_options(const struct mount_args *m, char *buf, size_t size)
         add(buf, size, "writeback");
     if (m->given & GIVEN_ROLLBACK)
         add(buf, size, "accept_rollback");
+    if (m->given & GIVEN_SNAPSHOT)
+        add(buf, size, "snapshot=%s", m->fo.snapshot);
 }
 
 int cmd_remount(struct mount_args *m)
@@ -204,6 +206,9 @@ static void fixed_options(const struct mount_args *cur, const struct mount_args 
         add(buf, size, "writeback");
     if ((n->given & GIVEN_ROLLBACK) && !cur->fo.store.accept_rollback)
         add(buf, size, "accept_rollback");
+    if ((n->given & GIVEN_SNAPSHOT) &&
+        (!cur->fo.snapshot || strcmp(n->fo.snapshot, cur->fo.snapshot)))
+        add(buf, size, "snapshot=%s", n->fo.snapshot);
 }
 
 static void apply(struct mount_args *cur, struct fs *fs, const struct mount_args *n,

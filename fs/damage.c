@@ -72,7 +72,7 @@ int block_absent(struct fs *fs, struct ghost_txn *t, struct hole_check *hc, uint
     }
     if (!hc->dense || index >= covered)
         return 0;
-    int e = confirm_lost_block(fs, ino, index, &size);
+    int e = hc->settled ? 1 : confirm_lost_block(fs, ino, index, &size);
     if (e <= 0)
         return e;
     return ghost_report_damage(fs->g,

@@ -11,10 +11,13 @@
 /* Whether a file's absent blocks are holes, decided once per read view. */
 struct hole_check {
     int dense; /* -1 not yet known; 0 the file may have holes; 1 it has none */
+    /* The read view is one that does not move (a snapshot's): what it
+     * lacks is lost, without a look at a fresh view of the head. */
+    bool settled;
 };
 #define HOLE_CHECK_INIT                                                                            \
     {                                                                                              \
-        -1                                                                                         \
+        .dense = -1, .settled = false                                                              \
     }
 
 /* A read in t did not find block `index` of ino (size bytes, as t sees

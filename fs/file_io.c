@@ -28,6 +28,7 @@
 #include "block.h"
 #include "damage.h"
 #include "dirty.h"
+#include "file_io.h"
 #include "iflags.h"
 #include "itable.h"
 #include "wb_commit.h"
@@ -37,7 +38,7 @@
 /* Copy stored bytes [off, off+len) of the block-or-inline file into dst,
  * zeros for holes and past the stored length. */
 static int read_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, const struct rec *r,
-                       unsigned char *dst, uint64_t off, size_t len)
+                       unsigned char *dst, uint64_t off, size_t len, bool settled)
 {
     memset(dst, 0, len);
     if (r->flags & INODE_INLINE) {
@@ -48,6 +49,7 @@ static int read_stored(struct fs *fs, struct ghost_txn *t, uint64_t ino, const s
         return 0;
     }
     struct hole_check hc = HOLE_CHECK_INIT;
+    hc.settled = settled;
     while (len) {
         uint64_t index = off / fs->bs;
         uint32_t boff = (uint32_t)(off % fs->bs);
@@ -180,7 +182,7 @@ static ssize_t read_common(struct fs *fs, uint64_t ino, void *buf, size_t size, 
         e = -ENOMEM;
         goto out;
     }
-    e = size ? read_stored(fs, t, ino, &r, buf, off, size) : 0;
+    e = size ? read_stored(fs, t, ino, &r, buf, off, size, false) : 0;
     if (e)
         goto out;
     /* Buffered writes over what is stored, the older buffer first. */
@@ -198,6 +200,12 @@ out_unlock:
     inode_put(fs, in);
     free(own);
     return e;
+}
+
+int file_read_settled(struct fs *fs, struct ghost_txn *t, uint64_t ino, const struct rec *r,
+                      void *dst, uint64_t off, size_t len)
+{
+    return read_stored(fs, t, ino, r, dst, off, len, true);
 }
 
 ssize_t fs_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off)

@@ -19,6 +19,7 @@
  *   map FS_MAP_DATA    on a file:      block index -> block bytes (holes absent)
  *   map FS_MAP_XATTR   on an inode:    name -> value
  *   map FS_MAP_ORPHAN  on OID 3:       inode -> owner (unlinked while open)
+ *   map FS_MAP_SNAPMOUNT on OID 4:     snapshot . 0 . owner -> (empty) (mounted alone)
  */
 #ifndef GHOSTFS_FS_H
 #define GHOSTFS_FS_H
@@ -36,6 +37,7 @@
 #define FS_ROOT_INO 1
 #define FS_SUPER_OID 2
 #define FS_ORPHAN_OID 3
+#define FS_SNAPMOUNT_OID 4 /* the marks of mounted snapshots (snap_mount.c) */
 
 enum { FS_OBJ_INODE = 1, FS_OBJ_SUPER = 2 };
 enum {
@@ -43,7 +45,8 @@ enum {
     FS_MAP_BACKREF = 2,
     FS_MAP_DATA = 3,
     FS_MAP_XATTR = 4,
-    FS_MAP_ORPHAN = 5
+    FS_MAP_ORPHAN = 5,
+    FS_MAP_SNAPMOUNT = 6
 };
 
 #define FS_NAME_MAX 255
@@ -87,6 +90,9 @@ struct fs_options {
     struct ghost_options store;
     size_t write_buffer; /* bytes of dirty file data before back-pressure */
     unsigned commit_interval_ms;
+    /* Show this snapshot alone, read-only, instead of the live tree
+     * (NULL: the live tree, with the control tree at /.ghostfs). */
+    const char *snapshot;
 };
 
 struct fs;
@@ -233,9 +239,57 @@ void fs_set_commit_interval(struct fs *fs, unsigned ms);
 int fs_snapshot_create(struct fs *fs, const char *name);
 /* -ENOENT if there is no such snapshot; -EINVAL for a bad name. */
 int fs_snapshot_delete(struct fs *fs, const char *name);
+/* (-EBUSY, logged, while a process has the snapshot mounted alone.) */
 /* ghost_snapshot_list: up to max entries in name order; returns how many
  * snapshots there are (which may exceed max). */
 int fs_snapshot_list(struct fs *fs, struct ghost_snapshot *list, int max);
+
+/* ---- the control tree (ctl.c, snapview.c) ---- */
+/* /.ghostfs at the root: snapshots/ lists the snapshots, mkdir there takes
+ * one and rmdir deletes it, and snapshots/NAME/ is the tree as NAME holds
+ * it, read-only. Its inodes have numbers of their own (ctl.h), never the
+ * live tree's; in a mount of a snapshot alone (fs_options.snapshot) every
+ * inode is the snapshot's. The glue asks whether the control tree owns an
+ * inode, or a name in a directory, and calls these instead of the live
+ * tree's functions. Every change they do not take is fs_ctl_refuse's
+ * errno: EEXIST to create the root's FS_CTL_NAME, EPERM to remove or
+ * rename it or to make anything but a directory in snapshots/, EROFS
+ * anywhere else. */
+#define FS_CTL_NAME ".ghostfs"
+bool fs_ctl_owns(struct fs *fs, uint64_t ino);
+bool fs_ctl_owns_entry(struct fs *fs, uint64_t parent, const char *name);
+/* Is name in dir an entry of the live tree that the control tree hides
+ * (the root's FS_CTL_NAME, left out of its listing). */
+bool fs_ctl_shadows(struct fs *fs, uint64_t dir, const char *name);
+/* Whether what the kernel caches of ino may change (the control
+ * directories, a snapshot's directory in snapshots/): cache it briefly. */
+bool fs_ctl_volatile(struct fs *fs, uint64_t ino);
+int fs_ctl_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *out);
+void fs_ctl_forget(struct fs *fs, uint64_t ino, uint64_t n);
+int fs_ctl_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out);
+int fs_ctl_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
+int fs_ctl_opendir(struct fs *fs, uint64_t ino);
+/* As fs_readdir (offsets are stable cookies; with plus each entry taken
+ * counts as a lookup). */
+int fs_ctl_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn,
+                   void *arg);
+/* -EROFS for any access but reading (or O_TRUNC). */
+int fs_ctl_open(struct fs *fs, uint64_t ino, int flags);
+ssize_t fs_ctl_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off);
+int64_t fs_ctl_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence);
+ssize_t fs_ctl_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size);
+ssize_t fs_ctl_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size);
+/* In snapshots/: take snapshot name (this process's buffered writes
+ * committed first) and return its directory, counted as a lookup. Bad
+ * names get the errno mkdir(2) would (ENAMETOOLONG, EINVAL, EEXIST), and a
+ * log line. */
+int fs_ctl_mkdir(struct fs *fs, uint64_t parent, const char *name, struct fs_attr *out);
+/* In snapshots/: delete snapshot name; -EBUSY (logged) while a process
+ * has it mounted alone, -ENOENT if there is none. */
+int fs_ctl_rmdir(struct fs *fs, uint64_t parent, const char *name);
+/* The errno of any other change of ino, or of name in directory ino;
+ * creates: the change would make name. */
+int fs_ctl_refuse(struct fs *fs, uint64_t ino, const char *name, bool creates);
 
 /* ---- xattrs ---- */
 int fs_setxattr(struct fs *fs, uint64_t ino, const char *name, const void *value, size_t size,

@@ -6,7 +6,8 @@
  * fs.dirty_lock (itab_lock and dirty_lock are never held together). An inode's rw lock
  * is held shared by readers of its data and exclusively by writers and by the
  * commit of its buffer; no libghost call made under it waits for another
- * inode's lock.
+ * inode's lock. ctl.lock (ctl.h: the snapshot views' slots) is a leaf,
+ * held briefly and never across a read of the store.
  */
 #ifndef GHOSTFS_FSINT_H
 #define GHOSTFS_FSINT_H
@@ -101,7 +102,8 @@ struct fs {
 
     fs_notify_fn notify; /* under notify.c's hook_lock */
     void *notify_arg;
-    char owner[48]; /* boot id and pid, recorded with our orphans */
+    char owner[48];  /* boot id and pid, recorded with our orphans */
+    struct ctl *ctl; /* the control tree (ctl.h) */
     /* Writes refused with -EROFS (mounted or remounted read-only). Set
      * under ro_lock held exclusively; a write that buffers data holds it
      * shared, so that once readonly is set and ro_lock released no write

@@ -10,6 +10,12 @@
  * the kernel holds for that request; this file only supplies its sink.
  * Lookups that find nothing are not cached (so a file another mount
  * creates shows up at once).
+ *
+ * The control tree (/.ghostfs, snapshot views; fs/ctl.c) has inode numbers
+ * of its own: each handler asks fs_ctl_owns (or fs_ctl_owns_entry for a
+ * name) and calls the fs_ctl_* function instead, or answers a change with
+ * fs_ctl_refuse's errno. What may change there (the list of snapshots) is
+ * cached for a second only.
  */
 #define FUSE_USE_VERSION 314
 #include "fuse_ops.h"
@@ -27,10 +33,27 @@
 #include "notify.h"
 
 #define CACHE_TIMEOUT 3600.0
+#define CTL_TIMEOUT 1.0
 
 static struct fs *FS(fuse_req_t req)
 {
     return ((struct ghostfs_mount *)fuse_req_userdata(req))->fs;
+}
+
+/* Does the control tree answer for ino, or for name in parent? */
+static bool CTL(fuse_req_t req, fuse_ino_t ino)
+{
+    return fs_ctl_owns(FS(req), ino);
+}
+
+static bool CTL_ENTRY(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    return fs_ctl_owns_entry(FS(req), parent, name);
+}
+
+static double timeout_of(fuse_req_t req, uint64_t ino)
+{
+    return CTL(req, ino) && fs_ctl_volatile(FS(req), ino) ? CTL_TIMEOUT : CACHE_TIMEOUT;
 }
 
 /* Nanoseconds since the epoch, also before it, as a timespec. */
@@ -76,10 +99,9 @@ static void reply_entry(fuse_req_t req, int e, const struct fs_attr *a)
         reply_err(req, e);
         return;
     }
-    struct fuse_entry_param ep = {.ino = a->ino,
-                                  .generation = a->handle_gen,
-                                  .attr_timeout = CACHE_TIMEOUT,
-                                  .entry_timeout = CACHE_TIMEOUT};
+    double to = timeout_of(req, a->ino);
+    struct fuse_entry_param ep = {
+        .ino = a->ino, .generation = a->handle_gen, .attr_timeout = to, .entry_timeout = to};
     to_stat(a, &ep.attr);
     fuse_reply_entry(req, &ep);
 }
@@ -152,7 +174,8 @@ static void op_destroy(void *userdata)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct fs_attr a;
-    int e = fs_lookup(FS(req), parent, name, &a);
+    int e = CTL_ENTRY(req, parent, name) ? fs_ctl_lookup(FS(req), parent, name, &a)
+                                         : fs_lookup(FS(req), parent, name, &a);
     if (e == -ENOENT) {
         /* not cached: another mount may create it any moment */
         fuse_reply_err(req, ENOENT);
@@ -161,16 +184,24 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     reply_entry(req, e, &a);
 }
 
+static void forget_one(fuse_req_t req, fuse_ino_t ino, uint64_t n)
+{
+    if (CTL(req, ino))
+        fs_ctl_forget(FS(req), ino, n);
+    else
+        fs_forget(FS(req), ino, n);
+}
+
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
 {
-    fs_forget(FS(req), ino, n);
+    forget_one(req, ino, n);
     fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
 {
     for (size_t i = 0; i < count; i++)
-        fs_forget(FS(req), f[i].ino, f[i].nlookup);
+        forget_one(req, f[i].ino, f[i].nlookup);
     fuse_reply_none(req);
 }
 
@@ -179,13 +210,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     struct fs_attr a;
     struct stat st;
     (void)fi;
-    int e = fs_getattr(FS(req), ino, &a);
+    int e = CTL(req, ino) ? fs_ctl_getattr(FS(req), ino, &a) : fs_getattr(FS(req), ino, &a);
     if (e) {
         reply_err(req, e);
         return;
     }
     to_stat(&a, &st);
-    fuse_reply_attr(req, &st, CACHE_TIMEOUT);
+    fuse_reply_attr(req, &st, timeout_of(req, ino));
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -195,6 +226,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     unsigned set = 0;
     struct stat st;
     (void)fi;
+    if (CTL(req, ino)) {
+        reply_err(req, fs_ctl_refuse(FS(req), ino, NULL, false));
+        return;
+    }
     if (to_set & FUSE_SET_ATTR_MODE)
         set |= FS_SET_MODE, in.mode = attr->st_mode;
     if (to_set & FUSE_SET_ATTR_UID)
@@ -228,7 +263,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
     char buf[4097];
-    int e = fs_readlink(FS(req), ino, buf, sizeof buf);
+    int e = CTL(req, ino) ? fs_ctl_readlink(FS(req), ino, buf, sizeof buf)
+                          : fs_readlink(FS(req), ino, buf, sizeof buf);
     if (e)
         reply_err(req, e);
     else
@@ -239,49 +275,85 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
     struct fs_ctx c = ctx_of(req);
     struct fs_attr a;
-    reply_entry(req, fs_mknod(FS(req), &c, parent, name, mode, rdev, &a), &a);
+    if (CTL_ENTRY(req, parent, name))
+        reply_err(req, fs_ctl_refuse(FS(req), parent, name, true));
+    else
+        reply_entry(req, fs_mknod(FS(req), &c, parent, name, mode, rdev, &a), &a);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
     struct fs_ctx c = ctx_of(req);
     struct fs_attr a;
-    reply_entry(req, fs_mkdir(FS(req), &c, parent, name, mode, &a), &a);
+    if (CTL_ENTRY(req, parent, name))
+        reply_entry(req, fs_ctl_mkdir(FS(req), parent, name, &a), &a);
+    else
+        reply_entry(req, fs_mkdir(FS(req), &c, parent, name, mode, &a), &a);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
     struct fs_ctx c = ctx_of(req);
     struct fs_attr a;
-    reply_entry(req, fs_symlink(FS(req), &c, link, parent, name, &a), &a);
+    if (CTL_ENTRY(req, parent, name))
+        reply_err(req, fs_ctl_refuse(FS(req), parent, name, true));
+    else
+        reply_entry(req, fs_symlink(FS(req), &c, link, parent, name, &a), &a);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
 {
     struct fs_attr a;
-    reply_entry(req, fs_link(FS(req), ino, parent, name, &a), &a);
+    if (CTL_ENTRY(req, parent, name))
+        reply_err(req, fs_ctl_refuse(FS(req), parent, name, true));
+    else if (CTL(req, ino)) /* a snapshot's file, linked into the live tree */
+        reply_err(req, -EXDEV);
+    else
+        reply_entry(req, fs_link(FS(req), ino, parent, name, &a), &a);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    reply_err(req, fs_unlink(FS(req), parent, name));
+    if (CTL_ENTRY(req, parent, name))
+        reply_err(req, fs_ctl_refuse(FS(req), parent, name, false));
+    else
+        reply_err(req, fs_unlink(FS(req), parent, name));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-    reply_err(req, fs_rmdir(FS(req), parent, name));
+    if (CTL_ENTRY(req, parent, name))
+        reply_err(req, fs_ctl_rmdir(FS(req), parent, name));
+    else
+        reply_err(req, fs_rmdir(FS(req), parent, name));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
     struct fs_ctx c = ctx_of(req);
-    reply_err(req, fs_rename(FS(req), &c, parent, name, newparent, newname, flags));
+    if (CTL_ENTRY(req, parent, name))
+        reply_err(req, fs_ctl_refuse(FS(req), parent, name, false));
+    else if (CTL_ENTRY(req, newparent, newname))
+        reply_err(req, fs_ctl_refuse(FS(req), newparent, newname, false));
+    else
+        reply_err(req, fs_rename(FS(req), &c, parent, name, newparent, newname, flags));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     bool keep;
+    if (CTL(req, ino)) {
+        int e = fs_ctl_open(FS(req), ino, fi->flags);
+        if (e) {
+            reply_err(req, e);
+            return;
+        }
+        fi->keep_cache = 1; /* a snapshot's data never changes */
+        fi->noflush = 1;
+        fuse_reply_open(req, fi); /* (nothing to undo if interrupted) */
+        return;
+    }
     int e = fs_open_file(FS(req), ino, fi->flags, &keep);
     if (e) {
         reply_err(req, e);
@@ -300,6 +372,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
     struct fs_ctx c = ctx_of(req);
     struct fs_attr a;
+    if (CTL_ENTRY(req, parent, name)) {
+        reply_err(req, fs_ctl_refuse(FS(req), parent, name, true));
+        return;
+    }
     int e = fs_create(FS(req), &c, parent, name, mode, fi->flags, &a);
     if (e) {
         reply_err(req, e);
@@ -323,6 +399,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
     (void)fi;
+    if (CTL(req, ino)) {
+        char *buf = malloc(size ? size : 1);
+        ssize_t n = buf ? fs_ctl_read(FS(req), ino, buf, size, (uint64_t)off) : -ENOMEM;
+        if (n < 0)
+            reply_err(req, (int)n);
+        else
+            fuse_reply_buf(req, buf, (size_t)n);
+        free(buf);
+        return;
+    }
     ssize_t n = fs_read_pieces(FS(req), ino, size, (uint64_t)off, reply_pieces, req);
     if (n < 0)
         reply_err(req, (int)n);
@@ -331,6 +417,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
+    if (CTL(req, ino)) {
+        reply_err(req, fs_ctl_refuse(FS(req), ino, NULL, false));
+        return;
+    }
     ssize_t n = fs_write(FS(req), ino, buf, size, (uint64_t)off, fi->flags & O_APPEND);
     if (n < 0)
         reply_err(req, (int)n);
@@ -341,24 +431,24 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)fi;
-    reply_err(req, fs_flush(FS(req), ino));
+    reply_err(req, CTL(req, ino) ? 0 : fs_flush(FS(req), ino));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)fi;
-    reply_err(req, fs_release(FS(req), ino));
+    reply_err(req, CTL(req, ino) ? 0 : fs_release(FS(req), ino));
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
     (void)fi;
-    reply_err(req, fs_fsync(FS(req), ino, datasync));
+    reply_err(req, CTL(req, ino) ? 0 : fs_fsync(FS(req), ino, datasync));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    int e = fs_opendir(FS(req), ino);
+    int e = CTL(req, ino) ? fs_ctl_opendir(FS(req), ino) : fs_opendir(FS(req), ino);
     struct fs_listing *l = e ? NULL : calloc(1, sizeof *l);
     if (!e && !l)
         e = -ENOMEM;
@@ -386,11 +476,12 @@ static int add_entry(void *arg, const char *name, const struct fs_attr *a, uint6
     size_t n;
     to_stat(a, &st);
     if (d->plus) {
+        double to = timeout_of(d->req, a->ino);
         struct fuse_entry_param ep = {.ino = a->ino,
                                       .generation = a->handle_gen,
                                       .attr = st,
-                                      .attr_timeout = CACHE_TIMEOUT,
-                                      .entry_timeout = CACHE_TIMEOUT};
+                                      .attr_timeout = to,
+                                      .entry_timeout = to};
         n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &ep,
                                    (off_t)next);
     } else {
@@ -410,8 +501,9 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    int e = fs_readdir_at(FS(req), ino, (uint64_t)off, plus, add_entry, &d,
-                          (struct fs_listing *)(uintptr_t)fi->fh);
+    int e = CTL(req, ino) ? fs_ctl_readdir(FS(req), ino, (uint64_t)off, plus, add_entry, &d)
+                          : fs_readdir_at(FS(req), ino, (uint64_t)off, plus, add_entry, &d,
+                                          (struct fs_listing *)(uintptr_t)fi->fh);
     if (e && d.used == 0)
         reply_err(req, e);
     else
@@ -441,7 +533,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
     (void)fi;
-    reply_err(req, fs_fsyncdir(FS(req), ino, datasync));
+    reply_err(req, CTL(req, ino) ? 0 : fs_fsyncdir(FS(req), ino, datasync));
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -458,7 +550,10 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags)
 {
-    reply_err(req, fs_setxattr(FS(req), ino, name, value, size, flags));
+    if (CTL(req, ino))
+        reply_err(req, fs_ctl_refuse(FS(req), ino, NULL, false));
+    else
+        reply_err(req, fs_setxattr(FS(req), ino, name, value, size, flags));
 }
 
 /* getxattr and listxattr: size 0 asks for the length, else the bytes. */
@@ -479,7 +574,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    reply_xattr(req, fs_getxattr(FS(req), ino, name, buf, size), size, buf);
+    reply_xattr(req,
+                CTL(req, ino) ? fs_ctl_getxattr(FS(req), ino, name, buf, size)
+                              : fs_getxattr(FS(req), ino, name, buf, size),
+                size, buf);
     free(buf);
 }
 
@@ -490,20 +588,29 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    reply_xattr(req, fs_listxattr(FS(req), ino, buf, size), size, buf);
+    reply_xattr(req,
+                CTL(req, ino) ? fs_ctl_listxattr(FS(req), ino, buf, size)
+                              : fs_listxattr(FS(req), ino, buf, size),
+                size, buf);
     free(buf);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-    reply_err(req, fs_removexattr(FS(req), ino, name));
+    if (CTL(req, ino))
+        reply_err(req, fs_ctl_refuse(FS(req), ino, NULL, false));
+    else
+        reply_err(req, fs_removexattr(FS(req), ino, name));
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                          struct fuse_file_info *fi)
 {
     (void)fi;
-    reply_err(req, fs_fallocate(FS(req), ino, mode, off, len));
+    if (CTL(req, ino))
+        reply_err(req, fs_ctl_refuse(FS(req), ino, NULL, false));
+    else
+        reply_err(req, fs_fallocate(FS(req), ino, mode, off, len));
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -516,7 +623,8 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
         fuse_reply_err(req, ENOSYS);
         return;
     }
-    int64_t r = fs_lseek(FS(req), ino, off, whence);
+    int64_t r = CTL(req, ino) ? fs_ctl_lseek(FS(req), ino, off, whence)
+                              : fs_lseek(FS(req), ino, off, whence);
     if (r < 0)
         reply_err(req, (int)r);
     else
@@ -528,6 +636,14 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                                struct fuse_file_info *fi_out, size_t len, int flags)
 {
     (void)fi_in, (void)fi_out;
+    if (CTL(req, ino_out)) {
+        reply_err(req, fs_ctl_refuse(FS(req), ino_out, NULL, false));
+        return;
+    }
+    if (CTL(req, ino_in)) { /* from a snapshot: the caller copies by reading */
+        reply_err(req, -EXDEV);
+        return;
+    }
     ssize_t n = fs_copy_range(FS(req), ino_in, (uint64_t)off_in, ino_out, (uint64_t)off_out, len,
                               (unsigned)flags);
     if (n < 0)
@@ -622,6 +738,10 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
                      size_t out_bufsz)
 {
     (void)arg, (void)fi, (void)flags;
+    if (CTL(req, ino)) { /* no inode flags are shown in the control tree */
+        reply_err(req, -ENOTTY);
+        return;
+    }
     switch (cmd) {
     case FS_IOC_GETFLAGS:
     case FS_IOC32_GETFLAGS:

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "flusher.h"
 #include "itable.h"
 #include "orphan.h"
@@ -117,6 +118,8 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
     e = tab ? tab : flusher_start(fs);
     if (!e && !o->store.readonly)
         orphans_reclaim(fs, false);
+    if (!e)
+        e = ctl_open(fs, o->snapshot);
     if (e) {
         fs_close(fs);
         return e;
@@ -131,6 +134,7 @@ void fs_close(struct fs *fs)
         return;
     flush_all(fs);
     flusher_stop(fs);
+    ctl_close(fs);
     if (!fs->g)
         return;
     if (!fs->readonly)

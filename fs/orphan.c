@@ -140,7 +140,7 @@ struct orphan_scan {
     VEC(uint64_t) inos;
 };
 
-static bool owner_alive(const char *owner, size_t len, const char *me)
+bool owner_alive(const char *owner, size_t len, const char *me)
 {
     /* owner is "bootid pid"; another boot means the process is gone. */
     size_t mylen = strlen(me);

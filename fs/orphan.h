@@ -9,6 +9,9 @@
 
 /* This process's owner string ("bootid pid"), recorded with its orphans. */
 void orphan_owner(char *owner, size_t size);
+/* Whether the process an owner string (len bytes) names still runs: on
+ * this boot (me is this process's owner string) and alive. */
+bool owner_alive(const char *owner, size_t len, const char *me);
 /* Record ino in t as an orphan of this process. */
 int orphan_put(struct ghost_txn *t, struct fs *fs, uint64_t ino);
 /* Delete an unlinked inode and everything it owns, unless still in use. */

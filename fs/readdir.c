@@ -168,6 +168,14 @@ int fs_readdir_at(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_diren
             break;
         bool full = false;
         for (size_t i = 0; i < c.n && !full; i++) {
+            if (fs_ctl_shadows(fs, ino, c.e[i].name)) { /* (counted as listed, not shown) */
+                off = c.e[i].off;
+                if (l) {
+                    l->seen++;
+                    l->next_off = off;
+                }
+                continue;
+            }
             if (c.e[i].absent) {
                 e = entry_absent(fs, ino, &c.e[i]);
                 if (e == -ENOENT) {   /* unlinked meanwhile: not listed */

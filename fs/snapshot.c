@@ -6,9 +6,13 @@
  * A snapshot is a name for one generation of the whole store, so it holds
  * what every process had committed when it was taken; writes another
  * daemon still buffers (up to its commit interval) are not in it.
+ *
+ * A snapshot that a process has mounted alone is not deleted
+ * (snap_mount.c keeps the marks).
  */
 #include "fsint.h"
 
+#include "ctl.h"
 #include "flusher.h"
 
 int fs_snapshot_create(struct fs *fs, const char *name)
@@ -19,7 +23,8 @@ int fs_snapshot_create(struct fs *fs, const char *name)
 
 int fs_snapshot_delete(struct fs *fs, const char *name)
 {
-    return (int)fs_errno(ghost_snapshot_delete(fs->g, name));
+    int e = snap_mount_check(fs, name);
+    return (int)fs_errno(e ? e : ghost_snapshot_delete(fs->g, name));
 }
 
 int fs_snapshot_list(struct fs *fs, struct ghost_snapshot *list, int max)

@@ -163,6 +163,11 @@ int ghost_report_damage(struct ghost *g, const char *fmt, ...)
  * full disk): stderr (the default), or syslog for a daemon without one. */
 void ghost_log_to_syslog(bool on);
 
+/* Log a warning through the library's logger (stderr or syslog, as above):
+ * for callers above the library that refuse something an operator should
+ * hear of, such as a bad name given to the filesystem's control tree. */
+void ghost_log_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* --- transactions --------------------------------------------------------- */
 
 /* Start a transaction at the head of the store. Before it starts, changes

@@ -1,0 +1,102 @@
+/*
+ * ctl.h - what the control tree's files share (ctl.c, snapview.c,
+ * snap_mount.c): the inode numbers of the control tree and of snapshot
+ * views, and the table of snapshots this process shows.
+ *
+ * Inode numbers. The live tree's are OIDs, below 2^63. Everything the
+ * control tree shows has bit 63 set:
+ *
+ *   bit 63 | slot (16 bits, 62..47) | OID (47 bits, 46..0)
+ *
+ * Slot 0 is the control tree itself (CTL_DIR_INO, CTL_SNAPS_INO); slot s
+ * (1..CTL_SLOTS_MAX) is one snapshot, and OID o inside it is inode
+ * CTL_BIT | s << 47 | o. So a snapshot's inodes never share a number with
+ * the live tree's nor with another snapshot's, without a table of inodes:
+ * the number is computed both ways. The limits: OIDs inside a browsed
+ * snapshot must be below 2^47 (an object past it is EOVERFLOW, logged),
+ * and at most CTL_SLOTS_MAX snapshots have a slot at once in one process
+ * (a slot goes back to the pool when the kernel holds none of its inodes).
+ *
+ * A mount of one snapshot alone (-o snapshot=NAME) has no live tree to
+ * collide with: there every inode is the view's, numbered by its OID, in
+ * slot 1.
+ */
+#ifndef GHOSTFS_CTL_H
+#define GHOSTFS_CTL_H
+
+#include "fsint.h"
+
+#define CTL_BIT (UINT64_C(1) << 63)
+#define CTL_SLOT_SHIFT 47
+#define CTL_OID_MASK ((UINT64_C(1) << CTL_SLOT_SHIFT) - 1)
+#define CTL_SLOTS_MAX 65535u
+#define CTL_DIR_INO (CTL_BIT | 1)   /* /.ghostfs */
+#define CTL_SNAPS_INO (CTL_BIT | 2) /* /.ghostfs/snapshots */
+
+/* A snapshot with a slot: what its inode numbers stand for. */
+struct ctl_slot {
+    char name[GHOST_SNAP_NAME_MAX + 1];
+    uint64_t gen;  /* the snapshot's generation: a name taken again is another */
+    uint64_t refs; /* the kernel's references to inodes of this slot */
+    bool used;
+};
+
+struct ctl {
+    pthread_mutex_t lock;                /* protects slots and nslots */
+    struct ctl_slot *slots;              /* [0] unused; grown up to CTL_SLOTS_MAX + 1 */
+    uint32_t nslots;                     /* slots in use or used before: 1..nslots - 1 */
+    bool alone;                          /* the mount is one snapshot, slot 1, inode = OID */
+    char mark[GHOST_SNAP_NAME_MAX + 64]; /* this process's mark (snap_mount.c) */
+    size_t mark_len;                     /* 0: none */
+};
+
+/* A snapshot view being read: a copy of its slot. */
+struct view {
+    uint32_t slot;
+    char name[GHOST_SNAP_NAME_MAX + 1];
+    uint64_t gen;
+};
+
+/* ---- ctl.c ---- */
+/* Set up fs->ctl: the control tree, or (snapshot not NULL) the mount of
+ * that snapshot alone, marked as mounted. -ENOENT if there is no such
+ * snapshot. */
+int ctl_open(struct fs *fs, const char *snapshot);
+/* Take the mark away and free fs->ctl (NULL is fine). */
+void ctl_close(struct fs *fs);
+/* The inode number of oid in slot's view; -EOVERFLOW (logged) past the
+ * encoding's limit. */
+int ctl_ino(const struct ctl *c, uint32_t slot, uint64_t oid, uint64_t *ino);
+
+/* ---- snapview.c ---- */
+/* The slot of snapshot name (generation gen), found or given; counts a
+ * kernel reference if count. -ENFILE if every slot is held. */
+int view_slot(struct fs *fs, const char *name, uint64_t gen, bool count, uint32_t *slot);
+/* The snapshot name's root directory as the view shows it (a lookup:
+ * counted if count). -ENOENT if there is no such snapshot. */
+int view_root(struct fs *fs, const char *name, bool count, struct fs_attr *out);
+/* Calls on inode oid of slot's view (the dispatch is ctl.c's). */
+int view_lookup(struct fs *fs, uint32_t slot, uint64_t dir, const char *name, struct fs_attr *out);
+int view_getattr(struct fs *fs, uint32_t slot, uint64_t oid, struct fs_attr *out);
+void view_forget(struct fs *fs, uint32_t slot, uint64_t n);
+int view_readlink(struct fs *fs, uint32_t slot, uint64_t oid, char *buf, size_t size);
+int view_opendir(struct fs *fs, uint32_t slot, uint64_t oid);
+int view_readdir(struct fs *fs, uint32_t slot, uint64_t oid, uint64_t off, bool plus,
+                 fs_dirent_fn fn, void *arg);
+int view_open(struct fs *fs, uint32_t slot, uint64_t oid, int flags);
+ssize_t view_read(struct fs *fs, uint32_t slot, uint64_t oid, void *buf, size_t size, uint64_t off);
+ssize_t view_getxattr(struct fs *fs, uint32_t slot, uint64_t oid, const char *name, void *buf,
+                      size_t size);
+ssize_t view_listxattr(struct fs *fs, uint32_t slot, uint64_t oid, char *buf, size_t size);
+
+/* ---- snap_mount.c ---- */
+/* Mark snapshot name as mounted by this process (fs->ctl->mark), so that
+ * deleting it is refused while the process lives. */
+int snap_mount_mark(struct fs *fs, const char *name);
+/* Remove this process's mark, if any. */
+void snap_mount_unmark(struct fs *fs);
+/* 0 if no live process has snapshot name mounted alone, else -EBUSY
+ * (logged, naming the process). Stale marks are removed. */
+int snap_mount_check(struct fs *fs, const char *name);
+
+#endif
