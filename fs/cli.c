@@ -39,6 +39,7 @@
 #include "cli_mount.h"
 #include "cli_send.h"
 #include "cli_snapshot.h"
+#include "cli_status.h"
 #include "fs.h"
 #include "fsck.h"
 #include "fuse_ops.h"
@@ -54,6 +55,7 @@ static void usage(FILE *f)
     snapshot_usage(f);
     inspect_usage(f);
     send_usage(f);
+    status_usage(f);
     fprintf(f, "       ghostfs --help | --version\n"
                "\n"
                "Snapshots: create takes one of the store as committed now, list shows\n"
@@ -81,6 +83,12 @@ static void usage(FILE *f)
                "                      (default 50; 0: sleep at once)\n"
                "  read_ahead=KB       the mount's read-ahead window, set as root (default\n"
                "                      1024; 0: the kernel's, 128)\n"
+               "  crawl_cpu=PERCENT   the background crawler's share of one core (default\n"
+               "                      10; 0 pauses it). It checks every record and drops\n"
+               "                      versions no snapshot needs; see ghostfs status\n"
+               "  crawl_slice=N       records it reads in one short transaction (default 1000)\n"
+               "  crawl_cycle=TIME    least time from one full walk's start to the next's\n"
+               "                      (seconds, or 90m, 12h, 7d; default 1d)\n"
                "  and the usual mount options: rw, dev, nodev, suid, nosuid (nodev,nosuid\n"
                "  unless root asks dev,suid; mount(8) as root: dev,suid unless told no),\n"
                "  exec, noexec, allow_root, auto_unmount, fsname=, subtype=, max_read=,\n"
@@ -92,7 +100,8 @@ static void usage(FILE *f)
                "  and nodiratime are accepted and change nothing.\n"
                "Remount (as root: mount -o remount,OPTIONS MOUNTPOINT): ro commits and\n"
                "  syncs everything first, rw writes again (not if mounted ro), sync=,\n"
-               "  cache_size=, write_buffer=, commit_interval=, sync, dirsync and the\n"
+               "  cache_size=, write_buffer=, commit_interval=, crawl_cpu=, crawl_slice=,\n"
+               "  crawl_cycle=, sync, dirsync and the\n"
                "  kernel's flags change live; spin=, read_ahead=, writeback,\n"
                "  accept_rollback, allow_other, fsname= and the like are refused.\n"
                "-f  stay in the foreground   -d  foreground with FUSE debug output\n"
@@ -171,6 +180,45 @@ static int parse_bytes(const char *s, size_t *out)
     if (*end)
         return -1;
     *out = (size_t)v;
+    return 0;
+}
+
+/* A share of one core in percent, to one decimal ("10", "2.5"), as
+ * thousandths. */
+static int parse_permille(const char *s, unsigned *out)
+{
+    unsigned whole = 0, tenth = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return -1;
+    while (*p >= '0' && *p <= '9' && whole <= 100)
+        whole = whole * 10 + (unsigned)(*p++ - '0');
+    if (*p == '.' && p[1] >= '0' && p[1] <= '9') {
+        tenth = (unsigned)(p[1] - '0');
+        p += 2;
+    }
+    if (*p == '%')
+        p++;
+    if (*p || whole * 10 + tenth > 1000)
+        return -1;
+    *out = whole * 10 + tenth;
+    return 0;
+}
+
+/* A duration in seconds, or with s, m, h or d after it; at most a year. */
+static int parse_duration(const char *s, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    unsigned long long unit = *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 1;
+    if (*end == 's' || unit > 1)
+        end++;
+    if (*end || v > 366ULL * 86400 / unit)
+        return -1;
+    *out = (unsigned)(v * unit);
     return 0;
 }
 
@@ -410,6 +458,20 @@ int mount_option(struct mount_args *m, char *o)
         if (parse_number(val + 1, 0, 65536, &m->read_ahead_kb))
             return fail("bad value in option '%s': KiB from 0 to 65536", o);
         m->given |= GIVEN_READ_AHEAD;
+    } else if (val && !strncmp(o, "crawl_cpu=", 10)) {
+        if (parse_permille(val + 1, &m->fo.crawl.cpu_permille))
+            return fail("bad value in option '%s': a percentage of one core, 0 to 100", o);
+        m->given |= GIVEN_CRAWL_CPU;
+    } else if (val && !strncmp(o, "crawl_slice=", 12)) {
+        if (parse_number(val + 1, 10, 1000000, &m->fo.crawl.slice_records))
+            return fail("bad value in option '%s': records from 10 to 1000000", o);
+        m->given |= GIVEN_CRAWL_SLICE;
+    } else if (val && !strncmp(o, "crawl_cycle=", 12)) {
+        if (parse_duration(val + 1, &m->fo.crawl.cycle_seconds))
+            return fail("bad value in option '%s': a time such as 3600, 90m, 12h or 7d, at "
+                        "most a year",
+                        o);
+        m->given |= GIVEN_CRAWL_CYCLE;
     } else if (val && !strncmp(o, "spin=", 5)) {
         if (parse_number(val + 1, 0, 10000, &m->spin_us))
             return fail("bad value in option '%s': microseconds from 0 to 10000", o);
@@ -481,6 +543,23 @@ static int parse_mount(struct mount_args *m, int argc, char **argv)
     return 0;
 }
 
+/* Undo mountinfo's escapes in place: a space, tab, newline or backslash
+ * in a path is written there as \ and three octal digits. */
+static void unescape_octal(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+            r[3] >= '0' && r[3] <= '7') {
+            *w++ = (char)((r[1] - '0') << 6 | (r[2] - '0') << 3 | (r[3] - '0'));
+            r += 3;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = 0;
+}
+
 bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t tsize, char *opts,
                 size_t osize)
 {
@@ -494,7 +573,10 @@ bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t t
     while (fgets(line, sizeof line, f)) {
         /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - FSTYPE SOURCE SUPEROPTS */
         char mp[4096], d[64], t[256] = "", so[2048] = "";
-        if (sscanf(line, "%*s %*s %63s %*s %4095s", d, mp) != 2 || strcmp(mp, real))
+        if (sscanf(line, "%*s %*s %63s %*s %4095s", d, mp) != 2)
+            continue;
+        unescape_octal(mp);
+        if (strcmp(mp, real))
             continue;
         const char *dash = strstr(line, " - ");
         if (dash)
@@ -504,6 +586,31 @@ bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t t
             snprintf(fstype, tsize, "%s", t);
         if (opts)
             snprintf(opts, osize, "%s", so);
+        found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+bool mount_source(const char *path, char *source, size_t size)
+{
+    char real[PATH_MAX], line[8192], src[4096] = "";
+    bool found = false;
+    if (!realpath(path, real))
+        return false;
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return false;
+    while (fgets(line, sizeof line, f)) {
+        char mp[4096];
+        const char *dash = strstr(line, " - ");
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 || !dash)
+            continue;
+        unescape_octal(mp);
+        if (strcmp(mp, real) || sscanf(dash + 3, "%*s %4095s", src) != 1)
+            continue;
+        unescape_octal(src);
+        snprintf(source, size, "%s", src);
         found = true;
     }
     fclose(f);
@@ -649,6 +756,7 @@ static int serve(struct mount_args *m, int report_fd)
     int argc_fuse = fuse_argv(m, argv_fuse);
     struct fuse_args args = FUSE_ARGS_INIT(argc_fuse, argv_fuse);
 
+    m->fo.crawl_on = true; /* the daemon's, not the check's open before it */
     int e = fs_open(m->store, &m->fo, &fs);
     if (e) {
         snprintf(err, sizeof err, "%s", open_error(m->store, m->fo.snapshot, e));
@@ -797,6 +905,8 @@ int main(int argc, char **argv)
         return cmd_snapshot(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "status"))
+        return cmd_status(argc - 1, argv + 1);
     if (!strcmp(cmd, "send"))
         return cmd_send(argc - 1, argv + 1);
     if (!strcmp(cmd, "receive"))

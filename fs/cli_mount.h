@@ -14,17 +14,20 @@
 
 /* Which options a list named (a remount changes only those). */
 enum {
-    GIVEN_SYNC = 1 << 0,       /* sync= */
-    GIVEN_CACHE = 1 << 1,      /* cache_size= */
-    GIVEN_WBUF = 1 << 2,       /* write_buffer= */
-    GIVEN_INTERVAL = 1 << 3,   /* commit_interval= */
-    GIVEN_SPIN = 1 << 4,       /* spin= */
-    GIVEN_READ_AHEAD = 1 << 5, /* read_ahead= */
-    GIVEN_WRITEBACK = 1 << 6,  /* writeback */
-    GIVEN_ROLLBACK = 1 << 7,   /* accept_rollback */
-    GIVEN_NODEV = 1 << 8,      /* nodev (mount(8) never passes dev: it is its default) */
-    GIVEN_NOSUID = 1 << 9,     /* nosuid */
-    GIVEN_SNAPSHOT = 1 << 10,  /* snapshot= */
+    GIVEN_SYNC = 1 << 0,         /* sync= */
+    GIVEN_CACHE = 1 << 1,        /* cache_size= */
+    GIVEN_WBUF = 1 << 2,         /* write_buffer= */
+    GIVEN_INTERVAL = 1 << 3,     /* commit_interval= */
+    GIVEN_SPIN = 1 << 4,         /* spin= */
+    GIVEN_READ_AHEAD = 1 << 5,   /* read_ahead= */
+    GIVEN_WRITEBACK = 1 << 6,    /* writeback */
+    GIVEN_ROLLBACK = 1 << 7,     /* accept_rollback */
+    GIVEN_NODEV = 1 << 8,        /* nodev (mount(8) never passes dev: it is its default) */
+    GIVEN_NOSUID = 1 << 9,       /* nosuid */
+    GIVEN_SNAPSHOT = 1 << 10,    /* snapshot= */
+    GIVEN_CRAWL_CPU = 1 << 11,   /* crawl_cpu= */
+    GIVEN_CRAWL_SLICE = 1 << 12, /* crawl_slice= */
+    GIVEN_CRAWL_CYCLE = 1 << 13, /* crawl_cycle= */
 };
 
 struct mount_args {
@@ -52,6 +55,9 @@ void mount_args_settle(struct mount_args *m);
  * may be NULL. */
 bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t tsize, char *opts,
                 size_t osize);
+/* The source of the last mount on path (a ghostfs mount's: its store, as
+ * it was named to the mount), with mountinfo's escapes undone. */
+bool mount_source(const char *path, char *source, size_t size);
 /* Print "prog: message" on stderr (or into the buffer cli_fail_to named,
  * without the "prog: "); returns 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -109,6 +109,13 @@ static void daemon_options(const struct mount_args *m, char *buf, size_t size)
         add(buf, size, "accept_rollback");
     if (m->given & GIVEN_SNAPSHOT)
         add(buf, size, "snapshot=%s", m->fo.snapshot);
+    if (m->given & GIVEN_CRAWL_CPU)
+        add(buf, size, "crawl_cpu=%u.%u", m->fo.crawl.cpu_permille / 10,
+            m->fo.crawl.cpu_permille % 10);
+    if (m->given & GIVEN_CRAWL_SLICE)
+        add(buf, size, "crawl_slice=%u", m->fo.crawl.slice_records);
+    if (m->given & GIVEN_CRAWL_CYCLE)
+        add(buf, size, "crawl_cycle=%u", m->fo.crawl.cycle_seconds);
 }
 
 int cmd_remount(struct mount_args *m)
@@ -219,6 +226,20 @@ static void apply(struct mount_args *cur, struct fs *fs, const struct mount_args
         return answer(r, e, "cache_size: %s", strerror(-e));
     cur->fo.store.cache_bytes =
         n->given & GIVEN_CACHE ? n->fo.store.cache_bytes : cur->fo.store.cache_bytes;
+    if (n->given & (GIVEN_CRAWL_CPU | GIVEN_CRAWL_SLICE | GIVEN_CRAWL_CYCLE)) {
+        struct ghost_crawl_options c = cur->fo.crawl;
+        if (n->given & GIVEN_CRAWL_CPU)
+            c.cpu_permille = n->fo.crawl.cpu_permille;
+        if (n->given & GIVEN_CRAWL_SLICE)
+            c.slice_records = n->fo.crawl.slice_records;
+        if (n->given & GIVEN_CRAWL_CYCLE)
+            c.cycle_seconds = n->fo.crawl.cycle_seconds;
+        if ((e = fs_set_crawl(fs, &c)) == -ESRCH)
+            return answer(r, -EINVAL, "crawl_*: no crawler runs on a read-only or snapshot mount");
+        if (e)
+            return answer(r, e, "the crawler: %s", strerror(-e));
+        cur->fo.crawl = c;
+    }
     if (n->given & GIVEN_WBUF)
         fs_set_write_buffer(fs, cur->fo.write_buffer = n->fo.write_buffer);
     if (n->given & GIVEN_INTERVAL)

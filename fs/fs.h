@@ -93,6 +93,10 @@ struct fs_options {
     /* Show this snapshot alone, read-only, instead of the live tree
      * (NULL: the live tree, with the control tree at /.ghostfs). */
     const char *snapshot;
+    /* Run the crawler (the daemon does; tools and tests need not), with
+     * these options. Not on a read-only open nor a snapshot. */
+    bool crawl_on;
+    struct ghost_crawl_options crawl;
 };
 
 struct fs;
@@ -227,6 +231,9 @@ bool fs_readonly(struct fs *fs);
 int fs_set_sync(struct fs *fs, enum ghost_sync sync);
 /* The object cache's budget (at least 1 MiB, else -EINVAL). */
 int fs_set_cache_size(struct fs *fs, size_t bytes);
+/* The crawler's options from now on (ghost_crawl_set): -ESRCH if this
+ * open runs no crawler. */
+int fs_set_crawl(struct fs *fs, const struct ghost_crawl_options *o);
 /* Dirty bytes before back-pressure (> 0); commit interval in ms (> 0). */
 void fs_set_write_buffer(struct fs *fs, size_t bytes);
 void fs_set_commit_interval(struct fs *fs, unsigned ms);

@@ -23,6 +23,7 @@ void fs_options_init(struct fs_options *o)
 {
     memset(o, 0, sizeof *o);
     ghost_options_init(&o->store);
+    ghost_crawl_options_init(&o->crawl);
     o->write_buffer = (size_t)256 << 20;
     o->commit_interval_ms = 1000;
 }
@@ -120,6 +121,8 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
         orphans_reclaim(fs, false);
     if (!e)
         e = ctl_open(fs, o->snapshot);
+    if (!e && o->crawl_on && !o->store.readonly && !o->snapshot)
+        e = fs_errno(ghost_crawl_start(fs->g, &o->crawl, NULL));
     if (e) {
         fs_close(fs);
         return e;
@@ -132,6 +135,8 @@ void fs_close(struct fs *fs)
 {
     if (!fs)
         return;
+    if (fs->g)
+        ghost_crawl_stop(fs->g); /* saves its place, gives up its lease */
     flush_all(fs);
     flusher_stop(fs);
     ctl_close(fs);

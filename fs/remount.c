@@ -1,7 +1,8 @@
 /*
  * remount.c - a mounted filesystem's options changed while it serves (what
  * a remount asks of the daemon): read-only or writable, the durability of
- * commits, the cache's budget, the write buffer and the commit interval.
+ * commits, the cache's budget, the write buffer, the commit interval and
+ * the crawler's pace.
  *
  * Going read-only commits everything first. Three steps, in this order:
  * readonly is set under ro_lock held exclusively, so that every write that
@@ -65,6 +66,11 @@ int fs_set_sync(struct fs *fs, enum ghost_sync sync)
 int fs_set_cache_size(struct fs *fs, size_t bytes)
 {
     return fs_errno(ghost_set_cache_size(fs->g, bytes));
+}
+
+int fs_set_crawl(struct fs *fs, const struct ghost_crawl_options *o)
+{
+    return fs_errno(ghost_crawl_set(fs->g, o));
 }
 
 void fs_set_write_buffer(struct fs *fs, size_t bytes)
