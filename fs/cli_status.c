@@ -30,6 +30,7 @@
 #include "cli_escape.h"
 #include "cli_mount.h"
 #include "fs.h"
+#include "fsint.h"
 
 #define STATUS_FORMAT 1
 
@@ -98,9 +99,19 @@ static void text_totals(const struct ghost_crawl_totals *t)
     printf("  findings           %" PRIu64 "\n", t->findings);
 }
 
-static void print_text(const char *store, uint64_t gen, const struct ghost_usage *u,
-                       const struct ghost_crawl_status *c)
+/* What status shows. */
+struct report {
+    struct ghost_stats stats;
+    struct ghost_usage usage;
+    struct ghost_crawl_status crawl;
+    uint64_t deferred_files, deferred_bytes;
+};
+
+static void print_text(const char *store, const struct report *rp)
 {
+    uint64_t gen = rp->stats.generation;
+    const struct ghost_usage *u = &rp->usage;
+    const struct ghost_crawl_status *c = &rp->crawl;
     char when[64], used[32], avail[32];
     printf("store       ");
     escape_text(stdout, store, strlen(store));
@@ -108,6 +119,8 @@ static void print_text(const char *store, uint64_t gen, const struct ghost_usage
     printf("generation  %" PRIu64 "\n", gen);
     printf("space       %s used, %s free\n", human(u->used_bytes, used, sizeof used),
            human(u->free_bytes, avail, sizeof avail));
+    printf("deferred    %" PRIu64 " unlinked files (%s) still to be deleted by the crawler\n",
+           rp->deferred_files, human(rp->deferred_bytes, used, sizeof used));
     if (c->cycles == 0 && !c->in_cycle) {
         printf("crawler     has not crawled this store yet\n");
         return;
@@ -145,13 +158,16 @@ static void json_totals(const char *name, const struct ghost_crawl_totals *t)
            t->map_bytes[FS_MAP_XATTR], t->older, t->older_bytes, t->pruned, t->findings);
 }
 
-static void print_json(const char *store, uint64_t gen, const struct ghost_usage *u,
-                       const struct ghost_crawl_status *c)
+static void print_json(const char *store, const struct report *rp)
 {
+    uint64_t gen = rp->stats.generation;
+    const struct ghost_usage *u = &rp->usage;
+    const struct ghost_crawl_status *c = &rp->crawl;
     printf("{\"version\":%d,\"store\":", STATUS_FORMAT);
     escape_json(stdout, store, strlen(store));
-    printf(",\"generation\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64, gen,
-           u->used_bytes, u->free_bytes);
+    printf(",\"generation\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
+           ",\"deferred_files\":%" PRIu64 ",\"deferred_bytes\":%" PRIu64,
+           gen, u->used_bytes, u->free_bytes, rp->deferred_files, rp->deferred_bytes);
     printf(",\"crawler\":{\"leased\":%s,\"cycles\":%" PRIu64 ",\"in_cycle\":%s",
            c->leased ? "true" : "false", c->cycles, c->in_cycle ? "true" : "false");
     if (c->in_cycle) {
@@ -205,29 +221,31 @@ int cmd_status(int argc, char **argv)
     } else {
         snprintf(store, sizeof store, "%s", arg);
     }
-    struct ghost_options o;
-    struct ghost *g;
-    ghost_options_init(&o);
-    o.readonly = true;
-    int e = ghost_open(store, &o, &g);
+    struct fs_options o;
+    struct fs *fs;
+    fs_options_init(&o);
+    o.store.readonly = true;
+    int e = fs_open(store, &o, &fs);
     if (e)
         return ghost_errmsg()[0] ? fail("%s%s", ghost_errmsg(), "")
-                                 : fail("%s: %s", store, ghost_strerror(e));
-    struct ghost_usage u;
-    struct ghost_crawl_status c;
-    struct ghost_stats s;
-    e = ghost_usage(g, &u);
-    e = e ? e : ghost_crawl_status(g, &c);
-    ghost_stats(g, &s);
+                                 : fail("%s: %s", store, strerror(-e));
+    struct ghost *g = fs_store(fs);
+    struct report rp;
+    ghost_stats(g, &rp.stats);
+    e = ghost_usage(g, &rp.usage);
+    e = e ? e : ghost_crawl_status(g, &rp.crawl);
     if (e) {
         int r = fail("%s: %s", store, ghost_errmsg()[0] ? ghost_errmsg() : ghost_strerror(e));
-        ghost_close(g);
+        fs_close(fs);
         return r;
     }
+    e = fs_deferred_backlog(fs, &rp.deferred_files, &rp.deferred_bytes);
+    fs_close(fs);
+    if (e)
+        return fail("%s: the deferred deletes: %s", store, strerror(-e));
     if (json)
-        print_json(store, s.generation, &u, &c);
+        print_json(store, &rp);
     else
-        print_text(store, s.generation, &u, &c);
-    ghost_close(g);
+        print_text(store, &rp);
     return 0;
 }

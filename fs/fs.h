@@ -231,6 +231,12 @@ bool fs_readonly(struct fs *fs);
 int fs_set_sync(struct fs *fs, enum ghost_sync sync);
 /* The object cache's budget (at least 1 MiB, else -EINVAL). */
 int fs_set_cache_size(struct fs *fs, size_t bytes);
+/* One slice of the deferred deletes (orphan.c): at most about max_keys
+ * keys of one inode deleted. 1 if deferred deletes remain, 0 if none, or a
+ * library error. The crawler's work (ghost_crawl_options.work). */
+int fs_reclaim_deferred(struct fs *fs, unsigned max_keys);
+/* How many deferred deletes wait, and the size of their files. */
+int fs_deferred_backlog(struct fs *fs, uint64_t *files, uint64_t *bytes);
 /* The crawler's options from now on (ghost_crawl_set): -ESRCH if this
  * open runs no crawler. */
 int fs_set_crawl(struct fs *fs, const struct ghost_crawl_options *o);

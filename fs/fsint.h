@@ -110,7 +110,12 @@ struct fs {
      * is left half way to the buffers (remount.c). */
     pthread_rwlock_t ro_lock;
     atomic_bool readonly;
+    bool defer; /* big unlinked files are left to the crawler (orphan.c) */
 };
+
+/* mount.c: the crawler's work (ghost_crawl_options.work), arg the fs: the
+ * deferred deletes. */
+int fs_crawl_work(void *arg, unsigned max_keys);
 
 /* notify.c */
 /* Who gets the library's reports (NULL: nobody). Once it returns, the

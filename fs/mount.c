@@ -19,6 +19,11 @@
 #include "orphan.h"
 #include "super.h"
 
+int fs_crawl_work(void *arg, unsigned max_keys)
+{
+    return fs_reclaim_deferred(arg, max_keys);
+}
+
 void fs_options_init(struct fs_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -121,8 +126,13 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
         orphans_reclaim(fs, false);
     if (!e)
         e = ctl_open(fs, o->snapshot);
-    if (!e && o->crawl_on && !o->store.readonly && !o->snapshot)
-        e = fs_errno(ghost_crawl_start(fs->g, &o->crawl, NULL));
+    if (!e && o->crawl_on && !o->store.readonly && !o->snapshot) {
+        struct ghost_crawl_options co = o->crawl;
+        co.work = fs_crawl_work;
+        co.work_arg = fs;
+        e = fs_errno(ghost_crawl_start(fs->g, &co, NULL));
+        fs->defer = e == 0;
+    }
     if (e) {
         fs_close(fs);
         return e;

@@ -7,9 +7,15 @@
  * inode:8, value the owner "bootid pid" of this process) instead of
  * deleting it; the last release or forget deletes it, and a mount after a
  * crash deletes orphans whose process is gone. This file owns that map's
- * layout. A big inode is deleted in slices, one transaction each, and the
- * last one deletes the record and the orphan entry - after checking that
- * the inode is still unlinked (nothing reachable is ever reclaimed).
+ * layout.
+ *
+ * A big file unlinked while nobody uses it is not deleted by the unlink: it
+ * is recorded with the owner ORPHAN_DEFERRED and the unlink returns at once;
+ * the crawler deletes it a slice at a time, at its share of a core
+ * (fs_reclaim_deferred, the crawler's work). Until then its blocks count as
+ * used, in statfs as in the store, and `ghostfs status` shows the backlog. A big inode is deleted
+ * in slices, one transaction each, and the last one deletes the record and the orphan entry - after
+ * checking that the inode is still unlinked (nothing reachable is ever reclaimed).
  *
  * No locks of fs/ are taken here: the callers have dropped theirs.
  */
@@ -90,6 +96,7 @@ int inode_delete_maps(struct ghost_txn *t, uint64_t ino, size_t max, bool whole)
 struct reclaim_ctx {
     struct fs *fs;
     uint64_t ino;
+    size_t slice; /* keys per transaction */
     bool done;
 };
 
@@ -115,7 +122,7 @@ static int reclaim_fn(struct ghost_txn *t, void *arg)
         c->done = true;
         return ghost_map_del(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, okey, 8);
     }
-    e = inode_delete_maps(t, c->ino, RECLAIM_SLICE, false);
+    e = inode_delete_maps(t, c->ino, c->slice, false);
     if (e < 0)
         return e;
     c->done = e == 1;
@@ -127,11 +134,84 @@ static int reclaim_fn(struct ghost_txn *t, void *arg)
 
 int inode_reclaim(struct fs *fs, uint64_t ino)
 {
-    struct reclaim_ctx c = {.fs = fs, .ino = ino};
+    struct reclaim_ctx c = {.fs = fs, .ino = ino, .slice = RECLAIM_SLICE};
     int e = 0;
     while (!e && !c.done)
         e = fs_run(fs, reclaim_fn, &c);
     return e;
+}
+
+int orphan_defer(struct ghost_txn *t, uint64_t ino)
+{
+    unsigned char k[8];
+    put_be64(k, ino);
+    return ghost_map_put(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, k, 8, ORPHAN_DEFERRED,
+                         strlen(ORPHAN_DEFERRED));
+}
+
+static bool is_deferred(const void *owner, size_t len)
+{
+    return len == strlen(ORPHAN_DEFERRED) && !memcmp(owner, ORPHAN_DEFERRED, len);
+}
+
+struct deferred_scan {
+    uint64_t first; /* the first deferred inode, 0 if none */
+    uint64_t count;
+    VEC(uint64_t) inos; /* all of them, if wanted */
+    bool all;
+};
+
+static int deferred_visit(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct deferred_scan *s = arg;
+    if (klen != 8 || !is_deferred(val, vlen))
+        return 0;
+    uint64_t ino = get_be64(key);
+    if (!s->first)
+        s->first = ino;
+    s->count++;
+    if (s->all && vec_push(&s->inos, ino))
+        return -ENOMEM;
+    return s->all ? 0 : 1; /* the first is enough */
+}
+
+int fs_reclaim_deferred(struct fs *fs, unsigned max_keys)
+{
+    struct ghost_txn *t;
+    struct deferred_scan s = {0};
+    int e = ghost_txn_begin(fs->g, &t);
+    if (e)
+        return e;
+    e = ghost_map_scan(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, NULL, 0, deferred_visit, &s);
+    ghost_txn_abort(t);
+    if (e < 0)
+        return e;
+    if (!s.first)
+        return 0;
+    /* One slice of one inode; the next call goes on (with it or the next). */
+    struct reclaim_ctx c = {.fs = fs, .ino = s.first, .slice = max_keys ? max_keys : 1};
+    e = fs_run(fs, reclaim_fn, &c);
+    return e < 0 ? e : 1;
+}
+
+int fs_deferred_backlog(struct fs *fs, uint64_t *files, uint64_t *bytes)
+{
+    struct ghost_txn *t;
+    struct deferred_scan s = {.all = true};
+    *files = *bytes = 0;
+    int e = ghost_txn_begin(fs->g, &t);
+    if (e)
+        return fs_errno(e);
+    e = ghost_map_scan(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, NULL, 0, deferred_visit, &s);
+    for (size_t i = 0; e >= 0 && i < s.inos.n; i++) {
+        struct rec r;
+        if (rec_get(t, s.inos.v[i], &r) == 0)
+            *bytes += r.size;
+    }
+    ghost_txn_abort(t);
+    *files = s.count;
+    vec_free(&s.inos);
+    return e < 0 ? fs_errno(e) : 0;
 }
 
 struct orphan_scan {
@@ -164,6 +244,8 @@ static int orphan_visit(void *arg, const void *key, size_t klen, const void *val
     struct orphan_scan *s = arg;
     if (klen != 8)
         return 0;
+    if (is_deferred(val, vlen))
+        return 0; /* the crawler's (fs_reclaim_deferred), at its pace */
     bool mine = vlen == strlen(s->fs->owner) && !memcmp(val, s->fs->owner, vlen);
     if (s->ours_only ? !mine : (!mine && owner_alive(val, vlen, s->fs->owner)))
         return 0;

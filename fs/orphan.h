@@ -20,8 +20,13 @@ int inode_reclaim(struct fs *fs, uint64_t ino);
  * none are left, 0 when more are, or a negative errno. With whole, deletes
  * nothing unless they all fit. */
 int inode_delete_maps(struct ghost_txn *t, uint64_t ino, size_t max, bool whole);
+/* The owner of a deferred delete: unlinked, used by nobody, left for the
+ * crawler to delete (fs_reclaim_deferred). */
+#define ORPHAN_DEFERRED "deferred"
+/* Record ino in t as a deferred delete. */
+int orphan_defer(struct ghost_txn *t, uint64_t ino);
 /* Reclaim the orphans of this process (ours_only), or of processes that are
- * gone (at mount, after a crash). */
+ * gone (at mount, after a crash); never the deferred deletes. */
 int orphans_reclaim(struct fs *fs, bool ours_only);
 
 #endif

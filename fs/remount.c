@@ -70,7 +70,10 @@ int fs_set_cache_size(struct fs *fs, size_t bytes)
 
 int fs_set_crawl(struct fs *fs, const struct ghost_crawl_options *o)
 {
-    return fs_errno(ghost_crawl_set(fs->g, o));
+    struct ghost_crawl_options co = *o;
+    co.work = o->work ? o->work : fs_crawl_work;
+    co.work_arg = fs;
+    return fs_errno(ghost_crawl_set(fs->g, &co));
 }
 
 void fs_set_write_buffer(struct fs *fs, size_t bytes)

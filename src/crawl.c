@@ -106,6 +106,7 @@ struct crawl {
     struct ghost_crawl_options opt;
     struct ghost_scrub_visit visit; /* the caller's */
     bool stop;
+    bool kicked;   /* ghost_crawl_wake since the last step began */
     uint64_t id;   /* our lease holder id */
     uint64_t host; /* this machine since its boot (host_id) */
     /* Written by the crawler thread under lock, read by it without. */
@@ -558,6 +559,29 @@ static int release_fn(struct store *s, struct engine_txn *w, void *arg)
     return state_put(s, w, &c->st);
 }
 
+/* The caller's work (opts.work): a slice of it, and how long to wait after
+ * it for the share (0 if there is none left). */
+static int64_t work_step(struct crawl *c, const struct ghost_crawl_options *o)
+{
+    if (!o->work)
+        return 0;
+    int64_t cpu0 = thread_cpu_ns();
+    int r = o->work(o->work_arg, o->slice_records);
+    int64_t used = thread_cpu_ns() - cpu0;
+    pthread_mutex_lock(&c->lock);
+    c->cpu_ns += used;
+    pthread_mutex_unlock(&c->lock);
+    if (r < 0) {
+        ghost_log(GHOST_LOG_WARN, "crawler: background work failed: %s", ghost_errmsg());
+        return BACKOFF_NS;
+    }
+    if (r == 0)
+        return 0;
+    unsigned share = o->cpu_permille;
+    int64_t wait = share >= 1000 ? 0 : used * (int64_t)(1000 - share) / (int64_t)share;
+    return wait > 0 ? wait : 1; /* > 0: more to do */
+}
+
 static void *crawl_main(void *arg)
 {
     struct crawl *c = arg;
@@ -568,10 +592,14 @@ static void *crawl_main(void *arg)
             pthread_cond_wait(&c->wake, &c->lock);
             continue;
         }
+        c->kicked = false;
         pthread_mutex_unlock(&c->lock);
+        int64_t more = work_step(c, &o);
         int64_t wait = crawl_step(c, &o);
+        if (more > 0 && (wait <= 0 || wait > more))
+            wait = more; /* the work goes on at the share while the walk idles */
         pthread_mutex_lock(&c->lock);
-        if (wait > 0 && !c->stop && !memcmp(&o, &c->opt, sizeof o)) {
+        if (wait > 0 && !c->stop && !c->kicked && !memcmp(&o, &c->opt, sizeof o)) {
             struct timespec dl;
             int64_t at = mono_ns() + wait;
             dl.tv_sec = at / NS_PER_S, dl.tv_nsec = at % NS_PER_S;
@@ -656,6 +684,17 @@ int ghost_crawl_set(struct ghost *g, const struct ghost_crawl_options *o)
     pthread_cond_signal(&c->wake);
     pthread_mutex_unlock(&c->lock);
     return 0;
+}
+
+void ghost_crawl_wake(struct ghost *g)
+{
+    struct crawl *c = g->crawl;
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->kicked = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
 }
 
 void ghost_crawl_stop(struct ghost *g)

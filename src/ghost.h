@@ -560,6 +560,14 @@ struct ghost_crawl_options {
     unsigned cpu_permille;  /* share of one core, in thousandths (100: 10 %); 0 pauses */
     unsigned slice_records; /* records per slice, each in one short view */
     unsigned cycle_seconds; /* least time from one cycle's start to the next's */
+    /* The caller's own background work, done at the crawler's pace (may be
+     * NULL): called by the crawler thread before each step, with no lock
+     * held, to do at most about max_keys keys' worth; returns 1 if more
+     * remains (the crawler then does not idle), 0 if none, or a negative
+     * errno (logged; tried again later). ghost_crawl_wake says there is
+     * new work. */
+    int (*work)(void *arg, unsigned max_keys);
+    void *work_arg;
 };
 
 /* Defaults: 10 % of one core, slices of 1,000 records, a cycle a day. */
@@ -576,6 +584,9 @@ int ghost_crawl_start(struct ghost *g, const struct ghost_crawl_options *opts,
 /* Change the running crawler's options; it takes them at once (a sleep
  * under the old share or cycle is cut short). -ESRCH if none runs. */
 int ghost_crawl_set(struct ghost *g, const struct ghost_crawl_options *opts);
+
+/* Tell a crawler waiting for its next cycle that opts.work has work. */
+void ghost_crawl_wake(struct ghost *g);
 
 /* Stop the crawler (if it runs), giving up its lease. Its cursor stays. */
 void ghost_crawl_stop(struct ghost *g);

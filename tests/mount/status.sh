@@ -10,8 +10,11 @@
 #   drops them (pruned > 0, nothing kept); `mount -o remount,crawl_cpu=0`
 #   pauses the crawler (no cycle completes while paused) and crawl_cpu=50
 #   starts it again; bad crawler options are refused at mount and at
-#   remount with their reason; bad arguments to status give one line and a
-#   non-zero exit.
+#   remount with their reason; a 70 MiB file's unlink is deferred: status
+#   shows it in the backlog, its space still used, while the crawler is
+#   paused; the daemon killed, the next one's crawler deletes it and the
+#   space comes back, fsck clean; bad arguments to status give one line and
+#   a non-zero exit.
 #
 # Needs GHOSTFS and python3; skips (77) without /dev/fuse. The remount part
 # needs root (mount(8) runs the helper).
@@ -122,6 +125,43 @@ if [ "$(id -u)" -eq 0 ]; then
     expect_fail "remount crawl_cpu=101" "crawl_cpu=101" mount -o remount,crawl_cpu=101 "$M"
 fi
 umount_fs "$M"
+
+# Deferred deletes: a big file's unlink returns at once and leaves its
+# blocks to the crawler; paused, the backlog stays (and counts as used
+# space); a daemon killed with a backlog leaves it to the next, whose
+# crawler deletes it.
+mount_fs "$S" "$M" -o crawl_cpu=0 || {
+    fail "mount with the crawler paused"
+    finish
+}
+head -c $((70 << 20)) /dev/zero | tr '\0' 'z' >"$M/huge"
+sync "$M/huge"
+used0=$(jget used_bytes)
+t0=$(now_ms)
+rm "$M/huge"
+t1=$(now_ms)
+say "unlinking a 70 MiB file took $((t1 - t0)) ms"
+check "the deferred delete is in the backlog" [ "$(jget deferred_files)" = 1 ]
+check "with its size" [ "$(jget deferred_bytes)" -ge $((70 << 20)) ]
+check "its blocks still count as used" [ "$(jget used_bytes)" -ge $((used0 - (4 << 20))) ]
+check "the name is gone" [ ! -e "$M/huge" ]
+sleep 1
+check "paused, the crawler deletes nothing" [ "$(jget deferred_files)" = 1 ]
+kill_daemon "$M" KILL
+mount_fs "$S" "$M" -o crawl_cpu=100 || {
+    fail "mount after the kill"
+    finish
+}
+drained() { [ "$(jget deferred_files)" = 0 ]; }
+if wait_for 30 drained; then
+    pass "the next daemon's crawler deleted the backlog"
+else
+    fail "backlog left: $(jget deferred_files) files"
+fi
+check "and its space came back" [ "$(jget used_bytes)" -lt $((used0 - (40 << 20))) ]
+umount_fs "$M"
+timeout -k 5 120 "$GHOSTFS" fsck "$S" >"$T/fsck.out" 2>&1
+check "fsck is clean after the deferred delete" grep -q "clean" "$T/fsck.out"
 
 # Bad crawler options at mount.
 expect_fail "crawl_cpu=101" "crawl_cpu=101.*percentage" \
