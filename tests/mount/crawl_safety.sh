@@ -15,6 +15,7 @@
 #   file of both models back by checksum.
 #
 # Needs GHOSTFS and python3; skips (77) without /dev/fuse.
+# shellcheck disable=SC2317  # functions run through check and wait_for look unreachable
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"

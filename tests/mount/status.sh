@@ -18,6 +18,7 @@
 #
 # Needs GHOSTFS and python3; skips (77) without /dev/fuse. The remount part
 # needs root (mount(8) runs the helper).
+# shellcheck disable=SC2317  # functions run through check and wait_for look unreachable
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
