@@ -146,7 +146,11 @@ int fs_ctl_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_at
                               GHOST_SNAP_NAME_MAX);
         return fs_errno(e ? e : view_root(fs, name, true, out));
     }
-    return parent == CTL_DIR_INO ? -ENOENT : -ENOTDIR;
+    if (parent == CTL_DIR_INO)
+        return -ENOENT;
+    /* A number of the control tree that is neither directory: only a file
+     * handle (its lookup of ".") names one. */
+    return -ESTALE;
 }
 
 void fs_ctl_forget(struct fs *fs, uint64_t ino, uint64_t n)

@@ -16,6 +16,9 @@
  * snapshot must be below 2^47 (an object past it is EOVERFLOW, logged),
  * and at most CTL_SLOTS_MAX snapshots have a slot at once in one process
  * (a slot goes back to the pool when the kernel holds none of its inodes).
+ * Slots are given in lookup order, per process: a file handle's number may
+ * stand for another snapshot after a restart, which the inode generation
+ * (snapview.c, view_attr) tells apart.
  *
  * A mount of one snapshot alone (-o snapshot=NAME) has no live tree to
  * collide with: there every inode is the view's, numbered by its OID, in

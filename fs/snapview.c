@@ -127,12 +127,35 @@ static int view_begin(struct fs *fs, uint32_t slot, struct view *v, struct ghost
     return 0;
 }
 
-/* The attributes of oid (record r) as the view shows them. */
+/* The snapshot's generation folded to the kernel's 32 bits of inode
+ * generation (a 64-bit mix first, so that nearby generations differ in
+ * many bits). */
+static uint32_t snap_handle_gen(uint64_t gen)
+{
+    uint64_t x = gen + UINT64_C(0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    x ^= x >> 31;
+    return (uint32_t)(x ^ (x >> 32));
+}
+
+/* The attributes of oid (record r) as the view shows them.
+ *
+ * The generation a file handle carries: a slot is given out per process in
+ * the order snapshots are looked up, so after a restart the number a
+ * handle holds may stand for another snapshot's inode of the same OID -
+ * the same file, born at the same time, in another snapshot. The
+ * snapshot's generation is folded in, so such a handle is refused (ESTALE)
+ * instead of opening the other snapshot's file. The mount's root (a
+ * snapshot mounted alone) stays 0, as the kernel made it. */
 static int view_attr(struct fs *fs, const struct view *v, uint64_t oid, const struct rec *r,
                      struct fs_attr *out)
 {
     rec_attr(fs, oid, r, out);
-    return ctl_ino(fs->ctl, v->slot, oid, &out->ino);
+    int e = ctl_ino(fs->ctl, v->slot, oid, &out->ino);
+    if (!e && out->ino != FS_ROOT_INO)
+        out->handle_gen ^= snap_handle_gen(v->gen);
+    return e;
 }
 
 /* The inode an entry of dir names is not in the snapshot: lost. */

@@ -5,7 +5,8 @@
  * snapshot (lookup, getattr, readdir with and without attributes,
  * readlink, read of inline, block and sparse files, xattrs) staying as it
  * was while the live tree changes, inode numbers of views apart from the
- * live tree's and from each other, the errno of every change refused, a
+ * live tree's and from each other, file handle generations apart between
+ * snapshots, the errno of every change refused, a
  * real entry named .ghostfs shadowed in the root (and shown by a mount of a
  * snapshot alone), and deleting a snapshot mounted alone refused.
  *
@@ -193,6 +194,39 @@ START_TEST(inode_numbers)
 }
 END_TEST
 
+/* A file handle carries an inode number and a generation; a number's slot
+ * may stand for another snapshot after a restart, so the generation tells
+ * the snapshots' inodes of one file apart. */
+START_TEST(handle_generations)
+{
+    struct fs_attr a, b;
+    uint64_t f = mkfile(FS_ROOT_INO, "f");
+    OK(fs_flush(fs, f));
+    uint64_t sd = snaps_dir();
+    OK(fs_ctl_mkdir(fs, sd, "a", &a));
+    uint64_t ra = a.ino;
+    OK(fs_ctl_mkdir(fs, sd, "b", &b));
+    uint64_t rb = b.ino;
+    ck_assert_uint_ne(a.handle_gen, b.handle_gen); /* the roots */
+    OK(fs_ctl_lookup(fs, ra, "f", &a));
+    OK(fs_ctl_lookup(fs, rb, "f", &b));
+    ck_assert_uint_ne(a.handle_gen, b.handle_gen);
+    /* What a lookup, a getattr and a listing with attributes say agree. */
+    struct fs_attr g;
+    OK(fs_ctl_getattr(fs, a.ino, &g));
+    ck_assert_uint_eq(g.handle_gen, a.handle_gen);
+    OK(fs_ctl_lookup(fs, a.ino, ".", &g));
+    ck_assert_uint_eq(g.handle_gen, a.handle_gen);
+    fs_ctl_forget(fs, a.ino, 2);
+    fs_ctl_forget(fs, b.ino, 1);
+    /* A handle's lookup of "." on a number nothing has. */
+    EXPECT(fs_ctl_lookup(fs, BIT63 | 7, ".", &g), -ESTALE);
+    EXPECT(fs_ctl_lookup(fs, BIT63 | (UINT64_C(777) << 47) | 5, ".", &g), -ENOENT);
+    fs_ctl_forget(fs, ra, 1);
+    fs_ctl_forget(fs, rb, 1);
+}
+END_TEST
+
 START_TEST(refusals)
 {
     struct fs_attr a;
@@ -326,6 +360,7 @@ static Suite *fs_ctl_suite(void)
     TCase *tc = fs_tcase(s, "core", setup, 60);
     tcase_add_test(tc, take_browse_delete);
     tcase_add_test(tc, inode_numbers);
+    tcase_add_test(tc, handle_generations);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, shadowed_entry);
     tcase_add_test(tc, stale_mark);
