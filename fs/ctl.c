@@ -270,6 +270,10 @@ static int readdir_snaps(struct fs *fs, uint64_t off, bool plus, fs_dirent_fn fn
         if (plus) { /* counted as a lookup */
             e = view_root(fs, ents[i].name, true, &a);
         } else {
+            /* A slot is given even so (not counted, so it can go back at
+             * once): the number a listing shows must be the one stat
+             * shows, or ls -i and find see two numbers for one directory.
+             * A snapshot that has one keeps it (view_slot finds it). */
             memset(&a, 0, sizeof a);
             a.mode = S_IFDIR;
             e = view_slot(fs, ents[i].name, ents[i].gen, false, &slot);
@@ -451,6 +455,7 @@ int ctl_open(struct fs *fs, const char *snapshot)
         return -ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
     c->nslots = 1;
+    c->slots_max = CTL_SLOTS_MAX;
     c->slots = calloc(1, sizeof *c->slots);
     fs->ctl = c;
     if (!c->slots)

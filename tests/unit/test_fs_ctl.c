@@ -8,7 +8,8 @@
  * live tree's and from each other, file handle generations apart between
  * snapshots, the errno of every change refused, a
  * real entry named .ghostfs shadowed in the root (and shown by a mount of a
- * snapshot alone), and deleting a snapshot mounted alone refused.
+ * snapshot alone), deleting a snapshot mounted alone refused, and a slot
+ * kept by the snapshot a lookup reads while other lookups want it.
  *
  * The fixture and the helpers are fs_util.c's (see fs_util.h).
  */
@@ -18,10 +19,12 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "ctl.h" /* the slot table: the test makes it one slot */
 #include "fs.h"
 #include "fs_util.h"
 #include "ghost.h"
@@ -227,6 +230,67 @@ START_TEST(handle_generations)
 }
 END_TEST
 
+/* One slot, two snapshots: a lookup in the slot's root (as a file handle
+ * makes, with no reference held) races with lookups of the snapshots by
+ * name, which give the slot to whichever one asks while nothing holds it.
+ * The slot must stay the snapshot a lookup read for as long as its answer
+ * is held: "f" is a file in snapshot a and a directory in c, so the answer
+ * tells which one was read. */
+#define RACE_ROUNDS 20000
+static _Atomic int race_done;
+
+static void *race_names(void *arg)
+{
+    uint64_t sd = *(uint64_t *)arg;
+    struct fs_attr a;
+    for (int i = 0; !race_done; i++) {
+        int e = fs_ctl_lookup(fs, sd, i % 2 ? "c" : "a", &a);
+        ck_assert(e == 0 || e == -ENFILE);
+        if (!e)
+            fs_ctl_forget(fs, a.ino, 1);
+    }
+    return NULL;
+}
+
+START_TEST(slot_held_during_lookup)
+{
+    struct fs_attr a;
+    OK(fs_flush(fs, mkfile(FS_ROOT_INO, "f")));
+    fs->ctl->slots_max = 1;
+    uint64_t sd = snaps_dir();
+    OK(fs_ctl_mkdir(fs, sd, "a", &a));
+    fs_ctl_forget(fs, a.ino, 1);
+    OK(fs_unlink(fs, FS_ROOT_INO, "f"));
+    mkdir_(FS_ROOT_INO, "f");
+    OK(fs_ctl_mkdir(fs, sd, "c", &a));
+    uint64_t root = a.ino; /* slot 1's root, whichever snapshot holds it */
+    fs_ctl_forget(fs, a.ino, 1);
+    EXPECT(fs_ctl_lookup(fs, sd, "a", &a), 0); /* a has the one slot */
+    EXPECT(fs_ctl_lookup(fs, sd, "c", &a), -ENFILE);
+    fs_ctl_forget(fs, root, 1);
+
+    pthread_t th;
+    race_done = 0;
+    ck_assert_int_eq(pthread_create(&th, NULL, race_names, &sd), 0);
+    int wrong = 0, seen[2] = {0, 0};
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        if (fs_ctl_lookup(fs, root, "f", &a))
+            continue;
+        bool dir = S_ISDIR(a.mode);
+        seen[dir]++;
+        pthread_mutex_lock(&fs->ctl->lock);
+        if (strcmp(fs->ctl->slots[1].name, dir ? "c" : "a"))
+            wrong++;
+        pthread_mutex_unlock(&fs->ctl->lock);
+        fs_ctl_forget(fs, a.ino, 1);
+    }
+    race_done = 1;
+    pthread_join(th, NULL);
+    ck_assert_int_eq(wrong, 0);
+    ck_assert_int_gt(seen[0] + seen[1], 0);
+}
+END_TEST
+
 START_TEST(refusals)
 {
     struct fs_attr a;
@@ -361,6 +425,7 @@ static Suite *fs_ctl_suite(void)
     tcase_add_test(tc, take_browse_delete);
     tcase_add_test(tc, inode_numbers);
     tcase_add_test(tc, handle_generations);
+    tcase_add_test(tc, slot_held_during_lookup);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, shadowed_entry);
     tcase_add_test(tc, stale_mark);
