@@ -127,8 +127,16 @@ int fs_ctl_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_at
     if (is_ctl_name(parent, name) && !fs->ctl->alone)
         return fs_errno(ctl_dir_attr(fs, CTL_DIR_INO, out));
     ctl_decode(fs->ctl, parent, &slot, &oid);
+    /* ".." at the top of a snapshot is snapshots/ (in a mount of a
+     * snapshot alone its root is the mount's, its own ".."). */
+    if (slot && oid == FS_ROOT_INO && !fs->ctl->alone && !strcmp(name, ".."))
+        return fs_errno(ctl_dir_attr(fs, CTL_SNAPS_INO, out));
     if (slot)
         return (int)fs_errno(view_lookup(fs, slot, oid, name, out));
+    /* ".." of /.ghostfs is the root: a lookup of the live tree's, counted
+     * as the kernel will forget it. */
+    if (parent == CTL_DIR_INO && !strcmp(name, ".."))
+        return fs_lookup(fs, FS_ROOT_INO, ".", out);
     if (parent == CTL_DIR_INO && !strcmp(name, SNAPS_NAME))
         return fs_errno(ctl_dir_attr(fs, CTL_SNAPS_INO, out));
     if (parent == CTL_DIR_INO && !strcmp(name, "."))

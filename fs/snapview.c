@@ -261,7 +261,7 @@ int view_lookup(struct fs *fs, uint32_t slot, uint64_t dir, const char *name, st
     else if (!e && !S_ISDIR(pr.mode))
         e = -ENOTDIR;
     else if (!e && !strcmp(name, ".."))
-        child = pr.parent ? pr.parent : FS_ROOT_INO; /* (the view's root is its own) */
+        child = pr.parent ? pr.parent : FS_ROOT_INO; /* (ctl.c answers for the top) */
     else if (!e)
         e = dirent_get(t, dir, name, len, &child, NULL);
     if (!e) {

@@ -9,7 +9,8 @@
  * snapshots, the errno of every change refused, a
  * real entry named .ghostfs shadowed in the root (and shown by a mount of a
  * snapshot alone), deleting a snapshot mounted alone refused, and a slot
- * kept by the snapshot a lookup reads while other lookups want it.
+ * kept by the snapshot a lookup reads while other lookups want it; ".." at
+ * the top of the control tree and of a snapshot.
  *
  * The fixture and the helpers are fs_util.c's (see fs_util.h).
  */
@@ -291,6 +292,32 @@ START_TEST(slot_held_during_lookup)
 }
 END_TEST
 
+/* ".." at the top of the control tree and of a snapshot (the kernel asks
+ * for it to resolve a handle's parent). */
+START_TEST(dotdot_at_the_top)
+{
+    struct fs_attr a;
+    uint64_t sd = snaps_dir();
+    OK(fs_ctl_lookup(fs, FS_ROOT_INO, FS_CTL_NAME, &a));
+    uint64_t ctl = a.ino;
+    OK(fs_ctl_lookup(fs, ctl, "..", &a));
+    ck_assert_uint_eq(a.ino, FS_ROOT_INO);
+    ck_assert(S_ISDIR(a.mode));
+    fs_forget(fs, FS_ROOT_INO, 1);
+    OK(fs_ctl_lookup(fs, sd, "..", &a));
+    ck_assert_uint_eq(a.ino, ctl);
+    mkdir_(FS_ROOT_INO, "d");
+    OK(fs_ctl_mkdir(fs, sd, "s", &a));
+    uint64_t root = a.ino;
+    OK(fs_ctl_lookup(fs, root, "..", &a));
+    ck_assert_uint_eq(a.ino, sd);
+    ck_assert(S_ISDIR(a.mode));
+    uint64_t vd = vlook(root, "d");
+    ck_assert_uint_eq(vlook(vd, ".."), root);
+    fs_ctl_forget(fs, root, 1);
+}
+END_TEST
+
 START_TEST(refusals)
 {
     struct fs_attr a;
@@ -426,6 +453,7 @@ static Suite *fs_ctl_suite(void)
     tcase_add_test(tc, inode_numbers);
     tcase_add_test(tc, handle_generations);
     tcase_add_test(tc, slot_held_during_lookup);
+    tcase_add_test(tc, dotdot_at_the_top);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, shadowed_entry);
     tcase_add_test(tc, stale_mark);
