@@ -3,8 +3,8 @@
  *
  * A name is bytes: whatever a user typed, in whatever encoding. A listing
  * must keep one name on one line (no raw newline or escape sequence reaches
- * the terminal) and JSON must stay JSON (RFC 8259 wants UTF-8 and escaped
- * control characters), whatever the bytes are.
+ * the terminal: no C0 or C1 control, no DEL) and JSON must stay JSON (RFC 8259 wants UTF-8 and
+ * escaped control characters), whatever the bytes are.
  */
 #include "cli_escape.h"
 
@@ -13,6 +13,14 @@
 static bool cont(unsigned char c)
 {
     return (c & 0xC0) == 0x80;
+}
+
+/* A C1 control (U+0080..U+009F, two bytes in UTF-8) at s, n its
+ * sequence's length: terminals act on them as on ESC sequences (U+009B is
+ * CSI), so they are escaped like C0 controls. */
+static bool c1_control(const unsigned char *s, size_t n)
+{
+    return n == 2 && s[0] == 0xC2 && s[1] <= 0x9F;
 }
 
 size_t utf8_seq_len(const unsigned char *s, size_t len)
@@ -60,6 +68,8 @@ void escape_text(FILE *f, const char *s, size_t len)
             fputs("\\r", f);
         else if (c < 0x20 || c == 0x7F || n == 0)
             fprintf(f, "\\x%02x", c);
+        else if (c1_control(u + i, n)) /* as its bytes, as a stray byte is */
+            fprintf(f, "\\x%02x\\x%02x", c, u[i + 1]);
         else
             fwrite(u + i, 1, n, f);
         i += n ? n : 1;
@@ -90,6 +100,8 @@ bool escape_json(FILE *f, const char *s, size_t len)
         } else if (c < 0x20 || c == 0x7F || n == 0) {
             fprintf(f, "\\u%04x", c);
             exact = exact && n != 0;
+        } else if (c1_control(u + i, n)) {   /* the code point: exact */
+            fprintf(f, "\\u%04x", u[i + 1]); /* C2 xx is U+00xx */
         } else {
             fwrite(u + i, 1, n, f);
         }

@@ -13,7 +13,9 @@
  *   0  the object was decoded and nothing in it is damaged
  *   1  it could not be: no such object or path, not a store, an I/O error
  *   2  a usage error: a bad option, an argument that is neither an OID nor
- *      an absolute path, an OID no object can have (0, over 2^63 - 1)
+ *      an absolute path, an OID no object can have (0, over 2^63 - 1; an
+ *      inode number of the control tree is told apart, and a snapshot
+ *      view's decoded to its OID)
  *   3  the object was decoded and is damaged (the output says how)
  * Every error is one line on stderr naming what is wrong.
  */
@@ -25,6 +27,7 @@
 #include <string.h>
 
 #include "cli_escape.h"
+#include "ctl.h"
 #include "fs.h"
 #include "inspect.h"
 
@@ -41,8 +44,9 @@ static void help(void)
            "Decode one object of a ghostfs store: its kind, the generation that last\n"
            "wrote it, its checksum state, attributes, directory entries, blocks, links\n"
            "(back references) and extended attribute names. OID is a number (ls -i on\n"
-           "a mount shows it); PATH is absolute inside the filesystem (/a/b); neither:\n"
-           "the root. The store is opened read-only; it may be mounted meanwhile.\n"
+           "a mount shows it, outside /.ghostfs); PATH is absolute inside the\n"
+           "filesystem (/a/b); neither: the root. The store is opened read-only; it\n"
+           "may be mounted meanwhile.\n"
            "  --json  one JSON document (\"format\": %d; see docs/inspect.md)\n"
            "Exit status: 0 decoded, 1 failed (no such object, not a store), 2 usage\n"
            "error, 3 decoded and damaged.\n",
@@ -60,17 +64,41 @@ static int fail(int code, const char *what, const char *arg, const char *after)
 }
 
 /* An OID in decimal: 1 (*oid set), 0 if s is not a number, -1 if it is
- * one no object can have. */
+ * one no object can have; 2 if it is an inode number of the control tree
+ * (bit 63 set: ctl.h), *oid then the number. */
 static int parse_oid(const char *s, uint64_t *oid)
 {
     if (!*s || strspn(s, "0123456789") != strlen(s))
         return 0;
     errno = 0;
     unsigned long long v = strtoull(s, NULL, 10);
-    if (errno || v == 0 || v > GHOST_OID_MAX)
+    if (errno || v == 0)
         return -1;
     *oid = v;
-    return 1;
+    return v > GHOST_OID_MAX ? 2 : 1;
+}
+
+/* What `ls -i` shows inside /.ghostfs is not an OID: say what it is. A
+ * snapshot view's number holds the OID and the slot the daemon gave the
+ * snapshot (ctl.h); which snapshot that is only the daemon knows. */
+static int control_tree_number(const char *what, uint64_t ino)
+{
+    uint32_t slot = (uint32_t)((ino & ~CTL_BIT) >> CTL_SLOT_SHIFT);
+    uint64_t oid = ino & CTL_OID_MASK;
+    char err[400];
+    if (slot == 0 || oid == 0) {
+        snprintf(err, sizeof err,
+                 " is not an OID an object can have (1 to %llu): from 2^63 up are inode "
+                 "numbers of the control tree (/.ghostfs)",
+                 (unsigned long long)GHOST_OID_MAX);
+        return fail(EXIT_USAGE, "", what, err);
+    }
+    snprintf(err, sizeof err,
+             " is an inode number inside /.ghostfs/snapshots: OID %llu in the snapshot the "
+             "mount's daemon gave slot %u (which one only it knows); inspect OID %llu to see "
+             "that object as the store holds it now",
+             (unsigned long long)oid, slot, (unsigned long long)oid);
+    return fail(EXIT_USAGE, "", what, err);
 }
 
 static int open_store(const char *store, struct fs **fs)
@@ -158,6 +186,8 @@ int cmd_inspect(int argc, char **argv)
         if (r < 0)
             return fail(EXIT_USAGE, "", what,
                         " is not an OID an object can have (1 to 9223372036854775807)");
+        if (r == 2)
+            return control_tree_number(what, oid);
     }
     struct fs *fs;
     int code = open_store(store, &fs);

@@ -274,6 +274,13 @@ void daemon_remount(struct mount_args *cur, struct fs *fs, struct ghostfs_remoun
         answer(r, -EINVAL, "cannot change while mounted: %s (unmount and mount again)", fixed);
         goto out;
     }
+    if (!n.fo.store.readonly && cur->fo.snapshot) {
+        answer(r, -EROFS,
+               "snapshot %s is mounted alone, which is read-only: it cannot be remounted rw "
+               "(mount the live tree to write)",
+               cur->fo.snapshot);
+        goto out;
+    }
     if (!n.fo.store.readonly && cur->fo.store.readonly) {
         answer(r, -EROFS,
                "mounted with ro, the store was opened read-only: to write, unmount "

@@ -127,8 +127,16 @@ int fs_ctl_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_at
     if (is_ctl_name(parent, name) && !fs->ctl->alone)
         return fs_errno(ctl_dir_attr(fs, CTL_DIR_INO, out));
     ctl_decode(fs->ctl, parent, &slot, &oid);
+    /* ".." at the top of a snapshot is snapshots/ (in a mount of a
+     * snapshot alone its root is the mount's, its own ".."). */
+    if (slot && oid == FS_ROOT_INO && !fs->ctl->alone && !strcmp(name, ".."))
+        return fs_errno(ctl_dir_attr(fs, CTL_SNAPS_INO, out));
     if (slot)
         return (int)fs_errno(view_lookup(fs, slot, oid, name, out));
+    /* ".." of /.ghostfs is the root: a lookup of the live tree's, counted
+     * as the kernel will forget it. */
+    if (parent == CTL_DIR_INO && !strcmp(name, ".."))
+        return fs_lookup(fs, FS_ROOT_INO, ".", out);
     if (parent == CTL_DIR_INO && !strcmp(name, SNAPS_NAME))
         return fs_errno(ctl_dir_attr(fs, CTL_SNAPS_INO, out));
     if (parent == CTL_DIR_INO && !strcmp(name, "."))
@@ -146,7 +154,11 @@ int fs_ctl_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_at
                               GHOST_SNAP_NAME_MAX);
         return fs_errno(e ? e : view_root(fs, name, true, out));
     }
-    return parent == CTL_DIR_INO ? -ENOENT : -ENOTDIR;
+    if (parent == CTL_DIR_INO)
+        return -ENOENT;
+    /* A number of the control tree that is neither directory: only a file
+     * handle (its lookup of ".") names one. */
+    return -ESTALE;
 }
 
 void fs_ctl_forget(struct fs *fs, uint64_t ino, uint64_t n)
@@ -266,6 +278,10 @@ static int readdir_snaps(struct fs *fs, uint64_t off, bool plus, fs_dirent_fn fn
         if (plus) { /* counted as a lookup */
             e = view_root(fs, ents[i].name, true, &a);
         } else {
+            /* A slot is given even so (not counted, so it can go back at
+             * once): the number a listing shows must be the one stat
+             * shows, or ls -i and find see two numbers for one directory.
+             * A snapshot that has one keeps it (view_slot finds it). */
             memset(&a, 0, sizeof a);
             a.mode = S_IFDIR;
             e = view_slot(fs, ents[i].name, ents[i].gen, false, &slot);
@@ -447,6 +463,7 @@ int ctl_open(struct fs *fs, const char *snapshot)
         return -ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
     c->nslots = 1;
+    c->slots_max = CTL_SLOTS_MAX;
     c->slots = calloc(1, sizeof *c->slots);
     fs->ctl = c;
     if (!c->slots)

@@ -16,6 +16,9 @@
  * snapshot must be below 2^47 (an object past it is EOVERFLOW, logged),
  * and at most CTL_SLOTS_MAX snapshots have a slot at once in one process
  * (a slot goes back to the pool when the kernel holds none of its inodes).
+ * Slots are given in lookup order, per process: a file handle's number may
+ * stand for another snapshot after a restart, which the inode generation
+ * (snapview.c, view_attr) tells apart.
  *
  * A mount of one snapshot alone (-o snapshot=NAME) has no live tree to
  * collide with: there every inode is the view's, numbered by its OID, in
@@ -33,18 +36,24 @@
 #define CTL_DIR_INO (CTL_BIT | 1)   /* /.ghostfs */
 #define CTL_SNAPS_INO (CTL_BIT | 2) /* /.ghostfs/snapshots */
 
+#define CTL_SLOT_BUCKETS 4096u /* of the index by name and generation */
+
 /* A snapshot with a slot: what its inode numbers stand for. */
 struct ctl_slot {
     char name[GHOST_SNAP_NAME_MAX + 1];
     uint64_t gen;  /* the snapshot's generation: a name taken again is another */
-    uint64_t refs; /* the kernel's references to inodes of this slot */
+    uint64_t refs; /* the kernel's references to inodes of this slot, and calls under way */
+    uint32_t next; /* the next slot in its bucket of the index, 0: none */
     bool used;
 };
 
 struct ctl {
-    pthread_mutex_t lock;                /* protects slots and nslots */
-    struct ctl_slot *slots;              /* [0] unused; grown up to CTL_SLOTS_MAX + 1 */
+    pthread_mutex_t lock;                /* protects slots, nslots, bucket, reuse */
+    struct ctl_slot *slots;              /* [0] unused; grown up to slots_max + 1 */
     uint32_t nslots;                     /* slots in use or used before: 1..nslots - 1 */
+    uint32_t slots_max;                  /* CTL_SLOTS_MAX (tests make it smaller) */
+    uint32_t reuse;                      /* where the search for a slot to reuse goes on */
+    uint32_t bucket[CTL_SLOT_BUCKETS];   /* index of used slots by name and generation */
     bool alone;                          /* the mount is one snapshot, slot 1, inode = OID */
     char mark[GHOST_SNAP_NAME_MAX + 64]; /* this process's mark (snap_mount.c) */
     size_t mark_len;                     /* 0: none */
@@ -70,7 +79,9 @@ int ctl_ino(const struct ctl *c, uint32_t slot, uint64_t oid, uint64_t *ino);
 
 /* ---- snapview.c ---- */
 /* The slot of snapshot name (generation gen), found or given; counts a
- * kernel reference if count. -ENFILE if every slot is held. */
+ * kernel reference if count. -ENFILE if every slot is held. Finding one
+ * costs a look in the index; giving one that was used before (once every
+ * slot has been) searches on from where the last search stopped. */
 int view_slot(struct fs *fs, const char *name, uint64_t gen, bool count, uint32_t *slot);
 /* The snapshot name's root directory as the view shows it (a lookup:
  * counted if count). -ENOENT if there is no such snapshot. */

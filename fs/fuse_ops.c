@@ -738,6 +738,12 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
                      size_t out_bufsz)
 {
     (void)arg, (void)fi, (void)flags;
+    /* A remount's request comes on the mount's root, which the control
+     * tree owns in a mount of a snapshot alone: answer it first. */
+    if (cmd == GHOSTFS_IOC_REMOUNT) {
+        remount_request(req, ino, in_buf, in_bufsz, out_bufsz);
+        return;
+    }
     if (CTL(req, ino)) { /* no inode flags are shown in the control tree */
         reply_err(req, -ENOTTY);
         return;
@@ -756,9 +762,6 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
         break;
     case FS_IOC_FSSETXATTR:
         setflags(req, ino, true, in_buf, in_bufsz);
-        break;
-    case GHOSTFS_IOC_REMOUNT:
-        remount_request(req, ino, in_buf, in_bufsz, out_bufsz);
         break;
     default:
         reply_err(req, -ENOTTY);

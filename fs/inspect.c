@@ -156,8 +156,10 @@ struct scan {
     struct insp *in;
     struct names *l;
     int map;
-    bool count_all; /* no tally: count every key */
-    uint64_t seen;
+    bool count_all; /* no tally: count the keys, up to the caps */
+    bool sum_bytes; /* add up the values' bytes, up to the caps (to know the check's cost) */
+    bool capped;    /* stopped at check_keys or check_bytes */
+    uint64_t seen, bytes;
 };
 
 static int visit(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -165,8 +167,19 @@ static int visit(void *arg, const void *key, size_t klen, const void *val, size_
     struct scan *s = arg;
     struct names *l = s->l;
     s->seen++;
-    if (l->v.n >= INSPECT_LIST_MAX)
-        return s->count_all ? 0 : 1;
+    s->bytes += vlen;
+    bool listed = l->v.n < INSPECT_LIST_MAX;
+    if (!listed && !s->count_all && !s->sum_bytes)
+        return 1;
+    /* Counting and adding up cost a read of each key and value: no more
+     * than a check would be allowed to. */
+    if ((s->count_all || s->sum_bytes) &&
+        (s->seen > s->in->check_keys || s->bytes > s->in->check_bytes)) {
+        s->capped = true;
+        return 1;
+    }
+    if (!listed)
+        return 0;
     char name[FS_NAME_MAX + 1];
     uint64_t oid, off;
     uint32_t mode;
@@ -208,53 +221,92 @@ static const char *map_word(int map)
     return "map";
 }
 
-/* A map's tally, and the map compared with it when it is small enough
- * (bytes: what its values hold, when known). *count is the tally's count;
- * -ENODATA if the map keeps none. */
-static int tally_and_check(struct insp *in, struct ghost_txn *t, uint64_t owner, int map,
-                           uint64_t bytes, uint64_t *count)
+/* A map's tally into *count: 0 (damage noted), -ENODATA if the map keeps
+ * none, or another error. */
+static int map_tally(struct insp *in, struct ghost_txn *t, uint64_t owner, int map, uint64_t *count)
 {
     struct ghost_tally tl;
     int e = ghost_map_tally(t, owner, (uint8_t)map, &tl);
+    *count = e ? 0 : tl.count;
     if (e == -ENODATA)
         return e;
-    if (e) {
-        *count = 0;
-        return damaged(in, map_word(map), e);
-    }
-    *count = tl.count;
-    if (tl.count > in->check_keys || bytes > in->check_bytes) {
-        note(in, false, "%s: %llu keys, %llu bytes: not read to compare with their tally",
-             map_word(map), (unsigned long long)tl.count, (unsigned long long)bytes);
-        return 0;
-    }
-    e = ghost_map_check(t, owner, (uint8_t)map, NULL);
     return e ? damaged(in, map_word(map), e) : 0;
 }
 
-/* The first INSPECT_LIST_MAX keys of a map into l, its total, its check. */
+/* Compare a map of count keys and bytes bytes of values (UINT64_MAX: not
+ * known, more than the cap) with its tally, if that costs no more than the
+ * caps; else say it was left unchecked. */
+static int map_check(struct insp *in, struct ghost_txn *t, uint64_t owner, int map, uint64_t count,
+                     uint64_t bytes)
+{
+    if (count > in->check_keys || bytes > in->check_bytes) {
+        if (bytes == UINT64_MAX)
+            note(in, false, "%s: %llu keys, over %llu bytes: not read to compare with their tally",
+                 map_word(map), (unsigned long long)count, (unsigned long long)in->check_bytes);
+        else
+            note(in, false, "%s: %llu keys, %llu bytes: not read to compare with their tally",
+                 map_word(map), (unsigned long long)count, (unsigned long long)bytes);
+        return 0;
+    }
+    int e = ghost_map_check(t, owner, (uint8_t)map, NULL);
+    return e ? damaged(in, map_word(map), e) : 0;
+}
+
+/* A map's tally, and the map compared with it when it is small enough
+ * (bytes: what its values hold). *count is the tally's count; -ENODATA if
+ * the map keeps none. */
+static int tally_and_check(struct insp *in, struct ghost_txn *t, uint64_t owner, int map,
+                           uint64_t bytes, uint64_t *count)
+{
+    size_t problems = in->problems.n;
+    int e = map_tally(in, t, owner, map, count);
+    if (e || in->problems.n != problems) /* (a damaged tally is noted: nothing to compare) */
+        return e;
+    return map_check(in, t, owner, map, *count, bytes);
+}
+
+/* The first INSPECT_LIST_MAX keys of a map into l, its total, its check.
+ * What a map's values hold is known only by reading them: an attribute
+ * map's are added up while it is listed (up to the caps), as the check's
+ * cost is its bytes. A map with no tally is counted, up to the caps too. */
 static int read_list(struct insp *in, struct ghost_txn *t, uint64_t owner, int map, struct names *l)
 {
-    struct scan s = {in, l, map, false, 0};
-    int e = tally_and_check(in, t, owner, map, 0, &l->total);
+    size_t problems = in->problems.n;
+    int e = map_tally(in, t, owner, map, &l->total);
     if (e && e != -ENODATA)
         return e;
-    s.count_all = e == -ENODATA;
+    bool tallied = e == 0 && in->problems.n == problems;
+    struct scan s = {.in = in, .l = l, .map = map, .count_all = e == -ENODATA};
+    s.sum_bytes = tallied && map == FS_MAP_XATTR && l->total <= in->check_keys;
     e = ghost_map_scan(t, owner, (uint8_t)map, NULL, 0, visit, &s);
     if (e < 0 && (e = damaged(in, map_word(map), e)) != 0)
         return e;
-    if (s.count_all)
-        l->total = s.seen;
-    else if (l->total < l->v.n) /* the tally counts fewer than are there */
+    if (s.count_all) {
+        l->total = s.seen - s.capped;
+        if (s.capped)
+            note(
+                in, false,
+                "%s: no tally; counted up to %llu keys and no further (the total is at least that)",
+                map_word(map), (unsigned long long)l->total);
+        return 0;
+    }
+    if (l->total < l->v.n) /* the tally counts fewer than are there */
         l->total = l->v.n;
-    return 0;
+    if (!tallied)
+        return 0;
+    uint64_t bytes = map != FS_MAP_XATTR ? 0 : s.sum_bytes && !s.capped ? s.bytes : UINT64_MAX;
+    return map_check(in, t, owner, map, l->total, bytes);
 }
+
+struct key_count {
+    uint64_t n, max; /* stop past max */
+};
 
 static int count_keys(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
+    struct key_count *c = arg;
     (void)key, (void)klen, (void)val, (void)vlen;
-    ++*(uint64_t *)arg;
-    return 0;
+    return ++c->n > c->max;
 }
 
 static int first_backref(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
@@ -319,10 +371,16 @@ static int read_inode(struct insp *in, struct ghost_txn *t)
         return e;
     if (S_ISREG(r->mode)) {
         e = tally_and_check(in, t, in->oid, FS_MAP_DATA, r->stored, &in->blocks);
-        if (e == -ENODATA) {
-            in->blocks = 0;
-            e = ghost_map_scan(t, in->oid, FS_MAP_DATA, NULL, 0, count_keys, &in->blocks);
+        if (e == -ENODATA) { /* counted, up to the cap */
+            struct key_count c = {0, in->check_keys};
+            e = ghost_map_scan(t, in->oid, FS_MAP_DATA, NULL, 0, count_keys, &c);
             e = e < 0 ? damaged(in, "blocks", e) : 0;
+            in->blocks = c.n > c.max ? c.max : c.n;
+            if (c.n > c.max)
+                note(
+                    in, false,
+                    "blocks: no tally; counted up to %llu keys and no further (the total is at least that)",
+                    (unsigned long long)c.max);
         }
         if (e)
             return e;

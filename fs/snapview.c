@@ -22,7 +22,9 @@
  * without looking again.
  *
  * Locks: ctl.lock guards the slot table, briefly; it is never held across
- * a read of the store or a call of fn.
+ * a read of the store or a call of fn. A call that hands out inodes of a
+ * slot holds a reference to it from the start (view_begin), so the slot
+ * cannot go to another snapshot while the call reads.
  */
 #include "ctl.h"
 
@@ -38,22 +40,57 @@
 
 /* ---- slots ----------------------------------------------------------------------- */
 
+static uint32_t slot_bucket(const char *name, uint64_t gen)
+{
+    uint64_t h = name_hash(name, strlen(name)) ^ gen * UINT64_C(0x9e3779b97f4a7c15);
+    return (uint32_t)(h ^ (h >> 32)) % CTL_SLOT_BUCKETS;
+}
+
+/* Take slot s out of the index (called with c->lock held). */
+static void slot_unindex(struct ctl *c, uint32_t s)
+{
+    uint32_t *p = &c->bucket[slot_bucket(c->slots[s].name, c->slots[s].gen)];
+    while (*p != s) {
+        assert(*p != 0); /* an indexed slot is in its bucket */
+        p = &c->slots[*p].next;
+    }
+    *p = c->slots[s].next;
+}
+
+/* A slot to give to another snapshot: never used, or used and held by
+ * nothing (called with c->lock held); 0 if every one is held. A mount of a
+ * snapshot alone gives none back: its one slot is the whole mount. */
+static uint32_t slot_to_reuse(struct ctl *c)
+{
+    if (c->nslots <= c->slots_max)
+        return 0; /* (grow instead) */
+    for (uint32_t i = 0; i < c->slots_max; i++) {
+        uint32_t s = 1 + (c->reuse + i) % c->slots_max;
+        struct ctl_slot *x = &c->slots[s];
+        if (!x->used || (x->refs == 0 && !c->alone)) {
+            c->reuse = s % c->slots_max;
+            return s;
+        }
+    }
+    return 0;
+}
+
 int view_slot(struct fs *fs, const char *name, uint64_t gen, bool count, uint32_t *slot)
 {
     struct ctl *c = fs->ctl;
-    uint32_t free_slot = 0;
+    uint32_t b = slot_bucket(name, gen);
     int e = 0;
     pthread_mutex_lock(&c->lock);
-    for (uint32_t s = 1; s < c->nslots; s++) {
+    for (uint32_t s = c->bucket[b]; s; s = c->slots[s].next) {
         struct ctl_slot *x = &c->slots[s];
-        if (x->used && x->gen == gen && !strcmp(x->name, name)) {
+        assert(x->used);
+        if (x->gen == gen && !strcmp(x->name, name)) {
             *slot = s;
             goto found;
         }
-        if (!free_slot && (!x->used || (x->refs == 0 && !c->alone)))
-            free_slot = s;
     }
-    if (c->nslots <= CTL_SLOTS_MAX) { /* a slot never used before */
+    uint32_t free_slot = slot_to_reuse(c);
+    if (!free_slot && c->nslots <= c->slots_max) { /* a slot never used before */
         struct ctl_slot *grown = realloc(c->slots, (c->nslots + 1) * sizeof *grown);
         if (!grown) {
             e = -ENOMEM;
@@ -61,18 +98,23 @@ int view_slot(struct fs *fs, const char *name, uint64_t gen, bool count, uint32_
         }
         c->slots = grown;
         free_slot = c->nslots++;
+        c->slots[free_slot].used = false;
     } else if (!free_slot) {
         ghost_log_warning("snapshot %s: every one of the %u slots of snapshot views is held by "
                           "the kernel; it cannot be shown until some are released",
-                          name, CTL_SLOTS_MAX);
+                          name, c->slots_max);
         e = -ENFILE;
         goto out;
     }
     struct ctl_slot *x = &c->slots[free_slot];
+    if (x->used)
+        slot_unindex(c, free_slot);
     memset(x, 0, sizeof *x);
     snprintf(x->name, sizeof x->name, "%s", name);
     x->gen = gen;
     x->used = true;
+    x->next = c->bucket[b];
+    c->bucket[b] = free_slot;
     *slot = free_slot;
 found:
     if (count)
@@ -103,8 +145,16 @@ void view_forget(struct fs *fs, uint32_t slot, uint64_t n)
 }
 
 /* Start a read of slot's snapshot: -ENOENT if the snapshot is gone or is
- * not the one the slot stands for any more. */
-static int view_begin(struct fs *fs, uint32_t slot, struct view *v, struct ghost_txn **t)
+ * not the one the slot stands for any more.
+ *
+ * hold: take a reference to the slot at once, under the lock that found
+ * it, for a call that will hand out inodes of it (a lookup, a listing with
+ * attributes): a slot the kernel holds nothing of may be given to another
+ * snapshot at any time, and must not be while the call reads one
+ * snapshot and answers with numbers the other would own. The caller drops
+ * it (view_forget) unless it hands it to the kernel; on an error here it
+ * is dropped already. */
+static int view_begin(struct fs *fs, uint32_t slot, bool hold, struct view *v, struct ghost_txn **t)
 {
     struct ctl *c = fs->ctl;
     pthread_mutex_lock(&c->lock);
@@ -113,26 +163,51 @@ static int view_begin(struct fs *fs, uint32_t slot, struct view *v, struct ghost
         v->slot = slot;
         v->gen = c->slots[slot].gen;
         memcpy(v->name, c->slots[slot].name, sizeof v->name);
+        if (hold)
+            c->slots[slot].refs++;
     }
     pthread_mutex_unlock(&c->lock);
     if (!ok)
         return -ENOENT;
     int e = ghost_txn_begin_snapshot(fs->g, v->name, t);
-    if (e)
-        return e;
-    if (ghost_txn_generation(*t) != v->gen) {
+    if (!e && ghost_txn_generation(*t) != v->gen) {
         ghost_txn_abort(*t);
-        return -ENOENT; /* deleted, and the name taken again */
+        e = -ENOENT; /* deleted, and the name taken again */
     }
-    return 0;
+    if (e && hold)
+        view_forget(fs, slot, 1);
+    return e;
 }
 
-/* The attributes of oid (record r) as the view shows them. */
+/* The snapshot's generation folded to the kernel's 32 bits of inode
+ * generation (a 64-bit mix first, so that nearby generations differ in
+ * many bits). */
+static uint32_t snap_handle_gen(uint64_t gen)
+{
+    uint64_t x = gen + UINT64_C(0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    x ^= x >> 31;
+    return (uint32_t)(x ^ (x >> 32));
+}
+
+/* The attributes of oid (record r) as the view shows them.
+ *
+ * The generation a file handle carries: a slot is given out per process in
+ * the order snapshots are looked up, so after a restart the number a
+ * handle holds may stand for another snapshot's inode of the same OID -
+ * the same file, born at the same time, in another snapshot. The
+ * snapshot's generation is folded in, so such a handle is refused (ESTALE)
+ * instead of opening the other snapshot's file. The mount's root (a
+ * snapshot mounted alone) stays 0, as the kernel made it. */
 static int view_attr(struct fs *fs, const struct view *v, uint64_t oid, const struct rec *r,
                      struct fs_attr *out)
 {
     rec_attr(fs, oid, r, out);
-    return ctl_ino(fs->ctl, v->slot, oid, &out->ino);
+    int e = ctl_ino(fs->ctl, v->slot, oid, &out->ino);
+    if (!e && out->ino != FS_ROOT_INO)
+        out->handle_gen ^= snap_handle_gen(v->gen);
+    return e;
 }
 
 /* The inode an entry of dir names is not in the snapshot: lost. */
@@ -177,7 +252,7 @@ int view_lookup(struct fs *fs, uint32_t slot, uint64_t dir, const char *name, st
     uint64_t child = 0;
     size_t len;
     int e = check_name(name, &len);
-    e = e ? e : view_begin(fs, slot, &v, &t);
+    e = e ? e : view_begin(fs, slot, true, &v, &t);
     if (e)
         return e;
     e = rec_get(t, dir, &pr);
@@ -186,7 +261,7 @@ int view_lookup(struct fs *fs, uint32_t slot, uint64_t dir, const char *name, st
     else if (!e && !S_ISDIR(pr.mode))
         e = -ENOTDIR;
     else if (!e && !strcmp(name, ".."))
-        child = pr.parent ? pr.parent : FS_ROOT_INO; /* (the view's root is its own) */
+        child = pr.parent ? pr.parent : FS_ROOT_INO; /* (ctl.c answers for the top) */
     else if (!e)
         e = dirent_get(t, dir, name, len, &child, NULL);
     if (!e) {
@@ -196,8 +271,8 @@ int view_lookup(struct fs *fs, uint32_t slot, uint64_t dir, const char *name, st
     }
     e = e ? e : view_attr(fs, &v, child, &r, out);
     ghost_txn_abort(t);
-    if (!e)
-        slot_count(fs, slot, 1);
+    if (e) /* (else the reference view_begin took is the kernel's) */
+        view_forget(fs, slot, 1);
     return e;
 }
 
@@ -206,7 +281,7 @@ int view_getattr(struct fs *fs, uint32_t slot, uint64_t oid, struct fs_attr *out
     struct ghost_txn *t;
     struct view v;
     struct rec r;
-    int e = view_begin(fs, slot, &v, &t);
+    int e = view_begin(fs, slot, false, &v, &t);
     if (e)
         return e;
     e = rec_get(t, oid, &r);
@@ -222,7 +297,7 @@ int view_readlink(struct fs *fs, uint32_t slot, uint64_t oid, char *buf, size_t 
     struct rec r;
     if (size == 0)
         return -EINVAL;
-    int e = view_begin(fs, slot, &v, &t);
+    int e = view_begin(fs, slot, false, &v, &t);
     if (e)
         return e;
     e = rec_get(t, oid, &r);
@@ -324,7 +399,7 @@ int view_readdir(struct fs *fs, uint32_t slot, uint64_t oid, uint64_t off, bool 
     struct ghost_txn *t;
     struct view v;
     struct rec r;
-    int e = view_begin(fs, slot, &v, &t);
+    int e = view_begin(fs, slot, plus, &v, &t);
     if (e)
         return e;
     e = rec_get(t, oid, &r);
@@ -335,6 +410,8 @@ int view_readdir(struct fs *fs, uint32_t slot, uint64_t oid, uint64_t off, bool 
     e = e ? e : dots(&c, &r, &off);
     if (e) {
         ghost_txn_abort(t);
+        if (plus)
+            view_forget(fs, slot, 1);
         return e < 0 ? e : 0;
     }
     unsigned char start[8];
@@ -346,8 +423,10 @@ int view_readdir(struct fs *fs, uint32_t slot, uint64_t oid, uint64_t off, bool 
     if (!e && !c.full)
         e = dir_check(fs, t, oid, from_start ? (int64_t)c.taken : -1);
     ghost_txn_abort(t);
-    if (plus && c.taken)
+    if (plus) { /* the entries handed out are the kernel's; the call's own reference goes */
         slot_count(fs, slot, c.taken);
+        view_forget(fs, slot, 1);
+    }
     return c.taken && e ? 0 : e; /* what was handed out is the reply */
 }
 
@@ -367,7 +446,7 @@ ssize_t view_read(struct fs *fs, uint32_t slot, uint64_t oid, void *buf, size_t 
     struct ghost_txn *t;
     struct view v;
     struct rec r;
-    int e = view_begin(fs, slot, &v, &t);
+    int e = view_begin(fs, slot, false, &v, &t);
     if (e)
         return e;
     e = rec_get(t, oid, &r);
@@ -406,7 +485,7 @@ ssize_t view_getxattr(struct fs *fs, uint32_t slot, uint64_t oid, const char *na
         return -EINVAL;
     if (nlen > FS_XATTR_NAME_MAX)
         return -ERANGE;
-    int e = view_begin(fs, slot, &v, &t);
+    int e = view_begin(fs, slot, false, &v, &t);
     if (e)
         return e;
     e = rec_get(t, oid, &r);
@@ -453,7 +532,7 @@ ssize_t view_listxattr(struct fs *fs, uint32_t slot, uint64_t oid, char *buf, si
     struct rec r;
     struct ghost_tally tl;
     struct vx_ctx c = {buf, size, 0, 0};
-    int e = view_begin(fs, slot, &v, &t);
+    int e = view_begin(fs, slot, false, &v, &t);
     if (e)
         return e;
     e = rec_get(t, oid, &r);

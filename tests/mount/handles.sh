@@ -10,7 +10,11 @@
 #   daemon restart);
 #   refusals: a deleted file's handle is ESTALE (before and after the
 #   remount; a file created later never answers to it), and so is a handle
-#   with the right inode number and a wrong generation.
+#   with the right inode number and a wrong generation;
+#   a file in a snapshot view (/.ghostfs/snapshots): its handle opens it
+#   while mounted and after a remount that gives its snapshot the same slot
+#   again; it is ESTALE, never another snapshot's file, when the slot is not
+#   given out yet or is given to another snapshot.
 #
 # Needs GHOSTFS and HANDLE_PROBE (tests/mount/handle_probe.c) and python3;
 # skips (77) without /dev/fuse or where the kernel refuses file handles here.
@@ -127,5 +131,40 @@ umount_fs "$M"
 mount_fs "$S" "$M"
 opens_to "removed directory after remount" "$M" "$T/h.d" ESTALE
 opens_to "the renamed file, still there" "$M" "$T/h.a" alphabeta
+
+# A file in a snapshot view: its inode number holds a slot that the daemon
+# gives out in the order snapshots are looked up, so after a restart the
+# same number may be another snapshot's inode of the same file.
+SN=$M/.ghostfs/snapshots
+printf one >"$M/snapf"
+mkdir "$SN/one"
+printf two >"$M/snapf"
+mkdir "$SN/two"
+check "handle of a file in a snapshot" probe save "$SN/one/snapf" "$T/h.s1"
+opens_to "snapshot file" "$M" "$T/h.s1" one
+drop_caches
+opens_to "snapshot file, after dropping caches" "$M" "$T/h.s1" one
+umount_fs "$M"
+mount_fs "$S" "$M"
+opens_to "snapshot file after remount, its slot not given out yet" "$M" "$T/h.s1" ESTALE
+check "its snapshot looked up again" cat "$SN/one/snapf"
+opens_to "snapshot file after remount, the same slot again" "$M" "$T/h.s1" one
+# Numbers of the control tree that no inode has: a handle made up.
+python3 - "$T/h.s1" "$T/h.ctl" "$T/h.slot" <<'EOF'
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+struct.pack_into("=III", b, 8, 1 << 31, 7, 0)  # slot 0 (the control tree), inode 7
+open(sys.argv[2], "wb").write(b)
+struct.pack_into("=III", b, 8, (1 << 31) | (777 << 15), 5, 0)  # slot 777, never given out
+open(sys.argv[3], "wb").write(b)
+EOF
+opens_to "a control tree number that names nothing" "$M" "$T/h.ctl" ESTALE
+opens_to "a snapshot slot never given out" "$M" "$T/h.slot" ESTALE
+umount_fs "$M"
+"$GHOSTFS" snapshot delete "$S" one >/dev/null
+mount_fs "$S" "$M"
+check "another snapshot takes the slot" cat "$SN/two/snapf"
+opens_to "snapshot file, its snapshot deleted and its slot another's" "$M" "$T/h.s1" ESTALE
+umount_fs "$M"
 
 finish

@@ -146,6 +146,12 @@ bad() {
 bad 1 "no object has OID 999999 in" "$S" 999999
 bad 2 "0 is not an OID an object can have" "$S" 0
 bad 2 "not an OID an object can have" "$S" 9223372036854775808
+bad 2 "from 2^63 up are inode numbers of the control tree" "$S" "$(stat -c %i "$M/.ghostfs")"
+mkdir "$M/.ghostfs/snapshots/insp"
+vino=$(stat -c %i "$M/.ghostfs/snapshots/insp/a")
+bad 2 "is an inode number inside /.ghostfs/snapshots: OID $(stat -c %i "$M/a") in the snapshot" \
+    "$S" "$vino"
+rmdir "$M/.ghostfs/snapshots/insp"
 bad 2 "'abc' is neither an OID (a number) nor an absolute path" "$S" abc
 bad 2 "'12abc' is neither" "$S" 12abc
 bad 2 "'a/f' is neither" "$S" a/f

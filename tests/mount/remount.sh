@@ -13,7 +13,9 @@
 #   read_ahead=, writeback, accept_rollback, user_id=, fsname=) are refused
 #   with their names and change nothing; an unknown option is refused by
 #   name; nodev/nosuid/noexec/sync/lazytime change in the mount table; a
-#   store mounted ro cannot be remounted rw (message); every VFS option
+#   store mounted ro cannot be remounted rw (message); a snapshot mounted
+#   alone (-o snapshot=NAME) takes live options and refuses rw (message);
+#   every VFS option
 #   --help lists (relatime, strictatime, lazytime, dirsync, sync, noatime
 #   ...) mounts.
 #
@@ -140,6 +142,17 @@ mount_fs "$S" "$M" -o ro
 expect_fail "remount,rw of a store mounted ro" "opened read-only.*unmount and mount it rw" \
     remount rw
 check "the refused remount,rw leaves it ro" has_opt "$M" ro
+umount_fs "$M"
+
+# ---- a snapshot mounted alone: live options change, rw is refused ----------------------
+"$GHOSTFS" snapshot create "$S" snap >/dev/null
+mount_fs "$S" "$M" -o snapshot=snap
+check "remount of a snapshot mount: cache_size=32M" remount cache_size=32M
+check "remount of a snapshot mount: ro, sync=always" remount ro,sync=always
+expect_fail "remount,rw of a snapshot mount" "snapshot snap is mounted alone, which is read-only" \
+    remount rw
+check "the refused remount,rw leaves the snapshot mount ro" has_opt "$M" ro
+expect_fail "the snapshot mount still refuses writes" "Read-only file system" touch "$M/nope"
 umount_fs "$M"
 
 # ---- every VFS option --help lists mounts -------------------------------------------------

@@ -85,6 +85,10 @@ START_TEST(text_is_one_line)
     ck_assert_str_eq(text_of("x\xff\xc3", 3), "x\\xff\\xc3");
     ck_assert_str_eq(text_of("\xed\xa0\x80", 3), "\\xed\\xa0\\x80");
     ck_assert_str_eq(text_of("", 0), "");
+    /* C1 controls: U+009B is CSI, which terminals act on as ESC [ */
+    ck_assert_str_eq(text_of("a\xc2\x9b[2J", 6), "a\\xc2\\x9b[2J"); /* "[": no hex digit */
+    ck_assert_str_eq(text_of("\xc2\x80\xc2\x9f", 4), "\\xc2\\x80\\xc2\\x9f");
+    ck_assert_str_eq(text_of("\xc2\xa0\xc2\xa9", 4), "\xc2\xa0\xc2\xa9"); /* U+00A0, U+00A9 */
 }
 END_TEST
 
@@ -105,6 +109,9 @@ START_TEST(json_strings)
                      "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"");
     ck_assert(exact);
     /* Stray bytes: U+00XX each, and the answer says it is not exact. */
+    /* C1 controls as their code points: exact */
+    ck_assert_str_eq(json_of("\xc2\x9b\xc2\x80\xc2\xa0", 6, &exact), "\"\\u009b\\u0080\xc2\xa0\"");
+    ck_assert(exact);
     ck_assert_str_eq(json_of("x\xff\xc3(", 4, &exact), "\"x\\u00ff\\u00c3(\"");
     ck_assert(!exact);
     ck_assert_str_eq(json_of("\xed\xa0\x80", 3, &exact), "\"\\u00ed\\u00a0\\u0080\"");
@@ -127,6 +134,16 @@ START_TEST(every_byte)
             for (const char *p = t; *p; p++)
                 ck_assert_msg((unsigned char)*p >= 0x20 && *p != 0x7f, "text byte %02x", b);
         }
+    }
+    /* Every C1 control (U+0080..U+009F) comes out as ASCII, in both. */
+    for (int b = 0x80; b <= 0x9f; b++) {
+        char s[2] = {(char)0xc2, (char)b};
+        bool exact;
+        const char *outs[] = {json_of(s, 2, &exact), text_of(s, 2)};
+        ck_assert(exact);
+        for (int k = 0; k < 2; k++)
+            for (const char *p = outs[k]; *p; p++)
+                ck_assert_msg((unsigned char)*p < 0x80, "%s: U+00%02X raw", k ? "text" : "json", b);
     }
 }
 END_TEST

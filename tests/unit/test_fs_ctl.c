@@ -5,9 +5,12 @@
  * snapshot (lookup, getattr, readdir with and without attributes,
  * readlink, read of inline, block and sparse files, xattrs) staying as it
  * was while the live tree changes, inode numbers of views apart from the
- * live tree's and from each other, the errno of every change refused, a
+ * live tree's and from each other, file handle generations apart between
+ * snapshots, the errno of every change refused, a
  * real entry named .ghostfs shadowed in the root (and shown by a mount of a
- * snapshot alone), and deleting a snapshot mounted alone refused.
+ * snapshot alone), deleting a snapshot mounted alone refused, and a slot
+ * kept by the snapshot a lookup reads while other lookups want it; ".." at
+ * the top of the control tree and of a snapshot.
  *
  * The fixture and the helpers are fs_util.c's (see fs_util.h).
  */
@@ -17,10 +20,12 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "ctl.h" /* the slot table: the test makes it one slot */
 #include "fs.h"
 #include "fs_util.h"
 #include "ghost.h"
@@ -193,6 +198,126 @@ START_TEST(inode_numbers)
 }
 END_TEST
 
+/* A file handle carries an inode number and a generation; a number's slot
+ * may stand for another snapshot after a restart, so the generation tells
+ * the snapshots' inodes of one file apart. */
+START_TEST(handle_generations)
+{
+    struct fs_attr a, b;
+    uint64_t f = mkfile(FS_ROOT_INO, "f");
+    OK(fs_flush(fs, f));
+    uint64_t sd = snaps_dir();
+    OK(fs_ctl_mkdir(fs, sd, "a", &a));
+    uint64_t ra = a.ino;
+    OK(fs_ctl_mkdir(fs, sd, "b", &b));
+    uint64_t rb = b.ino;
+    ck_assert_uint_ne(a.handle_gen, b.handle_gen); /* the roots */
+    OK(fs_ctl_lookup(fs, ra, "f", &a));
+    OK(fs_ctl_lookup(fs, rb, "f", &b));
+    ck_assert_uint_ne(a.handle_gen, b.handle_gen);
+    /* What a lookup, a getattr and a listing with attributes say agree. */
+    struct fs_attr g;
+    OK(fs_ctl_getattr(fs, a.ino, &g));
+    ck_assert_uint_eq(g.handle_gen, a.handle_gen);
+    OK(fs_ctl_lookup(fs, a.ino, ".", &g));
+    ck_assert_uint_eq(g.handle_gen, a.handle_gen);
+    fs_ctl_forget(fs, a.ino, 2);
+    fs_ctl_forget(fs, b.ino, 1);
+    /* A handle's lookup of "." on a number nothing has. */
+    EXPECT(fs_ctl_lookup(fs, BIT63 | 7, ".", &g), -ESTALE);
+    EXPECT(fs_ctl_lookup(fs, BIT63 | (UINT64_C(777) << 47) | 5, ".", &g), -ENOENT);
+    fs_ctl_forget(fs, ra, 1);
+    fs_ctl_forget(fs, rb, 1);
+}
+END_TEST
+
+/* One slot, two snapshots: a lookup in the slot's root (as a file handle
+ * makes, with no reference held) races with lookups of the snapshots by
+ * name, which give the slot to whichever one asks while nothing holds it.
+ * The slot must stay the snapshot a lookup read for as long as its answer
+ * is held: "f" is a file in snapshot a and a directory in c, so the answer
+ * tells which one was read. */
+#define RACE_ROUNDS 20000
+static _Atomic int race_done;
+
+static void *race_names(void *arg)
+{
+    uint64_t sd = *(uint64_t *)arg;
+    struct fs_attr a;
+    for (int i = 0; !race_done; i++) {
+        int e = fs_ctl_lookup(fs, sd, i % 2 ? "c" : "a", &a);
+        ck_assert(e == 0 || e == -ENFILE);
+        if (!e)
+            fs_ctl_forget(fs, a.ino, 1);
+    }
+    return NULL;
+}
+
+START_TEST(slot_held_during_lookup)
+{
+    struct fs_attr a;
+    OK(fs_flush(fs, mkfile(FS_ROOT_INO, "f")));
+    fs->ctl->slots_max = 1;
+    uint64_t sd = snaps_dir();
+    OK(fs_ctl_mkdir(fs, sd, "a", &a));
+    fs_ctl_forget(fs, a.ino, 1);
+    OK(fs_unlink(fs, FS_ROOT_INO, "f"));
+    mkdir_(FS_ROOT_INO, "f");
+    OK(fs_ctl_mkdir(fs, sd, "c", &a));
+    uint64_t root = a.ino; /* slot 1's root, whichever snapshot holds it */
+    fs_ctl_forget(fs, a.ino, 1);
+    EXPECT(fs_ctl_lookup(fs, sd, "a", &a), 0); /* a has the one slot */
+    EXPECT(fs_ctl_lookup(fs, sd, "c", &a), -ENFILE);
+    fs_ctl_forget(fs, root, 1);
+
+    pthread_t th;
+    race_done = 0;
+    ck_assert_int_eq(pthread_create(&th, NULL, race_names, &sd), 0);
+    int wrong = 0, seen[2] = {0, 0};
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        if (fs_ctl_lookup(fs, root, "f", &a))
+            continue;
+        bool dir = S_ISDIR(a.mode);
+        seen[dir]++;
+        pthread_mutex_lock(&fs->ctl->lock);
+        if (strcmp(fs->ctl->slots[1].name, dir ? "c" : "a"))
+            wrong++;
+        pthread_mutex_unlock(&fs->ctl->lock);
+        fs_ctl_forget(fs, a.ino, 1);
+    }
+    race_done = 1;
+    pthread_join(th, NULL);
+    ck_assert_int_eq(wrong, 0);
+    ck_assert_int_gt(seen[0] + seen[1], 0);
+}
+END_TEST
+
+/* ".." at the top of the control tree and of a snapshot (the kernel asks
+ * for it to resolve a handle's parent). */
+START_TEST(dotdot_at_the_top)
+{
+    struct fs_attr a;
+    uint64_t sd = snaps_dir();
+    OK(fs_ctl_lookup(fs, FS_ROOT_INO, FS_CTL_NAME, &a));
+    uint64_t ctl = a.ino;
+    OK(fs_ctl_lookup(fs, ctl, "..", &a));
+    ck_assert_uint_eq(a.ino, FS_ROOT_INO);
+    ck_assert(S_ISDIR(a.mode));
+    fs_forget(fs, FS_ROOT_INO, 1);
+    OK(fs_ctl_lookup(fs, sd, "..", &a));
+    ck_assert_uint_eq(a.ino, ctl);
+    mkdir_(FS_ROOT_INO, "d");
+    OK(fs_ctl_mkdir(fs, sd, "s", &a));
+    uint64_t root = a.ino;
+    OK(fs_ctl_lookup(fs, root, "..", &a));
+    ck_assert_uint_eq(a.ino, sd);
+    ck_assert(S_ISDIR(a.mode));
+    uint64_t vd = vlook(root, "d");
+    ck_assert_uint_eq(vlook(vd, ".."), root);
+    fs_ctl_forget(fs, root, 1);
+}
+END_TEST
+
 START_TEST(refusals)
 {
     struct fs_attr a;
@@ -326,6 +451,9 @@ static Suite *fs_ctl_suite(void)
     TCase *tc = fs_tcase(s, "core", setup, 60);
     tcase_add_test(tc, take_browse_delete);
     tcase_add_test(tc, inode_numbers);
+    tcase_add_test(tc, handle_generations);
+    tcase_add_test(tc, slot_held_during_lookup);
+    tcase_add_test(tc, dotdot_at_the_top);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, shadowed_entry);
     tcase_add_test(tc, stale_mark);

@@ -5,7 +5,8 @@
  * links, attribute names, the superblock, the orphan list), long listings
  * cut at INSPECT_LIST_MAX with the rest counted, names of any bytes, the
  * generation, damage reported by name (a lost entry, a lost block), paths
- * resolved, and every bad input. That the JSON parses is checked by
+ * resolved, every bad input, and the checksum attribute's reads bounded
+ * (attribute values, uncounted links). That the JSON parses is checked by
  * tests/mount/inspect.sh with a real parser.
  */
 #include <check.h>
@@ -351,6 +352,42 @@ START_TEST(ghostfs_xattrs)
 }
 END_TEST
 
+/* The checksum attribute's cost is bounded by what it reads, whatever the
+ * maps: attribute values past 1 MiB are not read to compare with their
+ * tally, and a map with no tally (the links) is counted only up to the cap;
+ * each is said. inspect_object, with its larger caps, reads them. */
+START_TEST(checksum_cost_bounded)
+{
+    char buf[512], name[32];
+    static char val[60000];
+    memset(val, 'v', sizeof val);
+    uint64_t x = mkfile(FS_ROOT_INO, "x");
+    for (int i = 0; i < 20; i++) { /* 1.2 MB of values */
+        snprintf(name, sizeof name, "user.a%02d", i);
+        OK(fs_setxattr(fs, x, name, val, sizeof val, 0));
+    }
+    ssize_t n = fs_getxattr(fs, x, "system.ghostfs.checksum", buf, sizeof buf - 1);
+    ck_assert_int_gt(n, 0);
+    buf[n] = 0;
+    ck_assert_str_eq(buf, "ok, unchecked: attributes: 20 keys, over 1048576 bytes: not read to "
+                          "compare with their tally");
+    both_ok(x, "xattrs       20\n", "\"xattrs\":{\"total\":20,");
+
+    uint64_t l = mkfile(FS_ROOT_INO, "l");
+    struct fs_attr a;
+    for (int i = 0; i < INSPECT_XATTR_CHECK_KEYS + 6; i++) {
+        snprintf(name, sizeof name, "h%04d", i);
+        OK(fs_link(fs, l, FS_ROOT_INO, name, &a));
+    }
+    n = fs_getxattr(fs, l, "system.ghostfs.checksum", buf, sizeof buf - 1);
+    ck_assert_int_gt(n, 0);
+    buf[n] = 0;
+    ck_assert_str_eq(buf, "ok, unchecked: links: no tally; counted up to 1024 keys and no "
+                          "further (the total is at least that)");
+    both_ok(l, "links        1031\n", "\"links\":{\"total\":1031,");
+}
+END_TEST
+
 static Suite *inspect_suite(void)
 {
     Suite *s = suite_create("inspect");
@@ -363,6 +400,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, damage_named);
     tcase_add_test(tc, ghostfs_xattrs);
+    tcase_add_test(tc, checksum_cost_bounded);
     return s;
 }
 
