@@ -52,8 +52,8 @@ for alias in mount.ghostfs mount.fuse.ghostfs; do
     ln -s "$GHOSTFS" "$T/$alias"
     help_ok "$alias --help" "ghostfs mount" "$T/$alias" --help
 done
-check "no file was made by any --help" test -z "$(ls "$T" | grep -v -e '^out$' -e '^err$' \
-    -e '^mount\.')"
+made=$(find "$T" -mindepth 1 ! -name out ! -name err ! -name 'mount.*')
+check "no file was made by any --help" test -z "$made"
 
 rc=0
 "$GHOSTFS" frobnicate >/dev/null 2>"$T/err" || rc=$?
