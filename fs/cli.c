@@ -222,6 +222,11 @@ static int parse_duration(const char *s, unsigned *out)
     return 0;
 }
 
+static bool is_help(const char *s)
+{
+    return !strcmp(s, "--help") || !strcmp(s, "-h");
+}
+
 /* ---- mkfs ----------------------------------------------------------------------- */
 
 static int cmd_mkfs(int argc, char **argv)
@@ -229,6 +234,13 @@ static int cmd_mkfs(int argc, char **argv)
     size_t bs = 0;
     const char *store = NULL;
     for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: ghostfs mkfs [--block-size BYTES] STORE\n"
+                   "Make a new, empty ghostfs filesystem in the file STORE (refused if it\n"
+                   "exists). BYTES: the size of file data blocks, a power of two from 4K\n"
+                   "to 1M (default 64K); it may end in K or M.\n");
+            return 0;
+        }
         if (!strcmp(argv[i], "--block-size") && i + 1 < argc) {
             if (parse_bytes(argv[++i], &bs))
                 return fail("mkfs: bad block size '%s'", argv[i]);
@@ -826,6 +838,11 @@ static void helper_defaults(struct mount_args *m)
 static int cmd_mount(int argc, char **argv)
 {
     struct mount_args m;
+    /* The mount options are most of the general help: it is the mount's. */
+    if (argc == 2 && is_help(argv[1])) {
+        usage(stdout);
+        return 0;
+    }
     if (parse_mount(&m, argc, argv))
         return 1;
     if (m.remount)
@@ -865,6 +882,12 @@ static int cmd_mount(int argc, char **argv)
 
 static int cmd_umount(int argc, char **argv)
 {
+    if (argc == 2 && is_help(argv[1])) {
+        printf("usage: ghostfs umount MOUNTPOINT\n"
+               "Unmount a ghostfs mount (through fusermount3 -u); its daemon commits\n"
+               "what it buffers, syncs the store and exits.\n");
+        return 0;
+    }
     if (argc != 2)
         return fail("usage: ghostfs umount MOUNTPOINT");
     if (!is_mounted(argv[1]))

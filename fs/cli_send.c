@@ -121,6 +121,7 @@ int cmd_send(int argc, char **argv)
     const char *store = NULL, *snap = NULL, *from = NULL;
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
+            printf("usage:\n");
             send_usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--from")) {
@@ -224,6 +225,7 @@ static void remove_store(const char *path)
 int cmd_receive(int argc, char **argv)
 {
     if (argc == 2 && is_help(argv[1])) {
+        printf("usage:\n");
         send_usage(stdout);
         return 0;
     }
@@ -291,6 +293,7 @@ int cmd_receive(int argc, char **argv)
 int cmd_backup(int argc, char **argv)
 {
     if (argc == 2 && is_help(argv[1])) {
+        printf("usage:\n");
         send_usage(stdout);
         return 0;
     }

@@ -193,6 +193,7 @@ int cmd_status(int argc, char **argv)
         if (!strcmp(argv[i], "--json")) {
             json = true;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage:\n");
             status_usage(stdout);
             return 0;
         } else if (argv[i][0] == '-' || arg) {
