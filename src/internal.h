@@ -254,8 +254,9 @@ struct walk_pos {
  * no library object) in view t from *pos, at most max_keys of them,
  * calling fn for each whose visible version at `to` differs from the one
  * at `from` (from 0: every key present at `to`). Sets *pos to where to go
- * on (pos->done at the end). fn's non-zero return stops the walk and is
- * returned. */
+ * on (pos->done at the end). fn's negative return stops the walk and is
+ * returned; a positive one ends the walk after that key, with *pos set to
+ * go on after it, and is returned. */
 int stream_walk(struct store *s, struct engine_txn *t, struct walk_pos *pos, uint64_t from,
                 uint64_t to, unsigned max_keys, walk_fn fn, void *arg);
 

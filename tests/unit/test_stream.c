@@ -17,10 +17,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -530,6 +532,70 @@ START_TEST(backup_is_the_store)
 }
 END_TEST
 
+/* ---- a slice past its buffer ---- */
+
+#define BIG_OBJS 100
+#define BIG_LEN (64 * 1024)
+
+static int big_fn(struct ghost_txn *t, void *arg)
+{
+    (void)arg;
+    static unsigned char buf[BIG_LEN];
+    for (uint64_t oid = 1; oid <= BIG_OBJS; oid++) {
+        memset(buf, (int)(oid & 0xff), sizeof buf);
+        buf[0] = (unsigned char)(oid >> 8);
+        int r = ghost_obj_put(t, oid, 1, buf, sizeof buf);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* 6.5 MB in fewer keys than a slice takes: the slice ends when its buffer
+ * fills (4 MiB), and the next one goes on after the last key sent, not
+ * from where the slice began (which never ended). The file size limit
+ * turns a stream that does not end into a failed write. */
+START_TEST(slice_past_its_buffer)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {64 << 20, 64 << 20};
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    struct ghost *src = new_store("src");
+    OK(ghost_run(src, big_fn, NULL));
+    OK(ghost_snapshot_create(src, "big"));
+    send_to(src, "big", NULL, "full");
+    size_t n = file_size("full");
+    ck_assert_uint_gt(n, (size_t)BIG_OBJS * BIG_LEN);
+    ck_assert_uint_lt(n, (size_t)BIG_OBJS * BIG_LEN + 65536);
+    int fd = file_for("full", false);
+    struct ghost_stream_info info;
+    OK(ghost_stream_check(fd, NULL, NULL, &info));
+    close(fd);
+    ck_assert_uint_eq(info.records, BIG_OBJS);
+
+    struct ghost *dst = new_store("dst");
+    OK(receive_from(dst, "full"));
+    struct ghost_txn *a, *b;
+    OK(ghost_txn_begin_snapshot(src, "big", &a));
+    OK(ghost_txn_begin(dst, &b));
+    for (uint64_t oid = 1; oid <= BIG_OBJS; oid++) {
+        uint8_t ta, tb;
+        const void *da, *db;
+        size_t la, lb;
+        OK(ghost_obj_get(a, oid, &ta, &da, &la));
+        OK(ghost_obj_get(b, oid, &tb, &db, &lb));
+        ck_assert_uint_eq(la, BIG_LEN);
+        ck_assert_uint_eq(lb, la);
+        ck_assert_uint_eq(tb, ta);
+        ck_assert_msg(!memcmp(da, db, la), "object %" PRIu64 " differs", oid);
+    }
+    ghost_txn_abort(a);
+    ghost_txn_abort(b);
+    ghost_close(dst);
+    ghost_close(src);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -543,6 +609,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, name_taken_and_pipes);
     tcase_add_test(tc, sender_refuses);
     tcase_add_test(tc, backup_is_the_store);
+    tcase_add_test(tc, slice_past_its_buffer);
     suite_add_tcase(s, tc);
     return s;
 }
