@@ -37,7 +37,6 @@ struct recv {
     ghost_progress_fn progress;
     void *parg;
     struct store_batch b;
-    VEC(unsigned char) doomed; /* a full stream: the keys it replaces */
 };
 
 static void report(struct recv *rv, uint64_t records, uint64_t bytes)
@@ -90,6 +89,23 @@ int ghost_stream_check(int fd, ghost_progress_fn progress, void *arg,
     return r;
 }
 
+static int found(void *arg, const struct walk_item *it)
+{
+    (void)arg, (void)it;
+    return 1;
+}
+
+/* 1 if the head holds any object or map key of the library's caller
+ * (a store `ghostfs mkfs` made holds its root and superblock), 0 if none. */
+static int holds_objects(struct store *s, struct engine_txn *t)
+{
+    struct walk_pos pos = {.table = ENGINE_OBJ};
+    int r = 0;
+    while (r == 0 && !pos.done)
+        r = stream_walk(s, t, &pos, 0, GEN_HEAD, 4096, found, NULL);
+    return r;
+}
+
 /* May this store take the stream? Asked in a view before the batch, and
  * again inside it (t is then the batch's transaction). */
 static int fits(struct recv *rv, struct engine_txn *t)
@@ -116,7 +132,15 @@ static int fits(struct recv *rv, struct engine_txn *t)
                                    "store %s holds snapshots: a full stream is received only "
                                    "into a store that holds none (a new one)",
                                    s->path);
-        return r == -ENOENT ? 0 : r;
+        if (r != -ENOENT)
+            return r;
+        r = holds_objects(s, t);
+        if (r == 1)
+            return ghost_set_error(-ENOTEMPTY,
+                                   "store %s holds objects: a full stream is received only "
+                                   "into a new or empty store",
+                                   s->path);
+        return r;
     }
     r = store_snap_identity(s, t, rv->h.base, &gen, uuid, &og, NULL);
     if (r == -ENOENT)
@@ -129,44 +153,6 @@ static int fits(struct recv *rv, struct engine_txn *t)
                                "snapshot '%s' of store %s is not the base of this stream (it "
                                "was taken in another store or at another generation)",
                                rv->h.base, s->path);
-    return r;
-}
-
-/* A full stream replaces the store's content: note every key there. */
-static int doom(void *arg, const struct walk_item *it)
-{
-    struct recv *rv = arg;
-    unsigned char e[8 + 1 + 1 + 2];
-    put_be64(e, it->owner);
-    e[8] = (unsigned char)it->map;
-    e[9] = it->table == ENGINE_OBJ;
-    e[10] = (unsigned char)(it->klen >> 8), e[11] = (unsigned char)it->klen;
-    for (size_t i = 0; i < sizeof e; i++)
-        if (vec_push(&rv->doomed, e[i]))
-            return ghost_set_error(-ENOMEM, "out of memory");
-    for (size_t i = 0; i < it->klen; i++)
-        if (vec_push(&rv->doomed, it->key[i]))
-            return ghost_set_error(-ENOMEM, "out of memory");
-    return 0;
-}
-
-static int clear_store(struct recv *rv)
-{
-    struct walk_pos pos = {.table = ENGINE_OBJ};
-    int r = 0;
-    vec_clear(&rv->doomed);
-    while (r == 0 && !pos.done)
-        r = stream_walk(rv->s, rv->b.txn, &pos, 0, GEN_HEAD, 1u << 20, doom, rv);
-    for (size_t i = 0; r == 0 && i < rv->doomed.n;) {
-        const unsigned char *e = rv->doomed.v + i;
-        size_t klen = (size_t)e[10] << 8 | e[11];
-        if (e[9])
-            r = store_del_obj(&rv->b, get_be64(e));
-        else
-            r = store_del_map(&rv->b, get_be64(e), e[8], e + 12, klen);
-        i += 12 + klen;
-    }
-    vec_free(&rv->doomed);
     return r;
 }
 
@@ -211,9 +197,7 @@ static int apply_fn(void *ctx)
     int r = store_batch_begin(rv->s, &rv->b);
     if (r)
         return r;
-    r = fits(rv, rv->b.txn);
-    if (r == 0 && !(rv->h.flags & STREAM_INCREMENTAL))
-        r = clear_store(rv);
+    r = fits(rv, rv->b.txn); /* a full stream: into an empty store only */
     r = r ? r : read_stream(rv, rv->total, apply_rec);
     r = r ? r : finish(rv);
     if (r) {

@@ -178,6 +178,9 @@ g snapshot create "$T/other" mine >/dev/null
 refused "a full stream into a store with snapshots" "$T/other" g receive "$T/other" <"$T/s1.stream"
 check "... says so" grep -q "holds snapshots" "$T/err"
 g snapshot delete "$T/other" mine >/dev/null
+refused "a full stream into a made store without snapshots" "$T/other" \
+    g receive "$T/other" <"$T/s1.stream"
+check "... says it holds objects" grep -q "holds objects" "$T/err"
 refused "an incremental whose base is missing" "$T/other" g receive "$T/other" <"$T/s5.stream"
 check "... which names the base" grep -q "s4" "$T/err"
 rc=0

@@ -6,8 +6,8 @@
  * there and in a third store it is sent on to. Bad input is refused with
  * the store left byte for byte as it was: a stream cut at any length, one
  * byte changed anywhere, a stream whose base is missing or of another
- * store, a full stream into a store with snapshots, a name already taken,
- * a pipe. A sender refuses a snapshot that does not exist and a base that
+ * store, a full stream into a store with snapshots or objects, a name
+ * already taken, a pipe. A sender refuses a snapshot that does not exist and a base that
  * is not older.
  *
  * Every test runs in its own process (CK_FORK) on stores inside
@@ -449,6 +449,42 @@ START_TEST(base_missing_or_foreign)
 }
 END_TEST
 
+static int wipe_fn(struct ghost_txn *t, void *arg)
+{
+    (void)arg;
+    for (uint64_t oid = 1; oid < OIDS; oid++) {
+        int r = ghost_obj_del(t, oid);
+        for (uint8_t m = 0; m < 4; m++)
+            for (int k = 0; k < 6 && (r == 0 || r == -ENOENT); k++) {
+                char key[16];
+                snprintf(key, sizeof key, "k%d", k);
+                r = ghost_map_del(t, oid, m, key, strlen(key));
+            }
+        if (r && r != -ENOENT)
+            return r;
+    }
+    return 0;
+}
+
+/* A store without snapshots but with objects is not wiped by a full
+ * stream: it is refused, and the store left as it was. Once every object
+ * is deleted, the store is empty and takes it. */
+START_TEST(full_into_store_with_objects)
+{
+    struct bad b;
+    bad_setup(&b);
+    change(b.dst, 5);
+    refused(&b, "full", -ENOTEMPTY, "full stream into a store with objects");
+    ck_assert_msg(strstr(ghost_errmsg(), "holds objects"), "%s", ghost_errmsg());
+    OK(ghost_run(b.dst, wipe_fn, NULL));
+    OK(receive_from(b.dst, "full"));
+    assert_same(b.src, "s1", b.dst, "s1");
+    assert_same(b.src, "s1", b.dst, NULL);
+    ghost_close(b.dst);
+    ghost_close(b.src);
+}
+END_TEST
+
 START_TEST(name_taken_and_pipes)
 {
     struct bad b;
@@ -610,6 +646,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, sender_refuses);
     tcase_add_test(tc, backup_is_the_store);
     tcase_add_test(tc, slice_past_its_buffer);
+    tcase_add_test(tc, full_into_store_with_objects);
     suite_add_tcase(s, tc);
     return s;
 }
