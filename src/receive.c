@@ -106,6 +106,43 @@ static int holds_objects(struct store *s, struct engine_txn *t)
     return r;
 }
 
+struct first_change {
+    uint64_t owner;
+    bool map;
+};
+
+static int note_change(void *arg, const struct walk_item *it)
+{
+    struct first_change *c = arg;
+    c->owner = it->owner;
+    c->map = it->table == ENGINE_MAP;
+    return 1;
+}
+
+/* An incremental turns its base into the snapshot: applied over a head
+ * that is no longer the base, it mixes the two (an OID this store handed
+ * out since can be one the stream brings). So the head must still be what
+ * the base snapshot (of generation base_gen here) sees. Heads are compared,
+ * not the store's generation, which moves with writes that change no head
+ * (a snapshot taken, the crawler's state, pruning). The walk costs in
+ * proportion to the store, as a send does. */
+static int written_since(struct recv *rv, struct engine_txn *t, uint64_t base_gen)
+{
+    struct walk_pos pos = {.table = ENGINE_OBJ};
+    struct first_change c = {0};
+    int r = 0;
+    while (r == 0 && !pos.done)
+        r = stream_walk(rv->s, t, &pos, base_gen, GEN_HEAD, 4096, note_change, &c);
+    if (r <= 0)
+        return r;
+    return ghost_set_error(-ESTALE,
+                           "store %s was written since its snapshot '%s' (generation %llu; "
+                           "the %s of OID %llu differs from it): an incremental stream applies "
+                           "only to a store whose head is still its base",
+                           rv->s->path, rv->h.base, (unsigned long long)base_gen,
+                           c.map ? "maps" : "object", (unsigned long long)c.owner);
+}
+
 /* May this store take the stream? Asked in a view before the batch, and
  * again inside it (t is then the batch's transaction). */
 static int fits(struct recv *rv, struct engine_txn *t)
@@ -153,7 +190,7 @@ static int fits(struct recv *rv, struct engine_txn *t)
                                "snapshot '%s' of store %s is not the base of this stream (it "
                                "was taken in another store or at another generation)",
                                rv->h.base, s->path);
-    return r;
+    return r ? r : written_since(rv, t, gen);
 }
 
 static int apply_rec(struct recv *rv, const struct stream_rec *r)

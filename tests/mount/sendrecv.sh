@@ -203,5 +203,28 @@ refused "receive of a file that is not a stream" "$R" g receive "$R" <"$T/text"
 # And the good one still goes in after all that.
 check "the real s5 is received" g receive "$R" <"$T/s5.stream"
 
+# A mount that writes nothing leaves the received store able to take the
+# next incremental; a file written through one does not.
+g snapshot create "$S" s6 >/dev/null
+g send "$S" s6 --from s5 >"$T/s6.stream"
+g snapshot create "$S" s7 >/dev/null
+g send "$S" s7 --from s6 >"$T/s7.stream"
+if mount_fs "$R" "$M2"; then
+    ls -lR "$M2" >/dev/null
+    umount_fs "$M2"
+    check "an incremental after a mount that wrote nothing" g receive "$R" <"$T/s6.stream"
+else
+    fail "mount the received store read-write"
+fi
+if mount_fs "$R" "$M2"; then
+    echo local >"$M2/data/written-here"
+    umount_fs "$M2"
+    refused "an incremental over a store written since its base" "$R" \
+        g receive "$R" <"$T/s7.stream"
+    check "... says it was written since s6" grep -q "written since its snapshot 's6'" "$T/err"
+else
+    fail "mount the received store read-write"
+fi
+
 umount_fs "$M"
 finish

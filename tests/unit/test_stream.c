@@ -7,7 +7,8 @@
  * the store left byte for byte as it was: a stream cut at any length, one
  * byte changed anywhere, a stream whose base is missing or of another
  * store, a full stream into a store with snapshots or objects, a name
- * already taken, a pipe. A sender refuses a snapshot that does not exist and a base that
+ * already taken, a pipe, an incremental over a store written since its
+ * base. A sender refuses a snapshot that does not exist and a base that
  * is not older.
  *
  * Every test runs in its own process (CK_FORK) on stores inside
@@ -485,6 +486,33 @@ START_TEST(full_into_store_with_objects)
 }
 END_TEST
 
+/* An incremental over a store written since its base would mix the two:
+ * refused, the store left as it was. A snapshot taken there changes no
+ * head and does not count. */
+START_TEST(incremental_over_a_written_store)
+{
+    struct bad b;
+    bad_setup(&b);
+    OK(receive_from(b.dst, "full"));
+    OK(ghost_snapshot_create(b.dst, "mine")); /* no head changes */
+    change(b.dst, 7);
+    refused(&b, "incr", -ESTALE, "incremental over a store written since its base");
+    ck_assert_msg(strstr(ghost_errmsg(), "written since its snapshot 's1'"), "%s", ghost_errmsg());
+    assert_same(b.src, "s1", b.dst, "s1");
+    ghost_close(b.dst);
+
+    /* Without the write, the same steps take it. */
+    b.dst = new_store("dst2");
+    OK(receive_from(b.dst, "full"));
+    OK(ghost_snapshot_create(b.dst, "mine"));
+    OK(receive_from(b.dst, "incr"));
+    assert_same(b.src, "s2", b.dst, "s2");
+    assert_same(b.src, "s2", b.dst, NULL);
+    ghost_close(b.dst);
+    ghost_close(b.src);
+}
+END_TEST
+
 START_TEST(name_taken_and_pipes)
 {
     struct bad b;
@@ -647,6 +675,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, backup_is_the_store);
     tcase_add_test(tc, slice_past_its_buffer);
     tcase_add_test(tc, full_into_store_with_objects);
+    tcase_add_test(tc, incremental_over_a_written_store);
     suite_add_tcase(s, tc);
     return s;
 }
