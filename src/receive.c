@@ -37,6 +37,10 @@ struct recv {
     ghost_progress_fn progress;
     void *parg;
     struct store_batch b;
+    /* Pass 1's header and stream checksums, which pass 2 must find again:
+     * a file replaced between the passes is not what was checked. */
+    bool checked;
+    uint64_t header_sum, stream_sum;
 };
 
 static void report(struct recv *rv, uint64_t records, uint64_t bytes)
@@ -45,6 +49,14 @@ static void report(struct recv *rv, uint64_t records, uint64_t bytes)
         struct ghost_progress p = {records, bytes, 2 * rv->total};
         rv->progress(rv->parg, &p);
     }
+}
+
+static int changed(struct recv *rv, const char *what)
+{
+    return ghost_set_error(-ESTALE,
+                           "the stream's %s changed between its check and its reading into "
+                           "store %s: nothing was received",
+                           what, rv->s ? rv->s->path : "");
 }
 
 /* Read the stream from its start; apply (may be NULL) each record. */
@@ -56,10 +68,18 @@ static int read_stream(struct recv *rv, uint64_t done,
     int r = stream_in_init(&in, rv->fd);
     rv->total = in.total;
     r = r ? r : stream_read_header(&in, &rv->h);
+    if (r == 0 && rv->checked && in.header_sum != rv->header_sum)
+        r = changed(rv, "header");
     while (r == 0 && (r = stream_read_record(&in, &rec)) == 1) {
         r = apply ? apply(rv, &rec) : 0;
         if (in.seq % 4096 == 0)
             report(rv, in.seq, done + in.pos);
+    }
+    if (r == 0 && rv->checked && in.stream_sum != rv->stream_sum)
+        r = changed(rv, "records");
+    if (r == 0 && !rv->checked) {
+        rv->header_sum = in.header_sum;
+        rv->stream_sum = in.stream_sum;
     }
     if (r == 0) {
         report(rv, in.seq, done + in.pos);
@@ -276,6 +296,7 @@ int ghost_receive(struct ghost *g, int fd, ghost_progress_fn progress, void *arg
     int r = read_stream(&rv, 0, NULL); /* pass 1: check it all, touch nothing */
     if (r)
         return r;
+    rv.checked = true;
     struct engine_txn *view;
     r = store_view_begin(rv.s, &view);
     if (r)

@@ -292,6 +292,7 @@ int stream_read_header(struct stream_in *in, struct stream_header *h)
     size_t n = HDR_FIXED + nl + bl;
     if (rd64(p + n) != XXH3_64bits(p, n))
         return ghost_set_error(-EBADMSG, "the stream's header fails its checksum");
+    in->header_sum = rd64(p + n);
     XXH3_64bits_update(in->sum, p, n + 8);
     h->flags = rd32(p + 12);
     memcpy(h->store_uuid, p + 16, 16);
@@ -346,6 +347,7 @@ static int read_trailer(struct stream_in *in, unsigned char *p)
         return ghost_set_error(-EBADMSG, "the stream's trailer fails its checksum");
     in->records = rd64(p + 1);
     in->bytes = rd64(p + 9);
+    in->stream_sum = rd64(p + 17);
     uint64_t before = in->pos - TRAILER_LEN;
     if (in->records != in->seq || in->bytes != before)
         return ghost_set_error(-EBADMSG,

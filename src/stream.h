@@ -96,6 +96,8 @@ struct stream_in {
     XXH3_state_t *sum;
     uint64_t seq;            /* records read */
     uint64_t records, bytes; /* as the trailer says, once read */
+    uint64_t header_sum;     /* the header's checksum, once read */
+    uint64_t stream_sum;     /* the trailer's stream checksum, once read */
 };
 /* Start reading the stream at fd's offset 0; its size from fstat. */
 int stream_in_init(struct stream_in *in, int fd);

@@ -8,8 +8,8 @@
  * byte changed anywhere, a stream whose base is missing or of another
  * store, a full stream into a store with snapshots or objects, a name
  * already taken, a pipe, an incremental over a store written since its
- * base. A sender refuses a snapshot that does not exist and a base that
- * is not older.
+ * base, a stream file replaced between the check and the reading. A sender refuses a snapshot that
+ * does not exist and a base that is not older.
  *
  * Every test runs in its own process (CK_FORK) on stores inside
  * test_dir().
@@ -513,6 +513,97 @@ START_TEST(incremental_over_a_written_store)
 }
 END_TEST
 
+/* Between the check and the reading into the store, the file is replaced
+ * by another valid stream (from the progress report at the end of the
+ * check): what goes in must be what was checked. */
+struct swap {
+    const char *with;
+    bool done;
+};
+
+static void swap_at_check_end(void *arg, const struct ghost_progress *p)
+{
+    struct swap *sw = arg;
+    if (sw->done || p->bytes * 2 != p->total_bytes)
+        return;
+    sw->done = true;
+    copy_stream(sw->with, "swapped", (size_t)-1, -1);
+}
+
+static uint64_t be_get(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void be_put(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+/* A copy of stream `from` in `to` with one byte of the first record that
+ * has a value changed, and every checksum made right again: a valid
+ * stream with the same header and other records. */
+static void forge_record(const char *from, const char *to)
+{
+    size_t n = file_size(from);
+    unsigned char *b = malloc(n);
+    int fd = file_for(from, false);
+    ck_assert_int_eq(read(fd, b, n), (ssize_t)n);
+    close(fd);
+    size_t at = 116 + be_get(b + 112, 2) + be_get(b + 114, 2) + 8, trailer = n - 33;
+    uint64_t seq = 1;
+    for (; at < trailer; seq++) {
+        size_t klen = be_get(b + at + 11, 2), vlen = be_get(b + at + 13, 4);
+        size_t len = 17 + klen + vlen;
+        if (vlen) {
+            b[at + len - 1] ^= 0x01;
+            be_put(b + at + len, XXH3_64bits_withSeed(b + at, len, seq));
+            break;
+        }
+        at += len + 8;
+    }
+    ck_assert_msg(at < trailer, "no record with a value");
+    be_put(b + trailer + 17, XXH3_64bits(b, trailer));
+    be_put(b + trailer + 25, XXH3_64bits_withSeed(b + trailer, 25, be_get(b + trailer + 1, 8) + 1));
+    fd = file_for(to, true);
+    ck_assert_int_eq(write(fd, b, n), (ssize_t)n);
+    close(fd);
+    free(b);
+}
+
+START_TEST(stream_replaced_between_passes)
+{
+    struct bad b;
+    bad_setup(&b);
+    send_to(b.src, "s2", NULL, "full2"); /* another header */
+    forge_record("full", "forged");      /* the same header, other records */
+    int fd = file_for("forged", false);
+    OK(ghost_stream_check(fd, NULL, NULL, NULL));
+    close(fd);
+    const char *with[2] = {"full2", "forged"}, *what[2] = {"header", "records"};
+    for (int i = 0; i < 2; i++) {
+        copy_stream("full", "swapped", (size_t)-1, -1);
+        struct swap sw = {with[i], false};
+        uint64_t before = file_hash(b.dst_path);
+        fd = file_for("swapped", false);
+        int r = ghost_receive(b.dst, fd, swap_at_check_end, &sw, NULL);
+        close(fd);
+        ck_assert(sw.done);
+        ck_assert_msg(r == -ESTALE, "%s swapped: receive = %d (%s); %s", what[i], r, test_ename(r),
+                      ghost_errmsg());
+        ck_assert_msg(strstr(ghost_errmsg(), what[i]), "%s", ghost_errmsg());
+        ck_assert_msg(file_hash(b.dst_path) == before, "%s swapped: the store changed", what[i]);
+    }
+    OK(receive_from(b.dst, "full"));
+    ghost_close(b.dst);
+    ghost_close(b.src);
+}
+END_TEST
+
 START_TEST(name_taken_and_pipes)
 {
     struct bad b;
@@ -676,6 +767,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, slice_past_its_buffer);
     tcase_add_test(tc, full_into_store_with_objects);
     tcase_add_test(tc, incremental_over_a_written_store);
+    tcase_add_test(tc, stream_replaced_between_passes);
     suite_add_tcase(s, tc);
     return s;
 }
