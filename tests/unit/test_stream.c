@@ -8,7 +8,8 @@
  * byte changed anywhere, a stream whose base is missing or of another
  * store, a full stream into a store with snapshots or objects, a name
  * already taken, a pipe, an incremental over a store written since its
- * base, a stream file replaced between the check and the reading. A sender refuses a snapshot that
+ * base, a stream file replaced between the check and the reading, a
+ * length past the format's limits. A sender refuses a snapshot that
  * does not exist and a base that is not older.
  *
  * Every test runs in its own process (CK_FORK) on stores inside
@@ -604,6 +605,47 @@ START_TEST(stream_replaced_between_passes)
 }
 END_TEST
 
+/* A damaged length in a large file: refused as past the format's limits
+ * before anything is allocated for it (the file is sparse: its size
+ * would let a reader that trusted the length read 200 MiB). */
+START_TEST(forged_length)
+{
+    struct ghost *src = new_store("src");
+    change(src, 0);
+    OK(ghost_snapshot_create(src, "s1"));
+    send_to(src, "s1", NULL, "full");
+    size_t n = file_size("full");
+    unsigned char hdr[116];
+    int fd = file_for("full", false);
+    ck_assert_int_eq(read(fd, hdr, sizeof hdr), (ssize_t)sizeof hdr);
+    close(fd);
+    size_t rec = 116 + be_get(hdr + 112, 2) + be_get(hdr + 114, 2) + 8;
+    struct {
+        size_t at, len;
+        uint64_t val;
+        const char *what;
+    } forge[2] = {{rec + 13, 4, 200u << 20, "value 209715200"}, {rec + 11, 2, 60000, "key 60000"}};
+    for (int i = 0; i < 2; i++) {
+        copy_stream("full", "forged", n, -1);
+        fd = open(test_path("forged"), O_RDWR);
+        ck_assert_int_ge(fd, 0);
+        unsigned char b[4];
+        for (size_t j = 0; j < forge[i].len; j++)
+            b[j] = (unsigned char)(forge[i].val >> (8 * (forge[i].len - 1 - j)));
+        ck_assert_int_eq(pwrite(fd, b, forge[i].len, (off_t)forge[i].at), (ssize_t)forge[i].len);
+        ck_assert_int_eq(ftruncate(fd, (off_t)300 << 20), 0);
+        uint64_t rss = test_peak_rss();
+        int r = ghost_stream_check(fd, NULL, NULL, NULL);
+        close(fd);
+        ck_assert_msg(r == -EBADMSG, "%s: %d (%s) %s", forge[i].what, r, test_ename(r),
+                      ghost_errmsg());
+        ck_assert_msg(strstr(ghost_errmsg(), forge[i].what), "%s", ghost_errmsg());
+        ck_assert_uint_lt(test_peak_rss(), rss + (32u << 20));
+    }
+    ghost_close(src);
+}
+END_TEST
+
 START_TEST(name_taken_and_pipes)
 {
     struct bad b;
@@ -768,6 +810,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, full_into_store_with_objects);
     tcase_add_test(tc, incremental_over_a_written_store);
     tcase_add_test(tc, stream_replaced_between_passes);
+    tcase_add_test(tc, forged_length);
     suite_add_tcase(s, tc);
     return s;
 }
