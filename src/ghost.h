@@ -462,7 +462,10 @@ struct ghost_backup_info {
  * dest (-EEXIST if anything is there), compacted (no free pages), keeping
  * its generations (so that its versions and snapshots read as here), then
  * open the copy read-only and scrub it whole (ghost_scrub): a copy with
- * any finding is removed and -GHOST_ECORRUPT returned. Runs beside
+ * any finding is removed and -GHOST_ECORRUPT returned. The copy is made
+ * and checked as dest.tmp-XXXXXX and renamed to dest only when checked
+ * (-EEXIST if a file appeared at dest meanwhile); on every error the
+ * temporary is removed. Runs beside
  * writers (they go on; the copy is the state when it began). The copy is
  * a store of its own: open or mount it to restore. */
 int ghost_backup(struct ghost *g, const char *dest, ghost_progress_fn progress, void *arg,

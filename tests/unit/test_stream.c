@@ -16,6 +16,7 @@
  * test_dir().
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -793,6 +794,72 @@ START_TEST(slice_past_its_buffer)
 }
 END_TEST
 
+/* How many files of test_dir() begin with prefix. */
+static int files_named(const char *prefix)
+{
+    DIR *d = opendir(test_dir());
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += !strncmp(e->d_name, prefix, strlen(prefix));
+    closedir(d);
+    return n;
+}
+
+struct during_check {
+    const char *dest;
+    bool seen, dest_there, make_dest;
+};
+
+/* Called while the copy is checked: is dest there yet? Then perhaps make
+ * a file there, as another program might. */
+static void backup_progress(void *arg, const struct ghost_progress *p)
+{
+    (void)p;
+    struct during_check *d = arg;
+    struct stat st;
+    d->seen = true;
+    d->dest_there |= stat(d->dest, &st) == 0;
+    if (d->make_dest && !d->dest_there) {
+        int fd = open(d->dest, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "mine", 4), 4);
+        close(fd);
+    }
+}
+
+/* A backup appears at dest only once checked, under a temporary name
+ * before; it never replaces a file that appeared at dest meanwhile; and
+ * it leaves no temporary behind, whether it worked or failed. */
+START_TEST(backup_appears_when_checked)
+{
+    struct ghost *src = new_store("src");
+    change(src, 0);
+    char dest[4096];
+    snprintf(dest, sizeof dest, "%s", test_path("bk"));
+    struct during_check d = {dest, false, false, false};
+    OK(ghost_backup(src, dest, backup_progress, &d, NULL));
+    ck_assert(d.seen);
+    ck_assert_msg(!d.dest_there, "the backup was at its name before it was checked");
+    ck_assert_int_eq(files_named("bk.tmp-"), 0);
+    ck_assert_int_eq(files_named("bk-lock"), 0);
+    struct ghost *c = open_store(dest);
+    assert_same(src, NULL, c, NULL);
+    ghost_close(c);
+
+    EXPECT(ghost_backup(src, dest, NULL, NULL, NULL), -EEXIST);
+    ck_assert_int_eq(files_named("bk.tmp-"), 0);
+
+    snprintf(dest, sizeof dest, "%s", test_path("bk2"));
+    d = (struct during_check){dest, false, false, true};
+    EXPECT(ghost_backup(src, dest, backup_progress, &d, NULL), -EEXIST);
+    ck_assert_int_eq(file_size("bk2"), 4); /* the file made meanwhile, kept */
+    ck_assert_int_eq(files_named("bk2.tmp-"), 0);
+    ghost_close(src);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -811,6 +878,7 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, incremental_over_a_written_store);
     tcase_add_test(tc, stream_replaced_between_passes);
     tcase_add_test(tc, forged_length);
+    tcase_add_test(tc, backup_appears_when_checked);
     suite_add_tcase(s, tc);
     return s;
 }
