@@ -94,6 +94,7 @@ static inline void ghost_clear_error(void)
 /* What a batch changed in one map's tally (record.h): keys added minus
  * removed, terms added minus removed, both mod 2^64. */
 struct tally_delta {
+    struct hnode node; /* in store.tally_index, keyed by tally_hkey() */
     uint64_t owner;
     unsigned map;
     uint64_t count, sum;
@@ -112,6 +113,9 @@ struct store {
     VEC(uint64_t) changed_spare; /* the batches' list of changed OIDs, between them (empty) */
     /* The batches' changes to map tallies (record.h), reused by each. */
     VEC(struct tally_delta) tallies;
+    /* tallies by owner and map, so that a batch of many maps (a receive)
+     * finds each in O(1); rebuilt when the array moves. */
+    struct htab tally_index;
     /* Tallies exist at generations >= this (UINT64_MAX: none, a store of
      * an older format opened read-only). */
     uint64_t tallied_from;
