@@ -4,11 +4,13 @@
  *
  * The copy is one read view of the store, so it is consistent whatever
  * writes go on meanwhile: every commit is in it or not, whole. It keeps
- * the store's uuid and generations, so its snapshots are the same
- * snapshots (an incremental stream of the store applies to it as to the
- * store). It is then opened read-only, as a store of its own, and scrubbed
- * whole (scrub.c): every record's checksum and every map against its
- * tally. A copy that fails is removed: a backup that is there was read
+ * the store's generations, and its snapshots keep the store's uuid as
+ * their origin, so they are the same snapshots (an incremental stream of
+ * the store applies to it as to the store); the copy itself gets a uuid
+ * of its own, so that snapshots taken later in it and in the store never
+ * share an origin. It is then opened read-only, as a store of its own,
+ * and scrubbed whole (scrub.c): every record's checksum and every map
+ * against its tally. A copy that fails is removed: a backup that is there was read
  * back clean.
  *
  * So that a backup killed half way never leaves a store at dest that
@@ -125,10 +127,34 @@ static int make_tmp(const char *dest, char *tmp, size_t cap)
 
 static void remove_copy(const char *path)
 {
-    char lock[4200];
-    snprintf(lock, sizeof lock, "%s-lock", path);
-    unlink(lock);
+    char side[4200];
+    snprintf(side, sizeof side, "%s-lock", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-changes", path);
+    unlink(side);
     unlink(path);
+}
+
+/* The copy's uuid is the store's (LMDB copies meta as it is): give it one
+ * of its own, so that snapshots taken later in it and in the store never
+ * share an origin (a name and an origin are what an incremental's base is
+ * known by). The snapshots already there keep the store's as their
+ * origin. Opening it writable made its lock and change log files: the
+ * backup is one file. */
+static int own_identity(const char *path)
+{
+    struct ghost *c;
+    int r = ghost_open(path, NULL, &c);
+    if (r)
+        return r;
+    r = store_new_uuid(&c->store);
+    ghost_close(c);
+    char side[4200];
+    snprintf(side, sizeof side, "%s-lock", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-changes", path);
+    unlink(side);
+    return r;
 }
 
 int ghost_backup(struct ghost *g, const char *dest, ghost_progress_fn progress, void *arg,
@@ -150,6 +176,11 @@ int ghost_backup(struct ghost *g, const char *dest, ghost_progress_fn progress, 
     r = engine_copy(g->store.eng, tmp, &info->generation);
     if (r)
         return r; /* it removed the file */
+    r = own_identity(tmp);
+    if (r) {
+        remove_copy(tmp);
+        return r;
+    }
     if (stat(tmp, &st) == 0)
         info->bytes = (uint64_t)st.st_size;
     r = check_copy(tmp, progress, arg, info);

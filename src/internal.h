@@ -213,6 +213,13 @@ int store_oid_block(struct store *s, uint64_t n, uint64_t *first, bool grow);
 
 int store_snap_create(struct store *s, const char *name);
 int store_snap_delete(struct store *s, const char *name);
+/* Give the store a uuid of its own (a backup's copy, which LMDB's copy
+ * gave the original's): the snapshots taken here first record the old
+ * uuid and their generation as their origin, so that they stay the same
+ * snapshots (the original's incrementals still find their base), while
+ * snapshots taken from now on have an origin the original's cannot
+ * share. */
+int store_new_uuid(struct store *s);
 int store_snap_list(struct store *s, struct ghost_snapshot *list, int max);
 int store_snap_find(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen);
 /* Its generation here and its origin: the store it was first taken in

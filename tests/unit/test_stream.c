@@ -684,8 +684,9 @@ START_TEST(sender_refuses)
 END_TEST
 
 /* A backup is the store, snapshots and all, compacted; it keeps the
- * generations, so that it writes on as the store would; it takes the
- * store's incrementals; and it never overwrites. */
+ * generations, so that it writes on as the store would; it has a uuid of
+ * its own, yet takes the store's incrementals (its snapshots keep their
+ * origin); and it never overwrites. */
 START_TEST(backup_is_the_store)
 {
     struct ghost *src = new_store("src");
@@ -708,6 +709,16 @@ START_TEST(backup_is_the_store)
     ck_assert_uint_ge(st.generation, info.generation);
     assert_same(src, NULL, c, NULL);
     assert_same(src, "s1", c, "s1");
+    /* The copy has a uuid of its own: snapshots taken later in it and in
+     * the store cannot share an origin. */
+    struct ghost_stream_info a, b;
+    int fd = file_for("s1-src", true);
+    OK(ghost_send(src, "s1", NULL, fd, NULL, NULL, &a));
+    close(fd);
+    fd = file_for("s1-copy", true);
+    OK(ghost_send(c, "s1", NULL, fd, NULL, NULL, &b));
+    close(fd);
+    ck_assert_msg(memcmp(a.store_uuid, b.store_uuid, 16), "the copy has the store's uuid");
     /* Writes to the copy are newer than what it holds: the snapshot still
      * reads as it was. */
     change(c, 3);
