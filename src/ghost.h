@@ -433,13 +433,14 @@ int ghost_stream_check(int fd, ghost_progress_fn progress, void *arg,
  * takes the snapshot of the same name (its origin recorded, so that the
  * next incremental finds its base), and raises the store's next OID past
  * the sender's. Either all of it is applied or nothing.
- *   A full stream replaces every object and map key of the store; it is
- * refused (-ENOTEMPTY) by a store that holds any snapshot. An incremental
+ *   A full stream goes only into an empty store: one that holds any
+ * snapshot, object or map key refuses it (-ENOTEMPTY). An incremental
  * one needs its base: a snapshot of that name in this store with the same
  * origin (the sender's store and generation): -ENOENT if there is none,
- * -ESTALE if there is one of another origin. It is applied over the head:
- * changes made here since the base stay where the stream does not touch
- * them (receive into a store that nothing else writes).
+ * -ESTALE if there is one of another origin, and -ESTALE if the store's
+ * head is no longer what that snapshot sees (the store was written since;
+ * checking this walks the whole store). -ESTALE too if the file changed
+ * between the check and the reading that applies it.
  *   Other errors: those of ghost_stream_check; -EEXIST (the snapshot's
  * name is taken here); -E2BIG (the stream needs a larger write
  * transaction than the engine allows); -ENOSPC; -EROFS. The store is left
@@ -461,7 +462,10 @@ struct ghost_backup_info {
  * dest (-EEXIST if anything is there), compacted (no free pages), keeping
  * its generations (so that its versions and snapshots read as here), then
  * open the copy read-only and scrub it whole (ghost_scrub): a copy with
- * any finding is removed and -GHOST_ECORRUPT returned. Runs beside
+ * any finding is removed and -GHOST_ECORRUPT returned. The copy is made
+ * and checked as dest.tmp-XXXXXX and renamed to dest only when checked
+ * (-EEXIST if a file appeared at dest meanwhile); on every error the
+ * temporary is removed. Runs beside
  * writers (they go on; the copy is the state when it began). The copy is
  * a store of its own: open or mount it to restore. */
 int ghost_backup(struct ghost *g, const char *dest, ghost_progress_fn progress, void *arg,

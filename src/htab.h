@@ -75,6 +75,17 @@ static inline void htab_insert(struct htab *t, struct hnode *n)
     t->count++;
 }
 
+/* Add n even if an element of its key is there: for an owner whose keys
+ * are a hash of what tells its elements apart (it compares them itself,
+ * walking the chain of htab_slot()). */
+static inline void htab_push(struct htab *t, struct hnode *n)
+{
+    struct hnode **slot = &t->b[htab_slot(t, n->key)];
+    n->next = *slot;
+    *slot = n;
+    t->count++;
+}
+
 /* Take n, which is in the table, out of it. */
 static inline void htab_remove(struct htab *t, struct hnode *n)
 {

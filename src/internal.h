@@ -94,6 +94,7 @@ static inline void ghost_clear_error(void)
 /* What a batch changed in one map's tally (record.h): keys added minus
  * removed, terms added minus removed, both mod 2^64. */
 struct tally_delta {
+    struct hnode node; /* in store.tally_index, keyed by tally_hkey() */
     uint64_t owner;
     unsigned map;
     uint64_t count, sum;
@@ -112,6 +113,9 @@ struct store {
     VEC(uint64_t) changed_spare; /* the batches' list of changed OIDs, between them (empty) */
     /* The batches' changes to map tallies (record.h), reused by each. */
     VEC(struct tally_delta) tallies;
+    /* tallies by owner and map, so that a batch of many maps (a receive)
+     * finds each in O(1); rebuilt when the array moves. */
+    struct htab tally_index;
     /* Tallies exist at generations >= this (UINT64_MAX: none, a store of
      * an older format opened read-only). */
     uint64_t tallied_from;
@@ -209,6 +213,13 @@ int store_oid_block(struct store *s, uint64_t n, uint64_t *first, bool grow);
 
 int store_snap_create(struct store *s, const char *name);
 int store_snap_delete(struct store *s, const char *name);
+/* Give the store a uuid of its own (a backup's copy, which LMDB's copy
+ * gave the original's): the snapshots taken here first record the old
+ * uuid and their generation as their origin, so that they stay the same
+ * snapshots (the original's incrementals still find their base), while
+ * snapshots taken from now on have an origin the original's cannot
+ * share. */
+int store_new_uuid(struct store *s);
 int store_snap_list(struct store *s, struct ghost_snapshot *list, int max);
 int store_snap_find(struct store *s, struct engine_txn *view, const char *name, uint64_t *gen);
 /* Its generation here and its origin: the store it was first taken in
@@ -254,8 +265,9 @@ struct walk_pos {
  * no library object) in view t from *pos, at most max_keys of them,
  * calling fn for each whose visible version at `to` differs from the one
  * at `from` (from 0: every key present at `to`). Sets *pos to where to go
- * on (pos->done at the end). fn's non-zero return stops the walk and is
- * returned. */
+ * on (pos->done at the end). fn's negative return stops the walk and is
+ * returned; a positive one ends the walk after that key, with *pos set to
+ * go on after it, and is returned. */
 int stream_walk(struct store *s, struct engine_txn *t, struct walk_pos *pos, uint64_t from,
                 uint64_t to, unsigned max_keys, walk_fn fn, void *arg);
 

@@ -37,7 +37,10 @@ struct recv {
     ghost_progress_fn progress;
     void *parg;
     struct store_batch b;
-    VEC(unsigned char) doomed; /* a full stream: the keys it replaces */
+    /* Pass 1's header and stream checksums, which pass 2 must find again:
+     * a file replaced between the passes is not what was checked. */
+    bool checked;
+    uint64_t header_sum, stream_sum;
 };
 
 static void report(struct recv *rv, uint64_t records, uint64_t bytes)
@@ -46,6 +49,14 @@ static void report(struct recv *rv, uint64_t records, uint64_t bytes)
         struct ghost_progress p = {records, bytes, 2 * rv->total};
         rv->progress(rv->parg, &p);
     }
+}
+
+static int changed(struct recv *rv, const char *what)
+{
+    return ghost_set_error(-ESTALE,
+                           "the stream's %s changed between its check and its reading into "
+                           "store %s: nothing was received",
+                           what, rv->s ? rv->s->path : "");
 }
 
 /* Read the stream from its start; apply (may be NULL) each record. */
@@ -57,10 +68,18 @@ static int read_stream(struct recv *rv, uint64_t done,
     int r = stream_in_init(&in, rv->fd);
     rv->total = in.total;
     r = r ? r : stream_read_header(&in, &rv->h);
+    if (r == 0 && rv->checked && in.header_sum != rv->header_sum)
+        r = changed(rv, "header");
     while (r == 0 && (r = stream_read_record(&in, &rec)) == 1) {
         r = apply ? apply(rv, &rec) : 0;
         if (in.seq % 4096 == 0)
             report(rv, in.seq, done + in.pos);
+    }
+    if (r == 0 && rv->checked && in.stream_sum != rv->stream_sum)
+        r = changed(rv, "records");
+    if (r == 0 && !rv->checked) {
+        rv->header_sum = in.header_sum;
+        rv->stream_sum = in.stream_sum;
     }
     if (r == 0) {
         report(rv, in.seq, done + in.pos);
@@ -90,6 +109,60 @@ int ghost_stream_check(int fd, ghost_progress_fn progress, void *arg,
     return r;
 }
 
+static int found(void *arg, const struct walk_item *it)
+{
+    (void)arg, (void)it;
+    return 1;
+}
+
+/* 1 if the head holds any object or map key of the library's caller
+ * (a store `ghostfs mkfs` made holds its root and superblock), 0 if none. */
+static int holds_objects(struct store *s, struct engine_txn *t)
+{
+    struct walk_pos pos = {.table = ENGINE_OBJ};
+    int r = 0;
+    while (r == 0 && !pos.done)
+        r = stream_walk(s, t, &pos, 0, GEN_HEAD, 4096, found, NULL);
+    return r;
+}
+
+struct first_change {
+    uint64_t owner;
+    bool map;
+};
+
+static int note_change(void *arg, const struct walk_item *it)
+{
+    struct first_change *c = arg;
+    c->owner = it->owner;
+    c->map = it->table == ENGINE_MAP;
+    return 1;
+}
+
+/* An incremental turns its base into the snapshot: applied over a head
+ * that is no longer the base, it mixes the two (an OID this store handed
+ * out since can be one the stream brings). So the head must still be what
+ * the base snapshot (of generation base_gen here) sees. Heads are compared,
+ * not the store's generation, which moves with writes that change no head
+ * (a snapshot taken, the crawler's state, pruning). The walk costs in
+ * proportion to the store, as a send does. */
+static int written_since(struct recv *rv, struct engine_txn *t, uint64_t base_gen)
+{
+    struct walk_pos pos = {.table = ENGINE_OBJ};
+    struct first_change c = {0};
+    int r = 0;
+    while (r == 0 && !pos.done)
+        r = stream_walk(rv->s, t, &pos, base_gen, GEN_HEAD, 4096, note_change, &c);
+    if (r <= 0)
+        return r;
+    return ghost_set_error(-ESTALE,
+                           "store %s was written since its snapshot '%s' (generation %llu; "
+                           "the %s of OID %llu differs from it): an incremental stream applies "
+                           "only to a store whose head is still its base",
+                           rv->s->path, rv->h.base, (unsigned long long)base_gen,
+                           c.map ? "maps" : "object", (unsigned long long)c.owner);
+}
+
 /* May this store take the stream? Asked in a view before the batch, and
  * again inside it (t is then the batch's transaction). */
 static int fits(struct recv *rv, struct engine_txn *t)
@@ -116,7 +189,15 @@ static int fits(struct recv *rv, struct engine_txn *t)
                                    "store %s holds snapshots: a full stream is received only "
                                    "into a store that holds none (a new one)",
                                    s->path);
-        return r == -ENOENT ? 0 : r;
+        if (r != -ENOENT)
+            return r;
+        r = holds_objects(s, t);
+        if (r == 1)
+            return ghost_set_error(-ENOTEMPTY,
+                                   "store %s holds objects: a full stream is received only "
+                                   "into a new or empty store",
+                                   s->path);
+        return r;
     }
     r = store_snap_identity(s, t, rv->h.base, &gen, uuid, &og, NULL);
     if (r == -ENOENT)
@@ -129,45 +210,7 @@ static int fits(struct recv *rv, struct engine_txn *t)
                                "snapshot '%s' of store %s is not the base of this stream (it "
                                "was taken in another store or at another generation)",
                                rv->h.base, s->path);
-    return r;
-}
-
-/* A full stream replaces the store's content: note every key there. */
-static int doom(void *arg, const struct walk_item *it)
-{
-    struct recv *rv = arg;
-    unsigned char e[8 + 1 + 1 + 2];
-    put_be64(e, it->owner);
-    e[8] = (unsigned char)it->map;
-    e[9] = it->table == ENGINE_OBJ;
-    e[10] = (unsigned char)(it->klen >> 8), e[11] = (unsigned char)it->klen;
-    for (size_t i = 0; i < sizeof e; i++)
-        if (vec_push(&rv->doomed, e[i]))
-            return ghost_set_error(-ENOMEM, "out of memory");
-    for (size_t i = 0; i < it->klen; i++)
-        if (vec_push(&rv->doomed, it->key[i]))
-            return ghost_set_error(-ENOMEM, "out of memory");
-    return 0;
-}
-
-static int clear_store(struct recv *rv)
-{
-    struct walk_pos pos = {.table = ENGINE_OBJ};
-    int r = 0;
-    vec_clear(&rv->doomed);
-    while (r == 0 && !pos.done)
-        r = stream_walk(rv->s, rv->b.txn, &pos, 0, GEN_HEAD, 1u << 20, doom, rv);
-    for (size_t i = 0; r == 0 && i < rv->doomed.n;) {
-        const unsigned char *e = rv->doomed.v + i;
-        size_t klen = (size_t)e[10] << 8 | e[11];
-        if (e[9])
-            r = store_del_obj(&rv->b, get_be64(e));
-        else
-            r = store_del_map(&rv->b, get_be64(e), e[8], e + 12, klen);
-        i += 12 + klen;
-    }
-    vec_free(&rv->doomed);
-    return r;
+    return r ? r : written_since(rv, t, gen);
 }
 
 static int apply_rec(struct recv *rv, const struct stream_rec *r)
@@ -211,9 +254,7 @@ static int apply_fn(void *ctx)
     int r = store_batch_begin(rv->s, &rv->b);
     if (r)
         return r;
-    r = fits(rv, rv->b.txn);
-    if (r == 0 && !(rv->h.flags & STREAM_INCREMENTAL))
-        r = clear_store(rv);
+    r = fits(rv, rv->b.txn); /* a full stream: into an empty store only */
     r = r ? r : read_stream(rv, rv->total, apply_rec);
     r = r ? r : finish(rv);
     if (r) {
@@ -255,6 +296,7 @@ int ghost_receive(struct ghost *g, int fd, ghost_progress_fn progress, void *arg
     int r = read_stream(&rv, 0, NULL); /* pass 1: check it all, touch nothing */
     if (r)
         return r;
+    rv.checked = true;
     struct engine_txn *view;
     r = store_view_begin(rv.s, &view);
     if (r)

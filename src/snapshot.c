@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 /* A snapshot's name is a directory's name too (the filesystem shows each
@@ -89,6 +90,74 @@ int store_snap_delete(struct store *s, const char *name)
 {
     int r = snap_name_ok(name, false);
     return r ? r : store_small_write(s, snap_delete_fn, (void *)name, true);
+}
+
+/* ---- a new identity (a backup's copy) ---- */
+
+struct renew {
+    VEC(char) names; /* the origin-less snapshots' names, each NUL-ended */
+};
+
+static int renew_fn(struct store *s, struct engine_txn *w, void *arg)
+{
+    struct renew *a = arg;
+    struct engine_cursor *cur;
+    struct engine_val k, v;
+    unsigned char uuid[16], ou[16];
+    uint64_t og;
+    vec_clear(&a->names);
+    int rc = engine_cursor_open(s->eng, w, ENGINE_SNAP, &cur);
+    if (rc)
+        return rc;
+    rc = engine_cursor_seek(cur, ENGINE_FIRST, 0, &k, &v);
+    while (rc == 0) {
+        uint64_t g;
+        int r = snap_decode(s, &k, &v, &g, NULL);
+        if (r) {
+            engine_cursor_close(cur);
+            return r;
+        }
+        if (!snap_origin(&v, ou, &og)) {
+            for (size_t i = 0; i < k.len; i++)
+                if (vec_push(&a->names, ((const char *)k.data)[i]))
+                    rc = -ENOMEM;
+            if (vec_push(&a->names, 0))
+                rc = -ENOMEM;
+            if (rc) {
+                engine_cursor_close(cur);
+                return ghost_set_error(-ENOMEM, "out of memory");
+            }
+        }
+        rc = engine_cursor_next(cur, &k, &v);
+    }
+    engine_cursor_close(cur);
+    if (rc != -ENOENT)
+        return rc;
+    /* Each snapshot taken here keeps this store's identity as its origin. */
+    for (size_t i = 0; i < a->names.n; i += strlen(a->names.v + i) + 1) {
+        const char *name = a->names.v + i;
+        struct engine_val nk = {strlen(name), (void *)name};
+        uint64_t g, created;
+        int r = engine_get(s->eng, w, ENGINE_SNAP, &nk, &v);
+        r = r ? r : snap_decode(s, &nk, &v, &g, &created);
+        r = r ? r : snap_put_origin(s, w, name, g, created, s->uuid, g);
+        if (r)
+            return r;
+    }
+    if (getrandom(uuid, sizeof uuid, 0) != sizeof uuid)
+        return ghost_set_error(-EIO, "%s: no random bytes for the uuid", s->path);
+    int r = put_value(s, w, ENGINE_META, "uuid", 4, NULL, 0, uuid, sizeof uuid);
+    if (r == 0)
+        memcpy(s->uuid, uuid, 16);
+    return r;
+}
+
+int store_new_uuid(struct store *s)
+{
+    struct renew a = {0};
+    int r = store_small_write(s, renew_fn, &a, true);
+    vec_free(&a.names);
+    return r;
 }
 
 struct snap_read {

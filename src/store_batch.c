@@ -19,6 +19,65 @@
 #include <errno.h>
 #include <stdlib.h>
 
+/* ---- the batch's tally deltas, by owner and map ----
+ *
+ * A receive changes the tallies of as many maps as the stream carries: the
+ * deltas are an array (written back in order at commit) indexed by a hash
+ * table (store.tally_index) whose key is a hash of owner and map; the
+ * chain is walked comparing both. The table points into the array, so it
+ * is rebuilt whenever the array moves (it doubles: O(1) per delta in all),
+ * and emptied with it. */
+
+static uint64_t tally_hkey(uint64_t owner, unsigned map)
+{
+    return owner * 257 + map;
+}
+
+static struct tally_delta *tally_find(const struct store *s, uint64_t owner, unsigned map)
+{
+    const struct htab *t = &s->tally_index;
+    if (!t->nb)
+        return NULL;
+    for (struct hnode *n = t->b[htab_slot(t, tally_hkey(owner, map))]; n; n = n->next) {
+        struct tally_delta *d = list_entry(n, struct tally_delta, node);
+        if (d->owner == owner && d->map == map)
+            return d;
+    }
+    return NULL;
+}
+
+/* Empty the array and its index: O(deltas), not O(buckets). */
+static void tallies_clear(struct store *s)
+{
+    struct htab *t = &s->tally_index;
+    for (size_t i = 0; t->nb && i < s->tallies.n; i++)
+        t->b[htab_slot(t, s->tallies.v[i].node.key)] = NULL;
+    t->count = 0;
+    vec_clear(&s->tallies);
+}
+
+/* Index the whole array again, in a table of as many buckets as it has
+ * room for elements. On no memory the index is dropped (empty) and the
+ * batch fails. */
+static int tallies_reindex(struct store *s)
+{
+    struct htab *t = &s->tally_index;
+    size_t nb = 64;
+    while (nb < s->tallies.cap)
+        nb *= 2;
+    if (nb != t->nb) {
+        htab_destroy(t);
+        if (htab_init(t, nb))
+            return ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);
+    } else {
+        memset(t->b, 0, nb * sizeof *t->b);
+        t->count = 0;
+    }
+    for (size_t i = 0; i < s->tallies.n; i++)
+        htab_push(t, &s->tallies.v[i].node);
+    return 0;
+}
+
 int store_batch_begin(struct store *s, struct store_batch *b)
 {
     memset(b, 0, sizeof *b);
@@ -29,7 +88,7 @@ int store_batch_begin(struct store *s, struct store_batch *b)
         return r;
     }
     b->gen = engine_txn_gen(b->txn);
-    vec_clear(&s->tallies);
+    tallies_clear(s);
     /* Batches take turns: they share one buffer. */
     vec_move(&b->changed, &s->changed_spare);
     /* If the last write transaction was our own batch, meta is as we left
@@ -185,11 +244,8 @@ int store_check_obj(struct store_batch *b, uint64_t oid, uint64_t gen, uint64_t 
  * show it yet.) */
 static bool tally_changed(struct store_batch *b, uint64_t owner, unsigned map)
 {
-    const struct store *s = b->s;
-    for (size_t i = 0; i < s->tallies.n; i++)
-        if (s->tallies.v[i].owner == owner && s->tallies.v[i].map == map)
-            return s->tallies.v[i].count || s->tallies.v[i].sum;
-    return false;
+    const struct tally_delta *d = tally_find(b->s, owner, map);
+    return d && (d->count || d->sum);
 }
 
 int store_check_map(struct store_batch *b, uint64_t owner, unsigned map, const void *key,
@@ -258,26 +314,26 @@ static inline bool untallied(const struct store *s, unsigned map)
     return map < 64 && (s->untallied >> map & 1);
 }
 
-/* Note that a write changed the tally of the map whose key is in kbuf. The
- * batch's maps are few and a transaction writes one map's keys together:
- * look from the newest. */
+/* Note that a write changed the tally of the map whose key is in kbuf. */
 static int tally_note(struct store_batch *b, const unsigned char *kbuf, uint64_t count,
                       uint64_t sum)
 {
     struct store *s = b->s;
     uint64_t owner = get_be64(kbuf);
     unsigned map = kbuf[8];
-    for (size_t i = s->tallies.n; i-- > 0;) {
-        struct tally_delta *d = &s->tallies.v[i];
-        if (d->owner == owner && d->map == map) {
-            d->count += count;
-            d->sum += sum;
-            return 0;
-        }
+    struct tally_delta *d = tally_find(s, owner, map);
+    if (d) {
+        d->count += count;
+        d->sum += sum;
+        return 0;
     }
-    struct tally_delta d = {owner, map, count, sum};
-    if (vec_push(&s->tallies, d))
+    const struct tally_delta *was = s->tallies.v;
+    struct tally_delta nd = {.node.key = tally_hkey(owner, map), owner, map, count, sum};
+    if (vec_push(&s->tallies, nd))
         return ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);
+    if (s->tallies.v != was || !s->tally_index.nb)
+        return tallies_reindex(s);
+    htab_push(&s->tally_index, &s->tallies.v[s->tallies.n - 1].node);
     return 0;
 }
 
@@ -503,7 +559,7 @@ static int write_tallies(struct store_batch *b)
         if (r)
             return r;
     }
-    vec_clear(&s->tallies);
+    tallies_clear(s);
     return 0;
 }
 

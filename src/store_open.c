@@ -225,6 +225,7 @@ void store_close(struct store *s)
     s->eng = NULL;
     vec_free(&s->changed_spare);
     vec_free(&s->tallies);
+    htab_destroy(&s->tally_index);
     free(s->path);
     s->path = NULL;
 }

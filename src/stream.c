@@ -5,10 +5,11 @@
  * the store: send.c decides what to write, receive.c what to do with it.
  *
  * The reader trusts no length before the bytes that follow it are known to
- * exist: a record's lengths are bounded by what is left of the file (its
- * size is known: the stream is a file, spooled if it came through a pipe),
- * so a damaged length reads as a truncated stream, not as a huge
- * allocation.
+ * exist: a record's lengths are bounded by the format's limits (a key of
+ * GHOST_KEY_MAX bytes, a value of STREAM_VALUE_MAX) and by what is left of
+ * the file (its size is known: the stream is a file, spooled if it came
+ * through a pipe), so a damaged length reads as a damaged or truncated
+ * stream, not as a huge allocation.
  */
 #include "stream.h"
 
@@ -127,8 +128,11 @@ int stream_put_header(struct stream_out *o, const struct stream_header *h)
 int stream_put_record(struct stream_out *o, const struct stream_rec *r)
 {
     size_t n = REC_HDR + r->klen + r->vlen;
-    if (r->klen > GHOST_KEY_MAX || r->vlen > UINT32_MAX)
-        return ghost_set_error(-EFBIG, "a value of %zu bytes is too large for a stream", r->vlen);
+    if (r->klen > GHOST_KEY_MAX || r->vlen > STREAM_VALUE_MAX)
+        return ghost_set_error(-EFBIG,
+                               "OID %llu: a value of %zu bytes is larger than a stream carries "
+                               "(%zu)",
+                               (unsigned long long)r->owner, r->vlen, STREAM_VALUE_MAX);
     unsigned char *p = out_room(o, n + 8);
     if (!p)
         return ghost_set_error(-ENOMEM, "out of memory");
@@ -292,6 +296,7 @@ int stream_read_header(struct stream_in *in, struct stream_header *h)
     size_t n = HDR_FIXED + nl + bl;
     if (rd64(p + n) != XXH3_64bits(p, n))
         return ghost_set_error(-EBADMSG, "the stream's header fails its checksum");
+    in->header_sum = rd64(p + n);
     XXH3_64bits_update(in->sum, p, n + 8);
     h->flags = rd32(p + 12);
     memcpy(h->store_uuid, p + 16, 16);
@@ -346,6 +351,7 @@ static int read_trailer(struct stream_in *in, unsigned char *p)
         return ghost_set_error(-EBADMSG, "the stream's trailer fails its checksum");
     in->records = rd64(p + 1);
     in->bytes = rd64(p + 9);
+    in->stream_sum = rd64(p + 17);
     uint64_t before = in->pos - TRAILER_LEN;
     if (in->records != in->seq || in->bytes != before)
         return ghost_set_error(-EBADMSG,
@@ -372,7 +378,15 @@ int stream_read_record(struct stream_in *in, struct stream_rec *r)
     if (p[0] == REC_END)
         return read_trailer(in, p);
     size_t klen = (size_t)p[11] << 8 | p[12], vlen = rd32(p + 13);
-    /* Bounded by the file before anything is allocated for them. */
+    /* Bounded by the format and by the file before anything is allocated
+     * for them. */
+    if (klen > GHOST_KEY_MAX || vlen > STREAM_VALUE_MAX)
+        return ghost_set_error(-EBADMSG,
+                               "record %llu of the stream (at byte %llu) has a length past the "
+                               "format's limits (key %zu of at most %d, value %zu of at most %zu)",
+                               (unsigned long long)in->seq + 1,
+                               (unsigned long long)(in->pos - REC_HDR), klen, GHOST_KEY_MAX, vlen,
+                               STREAM_VALUE_MAX);
     if (klen + vlen + 8 > in->total - in->pos)
         return truncated(in, "a record");
     size_t n = REC_HDR + klen + vlen;

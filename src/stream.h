@@ -31,6 +31,11 @@
 #define STREAM_MAGIC "GHSTSEND"
 #define STREAM_VERSION 1
 #define STREAM_INCREMENTAL 0x1 /* header flags */
+/* The largest value a record may carry: the format's limit, so that one
+ * damaged length cannot make a reader allocate gigabytes. The filesystem's
+ * largest values are blocks of at most 1 MiB; a library value past this
+ * cannot be sent (-EFBIG). */
+#define STREAM_VALUE_MAX ((size_t)64 << 20)
 
 enum stream_kind {
     REC_OBJ_PUT = 1,
@@ -96,6 +101,8 @@ struct stream_in {
     XXH3_state_t *sum;
     uint64_t seq;            /* records read */
     uint64_t records, bytes; /* as the trailer says, once read */
+    uint64_t header_sum;     /* the header's checksum, once read */
+    uint64_t stream_sum;     /* the trailer's stream checksum, once read */
 };
 /* Start reading the stream at fd's offset 0; its size from fstat. */
 int stream_in_init(struct stream_in *in, int fd);

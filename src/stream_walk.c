@@ -42,6 +42,7 @@ struct walk {
     unsigned budget;
     walk_fn fn;
     void *arg;
+    int stop;                  /* fn's positive return: the slice ends after this key */
     struct engine_cursor *cur; /* open only if damage cut the walk short */
 };
 
@@ -141,6 +142,13 @@ static int walk_table(struct walk *w)
         w->budget--;
         r = read_key(w, &k, &v, &rc, part, plen, &at_to, &at_from);
         r = r ? r : visit(w, part, plen, &at_to, &at_from);
+        if (r > 0) {
+            /* Stop after this key: the budget's path above saves the next
+             * key as the place to resume, as at the end of any slice. */
+            w->stop = r;
+            w->budget = 0;
+            r = 0;
+        }
         if (r)
             break;
     }
@@ -173,9 +181,9 @@ int stream_walk(struct store *s, struct engine_txn *t, struct walk_pos *pos, uin
 {
     assert(pos->table == ENGINE_OBJ || pos->table == ENGINE_MAP);
     assert(from < to);
-    struct walk w = {s, t, pos, from, to, max_keys ? max_keys : 1, fn, arg, NULL};
+    struct walk w = {s, t, pos, from, to, max_keys ? max_keys : 1, fn, arg, 0, NULL};
     int r = store_guarded(s, walk_fn_guarded, &w, "walking the store");
     if (w.cur)
         engine_cursor_close(w.cur);
-    return r;
+    return r ? r : w.stop;
 }

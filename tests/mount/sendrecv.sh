@@ -178,6 +178,9 @@ g snapshot create "$T/other" mine >/dev/null
 refused "a full stream into a store with snapshots" "$T/other" g receive "$T/other" <"$T/s1.stream"
 check "... says so" grep -q "holds snapshots" "$T/err"
 g snapshot delete "$T/other" mine >/dev/null
+refused "a full stream into a made store without snapshots" "$T/other" \
+    g receive "$T/other" <"$T/s1.stream"
+check "... says it holds objects" grep -q "holds objects" "$T/err"
 refused "an incremental whose base is missing" "$T/other" g receive "$T/other" <"$T/s5.stream"
 check "... which names the base" grep -q "s4" "$T/err"
 rc=0
@@ -199,6 +202,29 @@ refused "receive of a file that is not a stream" "$R" g receive "$R" <"$T/text"
 
 # And the good one still goes in after all that.
 check "the real s5 is received" g receive "$R" <"$T/s5.stream"
+
+# A mount that writes nothing leaves the received store able to take the
+# next incremental; a file written through one does not.
+g snapshot create "$S" s6 >/dev/null
+g send "$S" s6 --from s5 >"$T/s6.stream"
+g snapshot create "$S" s7 >/dev/null
+g send "$S" s7 --from s6 >"$T/s7.stream"
+if mount_fs "$R" "$M2"; then
+    ls -lR "$M2" >/dev/null
+    umount_fs "$M2"
+    check "an incremental after a mount that wrote nothing" g receive "$R" <"$T/s6.stream"
+else
+    fail "mount the received store read-write"
+fi
+if mount_fs "$R" "$M2"; then
+    echo local >"$M2/data/written-here"
+    umount_fs "$M2"
+    refused "an incremental over a store written since its base" "$R" \
+        g receive "$R" <"$T/s7.stream"
+    check "... says it was written since s6" grep -q "written since its snapshot 's6'" "$T/err"
+else
+    fail "mount the received store read-write"
+fi
 
 umount_fs "$M"
 finish

@@ -6,21 +6,26 @@
  * there and in a third store it is sent on to. Bad input is refused with
  * the store left byte for byte as it was: a stream cut at any length, one
  * byte changed anywhere, a stream whose base is missing or of another
- * store, a full stream into a store with snapshots, a name already taken,
- * a pipe. A sender refuses a snapshot that does not exist and a base that
- * is not older.
+ * store, a full stream into a store with snapshots or objects, a name
+ * already taken, a pipe, an incremental over a store written since its
+ * base, a stream file replaced between the check and the reading, a
+ * length past the format's limits. A sender refuses a snapshot that
+ * does not exist and a base that is not older.
  *
  * Every test runs in its own process (CK_FORK) on stores inside
  * test_dir().
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -447,6 +452,201 @@ START_TEST(base_missing_or_foreign)
 }
 END_TEST
 
+static int wipe_fn(struct ghost_txn *t, void *arg)
+{
+    (void)arg;
+    for (uint64_t oid = 1; oid < OIDS; oid++) {
+        int r = ghost_obj_del(t, oid);
+        for (uint8_t m = 0; m < 4; m++)
+            for (int k = 0; k < 6 && (r == 0 || r == -ENOENT); k++) {
+                char key[16];
+                snprintf(key, sizeof key, "k%d", k);
+                r = ghost_map_del(t, oid, m, key, strlen(key));
+            }
+        if (r && r != -ENOENT)
+            return r;
+    }
+    return 0;
+}
+
+/* A store without snapshots but with objects is not wiped by a full
+ * stream: it is refused, and the store left as it was. Once every object
+ * is deleted, the store is empty and takes it. */
+START_TEST(full_into_store_with_objects)
+{
+    struct bad b;
+    bad_setup(&b);
+    change(b.dst, 5);
+    refused(&b, "full", -ENOTEMPTY, "full stream into a store with objects");
+    ck_assert_msg(strstr(ghost_errmsg(), "holds objects"), "%s", ghost_errmsg());
+    OK(ghost_run(b.dst, wipe_fn, NULL));
+    OK(receive_from(b.dst, "full"));
+    assert_same(b.src, "s1", b.dst, "s1");
+    assert_same(b.src, "s1", b.dst, NULL);
+    ghost_close(b.dst);
+    ghost_close(b.src);
+}
+END_TEST
+
+/* An incremental over a store written since its base would mix the two:
+ * refused, the store left as it was. A snapshot taken there changes no
+ * head and does not count. */
+START_TEST(incremental_over_a_written_store)
+{
+    struct bad b;
+    bad_setup(&b);
+    OK(receive_from(b.dst, "full"));
+    OK(ghost_snapshot_create(b.dst, "mine")); /* no head changes */
+    change(b.dst, 7);
+    refused(&b, "incr", -ESTALE, "incremental over a store written since its base");
+    ck_assert_msg(strstr(ghost_errmsg(), "written since its snapshot 's1'"), "%s", ghost_errmsg());
+    assert_same(b.src, "s1", b.dst, "s1");
+    ghost_close(b.dst);
+
+    /* Without the write, the same steps take it. */
+    b.dst = new_store("dst2");
+    OK(receive_from(b.dst, "full"));
+    OK(ghost_snapshot_create(b.dst, "mine"));
+    OK(receive_from(b.dst, "incr"));
+    assert_same(b.src, "s2", b.dst, "s2");
+    assert_same(b.src, "s2", b.dst, NULL);
+    ghost_close(b.dst);
+    ghost_close(b.src);
+}
+END_TEST
+
+/* Between the check and the reading into the store, the file is replaced
+ * by another valid stream (from the progress report at the end of the
+ * check): what goes in must be what was checked. */
+struct swap {
+    const char *with;
+    bool done;
+};
+
+static void swap_at_check_end(void *arg, const struct ghost_progress *p)
+{
+    struct swap *sw = arg;
+    if (sw->done || p->bytes * 2 != p->total_bytes)
+        return;
+    sw->done = true;
+    copy_stream(sw->with, "swapped", (size_t)-1, -1);
+}
+
+static uint64_t be_get(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void be_put(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+/* A copy of stream `from` in `to` with one byte of the first record that
+ * has a value changed, and every checksum made right again: a valid
+ * stream with the same header and other records. */
+static void forge_record(const char *from, const char *to)
+{
+    size_t n = file_size(from);
+    unsigned char *b = malloc(n);
+    int fd = file_for(from, false);
+    ck_assert_int_eq(read(fd, b, n), (ssize_t)n);
+    close(fd);
+    size_t at = 116 + be_get(b + 112, 2) + be_get(b + 114, 2) + 8, trailer = n - 33;
+    uint64_t seq = 1;
+    for (; at < trailer; seq++) {
+        size_t klen = be_get(b + at + 11, 2), vlen = be_get(b + at + 13, 4);
+        size_t len = 17 + klen + vlen;
+        if (vlen) {
+            b[at + len - 1] ^= 0x01;
+            be_put(b + at + len, XXH3_64bits_withSeed(b + at, len, seq));
+            break;
+        }
+        at += len + 8;
+    }
+    ck_assert_msg(at < trailer, "no record with a value");
+    be_put(b + trailer + 17, XXH3_64bits(b, trailer));
+    be_put(b + trailer + 25, XXH3_64bits_withSeed(b + trailer, 25, be_get(b + trailer + 1, 8) + 1));
+    fd = file_for(to, true);
+    ck_assert_int_eq(write(fd, b, n), (ssize_t)n);
+    close(fd);
+    free(b);
+}
+
+START_TEST(stream_replaced_between_passes)
+{
+    struct bad b;
+    bad_setup(&b);
+    send_to(b.src, "s2", NULL, "full2"); /* another header */
+    forge_record("full", "forged");      /* the same header, other records */
+    int fd = file_for("forged", false);
+    OK(ghost_stream_check(fd, NULL, NULL, NULL));
+    close(fd);
+    const char *with[2] = {"full2", "forged"}, *what[2] = {"header", "records"};
+    for (int i = 0; i < 2; i++) {
+        copy_stream("full", "swapped", (size_t)-1, -1);
+        struct swap sw = {with[i], false};
+        uint64_t before = file_hash(b.dst_path);
+        fd = file_for("swapped", false);
+        int r = ghost_receive(b.dst, fd, swap_at_check_end, &sw, NULL);
+        close(fd);
+        ck_assert(sw.done);
+        ck_assert_msg(r == -ESTALE, "%s swapped: receive = %d (%s); %s", what[i], r, test_ename(r),
+                      ghost_errmsg());
+        ck_assert_msg(strstr(ghost_errmsg(), what[i]), "%s", ghost_errmsg());
+        ck_assert_msg(file_hash(b.dst_path) == before, "%s swapped: the store changed", what[i]);
+    }
+    OK(receive_from(b.dst, "full"));
+    ghost_close(b.dst);
+    ghost_close(b.src);
+}
+END_TEST
+
+/* A damaged length in a large file: refused as past the format's limits
+ * before anything is allocated for it (the file is sparse: its size
+ * would let a reader that trusted the length read 200 MiB). */
+START_TEST(forged_length)
+{
+    struct ghost *src = new_store("src");
+    change(src, 0);
+    OK(ghost_snapshot_create(src, "s1"));
+    send_to(src, "s1", NULL, "full");
+    size_t n = file_size("full");
+    unsigned char hdr[116];
+    int fd = file_for("full", false);
+    ck_assert_int_eq(read(fd, hdr, sizeof hdr), (ssize_t)sizeof hdr);
+    close(fd);
+    size_t rec = 116 + be_get(hdr + 112, 2) + be_get(hdr + 114, 2) + 8;
+    struct {
+        size_t at, len;
+        uint64_t val;
+        const char *what;
+    } forge[2] = {{rec + 13, 4, 200u << 20, "value 209715200"}, {rec + 11, 2, 60000, "key 60000"}};
+    for (int i = 0; i < 2; i++) {
+        copy_stream("full", "forged", n, -1);
+        fd = open(test_path("forged"), O_RDWR);
+        ck_assert_int_ge(fd, 0);
+        unsigned char b[4];
+        for (size_t j = 0; j < forge[i].len; j++)
+            b[j] = (unsigned char)(forge[i].val >> (8 * (forge[i].len - 1 - j)));
+        ck_assert_int_eq(pwrite(fd, b, forge[i].len, (off_t)forge[i].at), (ssize_t)forge[i].len);
+        ck_assert_int_eq(ftruncate(fd, (off_t)300 << 20), 0);
+        uint64_t rss = test_peak_rss();
+        int r = ghost_stream_check(fd, NULL, NULL, NULL);
+        close(fd);
+        ck_assert_msg(r == -EBADMSG, "%s: %d (%s) %s", forge[i].what, r, test_ename(r),
+                      ghost_errmsg());
+        ck_assert_msg(strstr(ghost_errmsg(), forge[i].what), "%s", ghost_errmsg());
+        ck_assert_uint_lt(test_peak_rss(), rss + (32u << 20));
+    }
+    ghost_close(src);
+}
+END_TEST
+
 START_TEST(name_taken_and_pipes)
 {
     struct bad b;
@@ -484,8 +684,9 @@ START_TEST(sender_refuses)
 END_TEST
 
 /* A backup is the store, snapshots and all, compacted; it keeps the
- * generations, so that it writes on as the store would; it takes the
- * store's incrementals; and it never overwrites. */
+ * generations, so that it writes on as the store would; it has a uuid of
+ * its own, yet takes the store's incrementals (its snapshots keep their
+ * origin); and it never overwrites. */
 START_TEST(backup_is_the_store)
 {
     struct ghost *src = new_store("src");
@@ -508,6 +709,16 @@ START_TEST(backup_is_the_store)
     ck_assert_uint_ge(st.generation, info.generation);
     assert_same(src, NULL, c, NULL);
     assert_same(src, "s1", c, "s1");
+    /* The copy has a uuid of its own: snapshots taken later in it and in
+     * the store cannot share an origin. */
+    struct ghost_stream_info a, b;
+    int fd = file_for("s1-src", true);
+    OK(ghost_send(src, "s1", NULL, fd, NULL, NULL, &a));
+    close(fd);
+    fd = file_for("s1-copy", true);
+    OK(ghost_send(c, "s1", NULL, fd, NULL, NULL, &b));
+    close(fd);
+    ck_assert_msg(memcmp(a.store_uuid, b.store_uuid, 16), "the copy has the store's uuid");
     /* Writes to the copy are newer than what it holds: the snapshot still
      * reads as it was. */
     change(c, 3);
@@ -530,6 +741,136 @@ START_TEST(backup_is_the_store)
 }
 END_TEST
 
+/* ---- a slice past its buffer ---- */
+
+#define BIG_OBJS 100
+#define BIG_LEN (64 * 1024)
+
+static int big_fn(struct ghost_txn *t, void *arg)
+{
+    (void)arg;
+    static unsigned char buf[BIG_LEN];
+    for (uint64_t oid = 1; oid <= BIG_OBJS; oid++) {
+        memset(buf, (int)(oid & 0xff), sizeof buf);
+        buf[0] = (unsigned char)(oid >> 8);
+        int r = ghost_obj_put(t, oid, 1, buf, sizeof buf);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* 6.5 MB in fewer keys than a slice takes: the slice ends when its buffer
+ * fills (4 MiB), and the next one goes on after the last key sent, not
+ * from where the slice began (which never ended). The file size limit
+ * turns a stream that does not end into a failed write. */
+START_TEST(slice_past_its_buffer)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {64 << 20, 64 << 20};
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    struct ghost *src = new_store("src");
+    OK(ghost_run(src, big_fn, NULL));
+    OK(ghost_snapshot_create(src, "big"));
+    send_to(src, "big", NULL, "full");
+    size_t n = file_size("full");
+    ck_assert_uint_gt(n, (size_t)BIG_OBJS * BIG_LEN);
+    ck_assert_uint_lt(n, (size_t)BIG_OBJS * BIG_LEN + 65536);
+    int fd = file_for("full", false);
+    struct ghost_stream_info info;
+    OK(ghost_stream_check(fd, NULL, NULL, &info));
+    close(fd);
+    ck_assert_uint_eq(info.records, BIG_OBJS);
+
+    struct ghost *dst = new_store("dst");
+    OK(receive_from(dst, "full"));
+    struct ghost_txn *a, *b;
+    OK(ghost_txn_begin_snapshot(src, "big", &a));
+    OK(ghost_txn_begin(dst, &b));
+    for (uint64_t oid = 1; oid <= BIG_OBJS; oid++) {
+        uint8_t ta, tb;
+        const void *da, *db;
+        size_t la, lb;
+        OK(ghost_obj_get(a, oid, &ta, &da, &la));
+        OK(ghost_obj_get(b, oid, &tb, &db, &lb));
+        ck_assert_uint_eq(la, BIG_LEN);
+        ck_assert_uint_eq(lb, la);
+        ck_assert_uint_eq(tb, ta);
+        ck_assert_msg(!memcmp(da, db, la), "object %" PRIu64 " differs", oid);
+    }
+    ghost_txn_abort(a);
+    ghost_txn_abort(b);
+    ghost_close(dst);
+    ghost_close(src);
+}
+END_TEST
+
+/* How many files of test_dir() begin with prefix. */
+static int files_named(const char *prefix)
+{
+    DIR *d = opendir(test_dir());
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += !strncmp(e->d_name, prefix, strlen(prefix));
+    closedir(d);
+    return n;
+}
+
+struct during_check {
+    const char *dest;
+    bool seen, dest_there, make_dest;
+};
+
+/* Called while the copy is checked: is dest there yet? Then perhaps make
+ * a file there, as another program might. */
+static void backup_progress(void *arg, const struct ghost_progress *p)
+{
+    (void)p;
+    struct during_check *d = arg;
+    struct stat st;
+    d->seen = true;
+    d->dest_there |= stat(d->dest, &st) == 0;
+    if (d->make_dest && !d->dest_there) {
+        int fd = open(d->dest, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "mine", 4), 4);
+        close(fd);
+    }
+}
+
+/* A backup appears at dest only once checked, under a temporary name
+ * before; it never replaces a file that appeared at dest meanwhile; and
+ * it leaves no temporary behind, whether it worked or failed. */
+START_TEST(backup_appears_when_checked)
+{
+    struct ghost *src = new_store("src");
+    change(src, 0);
+    char dest[4096];
+    snprintf(dest, sizeof dest, "%s", test_path("bk"));
+    struct during_check d = {dest, false, false, false};
+    OK(ghost_backup(src, dest, backup_progress, &d, NULL));
+    ck_assert(d.seen);
+    ck_assert_msg(!d.dest_there, "the backup was at its name before it was checked");
+    ck_assert_int_eq(files_named("bk.tmp-"), 0);
+    ck_assert_int_eq(files_named("bk-lock"), 0);
+    struct ghost *c = open_store(dest);
+    assert_same(src, NULL, c, NULL);
+    ghost_close(c);
+
+    EXPECT(ghost_backup(src, dest, NULL, NULL, NULL), -EEXIST);
+    ck_assert_int_eq(files_named("bk.tmp-"), 0);
+
+    snprintf(dest, sizeof dest, "%s", test_path("bk2"));
+    d = (struct during_check){dest, false, false, true};
+    EXPECT(ghost_backup(src, dest, backup_progress, &d, NULL), -EEXIST);
+    ck_assert_int_eq(file_size("bk2"), 4); /* the file made meanwhile, kept */
+    ck_assert_int_eq(files_named("bk2.tmp-"), 0);
+    ghost_close(src);
+}
+END_TEST
+
 static Suite *stream_suite(void)
 {
     Suite *s = suite_create("stream");
@@ -543,6 +884,12 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, name_taken_and_pipes);
     tcase_add_test(tc, sender_refuses);
     tcase_add_test(tc, backup_is_the_store);
+    tcase_add_test(tc, slice_past_its_buffer);
+    tcase_add_test(tc, full_into_store_with_objects);
+    tcase_add_test(tc, incremental_over_a_written_store);
+    tcase_add_test(tc, stream_replaced_between_passes);
+    tcase_add_test(tc, forged_length);
+    tcase_add_test(tc, backup_appears_when_checked);
     suite_add_tcase(s, tc);
     return s;
 }
