@@ -475,8 +475,8 @@ int mount_option(struct mount_args *m, char *o)
             return fail("bad value in option '%s': a percentage of one core, 0 to 100", o);
         m->given |= GIVEN_CRAWL_CPU;
     } else if (val && !strncmp(o, "crawl_slice=", 12)) {
-        if (parse_number(val + 1, 10, 1000000, &m->fo.crawl.slice_records))
-            return fail("bad value in option '%s': records from 10 to 1000000", o);
+        if (parse_number(val + 1, 10, 100000, &m->fo.crawl.slice_records))
+            return fail("bad value in option '%s': records from 10 to 100000", o);
         m->given |= GIVEN_CRAWL_SLICE;
     } else if (val && !strncmp(o, "crawl_cycle=", 12)) {
         if (parse_duration(val + 1, &m->fo.crawl.cycle_seconds))

@@ -110,7 +110,10 @@ struct fs {
      * is left half way to the buffers (remount.c). */
     pthread_rwlock_t ro_lock;
     atomic_bool readonly;
-    bool defer; /* big unlinked files are left to the crawler (orphan.c) */
+    atomic_bool defer; /* big unlinked files are left to the crawler (orphan.c) */
+#define DEFER_FAILED_MAX 16
+    uint64_t defer_failed[DEFER_FAILED_MAX]; /* deferred deletes that failed here */
+    unsigned defer_failed_next;              /* (the crawler thread's own) */
 };
 
 /* mount.c: the crawler's work (ghost_crawl_options.work), arg the fs: the

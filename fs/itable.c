@@ -90,7 +90,7 @@ void inode_put(struct fs *fs, struct inode *in)
         free_locked(fs, in);
     pthread_mutex_unlock(&fs->itab_lock);
     if (reclaim) {
-        inode_reclaim(fs, ino);
+        inode_release(fs, ino);
         pthread_mutex_lock(&fs->itab_lock);
         in = inode_find_locked(fs, ino);
         if (in && unused(in))

@@ -131,7 +131,7 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
         co.work = fs_crawl_work;
         co.work_arg = fs;
         e = fs_errno(ghost_crawl_start(fs->g, &co, NULL));
-        fs->defer = e == 0;
+        atomic_store(&fs->defer, e == 0 && co.cpu_permille > 0);
     }
     if (e) {
         fs_close(fs);

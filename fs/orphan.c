@@ -9,11 +9,13 @@
  * crash deletes orphans whose process is gone. This file owns that map's
  * layout.
  *
- * A big file unlinked while nobody uses it is not deleted by the unlink: it
- * is recorded with the owner ORPHAN_DEFERRED and the unlink returns at once;
- * the crawler deletes it a slice at a time, at its share of a core
- * (fs_reclaim_deferred, the crawler's work). Until then its blocks count as
- * used, in statfs as in the store, and `ghostfs status` shows the backlog. A big inode is deleted
+ * A big file whose last link went is not deleted when this process lets go
+ * of it (inode_release: at the unlink, or at the kernel's last forget): its
+ * orphan entry is given the owner ORPHAN_DEFERRED and the call returns at
+ * once; the crawler deletes it a slice at a time, at its share of a core
+ * (fs_reclaim_deferred, the crawler's work), and never while this process
+ * holds the inode again. Until then its blocks count as used, in statfs as
+ * in the store, and `ghostfs status` shows the backlog. A big inode is deleted
  * in slices, one transaction each, and the last one deletes the record and the orphan entry - after
  * checking that the inode is still unlinked (nothing reachable is ever reclaimed).
  *
@@ -22,6 +24,7 @@
 #include "orphan.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +144,43 @@ int inode_reclaim(struct fs *fs, uint64_t ino)
     return e;
 }
 
+/* A file of more blocks than this (by its size) is a deferred delete. */
+#define DEFER_BLOCKS 1024
+
+struct defer_ctx {
+    struct fs *fs;
+    uint64_t ino;
+    bool deferred;
+};
+
+static int defer_fn(struct ghost_txn *t, void *arg)
+{
+    struct defer_ctx *c = arg;
+    struct rec r;
+    c->deferred = false;
+    int e = rec_get(t, c->ino, &r);
+    if (e || r.nlink > 0 || r.size / c->fs->bs <= DEFER_BLOCKS)
+        return e == -ENOENT ? 0 : e;
+    e = orphan_defer(t, c->ino);
+    c->deferred = e == 0;
+    return e;
+}
+
+int inode_release(struct fs *fs, uint64_t ino)
+{
+    if (atomic_load(&fs->defer)) {
+        struct defer_ctx c = {fs, ino, false};
+        int e = fs_run(fs, defer_fn, &c);
+        if (e)
+            return e;
+        if (c.deferred) {
+            ghost_crawl_wake(fs->g);
+            return 0;
+        }
+    }
+    return inode_reclaim(fs, ino);
+}
+
 int orphan_defer(struct ghost_txn *t, uint64_t ino)
 {
     unsigned char k[8];
@@ -155,11 +195,24 @@ static bool is_deferred(const void *owner, size_t len)
 }
 
 struct deferred_scan {
-    uint64_t first; /* the first deferred inode, 0 if none */
+    struct fs *fs;
+    uint64_t first; /* the first deferred inode to take, 0 if none */
     uint64_t count;
     VEC(uint64_t) inos; /* all of them, if wanted */
     bool all;
 };
+
+/* Is ino one to leave alone for now: held here again (a handle's lookup),
+ * or one whose reclaim failed (damage) in this process? */
+static bool defer_skip(struct fs *fs, uint64_t ino)
+{
+    if (fs_is_known(fs, ino))
+        return true;
+    for (int i = 0; i < DEFER_FAILED_MAX; i++)
+        if (fs->defer_failed[i] == ino)
+            return true;
+    return false;
+}
 
 static int deferred_visit(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
@@ -167,18 +220,20 @@ static int deferred_visit(void *arg, const void *key, size_t klen, const void *v
     if (klen != 8 || !is_deferred(val, vlen))
         return 0;
     uint64_t ino = get_be64(key);
-    if (!s->first)
+    if (!s->first && (s->all || !defer_skip(s->fs, ino)))
         s->first = ino;
     s->count++;
     if (s->all && vec_push(&s->inos, ino))
         return -ENOMEM;
-    return s->all ? 0 : 1; /* the first is enough */
+    return s->all || !s->first ? 0 : 1; /* the first to take is enough */
 }
 
 int fs_reclaim_deferred(struct fs *fs, unsigned max_keys)
 {
     struct ghost_txn *t;
-    struct deferred_scan s = {0};
+    struct deferred_scan s = {.fs = fs};
+    if (fs_readonly(fs))
+        return 0; /* remounted read-only: they wait */
     int e = ghost_txn_begin(fs->g, &t);
     if (e)
         return e;
@@ -188,10 +243,22 @@ int fs_reclaim_deferred(struct fs *fs, unsigned max_keys)
         return e;
     if (!s.first)
         return 0;
-    /* One slice of one inode; the next call goes on (with it or the next). */
-    struct reclaim_ctx c = {.fs = fs, .ino = s.first, .slice = max_keys ? max_keys : 1};
-    e = fs_run(fs, reclaim_fn, &c);
-    return e < 0 ? e : 1;
+    /* One slice of one inode; the next call goes on (with it or the next).
+     * Under ro_lock, so that a remount to read-only finds it done. */
+    size_t slice = max_keys && max_keys < RECLAIM_SLICE ? max_keys : RECLAIM_SLICE;
+    struct reclaim_ctx c = {.fs = fs, .ino = s.first, .slice = slice};
+    pthread_rwlock_rdlock(&fs->ro_lock);
+    e = fs_readonly(fs) ? 0 : fs_run(fs, reclaim_fn, &c);
+    pthread_rwlock_unlock(&fs->ro_lock);
+    if (e < 0) {
+        /* Not again in this process: the others go on (the crawler's scrub
+         * reports damage; the next mount tries it again). */
+        fs->defer_failed[fs->defer_failed_next++ % DEFER_FAILED_MAX] = s.first;
+        ghost_log_warning("deferred delete of inode %" PRIu64 " failed: %s; left for now", s.first,
+                          ghost_errmsg());
+        return 1;
+    }
+    return 1;
 }
 
 int fs_deferred_backlog(struct fs *fs, uint64_t *files, uint64_t *bytes)

@@ -16,6 +16,9 @@ bool owner_alive(const char *owner, size_t len, const char *me);
 int orphan_put(struct ghost_txn *t, struct fs *fs, uint64_t ino);
 /* Delete an unlinked inode and everything it owns, unless still in use. */
 int inode_reclaim(struct fs *fs, uint64_t ino);
+/* The same, for an inode nobody here holds any more: a big one is left to
+ * the crawler (a deferred delete) while it runs, the others reclaimed now. */
+int inode_release(struct fs *fs, uint64_t ino);
 /* Delete the keys of ino's maps in t, at most max of them. Returns 1 when
  * none are left, 0 when more are, or a negative errno. With whole, deletes
  * nothing unless they all fit. */

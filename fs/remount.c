@@ -73,7 +73,10 @@ int fs_set_crawl(struct fs *fs, const struct ghost_crawl_options *o)
     struct ghost_crawl_options co = *o;
     co.work = o->work ? o->work : fs_crawl_work;
     co.work_arg = fs;
-    return fs_errno(ghost_crawl_set(fs->g, &co));
+    int e = fs_errno(ghost_crawl_set(fs->g, &co));
+    if (!e) /* paused, the crawler would leave big deletes waiting: none is deferred */
+        atomic_store(&fs->defer, co.cpu_permille > 0);
+    return e;
 }
 
 void fs_set_write_buffer(struct fs *fs, size_t bytes)

@@ -50,16 +50,11 @@ struct rm_ctx {
     bool gone;      /* its last link went */
     bool deleted;   /* ... and it was deleted in the same transaction */
     bool moved;     /* the name now leads elsewhere: look again */
-    bool deferred;  /* ... and it was left to the crawler to delete */
 };
 
 /* A file unlinked while nobody here has it open, small enough to go in one
  * transaction: delete it with its name (one commit per unlink, not two). */
 #define DELETE_NOW_BLOCKS 16
-/* A bigger one is deleted after the unlink, in slices; one bigger than this
- * (in blocks of its size) is left to the crawler, so that unlinking it
- * returns at once (orphan.c). */
-#define DEFER_BLOCKS 1024
 
 /* Delete ino (maps and object) in t; 1 if it has too many keys, and then
  * nothing is deleted: the orphan path reclaims it in slices. */
@@ -81,7 +76,7 @@ static int rm_fn(struct ghost_txn *t, void *arg)
     e = e ? e : dirent_get(t, c->parent, c->name, c->len, &child, NULL);
     if (e)
         return e;
-    c->gone = c->deleted = c->moved = c->deferred = false;
+    c->gone = c->deleted = c->moved = false;
     if (child != c->child) { /* renamed over since we looked: start again */
         c->child = child;
         c->moved = true;
@@ -110,13 +105,8 @@ static int rm_fn(struct ghost_txn *t, void *arg)
         if (e == 1)
             e = 0;
     }
-    if (!e && c->gone && !c->deleted && !c->busy && !c->dir && c->fs->defer &&
-        cr.size / c->fs->bs > DEFER_BLOCKS) {
-        e = orphan_defer(t, child);
-        c->deferred = e == 0;
-    } else if (!e && c->gone && !c->deleted) {
+    if (!e && c->gone && !c->deleted)
         e = orphan_put(t, c->fs, child);
-    }
     pr.mtime = pr.ctime = now;
     return e ? e : rec_put(t, c->parent, &pr);
 }
@@ -127,7 +117,7 @@ void remove_unlinked(struct fs *fs, uint64_t ino)
 {
     struct inode *in = inode_get(fs, ino);
     if (!in) {
-        inode_reclaim(fs, ino);
+        inode_release(fs, ino);
         return;
     }
     pthread_mutex_lock(&fs->itab_lock);
@@ -175,9 +165,7 @@ static int remove_name(struct fs *fs, uint64_t parent, const char *name, bool di
         return fs_errno(e);
     if (c.moved)
         return -EAGAIN;
-    if (c.deferred)
-        ghost_crawl_wake(fs->g);
-    else if (c.gone && !c.deleted)
+    if (c.gone && !c.deleted)
         remove_unlinked(fs, c.child);
     return 0;
 }

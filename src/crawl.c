@@ -65,8 +65,10 @@
 #define BACKOFF_NS NS_PER_S
 /* The scrub pass saves its place at most this often. */
 #define SAVE_NS (2 * NS_PER_S)
-/* Keys a prune slice walks, per record of a scrub slice. */
+/* Keys a prune slice walks, per record of a scrub slice, and at most: one
+ * write transaction, holding the writer's lock that long. */
 #define PRUNE_SHARE 4
+#define PRUNE_KEYS_MAX 4096
 #define CRAWL_MAPS 16
 #define CRAWL_TYPES 16
 
@@ -113,6 +115,8 @@ struct crawl {
     bool holder;           /* we hold the lease: st is the store's, and ours */
     struct crawl_state st; /* while holder: ahead of the store by what was not saved */
     int64_t saved;         /* when st was last saved (monotonic) */
+    int64_t last_sleep;    /* the throttle's last sleep, in ns */
+    unsigned failures;     /* slices failed in a row (backing off) */
     uint64_t slices;
     int64_t cpu_ns;                  /* CPU time the crawler spent */
     struct crawl_totals slice_types; /* filled by on_object during a slice */
@@ -421,8 +425,9 @@ static void cycle_done(struct crawl_state *st)
  * ours (a crawler that slept past it may have lost it). */
 struct save {
     struct crawl *c;
-    struct crawl_state st; /* what to save: the crawler's, advanced here */
-    unsigned prune_keys;   /* > 0: a prune slice first */
+    struct crawl_state orig; /* the crawler's state as it was */
+    struct crawl_state st;   /* what to save: orig, advanced here */
+    unsigned prune_keys;     /* > 0: a prune slice first */
     int64_t pruned;
 };
 
@@ -431,12 +436,16 @@ static int save_fn(struct store *s, struct engine_txn *w, void *arg)
     struct save *a = arg;
     struct crawl_state now;
     int64_t t = wall_ns();
+    a->st = a->orig; /* store_small_write may run us again after growing */
+    a->pruned = 0;
     if (conn_readonly(a->c->g))
         return ghost_set_error(-EROFS, "crawler: the store was made read-only");
     int r = state_get(s, w, &now);
     if (r)
         return r;
-    if (now.holder != a->c->id && lease_held(a->c, &now, t))
+    /* Ours only if no one took it since: another crawler that took it, even
+     * one that has let it go since, saved a state newer than ours. */
+    if (now.holder != a->c->id)
         return ghost_set_error(-GHOST_ECONFLICT, "crawler: another process took the lease");
     if (a->prune_keys) {
         r = store_prune_in(s, w, &a->st.prune_cursor, a->prune_keys, &a->pruned);
@@ -447,6 +456,8 @@ static int save_fn(struct store *s, struct engine_txn *w, void *arg)
             cycle_done(&a->st);
     }
     lease_ours(a->c, &a->st, t);
+    /* It must outlast the sleep the share asks after this slice. */
+    a->st.lease_until += a->c->last_sleep;
     if (!a->st.in_cycle)
         a->st.lease_until = 0; /* idle until the next cycle: no lease held */
     return state_put(s, w, &a->st);
@@ -454,13 +465,15 @@ static int save_fn(struct store *s, struct engine_txn *w, void *arg)
 
 static int save(struct crawl *c, unsigned prune_keys)
 {
-    struct save a = {.c = c, .st = c->st, .prune_keys = prune_keys};
+    struct save a = {.c = c, .orig = c->st, .prune_keys = prune_keys};
     int r = store_small_write(&c->g->store, save_fn, &a, true);
     if (r)
         return r;
     pthread_mutex_lock(&c->lock);
     c->st = a.st;
     c->saved = mono_ns();
+    if (!c->st.in_cycle)
+        c->holder = false; /* idle until the next cycle: no lease held */
     pthread_mutex_unlock(&c->lock);
     return 0;
 }
@@ -490,14 +503,47 @@ static int scrub_slice(struct crawl *c, unsigned records)
     return 0;
 }
 
+/* After a failed slice: wait longer each time it fails again (up to about
+ * a minute); a prune pass that keeps failing at one place (damage the
+ * scrub reports) is given up for this cycle, so that the cycle ends. */
+static int64_t failed_slice(struct crawl *c, int r)
+{
+    unsigned n = ++c->failures;
+    if (r != -GHOST_ECONFLICT && r != -EROFS)
+        ghost_log(GHOST_LOG_WARN, "crawler: a slice failed: %s", ghost_errmsg());
+    if (r == -EROFS)
+        return LEASE_LOOK_NS;
+    if (n >= 5 && c->holder && c->st.pass == PASS_PRUNE) {
+        ghost_log(GHOST_LOG_WARN,
+                  "crawler: the prune pass failed %u times at one place; "
+                  "it ends this cycle there",
+                  n);
+        struct crawl_state st = c->st;
+        cycle_done(&st);
+        pthread_mutex_lock(&c->lock);
+        c->st = st;
+        pthread_mutex_unlock(&c->lock);
+        if (save(c, 0) == 0)
+            c->failures = 0;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->holder = false; /* take it again, reading the state afresh */
+    pthread_mutex_unlock(&c->lock);
+    return BACKOFF_NS << (n < 6 ? n : 6);
+}
+
 /* One step: take the lease if we have not, then a slice. Returns how long
- * to wait before the next step (0: at once). */
-static int64_t crawl_step(struct crawl *c, const struct ghost_crawl_options *o)
+ * to wait before the next step for anything but the share (0: at once; the
+ * time to the next cycle, or to look at another's lease again), and the
+ * CPU time the step took in *used. */
+static int64_t crawl_step(struct crawl *c, const struct ghost_crawl_options *o, int64_t *used)
 {
     int64_t cpu0 = thread_cpu_ns();
+    *used = 0;
     if (!c->holder) {
         struct take a = {.c = c, .cycle_s = o->cycle_seconds};
         int r = store_small_write(&c->g->store, take_fn, &a, true);
+        *used = thread_cpu_ns() - cpu0;
         if (r == 1)
             return a.wait;
         if (r) {
@@ -514,20 +560,18 @@ static int64_t crawl_step(struct crawl *c, const struct ghost_crawl_options *o)
                       (unsigned long long)a.st.cycles + 1);
     }
     uint64_t cycles = c->st.cycles;
-    int r = c->st.pass == PASS_SCRUB ? scrub_slice(c, o->slice_records)
-                                     : save(c, o->slice_records * PRUNE_SHARE);
-    int64_t used = thread_cpu_ns() - cpu0;
+    unsigned prune_keys = o->slice_records * PRUNE_SHARE;
+    int r = c->st.pass == PASS_SCRUB
+                ? scrub_slice(c, o->slice_records)
+                : save(c, prune_keys < PRUNE_KEYS_MAX ? prune_keys : PRUNE_KEYS_MAX);
+    *used = thread_cpu_ns() - cpu0;
     pthread_mutex_lock(&c->lock);
-    c->cpu_ns += used;
+    c->cpu_ns += *used;
     c->slices++;
-    if (r)
-        c->holder = false; /* take it again, reading the state afresh */
     pthread_mutex_unlock(&c->lock);
-    if (r) {
-        if (r != -GHOST_ECONFLICT && r != -EROFS)
-            ghost_log(GHOST_LOG_WARN, "crawler: a slice failed: %s", ghost_errmsg());
-        return r == -EROFS ? LEASE_LOOK_NS : BACKOFF_NS;
-    }
+    if (r)
+        return failed_slice(c, r);
+    c->failures = 0;
     if (c->st.cycles != cycles) {
         const struct crawl_state *st = &c->st;
         ghost_log(GHOST_LOG_INFO,
@@ -536,14 +580,8 @@ static int64_t crawl_step(struct crawl *c, const struct ghost_crawl_options *o)
                   (unsigned long long)st->cycles, (unsigned long long)st->last.records,
                   (unsigned long long)st->last.findings, (unsigned long long)st->last.pruned,
                   (double)(st->last_end - st->last_start) / NS_PER_S);
-        pthread_mutex_lock(&c->lock);
-        c->holder = false; /* idle until the next cycle: no lease held */
-        pthread_mutex_unlock(&c->lock);
     }
-    /* At most the share: a slice's CPU time, then (1 - share) / share of
-     * it asleep. */
-    unsigned share = o->cpu_permille;
-    return share >= 1000 ? 0 : used * (int64_t)(1000 - share) / (int64_t)share;
+    return 0;
 }
 
 /* Save our place and give the lease up, so that another process's crawler
@@ -552,6 +590,8 @@ static int release_fn(struct store *s, struct engine_txn *w, void *arg)
 {
     struct crawl *c = arg;
     struct crawl_state now;
+    if (conn_readonly(c->g))
+        return 1; /* read-only now: it writes nothing, and the lease lapses */
     int r = state_get(s, w, &now);
     if (r || now.holder != c->id)
         return r ? r : 1;
@@ -559,27 +599,33 @@ static int release_fn(struct store *s, struct engine_txn *w, void *arg)
     return state_put(s, w, &c->st);
 }
 
-/* The caller's work (opts.work): a slice of it, and how long to wait after
- * it for the share (0 if there is none left). */
-static int64_t work_step(struct crawl *c, const struct ghost_crawl_options *o)
+/* The caller's work (opts.work): a slice of it. Whether more remains; its
+ * CPU time in *used. */
+static bool work_step(struct crawl *c, const struct ghost_crawl_options *o, int64_t *used)
 {
+    *used = 0;
     if (!o->work)
-        return 0;
+        return false;
     int64_t cpu0 = thread_cpu_ns();
     int r = o->work(o->work_arg, o->slice_records);
-    int64_t used = thread_cpu_ns() - cpu0;
+    *used = thread_cpu_ns() - cpu0;
     pthread_mutex_lock(&c->lock);
-    c->cpu_ns += used;
+    c->cpu_ns += *used;
     pthread_mutex_unlock(&c->lock);
-    if (r < 0) {
+    if (r < 0)
         ghost_log(GHOST_LOG_WARN, "crawler: background work failed: %s", ghost_errmsg());
-        return BACKOFF_NS;
-    }
-    if (r == 0)
-        return 0;
-    unsigned share = o->cpu_permille;
-    int64_t wait = share >= 1000 ? 0 : used * (int64_t)(1000 - share) / (int64_t)share;
-    return wait > 0 ? wait : 1; /* > 0: more to do */
+    return r > 0;
+}
+
+/* Wait until the monotonic time at (ns), or until stopped or the options
+ * change; with kickable, ghost_crawl_wake ends it too. Called with c->lock
+ * held. */
+static void wait_until(struct crawl *c, int64_t at, const struct ghost_crawl_options *o,
+                       bool kickable)
+{
+    struct timespec dl = {at / NS_PER_S, at % NS_PER_S};
+    while (!c->stop && !memcmp(o, &c->opt, sizeof *o) && !(kickable && c->kicked) && mono_ns() < at)
+        pthread_cond_timedwait(&c->wake, &c->lock, &dl);
 }
 
 static void *crawl_main(void *arg)
@@ -594,17 +640,21 @@ static void *crawl_main(void *arg)
         }
         c->kicked = false;
         pthread_mutex_unlock(&c->lock);
-        int64_t more = work_step(c, &o);
-        int64_t wait = crawl_step(c, &o);
-        if (more > 0 && (wait <= 0 || wait > more))
-            wait = more; /* the work goes on at the share while the walk idles */
+        int64_t wu, cu;
+        bool more = work_step(c, &o, &wu);
+        int64_t idle = crawl_step(c, &o, &cu);
+        /* The share: what both took, then (1 - share) / share of it asleep,
+         * a sleep no wake cuts short. Past it, an idle crawler (between
+         * cycles, or waiting for another's lease) waits on, unless there is
+         * work or a wake brings some. */
+        unsigned share = o.cpu_permille;
+        int64_t throttle = share >= 1000 ? 0 : (wu + cu) * (int64_t)(1000 - share) / (int64_t)share;
+        int64_t start = mono_ns();
         pthread_mutex_lock(&c->lock);
-        if (wait > 0 && !c->stop && !c->kicked && !memcmp(&o, &c->opt, sizeof o)) {
-            struct timespec dl;
-            int64_t at = mono_ns() + wait;
-            dl.tv_sec = at / NS_PER_S, dl.tv_nsec = at % NS_PER_S;
-            pthread_cond_timedwait(&c->wake, &c->lock, &dl);
-        }
+        c->last_sleep = throttle;
+        wait_until(c, start + throttle, &o, false);
+        if (!more && idle > throttle)
+            wait_until(c, start + idle, &o, true);
     }
     pthread_mutex_unlock(&c->lock);
     if (c->holder)

@@ -163,17 +163,19 @@ static unsigned page_fill(const unsigned char *pg, unsigned psize)
 }
 
 /* Is the neighbour pg, beside a leaf to be rebalanced, sound in what LMDB
- * will read of it: one node it may move over (the last of a left
- * neighbour, the first of a right one) when it has enough to spare, or
+ * will read of it: the node it may move over (the last of a left
+ * neighbour, the first two of a right one) when it has enough to spare, or
  * else every node, to be merged? */
 static bool leaf_neighbour_sound(const unsigned char *pg, uint64_t pgno, unsigned psize, bool left)
 {
     if (!page_sound(pg, pgno, true, psize, 0, 0))
         return false;
     unsigned n = page_keys(pg);
+    /* From a right neighbour LMDB moves node 0 and then reads the next,
+     * the new node 0, for the parent's separator. */
     if (page_fill(pg, psize) >= FILL_THRESHOLD && n > 1)
         return left ? page_sound(pg, pgno, true, psize, n - 1, n)
-                    : page_sound(pg, pgno, true, psize, 0, 1);
+                    : page_sound(pg, pgno, true, psize, 0, 2);
     return page_sound(pg, pgno, true, psize, 0, n);
 }
 

@@ -197,7 +197,7 @@ START_TEST(one_crawler_per_store)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0)
-        crawl_forever(path, 50, 5); /* slowly: its cycle outlasts the test */
+        crawl_forever(path, 20, 5); /* slowly: its cycle outlasts the test */
     OK(ghost_open(path, NULL, &g));
     /* Until the child holds the lease. */
     double end = now_s() + 30;
@@ -256,6 +256,45 @@ START_TEST(cpu_share_is_kept)
     usleep(1000000);
     status(g, &st1);
     ck_assert_uint_eq(st1.slices, st0.slices);
+    ghost_close(g);
+}
+END_TEST
+
+/* Work that always has more, 5 ms of CPU a call, and wakes sent every
+ * 10 ms: the share holds all the same. */
+static int busy_work(void *arg, unsigned max_keys)
+{
+    (void)arg, (void)max_keys;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    do
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 5000000L);
+    return 1;
+}
+
+START_TEST(share_kept_with_work_and_wakes)
+{
+    const char *path = make_store("work", 3000);
+    struct ghost *g;
+    struct ghost_crawl_status st0, st1;
+    OK(ghost_open(path, NULL, &g));
+    struct ghost_crawl_options o = fast(200);
+    o.cpu_permille = 100;
+    o.cycle_seconds = 0;
+    o.work = busy_work;
+    OK(ghost_crawl_start(g, &o, NULL));
+    usleep(300000);
+    status(g, &st0);
+    double t0 = now_s();
+    while (now_s() - t0 < 3) {
+        ghost_crawl_wake(g);
+        usleep(10000);
+    }
+    status(g, &st1);
+    double share = (double)(st1.cpu_ns - st0.cpu_ns) / 1e9 / (now_s() - t0);
+    ck_assert_msg(share <= 0.13, "a share of %.3f at cpu_permille=100 with work and wakes", share);
+    ck_assert_msg(share > 0.02, "the crawler did (almost) nothing: %.3f", share);
     ghost_close(g);
 }
 END_TEST
@@ -377,6 +416,7 @@ static Suite *crawl_suite(void)
     tcase_add_test(tc, killed_crawler_resumes);
     tcase_add_test(tc, one_crawler_per_store);
     tcase_add_test(tc, cpu_share_is_kept);
+    tcase_add_test(tc, share_kept_with_work_and_wakes);
     tcase_add_test(tc, damage_is_found);
     tcase_add_test(tc, prune_pass_drops_unneeded_versions);
     tcase_add_test(tc, bad_options_are_refused);
