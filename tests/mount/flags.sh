@@ -9,9 +9,10 @@
 #   (overwrite, truncate, rm; appending works) and directory (rm; creating
 #   works) - each leaving the file as it was; flags other than i and a
 #   (chattr +d) refused; clearing +i refused without CAP_LINUX_IMMUTABLE
-#   and for a user who does not own the file.
+#   and for a user who does not own the file; the raw 32-bit ioctls
+#   (FS_IOC32_*), which skip the kernel's check, not answered.
 #
-# Needs GHOSTFS, chattr, lsattr, setfattr and setpriv; skips (77) without
+# Needs GHOSTFS, FLAGS_PROBE, chattr, lsattr, setfattr and setpriv; skips (77) without
 # /dev/fuse or one of them.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -78,6 +79,23 @@ refused "overwrite" sh -c "printf x >'$M/a'"
 refused "truncate" truncate -s 0 "$M/a"
 refused "rm" rm -f "$M/a"
 check "appended, nothing lost" [ "$(cat "$M/a")" = logmore ]
+
+# ---- the 32-bit ioctls, sent raw by the file's owner ---------------------------------------
+# The kernel checks CAP_LINUX_IMMUTABLE for FS_IOC_SETFLAGS only; a 64-bit
+# process's FS_IOC32_SETFLAGS reaches the daemon unchecked, so it must not
+# change anything.
+printf log >"$M/owned"
+chown 65534:65534 "$M/owned"
+check "chattr +a on a file nobody owns" chattr +a "$M/owned"
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+out=$(as_nobody "$FLAGS_PROBE" set32 "$M/owned" 0) && rc=0 || rc=$?
+check "FS_IOC32_SETFLAGS by the owner without the capability: refused ($out)" \
+    [ "$rc" = 2 ]
+check "still a" [ "$(attrs "$M/owned")" = a ]
+out=$("$FLAGS_PROBE" set32 "$M/owned" 0) && rc=0 || rc=$?
+check "FS_IOC32_SETFLAGS by root: not answered ($out)" [ "$rc:$out" = 2:ENOTTY ]
+check "still a after root's raw ioctl" [ "$(attrs "$M/owned")" = a ]
+check "chattr -a by root" chattr -a "$M/owned"
 
 # ---- directories ----------------------------------------------------------------------------
 mkdir "$M/d" "$M/l"
