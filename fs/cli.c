@@ -361,6 +361,7 @@ static bool vfs_flag(struct mount_args *m, const char *o)
     for (size_t i = 0; i < sizeof vfs_flags / sizeof vfs_flags[0]; i++) {
         if (strcmp(o, vfs_flags[i].name))
             continue;
+        m->vfs_named |= vfs_flags[i].flag;
         if (vfs_flags[i].on)
             m->vfs_set |= vfs_flags[i].flag;
         else
@@ -572,36 +573,72 @@ static void unescape_octal(char *s)
     *w = 0;
 }
 
-bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t tsize, char *opts,
-                size_t osize)
+/* The mountinfo line of the last mount on path into line; false if none. */
+static bool mountinfo_line(const char *path, char *line, size_t size)
 {
-    char real[PATH_MAX], line[8192];
+    char real[PATH_MAX], buf[8192];
     if (!realpath(path, real))
         return false;
     FILE *f = fopen("/proc/self/mountinfo", "r");
     bool found = false;
     if (!f)
         return false;
-    while (fgets(line, sizeof line, f)) {
+    while (fgets(buf, sizeof buf, f)) {
         /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - FSTYPE SOURCE SUPEROPTS */
-        char mp[4096], d[64], t[256] = "", so[2048] = "";
-        if (sscanf(line, "%*s %*s %63s %*s %4095s", d, mp) != 2)
+        char mp[4096];
+        if (sscanf(buf, "%*s %*s %*s %*s %4095s", mp) != 1)
             continue;
         unescape_octal(mp);
         if (strcmp(mp, real))
             continue;
-        const char *dash = strstr(line, " - ");
-        if (dash)
-            sscanf(dash + 3, "%255s %*s %2047s", t, so);
-        snprintf(dev, size, "%s", d);
-        if (fstype)
-            snprintf(fstype, tsize, "%s", t);
-        if (opts)
-            snprintf(opts, osize, "%s", so);
+        snprintf(line, size, "%s", buf);
         found = true;
     }
     fclose(f);
     return found;
+}
+
+bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t tsize, char *opts,
+                size_t osize)
+{
+    char line[8192], d[64] = "", t[256] = "", so[2048] = "";
+    if (!mountinfo_line(path, line, sizeof line))
+        return false;
+    sscanf(line, "%*s %*s %63s", d);
+    const char *dash = strstr(line, " - ");
+    if (dash)
+        sscanf(dash + 3, "%255s %*s %2047s", t, so);
+    snprintf(dev, size, "%s", d);
+    if (fstype)
+        snprintf(fstype, tsize, "%s", t);
+    if (opts)
+        snprintf(opts, osize, "%s", so);
+    return true;
+}
+
+/* The MS_* flags a list of options names as set. */
+static unsigned long flags_in_list(char *list)
+{
+    unsigned long flags = 0;
+    char *save = NULL;
+    for (char *o = strtok_r(list, ",", &save); o; o = strtok_r(NULL, ",", &save))
+        for (size_t i = 0; i < sizeof vfs_flags / sizeof vfs_flags[0]; i++)
+            if (vfs_flags[i].on && !strcmp(o, vfs_flags[i].name))
+                flags |= vfs_flags[i].flag;
+    return flags;
+}
+
+bool mount_vfs_flags(const char *path, unsigned long *flags)
+{
+    char line[8192], mnt_opts[2048] = "", super[2048] = "";
+    if (!mountinfo_line(path, line, sizeof line))
+        return false;
+    const char *dash = strstr(line, " - ");
+    if (sscanf(line, "%*s %*s %*s %*s %*s %2047s", mnt_opts) != 1 || !dash)
+        return false;
+    sscanf(dash + 3, "%*s %*s %2047s", super);
+    *flags = flags_in_list(mnt_opts) | flags_in_list(super);
+    return true;
 }
 
 bool mount_source(const char *path, char *source, size_t size)
@@ -846,7 +883,7 @@ static int cmd_mount(int argc, char **argv)
     if (parse_mount(&m, argc, argv))
         return 1;
     if (m.remount)
-        return cmd_remount(&m);
+        return cmd_remount(&m, !strncmp(prog, "mount.", 6));
     helper_defaults(&m);
     if (check_mount(&m))
         return 1;

@@ -118,7 +118,7 @@ static void daemon_options(const struct mount_args *m, char *buf, size_t size)
         add(buf, size, "crawl_cycle=%u", m->fo.crawl.cycle_seconds);
 }
 
-int cmd_remount(struct mount_args *m)
+int cmd_remount(struct mount_args *m, bool whole_list)
 {
     char dev[64], type[256], super[2048], fixed[1024] = "";
     if (!mount_info(m->mnt, dev, sizeof dev, type, sizeof type, super, sizeof super))
@@ -127,6 +127,18 @@ int cmd_remount(struct mount_args *m)
         return cli_fail("remount: %s: not a ghostfs mount (%s)", m->mnt, type);
     if (geteuid() != 0)
         return cli_fail("remount: %s: only root can remount", m->mnt);
+    /* mount(2) with MS_REMOUNT clears every flag it is not given. mount(8)
+     * hands its helper the whole list (the mount table's and the new
+     * options, a default such as dev or exec said by leaving its opposite
+     * out); a direct `ghostfs mount -o remount,ro` names only what changes:
+     * the mount keeps the others. */
+    unsigned long cur;
+    if (!whole_list) {
+        if (!mount_vfs_flags(m->mnt, &cur))
+            return cli_fail("remount: %s: cannot read its options from the mount table", m->mnt);
+        m->vfs_set = (cur & ~m->vfs_named) | (m->vfs_set & m->vfs_named);
+        mount_args_settle(m);
+    }
     /* What FUSE's kernel side fixed at mount time: mount(8) hands back the
      * mount's own values, which are fine; any other cannot change. */
     char *save = NULL, copy[sizeof m->fuse_opts];

@@ -12,7 +12,8 @@
 #   refused with the option named; options that cannot change live (spin=,
 #   read_ahead=, writeback, accept_rollback, user_id=, fsname=) are refused
 #   with their names and change nothing; an unknown option is refused by
-#   name; nodev/nosuid/noexec/sync/lazytime change in the mount table; a
+#   name; nodev/nosuid/noexec/sync/lazytime change in the mount table, and
+#   a remount by `ghostfs mount -o remount,ro` itself keeps them; a
 #   store mounted ro cannot be remounted rw (message); a snapshot mounted
 #   alone (-o snapshot=NAME) takes live options and refuses rw (message);
 #   every VFS option
@@ -127,6 +128,14 @@ for o in nodev nosuid noexec sync lazytime; do
 done
 echo synced >"$M/synced"
 check "a sync mount writes" test "$(cat "$M/synced")" = synced
+# Our own command, not mount(8), names only what changes: the rest stays.
+for o in ro rw; do
+    check "ghostfs mount -o remount,$o" "$GHOSTFS" mount -o "remount,$o" "$S" "$M"
+    check "ghostfs mount -o remount,$o: the mount table says $o" has_opt "$M" "$o"
+    for k in nodev nosuid noexec sync lazytime; do
+        check "ghostfs mount -o remount,$o: $k is kept" has_opt "$M" "$k"
+    done
+done
 remount dev,suid,exec,async,nolazytime
 for o in nodev nosuid noexec sync lazytime; do
     if has_opt "$M" "$o"; then
