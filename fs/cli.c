@@ -302,7 +302,7 @@ static bool passed_to_fuse(const char *o)
     static const char *const list[] = {"allow_other", "allow_root", "dev",          "suid",
                                        "exec",        "noexec",     "atime",        "noatime",
                                        "sync",        "dirsync",    "auto_unmount", NULL};
-    static const char *const prefixed[] = {"fsname=", "subtype=", "max_read=", NULL};
+    static const char *const prefixed[] = {"fsname=", "subtype=", NULL};
     for (int i = 0; list[i]; i++)
         if (!strcmp(o, list[i]))
             return true;
@@ -489,6 +489,12 @@ int mount_option(struct mount_args *m, char *o)
         if (parse_number(val + 1, 0, 10000, &m->spin_us))
             return fail("bad value in option '%s': microseconds from 0 to 10000", o);
         m->given |= GIVEN_SPIN;
+    } else if (val && !m->remount && !strncmp(o, "max_read=", 9)) {
+        /* libfuse gives it to the kernel, and refuses INIT unless the
+         * daemon's init offers the same (op_init) */
+        if (parse_number(val + 1, 4096, UINT_MAX, &m->max_read))
+            return fail("bad value in option '%s': bytes from 4096 to %u", o, UINT_MAX);
+        add_fuse_opt(m, o);
     } else if (m->remount && fuse_kernel_option(o)) {
         /* the mount's own, handed back by mount(8): checked by cmd_remount */
         size_t n = strlen(m->kernel_opts);
@@ -815,6 +821,7 @@ static int serve(struct mount_args *m, int report_fd)
     struct ghostfs_mount gm = {.fs = fs,
                                .writeback = m->writeback,
                                .read_ahead = m->read_ahead_kb * 1024,
+                               .max_read = m->max_read,
                                .remount = on_remount,
                                .remount_arg = &serving};
     se = fuse_session_new(&args, &ghostfs_ops, sizeof ghostfs_ops, &gm);

@@ -42,6 +42,7 @@ struct mount_args {
     char kernel_opts[1024];  /* FUSE's own kernel options (user_id=...), a remount's */
     unsigned spin_us;        /* how long a worker polls for the next request */
     unsigned read_ahead_kb;  /* the mount's read-ahead window; 0: the kernel's */
+    unsigned max_read;       /* max_read=, the largest read request; 0: not given */
     char fuse_opts[4096];    /* passed on to libfuse */
 };
 

@@ -149,6 +149,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
      * window, which cli.c raised before INIT (if it could). */
     if (m->read_ahead)
         conn->max_readahead = m->read_ahead;
+    /* libfuse fails INIT unless this is the max_read= it was given. */
+    conn->max_read = m->max_read;
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (m->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
