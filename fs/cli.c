@@ -17,6 +17,8 @@
  * (LMDB and threads do not survive fork) and tells the parent through a
  * pipe whether it is serving; the parent prints any error and exits with
  * the daemon's verdict, so `ghostfs mount` fails when the mount failed.
+ * "Serving" means the kernel took the daemon's answer to its INIT request
+ * (see watch_init): libfuse can still refuse INIT after the mount.
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -760,6 +764,64 @@ static void report_serving(int report_fd)
     }
 }
 
+/* Why the daemon failed (err, empty if it did not): to the parent waiting
+ * on report_fd, or to stderr when there is none (the foreground). */
+static void report_failure(int report_fd, const char *err)
+{
+    if (report_fd >= 0) {
+        if (write(report_fd, err, strlen(err) + 1) < 0) {
+        }
+        close(report_fd);
+    } else if (*err) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+    }
+}
+
+/* Waiting for INIT: the kernel sends it at mount time, the loop answers it,
+ * and libfuse may refuse it then (a capability the kernel lacks, a
+ * max_read= init did not offer), which leaves nothing mounted. Any request
+ * to the mount waits until INIT is done, and fails with ECONNREFUSED if it
+ * failed: a statfs from another thread of the daemon tells the parent. */
+struct init_watch {
+    int root;      /* the mount's root, opened O_PATH (no request) before the loop */
+    int report_fd; /* the parent's pipe, the watch's to report on and close */
+    char mnt[PATH_MAX];
+    pthread_t thread;
+};
+
+static void *watch_init(void *arg)
+{
+    struct init_watch *w = arg;
+    struct statfs st;
+    char err[PATH_MAX + 128];
+    int rc = fstatfs(w->root, &st), e = errno;
+    close(w->root);
+    if (rc < 0 && (e == ECONNREFUSED || e == ENOTCONN || e == ECONNABORTED)) {
+        snprintf(err, sizeof err, "%s: the FUSE INIT failed (%s), nothing is mounted", w->mnt,
+                 strerror(e));
+        report_failure(w->report_fd, err);
+    } else {
+        report_serving(w->report_fd); /* another error is the store's, not the mount's */
+    }
+    return NULL;
+}
+
+/* Start watching for INIT, which then reports on report_fd; false if it
+ * cannot (the caller reports at once, as before). */
+static bool start_init_watch(struct init_watch *w, const char *mnt, int report_fd)
+{
+    snprintf(w->mnt, sizeof w->mnt, "%s", mnt);
+    w->report_fd = report_fd;
+    w->root = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (w->root < 0)
+        return false;
+    if (pthread_create(&w->thread, NULL, watch_init, w)) {
+        close(w->root);
+        return false;
+    }
+    return true;
+}
+
 /* Serve requests until the filesystem is unmounted or a signal ends the
  * loop; 0 for a clean end. */
 static int run_loop(struct fuse_session *se)
@@ -777,19 +839,6 @@ static int run_loop(struct fuse_session *se)
     return ret;
 }
 
-/* Why the daemon failed (err, empty if it did not): to the parent waiting
- * on report_fd, or to stderr when there is none (the foreground). */
-static void report_failure(int report_fd, const char *err)
-{
-    if (report_fd >= 0) {
-        if (write(report_fd, err, strlen(err) + 1) < 0) {
-        }
-        close(report_fd);
-    } else if (*err) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-    }
-}
-
 struct serving {
     struct mount_args *m;
     struct fs *fs;
@@ -805,6 +854,8 @@ static int serve(struct mount_args *m, int report_fd)
 {
     struct fs *fs = NULL;
     struct fuse_session *se = NULL;
+    struct init_watch watch;
+    bool watching = false;
     char err[512] = "";
     char *argv_fuse[8];
     int ret = 1;
@@ -847,13 +898,17 @@ static int serve(struct mount_args *m, int report_fd)
         goto out_unmount;
     }
     if (report_fd >= 0) {
-        report_serving(report_fd);
+        watching = start_init_watch(&watch, m->mnt, report_fd);
+        if (!watching)
+            report_serving(report_fd);
         report_fd = -1;
     }
     ret = run_loop(se);
     notifier_stop();
 out_unmount:
-    fuse_session_unmount(se);
+    fuse_session_unmount(se); /* ends the connection: a watch still waiting is told */
+    if (watching)
+        pthread_join(watch.thread, NULL);
 out_signals:
     fuse_remove_signal_handlers(se);
 out:
