@@ -20,6 +20,7 @@
 #define FUSE_USE_VERSION 314
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -116,6 +117,8 @@ static void daemon_options(const struct mount_args *m, char *buf, size_t size)
         add(buf, size, "crawl_slice=%u", m->fo.crawl.slice_records);
     if (m->given & GIVEN_CRAWL_CYCLE)
         add(buf, size, "crawl_cycle=%u", m->fo.crawl.cycle_seconds);
+    if (has_option(m->fuse_opts, "auto_unmount"))
+        add(buf, size, "auto_unmount");
 }
 
 int cmd_remount(struct mount_args *m, bool whole_list)
@@ -146,9 +149,16 @@ int cmd_remount(struct mount_args *m, bool whole_list)
     for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
         if (!has_option(super, !strcmp(o, "allow_root") ? "allow_other" : o))
             add(fixed, sizeof fixed, "%s", o);
+    /* fsname= and subtype= as the mount table has them are fine (mount(8)
+     * hands an fstab line's options to every remount); auto_unmount is
+     * the daemon's to compare (daemon_options passes it on). */
+    char source[PATH_MAX] = "";
+    if (!mount_source(m->mnt, source, sizeof source))
+        return cli_fail("remount: %s: not mounted", m->mnt);
     snprintf(copy, sizeof copy, "%s", m->fuse_opts);
     for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
-        if (!strncmp(o, "fsname=", 7) || !strncmp(o, "subtype=", 8) || !strcmp(o, "auto_unmount"))
+        if ((!strncmp(o, "fsname=", 7) && strcmp(o + 7, source)) ||
+            (!strncmp(o, "subtype=", 8) && strcmp(o + 8, type + strlen("fuse."))))
             add(fixed, sizeof fixed, "%s", o);
     if (*fixed)
         return cli_fail("remount: %s: cannot change while mounted: %s (unmount and mount again)",
@@ -225,6 +235,10 @@ static void fixed_options(const struct mount_args *cur, const struct mount_args 
         add(buf, size, "writeback");
     if ((n->given & GIVEN_ROLLBACK) && !cur->fo.store.accept_rollback)
         add(buf, size, "accept_rollback");
+    /* mount(8) names it again on every remount of an fstab line that has
+     * it; it cannot be turned on (nor off: there is no word for that). */
+    if (has_option(n->fuse_opts, "auto_unmount") && !has_option(cur->fuse_opts, "auto_unmount"))
+        add(buf, size, "auto_unmount");
     if ((n->given & GIVEN_SNAPSHOT) &&
         (!cur->fo.snapshot || strcmp(n->fo.snapshot, cur->fo.snapshot)))
         add(buf, size, "snapshot=%s", n->fo.snapshot);
