@@ -80,7 +80,9 @@ static void usage(FILE *f)
                "  cache_size=BYTES    object cache budget (default 64M)\n"
                "  write_buffer=BYTES  dirty file data before back-pressure (default 256M)\n"
                "  commit_interval=MS  commit buffered writes after this long (default 1000)\n"
-               "  writeback           let the kernel cache writes too (one mount only)\n"
+               "  writeback           let the kernel cache writes too (one mount only;\n"
+               "                      chattr +i/+a are not supported, and an append-only\n"
+               "                      file is not opened for writing)\n"
                "  accept_rollback     go on from the older state of a store that fell back\n"
                "                      to one (a damaged meta page), instead of refusing\n"
                "  spin=US             poll for the next request this long before sleeping\n"
@@ -433,7 +435,7 @@ int mount_option(struct mount_args *m, char *o)
         m->given |= o[2] == 'd' ? GIVEN_NODEV : GIVEN_NOSUID;
         add_fuse_opt(m, o);
     } else if (!strcmp(o, "writeback")) {
-        m->writeback = true;
+        m->writeback = m->fo.kernel_writeback = true;
         m->given |= GIVEN_WRITEBACK;
     } else if (!strcmp(o, "accept_rollback")) {
         m->fo.store.accept_rollback = true;

@@ -110,7 +110,8 @@ struct fs {
      * is left half way to the buffers (remount.c). */
     pthread_rwlock_t ro_lock;
     atomic_bool readonly;
-    bool defer; /* big unlinked files are left to the crawler (orphan.c) */
+    bool defer;            /* big unlinked files are left to the crawler (orphan.c) */
+    bool kernel_writeback; /* fs_options's, fixed at open */
 };
 
 /* mount.c: the crawler's work (ghost_crawl_options.work), arg the fs: the

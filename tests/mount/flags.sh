@@ -10,7 +10,9 @@
 #   works) - each leaving the file as it was; flags other than i and a
 #   (chattr +d) refused; clearing +i refused without CAP_LINUX_IMMUTABLE
 #   and for a user who does not own the file; the raw 32-bit ioctls
-#   (FS_IOC32_*), which skip the kernel's check, not answered.
+#   (FS_IOC32_*), which skip the kernel's check, not answered; under
+#   -o writeback flags are not set (not supported) and an append-only file
+#   is not opened for writing.
 #
 # Needs GHOSTFS, FLAGS_PROBE, chattr, lsattr, setfattr and setpriv; skips (77) without
 # /dev/fuse or one of them.
@@ -125,6 +127,18 @@ check "after remount: i" [ "$(attrs "$M/f")" = i ]
 check "after remount: a" [ "$(attrs "$M/a")" = a ]
 check "after remount: the directory's i" [ "$(attrs "$M/d")" = i ]
 refused "after remount: rm" rm -f "$M/f"
+
+# ---- under the kernel's writeback cache: flags cannot be kept ----------------------------
+mount_fs "$S" "$M2" -o writeback
+printf wb >"$M2/wb"
+err=$(chattr +i "$M2/wb" 2>&1) && fail "writeback: chattr +i: succeeded" ||
+    check "writeback: chattr +i not supported" grep -q "not supported" <<<"$err"
+check "writeback: no flag set" [ -z "$(attrs "$M2/wb")" ]
+check "writeback: lsattr still shows a" [ "$(attrs "$M2/a")" = a ]
+refused "writeback: appending to the append-only file" sh -c "printf x >>'$M2/a'"
+check "writeback: it reads" [ "$(cat "$M2/a")" = logmore ]
+rm "$M2/wb"
+umount_fs "$M2"
 
 # ---- cleared, everything works again -------------------------------------------------------
 check "chattr -i -a" chattr -i "$M/f" "$M/d"
