@@ -3,7 +3,8 @@
 # tests/mount/flags.sh - inode flags through a mount, with chattr and lsattr:
 #
 #   +i and +a set and shown on a file and a directory; kept across a
-#   remount; enforced by a second daemon of the same store;
+#   remount; enforced by a second daemon of the same store, also on an fd
+#   it opened before the first set +i;
 #   refusals on an immutable file (write, append, truncate, chmod, touch,
 #   setfattr, rm, mv, ln) and directory (create, rm), on an append-only file
 #   (overwrite, truncate, rm; appending works) and directory (rm; creating
@@ -116,7 +117,22 @@ refused "rm in it" rm -f "$M/l/x"
 refused "mv out of it" mv "$M/l/x" "$M/x"
 
 # ---- across a second daemon and a remount --------------------------------------------------
+printf open >"$M/held"
 mount_fs "$S" "$M2"
+# An fd the second daemon opened before the first set +i: its writes stop.
+exec 5>>"$M2/held"
+check "chattr +i in the first daemon, the file open in the second" chattr +i "$M/held"
+if err=$( (printf more >&5) 2>&1); then
+    fail "a write through the second daemon's open fd after +i: succeeded"
+elif grep -q "Operation not permitted" <<<"$err"; then
+    pass "a write through the second daemon's open fd after +i: refused"
+else
+    fail "a write through the second daemon's open fd after +i: failed otherwise: $err"
+fi
+exec 5>&-
+check "the held file is as it was" [ "$(cat "$M/held")" = open ]
+check "chattr -i" chattr -i "$M/held"
+rm "$M/held"
 check "a second daemon shows i" [ "$(attrs "$M2/f")" = i ]
 refused "a second daemon refuses a write" sh -c "printf x >>'$M2/f'"
 refused "a second daemon refuses rm in the immutable directory" rm -f "$M2/d/x"
