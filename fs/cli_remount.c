@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -244,48 +245,71 @@ static void fixed_options(const struct mount_args *cur, const struct mount_args 
         add(buf, size, "snapshot=%s", n->fo.snapshot);
 }
 
+/* The steps that can fail go first, each undone if a later one fails (the
+ * store's read-only state last: going read-only commits what is buffered);
+ * only then does cur change, and the write buffer and the commit interval,
+ * which cannot fail. */
 static void apply(struct mount_args *cur, struct fs *fs, const struct mount_args *n,
                   struct ghostfs_remount *r)
 {
     int e = 0;
-    if ((n->given & GIVEN_CACHE) && (e = fs_set_cache_size(fs, n->fo.store.cache_bytes)))
+    size_t cache = n->given & GIVEN_CACHE ? n->fo.store.cache_bytes : cur->fo.store.cache_bytes;
+    struct ghost_crawl_options crawl = cur->fo.crawl;
+    bool crawl_given = n->given & (GIVEN_CRAWL_CPU | GIVEN_CRAWL_SLICE | GIVEN_CRAWL_CYCLE);
+    if (n->given & GIVEN_CRAWL_CPU)
+        crawl.cpu_permille = n->fo.crawl.cpu_permille;
+    if (n->given & GIVEN_CRAWL_SLICE)
+        crawl.slice_records = n->fo.crawl.slice_records;
+    if (n->given & GIVEN_CRAWL_CYCLE)
+        crawl.cycle_seconds = n->fo.crawl.cycle_seconds;
+    enum ghost_sync base = n->given & GIVEN_SYNC ? n->sync : cur->sync;
+    enum ghost_sync eff = n->vfs_sync || n->dirsync ? GHOST_SYNC_ALWAYS : base;
+    enum ghost_sync was = cur->vfs_sync || cur->dirsync ? GHOST_SYNC_ALWAYS : cur->sync;
+
+    if ((n->given & GIVEN_CACHE) && (e = fs_set_cache_size(fs, cache)))
         return answer(r, e, "cache_size: %s", strerror(-e));
-    cur->fo.store.cache_bytes =
-        n->given & GIVEN_CACHE ? n->fo.store.cache_bytes : cur->fo.store.cache_bytes;
-    if (n->given & (GIVEN_CRAWL_CPU | GIVEN_CRAWL_SLICE | GIVEN_CRAWL_CYCLE)) {
-        struct ghost_crawl_options c = cur->fo.crawl;
-        if (n->given & GIVEN_CRAWL_CPU)
-            c.cpu_permille = n->fo.crawl.cpu_permille;
-        if (n->given & GIVEN_CRAWL_SLICE)
-            c.slice_records = n->fo.crawl.slice_records;
-        if (n->given & GIVEN_CRAWL_CYCLE)
-            c.cycle_seconds = n->fo.crawl.cycle_seconds;
-        if ((e = fs_set_crawl(fs, &c)) == -ESRCH)
-            return answer(r, -EINVAL, "crawl_*: no crawler runs on a read-only or snapshot mount");
-        if (e)
-            return answer(r, e, "the crawler: %s", strerror(-e));
-        cur->fo.crawl = c;
+    if (crawl_given && (e = fs_set_crawl(fs, &crawl))) {
+        if (e == -ESRCH)
+            answer(r, -EINVAL, "crawl_*: no crawler runs on a read-only or snapshot mount");
+        else
+            answer(r, e, "the crawler: %s", strerror(-e));
+        goto undo_cache;
     }
+    if ((e = fs_set_sync(fs, eff))) {
+        answer(r, e, "changing the sync mode to %s: %s", sync_names[eff], strerror(-e));
+        goto undo_crawl;
+    }
+    e = fs_set_readonly(fs, n->fo.store.readonly);
+    if (e && n->fo.store.readonly)
+        answer(r, e,
+               "committing what was written before going read-only: %s (it stays "
+               "buffered; writes are refused)",
+               strerror(-e));
+    else if (e)
+        answer(r, e, "%s", strerror(-e));
+    if (e)
+        goto undo_sync;
+
+    cur->fo.store.cache_bytes = cache;
+    cur->fo.crawl = crawl;
+    cur->sync = base;
+    cur->vfs_sync = n->vfs_sync;
+    cur->dirsync = n->dirsync;
     if (n->given & GIVEN_WBUF)
         fs_set_write_buffer(fs, cur->fo.write_buffer = n->fo.write_buffer);
     if (n->given & GIVEN_INTERVAL)
         fs_set_commit_interval(fs, cur->fo.commit_interval_ms = n->fo.commit_interval_ms);
-    enum ghost_sync base = n->given & GIVEN_SYNC ? n->sync : cur->sync;
-    enum ghost_sync eff = n->vfs_sync || n->dirsync ? GHOST_SYNC_ALWAYS : base;
-    if ((e = fs_set_sync(fs, eff)))
-        return answer(r, e, "changing the sync mode to %s: %s", sync_names[eff], strerror(-e));
-    cur->sync = base;
-    cur->vfs_sync = n->vfs_sync;
-    cur->dirsync = n->dirsync;
-    e = fs_set_readonly(fs, n->fo.store.readonly);
-    if (e && n->fo.store.readonly)
-        return answer(r, e,
-                      "committing what was written before going read-only: %s (it stays "
-                      "buffered; writes are refused)",
-                      strerror(-e));
-    if (e)
-        return answer(r, e, "%s", strerror(-e));
     answer(r, 0, "%s", "");
+    return;
+
+undo_sync: /* what was set before can be set again */
+    fs_set_sync(fs, was);
+undo_crawl:
+    if (crawl_given)
+        fs_set_crawl(fs, &cur->fo.crawl);
+undo_cache:
+    if (n->given & GIVEN_CACHE)
+        fs_set_cache_size(fs, cur->fo.store.cache_bytes);
 }
 
 void daemon_remount(struct mount_args *cur, struct fs *fs, struct ghostfs_remount *r)
@@ -318,5 +342,6 @@ void daemon_remount(struct mount_args *cur, struct fs *fs, struct ghostfs_remoun
     else
         apply(cur, fs, &n, r);
 out:
+    free((char *)n.fo.snapshot); /* parse_request's copy */
     pthread_mutex_unlock(&remount_lock);
 }

@@ -11,7 +11,8 @@
 #   cache_size=, write_buffer=, commit_interval=) are taken, and bad values
 #   refused with the option named; options that cannot change live (spin=,
 #   read_ahead=, writeback, accept_rollback, user_id=, fsname=) are refused
-#   with their names and change nothing; an unknown option is refused by
+#   with their names and change nothing (and, under the sanitizers, leak
+#   nothing in the daemon); an unknown option is refused by
 #   name; nodev/nosuid/noexec/sync/lazytime change in the mount table, and
 #   a remount by `ghostfs mount -o remount,ro` itself keeps them; a
 #   store mounted ro cannot be remounted rw (message); a snapshot mounted
@@ -115,6 +116,10 @@ expect_fail "remount,user_id=1234" "cannot change while mounted: user_id=1234" \
 expect_fail "remount,fsname=other" "cannot change while mounted: fsname=other" \
     remount fsname=other
 expect_fail "remount,bogus" "unknown mount option 'bogus'" remount bogus
+for _ in 1 2 3; do # each parsed snapshot= name was once kept for ever
+    expect_fail "remount,snapshot=x" "cannot change while mounted: snapshot=x" \
+        remount snapshot=x
+done
 expect_fail "remount,ro,spin=9 (all or nothing)" "spin=9" remount ro,spin=9
 check "after the refusals: still rw" has_opt "$M" rw
 touch "$M/still-writable"
@@ -144,7 +149,15 @@ for o in nodev nosuid noexec sync lazytime; do
         pass "remount without $o: gone"
     fi
 done
+log=$(daemon_log "$M")
 umount_fs "$M"
+# Under the sanitizers (tests/run.sh builds build-asan) the daemon reports
+# at exit what its remounts leaked.
+if grep -q "LeakSanitizer" "$log"; then
+    fail "the daemon leaked: $(grep -A6 LeakSanitizer "$log" | grep -m1 -o 'in [a-z_]* [.][.]/[^ ]*')"
+else
+    pass "the daemon reported no leak at exit"
+fi
 
 # ---- a store mounted ro cannot become writable -----------------------------------------
 mount_fs "$S" "$M" -o ro
