@@ -17,6 +17,8 @@
  * (LMDB and threads do not survive fork) and tells the parent through a
  * pipe whether it is serving; the parent prints any error and exits with
  * the daemon's verdict, so `ghostfs mount` fails when the mount failed.
+ * "Serving" means the kernel took the daemon's answer to its INIT request
+ * (see watch_init): libfuse can still refuse INIT after the mount.
  */
 #define FUSE_USE_VERSION 314
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,7 +80,9 @@ static void usage(FILE *f)
                "  cache_size=BYTES    object cache budget (default 64M)\n"
                "  write_buffer=BYTES  dirty file data before back-pressure (default 256M)\n"
                "  commit_interval=MS  commit buffered writes after this long (default 1000)\n"
-               "  writeback           let the kernel cache writes too (one mount only)\n"
+               "  writeback           let the kernel cache writes too (one mount only;\n"
+               "                      chattr +i/+a are not supported, and an append-only\n"
+               "                      file is not opened for writing)\n"
                "  accept_rollback     go on from the older state of a store that fell back\n"
                "                      to one (a damaged meta page), instead of refusing\n"
                "  spin=US             poll for the next request this long before sleeping\n"
@@ -302,7 +308,7 @@ static bool passed_to_fuse(const char *o)
     static const char *const list[] = {"allow_other", "allow_root", "dev",          "suid",
                                        "exec",        "noexec",     "atime",        "noatime",
                                        "sync",        "dirsync",    "auto_unmount", NULL};
-    static const char *const prefixed[] = {"fsname=", "subtype=", "max_read=", NULL};
+    static const char *const prefixed[] = {"fsname=", "subtype=", NULL};
     for (int i = 0; list[i]; i++)
         if (!strcmp(o, list[i]))
             return true;
@@ -361,6 +367,7 @@ static bool vfs_flag(struct mount_args *m, const char *o)
     for (size_t i = 0; i < sizeof vfs_flags / sizeof vfs_flags[0]; i++) {
         if (strcmp(o, vfs_flags[i].name))
             continue;
+        m->vfs_named |= vfs_flags[i].flag;
         if (vfs_flags[i].on)
             m->vfs_set |= vfs_flags[i].flag;
         else
@@ -428,7 +435,7 @@ int mount_option(struct mount_args *m, char *o)
         m->given |= o[2] == 'd' ? GIVEN_NODEV : GIVEN_NOSUID;
         add_fuse_opt(m, o);
     } else if (!strcmp(o, "writeback")) {
-        m->writeback = true;
+        m->writeback = m->fo.kernel_writeback = true;
         m->given |= GIVEN_WRITEBACK;
     } else if (!strcmp(o, "accept_rollback")) {
         m->fo.store.accept_rollback = true;
@@ -488,6 +495,12 @@ int mount_option(struct mount_args *m, char *o)
         if (parse_number(val + 1, 0, 10000, &m->spin_us))
             return fail("bad value in option '%s': microseconds from 0 to 10000", o);
         m->given |= GIVEN_SPIN;
+    } else if (val && !m->remount && !strncmp(o, "max_read=", 9)) {
+        /* libfuse gives it to the kernel, and refuses INIT unless the
+         * daemon's init offers the same (op_init) */
+        if (parse_number(val + 1, 4096, UINT_MAX, &m->max_read))
+            return fail("bad value in option '%s': bytes from 4096 to %u", o, UINT_MAX);
+        add_fuse_opt(m, o);
     } else if (m->remount && fuse_kernel_option(o)) {
         /* the mount's own, handed back by mount(8): checked by cmd_remount */
         size_t n = strlen(m->kernel_opts);
@@ -572,36 +585,72 @@ static void unescape_octal(char *s)
     *w = 0;
 }
 
-bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t tsize, char *opts,
-                size_t osize)
+/* The mountinfo line of the last mount on path into line; false if none. */
+static bool mountinfo_line(const char *path, char *line, size_t size)
 {
-    char real[PATH_MAX], line[8192];
+    char real[PATH_MAX], buf[8192];
     if (!realpath(path, real))
         return false;
     FILE *f = fopen("/proc/self/mountinfo", "r");
     bool found = false;
     if (!f)
         return false;
-    while (fgets(line, sizeof line, f)) {
+    while (fgets(buf, sizeof buf, f)) {
         /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - FSTYPE SOURCE SUPEROPTS */
-        char mp[4096], d[64], t[256] = "", so[2048] = "";
-        if (sscanf(line, "%*s %*s %63s %*s %4095s", d, mp) != 2)
+        char mp[4096];
+        if (sscanf(buf, "%*s %*s %*s %*s %4095s", mp) != 1)
             continue;
         unescape_octal(mp);
         if (strcmp(mp, real))
             continue;
-        const char *dash = strstr(line, " - ");
-        if (dash)
-            sscanf(dash + 3, "%255s %*s %2047s", t, so);
-        snprintf(dev, size, "%s", d);
-        if (fstype)
-            snprintf(fstype, tsize, "%s", t);
-        if (opts)
-            snprintf(opts, osize, "%s", so);
+        snprintf(line, size, "%s", buf);
         found = true;
     }
     fclose(f);
     return found;
+}
+
+bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t tsize, char *opts,
+                size_t osize)
+{
+    char line[8192], d[64] = "", t[256] = "", so[2048] = "";
+    if (!mountinfo_line(path, line, sizeof line))
+        return false;
+    sscanf(line, "%*s %*s %63s", d);
+    const char *dash = strstr(line, " - ");
+    if (dash)
+        sscanf(dash + 3, "%255s %*s %2047s", t, so);
+    snprintf(dev, size, "%s", d);
+    if (fstype)
+        snprintf(fstype, tsize, "%s", t);
+    if (opts)
+        snprintf(opts, osize, "%s", so);
+    return true;
+}
+
+/* The MS_* flags a list of options names as set. */
+static unsigned long flags_in_list(char *list)
+{
+    unsigned long flags = 0;
+    char *save = NULL;
+    for (char *o = strtok_r(list, ",", &save); o; o = strtok_r(NULL, ",", &save))
+        for (size_t i = 0; i < sizeof vfs_flags / sizeof vfs_flags[0]; i++)
+            if (vfs_flags[i].on && !strcmp(o, vfs_flags[i].name))
+                flags |= vfs_flags[i].flag;
+    return flags;
+}
+
+bool mount_vfs_flags(const char *path, unsigned long *flags)
+{
+    char line[8192], mnt_opts[2048] = "", super[2048] = "";
+    if (!mountinfo_line(path, line, sizeof line))
+        return false;
+    const char *dash = strstr(line, " - ");
+    if (sscanf(line, "%*s %*s %*s %*s %*s %2047s", mnt_opts) != 1 || !dash)
+        return false;
+    sscanf(dash + 3, "%*s %*s %2047s", super);
+    *flags = flags_in_list(mnt_opts) | flags_in_list(super);
+    return true;
 }
 
 bool mount_source(const char *path, char *source, size_t size)
@@ -717,6 +766,64 @@ static void report_serving(int report_fd)
     }
 }
 
+/* Why the daemon failed (err, empty if it did not): to the parent waiting
+ * on report_fd, or to stderr when there is none (the foreground). */
+static void report_failure(int report_fd, const char *err)
+{
+    if (report_fd >= 0) {
+        if (write(report_fd, err, strlen(err) + 1) < 0) {
+        }
+        close(report_fd);
+    } else if (*err) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+    }
+}
+
+/* Waiting for INIT: the kernel sends it at mount time, the loop answers it,
+ * and libfuse may refuse it then (a capability the kernel lacks, a
+ * max_read= init did not offer), which leaves nothing mounted. Any request
+ * to the mount waits until INIT is done, and fails with ECONNREFUSED if it
+ * failed: a statfs from another thread of the daemon tells the parent. */
+struct init_watch {
+    int root;      /* the mount's root, opened O_PATH (no request) before the loop */
+    int report_fd; /* the parent's pipe, the watch's to report on and close */
+    char mnt[PATH_MAX];
+    pthread_t thread;
+};
+
+static void *watch_init(void *arg)
+{
+    struct init_watch *w = arg;
+    struct statfs st;
+    char err[PATH_MAX + 128];
+    int rc = fstatfs(w->root, &st), e = errno;
+    close(w->root);
+    if (rc < 0 && (e == ECONNREFUSED || e == ENOTCONN || e == ECONNABORTED)) {
+        snprintf(err, sizeof err, "%s: the FUSE INIT failed (%s), nothing is mounted", w->mnt,
+                 strerror(e));
+        report_failure(w->report_fd, err);
+    } else {
+        report_serving(w->report_fd); /* another error is the store's, not the mount's */
+    }
+    return NULL;
+}
+
+/* Start watching for INIT, which then reports on report_fd; false if it
+ * cannot (the caller reports at once, as before). */
+static bool start_init_watch(struct init_watch *w, const char *mnt, int report_fd)
+{
+    snprintf(w->mnt, sizeof w->mnt, "%s", mnt);
+    w->report_fd = report_fd;
+    w->root = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (w->root < 0)
+        return false;
+    if (pthread_create(&w->thread, NULL, watch_init, w)) {
+        close(w->root);
+        return false;
+    }
+    return true;
+}
+
 /* Serve requests until the filesystem is unmounted or a signal ends the
  * loop; 0 for a clean end. */
 static int run_loop(struct fuse_session *se)
@@ -734,19 +841,6 @@ static int run_loop(struct fuse_session *se)
     return ret;
 }
 
-/* Why the daemon failed (err, empty if it did not): to the parent waiting
- * on report_fd, or to stderr when there is none (the foreground). */
-static void report_failure(int report_fd, const char *err)
-{
-    if (report_fd >= 0) {
-        if (write(report_fd, err, strlen(err) + 1) < 0) {
-        }
-        close(report_fd);
-    } else if (*err) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-    }
-}
-
 struct serving {
     struct mount_args *m;
     struct fs *fs;
@@ -762,6 +856,8 @@ static int serve(struct mount_args *m, int report_fd)
 {
     struct fs *fs = NULL;
     struct fuse_session *se = NULL;
+    struct init_watch watch;
+    bool watching = false;
     char err[512] = "";
     char *argv_fuse[8];
     int ret = 1;
@@ -778,6 +874,7 @@ static int serve(struct mount_args *m, int report_fd)
     struct ghostfs_mount gm = {.fs = fs,
                                .writeback = m->writeback,
                                .read_ahead = m->read_ahead_kb * 1024,
+                               .max_read = m->max_read,
                                .remount = on_remount,
                                .remount_arg = &serving};
     se = fuse_session_new(&args, &ghostfs_ops, sizeof ghostfs_ops, &gm);
@@ -803,13 +900,17 @@ static int serve(struct mount_args *m, int report_fd)
         goto out_unmount;
     }
     if (report_fd >= 0) {
-        report_serving(report_fd);
+        watching = start_init_watch(&watch, m->mnt, report_fd);
+        if (!watching)
+            report_serving(report_fd);
         report_fd = -1;
     }
     ret = run_loop(se);
     notifier_stop();
 out_unmount:
-    fuse_session_unmount(se);
+    fuse_session_unmount(se); /* ends the connection: a watch still waiting is told */
+    if (watching)
+        pthread_join(watch.thread, NULL);
 out_signals:
     fuse_remove_signal_handlers(se);
 out:
@@ -835,6 +936,8 @@ static void helper_defaults(struct mount_args *m)
         add_fuse_opt(m, "suid");
 }
 
+static int mount_parsed(struct mount_args *mp);
+
 static int cmd_mount(int argc, char **argv)
 {
     struct mount_args m;
@@ -843,10 +946,17 @@ static int cmd_mount(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (parse_mount(&m, argc, argv))
-        return 1;
+    memset(&m, 0, sizeof m);
+    int r = parse_mount(&m, argc, argv) ? 1 : mount_parsed(&m);
+    free((char *)m.fo.snapshot); /* (the daemon leaves by _exit) */
+    return r;
+}
+
+static int mount_parsed(struct mount_args *mp)
+{
+    struct mount_args m = *mp;
     if (m.remount)
-        return cmd_remount(&m);
+        return cmd_remount(&m, !strncmp(prog, "mount.", 6));
     helper_defaults(&m);
     if (check_mount(&m))
         return 1;

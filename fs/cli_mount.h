@@ -36,12 +36,14 @@ struct mount_args {
     enum ghost_sync sync;   /* sync=; fo.store.sync is ALWAYS instead under sync/dirsync */
     bool vfs_sync, dirsync; /* the mount options sync and dirsync */
     bool foreground, debug, writeback, remount;
-    unsigned given;         /* GIVEN_* */
-    unsigned long vfs_set;  /* MS_* flags the list asked for (a remount's) */
-    char kernel_opts[1024]; /* FUSE's own kernel options (user_id=...), a remount's */
-    unsigned spin_us;       /* how long a worker polls for the next request */
-    unsigned read_ahead_kb; /* the mount's read-ahead window; 0: the kernel's */
-    char fuse_opts[4096];   /* passed on to libfuse */
+    unsigned given;          /* GIVEN_* */
+    unsigned long vfs_set;   /* MS_* flags the list asked for (a remount's) */
+    unsigned long vfs_named; /* MS_* flags the list named, set or cleared */
+    char kernel_opts[1024];  /* FUSE's own kernel options (user_id=...), a remount's */
+    unsigned spin_us;        /* how long a worker polls for the next request */
+    unsigned read_ahead_kb;  /* the mount's read-ahead window; 0: the kernel's */
+    unsigned max_read;       /* max_read=, the largest read request; 0: not given */
+    char fuse_opts[4096];    /* passed on to libfuse */
 };
 
 /* Parse one option of a -o list into m; 0, or 1 after printing why not. */
@@ -55,6 +57,10 @@ void mount_args_settle(struct mount_args *m);
  * may be NULL. */
 bool mount_info(const char *path, char *dev, size_t size, char *fstype, size_t tsize, char *opts,
                 size_t osize);
+/* The MS_* flags (of those mount_option knows) the last mount on path
+ * has, per mount (mountinfo's options) and per superblock (sync, lazytime,
+ * ...); false if nothing is mounted there. */
+bool mount_vfs_flags(const char *path, unsigned long *flags);
 /* The source of the last mount on path (a ghostfs mount's: its store, as
  * it was named to the mount), with mountinfo's escapes undone. */
 bool mount_source(const char *path, char *source, size_t size);
@@ -65,9 +71,11 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * One thread at a time. */
 void cli_fail_to(char *buf, size_t size);
 
-/* `mount -o remount,...` through mount(8)'s helper: m is parsed (m->mnt a
- * ghostfs mount). Returns the exit code. */
-int cmd_remount(struct mount_args *m);
+/* `mount -o remount,...`: m is parsed (m->mnt a ghostfs mount). whole_list:
+ * m's list is all the mount is to have (mount(8)'s helper gets that);
+ * otherwise it names only changes, and the mount keeps its other flags.
+ * Returns the exit code. */
+int cmd_remount(struct mount_args *m, bool whole_list);
 
 struct ghostfs_mount;
 struct ghostfs_remount;

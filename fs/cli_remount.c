@@ -20,9 +20,11 @@
 #define FUSE_USE_VERSION 314
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -116,9 +118,11 @@ static void daemon_options(const struct mount_args *m, char *buf, size_t size)
         add(buf, size, "crawl_slice=%u", m->fo.crawl.slice_records);
     if (m->given & GIVEN_CRAWL_CYCLE)
         add(buf, size, "crawl_cycle=%u", m->fo.crawl.cycle_seconds);
+    if (has_option(m->fuse_opts, "auto_unmount"))
+        add(buf, size, "auto_unmount");
 }
 
-int cmd_remount(struct mount_args *m)
+int cmd_remount(struct mount_args *m, bool whole_list)
 {
     char dev[64], type[256], super[2048], fixed[1024] = "";
     if (!mount_info(m->mnt, dev, sizeof dev, type, sizeof type, super, sizeof super))
@@ -127,6 +131,18 @@ int cmd_remount(struct mount_args *m)
         return cli_fail("remount: %s: not a ghostfs mount (%s)", m->mnt, type);
     if (geteuid() != 0)
         return cli_fail("remount: %s: only root can remount", m->mnt);
+    /* mount(2) with MS_REMOUNT clears every flag it is not given. mount(8)
+     * hands its helper the whole list (the mount table's and the new
+     * options, a default such as dev or exec said by leaving its opposite
+     * out); a direct `ghostfs mount -o remount,ro` names only what changes:
+     * the mount keeps the others. */
+    unsigned long cur;
+    if (!whole_list) {
+        if (!mount_vfs_flags(m->mnt, &cur))
+            return cli_fail("remount: %s: cannot read its options from the mount table", m->mnt);
+        m->vfs_set = (cur & ~m->vfs_named) | (m->vfs_set & m->vfs_named);
+        mount_args_settle(m);
+    }
     /* What FUSE's kernel side fixed at mount time: mount(8) hands back the
      * mount's own values, which are fine; any other cannot change. */
     char *save = NULL, copy[sizeof m->fuse_opts];
@@ -134,9 +150,16 @@ int cmd_remount(struct mount_args *m)
     for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
         if (!has_option(super, !strcmp(o, "allow_root") ? "allow_other" : o))
             add(fixed, sizeof fixed, "%s", o);
+    /* fsname= and subtype= as the mount table has them are fine (mount(8)
+     * hands an fstab line's options to every remount); auto_unmount is
+     * the daemon's to compare (daemon_options passes it on). */
+    char source[PATH_MAX] = "";
+    if (!mount_source(m->mnt, source, sizeof source))
+        return cli_fail("remount: %s: not mounted", m->mnt);
     snprintf(copy, sizeof copy, "%s", m->fuse_opts);
     for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
-        if (!strncmp(o, "fsname=", 7) || !strncmp(o, "subtype=", 8) || !strcmp(o, "auto_unmount"))
+        if ((!strncmp(o, "fsname=", 7) && strcmp(o + 7, source)) ||
+            (!strncmp(o, "subtype=", 8) && strcmp(o + 8, type + strlen("fuse."))))
             add(fixed, sizeof fixed, "%s", o);
     if (*fixed)
         return cli_fail("remount: %s: cannot change while mounted: %s (unmount and mount again)",
@@ -213,53 +236,80 @@ static void fixed_options(const struct mount_args *cur, const struct mount_args 
         add(buf, size, "writeback");
     if ((n->given & GIVEN_ROLLBACK) && !cur->fo.store.accept_rollback)
         add(buf, size, "accept_rollback");
+    /* mount(8) names it again on every remount of an fstab line that has
+     * it; it cannot be turned on (nor off: there is no word for that). */
+    if (has_option(n->fuse_opts, "auto_unmount") && !has_option(cur->fuse_opts, "auto_unmount"))
+        add(buf, size, "auto_unmount");
     if ((n->given & GIVEN_SNAPSHOT) &&
         (!cur->fo.snapshot || strcmp(n->fo.snapshot, cur->fo.snapshot)))
         add(buf, size, "snapshot=%s", n->fo.snapshot);
 }
 
+/* The steps that can fail go first, each undone if a later one fails (the
+ * store's read-only state last: going read-only commits what is buffered);
+ * only then does cur change, and the write buffer and the commit interval,
+ * which cannot fail. */
 static void apply(struct mount_args *cur, struct fs *fs, const struct mount_args *n,
                   struct ghostfs_remount *r)
 {
     int e = 0;
-    if ((n->given & GIVEN_CACHE) && (e = fs_set_cache_size(fs, n->fo.store.cache_bytes)))
+    size_t cache = n->given & GIVEN_CACHE ? n->fo.store.cache_bytes : cur->fo.store.cache_bytes;
+    struct ghost_crawl_options crawl = cur->fo.crawl;
+    bool crawl_given = n->given & (GIVEN_CRAWL_CPU | GIVEN_CRAWL_SLICE | GIVEN_CRAWL_CYCLE);
+    if (n->given & GIVEN_CRAWL_CPU)
+        crawl.cpu_permille = n->fo.crawl.cpu_permille;
+    if (n->given & GIVEN_CRAWL_SLICE)
+        crawl.slice_records = n->fo.crawl.slice_records;
+    if (n->given & GIVEN_CRAWL_CYCLE)
+        crawl.cycle_seconds = n->fo.crawl.cycle_seconds;
+    enum ghost_sync base = n->given & GIVEN_SYNC ? n->sync : cur->sync;
+    enum ghost_sync eff = n->vfs_sync || n->dirsync ? GHOST_SYNC_ALWAYS : base;
+    enum ghost_sync was = cur->vfs_sync || cur->dirsync ? GHOST_SYNC_ALWAYS : cur->sync;
+
+    if ((n->given & GIVEN_CACHE) && (e = fs_set_cache_size(fs, cache)))
         return answer(r, e, "cache_size: %s", strerror(-e));
-    cur->fo.store.cache_bytes =
-        n->given & GIVEN_CACHE ? n->fo.store.cache_bytes : cur->fo.store.cache_bytes;
-    if (n->given & (GIVEN_CRAWL_CPU | GIVEN_CRAWL_SLICE | GIVEN_CRAWL_CYCLE)) {
-        struct ghost_crawl_options c = cur->fo.crawl;
-        if (n->given & GIVEN_CRAWL_CPU)
-            c.cpu_permille = n->fo.crawl.cpu_permille;
-        if (n->given & GIVEN_CRAWL_SLICE)
-            c.slice_records = n->fo.crawl.slice_records;
-        if (n->given & GIVEN_CRAWL_CYCLE)
-            c.cycle_seconds = n->fo.crawl.cycle_seconds;
-        if ((e = fs_set_crawl(fs, &c)) == -ESRCH)
-            return answer(r, -EINVAL, "crawl_*: no crawler runs on a read-only or snapshot mount");
-        if (e)
-            return answer(r, e, "the crawler: %s", strerror(-e));
-        cur->fo.crawl = c;
+    if (crawl_given && (e = fs_set_crawl(fs, &crawl))) {
+        if (e == -ESRCH)
+            answer(r, -EINVAL, "crawl_*: no crawler runs on a read-only or snapshot mount");
+        else
+            answer(r, e, "the crawler: %s", strerror(-e));
+        goto undo_cache;
     }
+    if ((e = fs_set_sync(fs, eff))) {
+        answer(r, e, "changing the sync mode to %s: %s", sync_names[eff], strerror(-e));
+        goto undo_crawl;
+    }
+    e = fs_set_readonly(fs, n->fo.store.readonly);
+    if (e && n->fo.store.readonly)
+        answer(r, e,
+               "committing what was written before going read-only: %s (it stays "
+               "buffered; writes are refused)",
+               strerror(-e));
+    else if (e)
+        answer(r, e, "%s", strerror(-e));
+    if (e)
+        goto undo_sync;
+
+    cur->fo.store.cache_bytes = cache;
+    cur->fo.crawl = crawl;
+    cur->sync = base;
+    cur->vfs_sync = n->vfs_sync;
+    cur->dirsync = n->dirsync;
     if (n->given & GIVEN_WBUF)
         fs_set_write_buffer(fs, cur->fo.write_buffer = n->fo.write_buffer);
     if (n->given & GIVEN_INTERVAL)
         fs_set_commit_interval(fs, cur->fo.commit_interval_ms = n->fo.commit_interval_ms);
-    enum ghost_sync base = n->given & GIVEN_SYNC ? n->sync : cur->sync;
-    enum ghost_sync eff = n->vfs_sync || n->dirsync ? GHOST_SYNC_ALWAYS : base;
-    if ((e = fs_set_sync(fs, eff)))
-        return answer(r, e, "changing the sync mode to %s: %s", sync_names[eff], strerror(-e));
-    cur->sync = base;
-    cur->vfs_sync = n->vfs_sync;
-    cur->dirsync = n->dirsync;
-    e = fs_set_readonly(fs, n->fo.store.readonly);
-    if (e && n->fo.store.readonly)
-        return answer(r, e,
-                      "committing what was written before going read-only: %s (it stays "
-                      "buffered; writes are refused)",
-                      strerror(-e));
-    if (e)
-        return answer(r, e, "%s", strerror(-e));
     answer(r, 0, "%s", "");
+    return;
+
+undo_sync: /* what was set before can be set again */
+    fs_set_sync(fs, was);
+undo_crawl:
+    if (crawl_given)
+        fs_set_crawl(fs, &cur->fo.crawl);
+undo_cache:
+    if (n->given & GIVEN_CACHE)
+        fs_set_cache_size(fs, cur->fo.store.cache_bytes);
 }
 
 void daemon_remount(struct mount_args *cur, struct fs *fs, struct ghostfs_remount *r)
@@ -292,5 +342,6 @@ void daemon_remount(struct mount_args *cur, struct fs *fs, struct ghostfs_remoun
     else
         apply(cur, fs, &n, r);
 out:
+    free((char *)n.fo.snapshot); /* parse_request's copy */
     pthread_mutex_unlock(&remount_lock);
 }

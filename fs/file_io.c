@@ -249,9 +249,12 @@ ssize_t fs_write(struct fs *fs, uint64_t ino, const void *buf, size_t size, uint
     size_t added = 0;
     pthread_rwlock_wrlock(&in->rw);
     /* The stored record, for the flags (chattr +i, +a) as any daemon set
-     * them, and the end of the file for an append. */
+     * them, and the end of the file for an append. None: another daemon
+     * deleted the file under our open fd, which is stale now (write(2)
+     * has no ENOENT). */
     struct rec r;
     int e = rec_peek(fs, ino, &r);
+    e = e == -ENOENT ? -ESTALE : e;
     e = e ? e : iflags_may_write(&r, append);
     if (e)
         goto out;

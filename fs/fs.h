@@ -97,6 +97,10 @@ struct fs_options {
      * these options. Not on a read-only open nor a snapshot. */
     bool crawl_on;
     struct ghost_crawl_options crawl;
+    /* The kernel caches writes (FUSE's writeback cache): they reach fs/
+     * late, through any fd open for writing, after the kernel has already
+     * said yes. Inode flags cannot be kept then (iflags.c). */
+    bool kernel_writeback;
 };
 
 struct fs;
@@ -215,7 +219,8 @@ int fs_get_iflags(struct fs *fs, uint64_t ino, uint32_t *flags);
 /* Set them (FS_IOC_SETFLAGS) on a regular file or directory (-ENOTTY for
  * others): -EOPNOTSUPP for any other bit; -EPERM unless who is the owner
  * or root, and to change either flag unless cap_immutable (the caller
- * holds CAP_LINUX_IMMUTABLE). */
+ * holds CAP_LINUX_IMMUTABLE); -EOPNOTSUPP under the kernel's writeback
+ * cache (fs_options.kernel_writeback). */
 int fs_set_iflags(struct fs *fs, const struct fs_ctx *who, uint64_t ino, uint32_t flags,
                   bool cap_immutable);
 

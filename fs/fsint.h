@@ -114,6 +114,7 @@ struct fs {
 #define DEFER_FAILED_MAX 16
     uint64_t defer_failed[DEFER_FAILED_MAX]; /* deferred deletes that failed here */
     unsigned defer_failed_next;              /* (the crawler thread's own) */
+    bool kernel_writeback;                   /* fs_options's, fixed at open */
 };
 
 /* mount.c: the crawler's work (ghost_crawl_options.work), arg the fs: the

@@ -149,6 +149,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
      * window, which cli.c raised before INIT (if it could). */
     if (m->read_ahead)
         conn->max_readahead = m->read_ahead;
+    /* libfuse fails INIT unless this is the max_read= it was given. */
+    conn->max_read = m->max_read;
     if (conn->capable & FUSE_CAP_READDIRPLUS)
         conn->want |= FUSE_CAP_READDIRPLUS;
     if (m->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
@@ -660,7 +662,10 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
  * that capability is the kernel's word here. Before it changes the flags
  * it reads them back as an fsxattr, so both forms are answered. Whatever
  * FS_IOC_GETFLAGS's number says (a long), its value is an int: the kernel
- * asks with 4 bytes, a 32-bit process with FS_IOC32_*. */
+ * asks with 4 bytes. A 32-bit process's FS_IOC32_* the kernel turns into
+ * FS_IOC_* before it checks; it never sends FS_IOC32_* itself, so one that
+ * arrives was sent raw by a 64-bit process and skipped those checks: it
+ * is not answered (ENOTTY), or the file's owner could clear +i or +a. */
 
 static void getflags(fuse_req_t req, fuse_ino_t ino, bool xattr, size_t out_bufsz)
 {
@@ -750,15 +755,17 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
     }
     switch (cmd) {
     case FS_IOC_GETFLAGS:
-    case FS_IOC32_GETFLAGS:
         getflags(req, ino, false, out_bufsz);
         break;
     case FS_IOC_FSGETXATTR:
         getflags(req, ino, true, out_bufsz);
         break;
     case FS_IOC_SETFLAGS:
-    case FS_IOC32_SETFLAGS:
         setflags(req, ino, false, in_buf, in_bufsz);
+        break;
+    case FS_IOC32_GETFLAGS: /* never from the kernel itself: see above */
+    case FS_IOC32_SETFLAGS:
+        reply_err(req, -ENOTTY);
         break;
     case FS_IOC_FSSETXATTR:
         setflags(req, ino, true, in_buf, in_bufsz);

@@ -32,6 +32,7 @@ struct ghostfs_mount {
     struct fs *fs;
     bool writeback;
     unsigned read_ahead; /* bytes to offer the kernel at INIT; 0: its own */
+    unsigned max_read;   /* max_read= as libfuse was given it (it must match); 0: none */
     /* Handles a remount request (the command's, cli_remount.c). */
     void (*remount)(void *arg, struct ghostfs_remount *r);
     void *remount_arg;

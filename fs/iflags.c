@@ -13,6 +13,13 @@
  * the request; fs_set_iflags checks again for callers other than the
  * kernel).
  *
+ * Under the kernel's writeback cache (fs_options.kernel_writeback) the
+ * flags cannot be kept: writes reach the daemon late, through fds opened
+ * before a flag was set, and an append is followed by a setattr of mtime
+ * and ctime that +a refuses, failing fsync. There flags are not set
+ * (EOPNOTSUPP), and a file that has +a (set by a mount without the cache)
+ * is not opened for writing at all; +i already refuses every write open.
+ *
  * No locks of its own: fs_set_iflags commits the inode's buffered writes
  * under its rw lock first (they were accepted before the flag), as setattr
  * does.
@@ -40,10 +47,12 @@ static bool append_only(const struct rec *r)
     return r->flags & INODE_APPEND;
 }
 
-int iflags_may_open(const struct rec *r, int flags)
+int iflags_may_open(const struct rec *r, int flags, bool kernel_writeback)
 {
     bool writes = (flags & O_ACCMODE) != O_RDONLY;
     if (immutable(r) && (writes || (flags & O_TRUNC)))
+        return -EPERM;
+    if (append_only(r) && kernel_writeback && (writes || (flags & O_TRUNC)))
         return -EPERM;
     if (append_only(r) && ((writes && !(flags & O_APPEND)) || (flags & O_TRUNC)))
         return -EPERM;
@@ -163,7 +172,7 @@ static int setfl_fn(struct ghost_txn *t, void *arg)
 int fs_set_iflags(struct fs *fs, const struct fs_ctx *who, uint64_t ino, uint32_t flags,
                   bool cap_immutable)
 {
-    if (flags & ~(uint32_t)FL_KNOWN)
+    if ((flags & ~(uint32_t)FL_KNOWN) || fs->kernel_writeback)
         return -EOPNOTSUPP;
     struct inode *in = inode_get(fs, ino);
     if (!in)

@@ -21,8 +21,10 @@
 
 #include "inode_rec.h"
 
-/* Open with these open(2) flags (the access mode, O_APPEND, O_TRUNC). */
-int iflags_may_open(const struct rec *r, int flags);
+/* Open with these open(2) flags (the access mode, O_APPEND, O_TRUNC);
+ * kernel_writeback: the kernel caches writes (an append-only file is then
+ * not opened for writing: iflags.c). */
+int iflags_may_open(const struct rec *r, int flags, bool kernel_writeback);
 /* Write data (at the end when append). */
 int iflags_may_write(const struct rec *r, bool append);
 /* setattr of the FS_SET_* fields in set. */

@@ -118,6 +118,7 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
     fs->budget = o->write_buffer ? o->write_buffer : defaults.write_buffer;
     fs->interval_ms = o->commit_interval_ms ? o->commit_interval_ms : 1000;
     fs->readonly = o->store.readonly;
+    fs->kernel_writeback = o->kernel_writeback;
 
     orphan_owner(fs->owner, sizeof fs->owner);
 

@@ -31,7 +31,7 @@ int fs_open_file(struct fs *fs, uint64_t ino, int flags, bool *keep_cache)
     if (!e && S_ISDIR(r.mode) && (flags & O_ACCMODE) != O_RDONLY)
         e = -EISDIR;
     if (!e)
-        e = iflags_may_open(&r, flags);
+        e = iflags_may_open(&r, flags, fs->kernel_writeback);
     if (!e) {
         *keep_cache = in->dv_known && in->cached_dv == r.dv;
         in->cached_dv = r.dv;

@@ -3,15 +3,19 @@
 # tests/mount/flags.sh - inode flags through a mount, with chattr and lsattr:
 #
 #   +i and +a set and shown on a file and a directory; kept across a
-#   remount; enforced by a second daemon of the same store;
+#   remount; enforced by a second daemon of the same store, also on an fd
+#   it opened before the first set +i;
 #   refusals on an immutable file (write, append, truncate, chmod, touch,
 #   setfattr, rm, mv, ln) and directory (create, rm), on an append-only file
 #   (overwrite, truncate, rm; appending works) and directory (rm; creating
 #   works) - each leaving the file as it was; flags other than i and a
 #   (chattr +d) refused; clearing +i refused without CAP_LINUX_IMMUTABLE
-#   and for a user who does not own the file.
+#   and for a user who does not own the file; the raw 32-bit ioctls
+#   (FS_IOC32_*), which skip the kernel's check, not answered; under
+#   -o writeback flags are not set (not supported) and an append-only file
+#   is not opened for writing.
 #
-# Needs GHOSTFS, chattr, lsattr, setfattr and setpriv; skips (77) without
+# Needs GHOSTFS, FLAGS_PROBE, chattr, lsattr, setfattr and setpriv; skips (77) without
 # /dev/fuse or one of them.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -79,6 +83,23 @@ refused "truncate" truncate -s 0 "$M/a"
 refused "rm" rm -f "$M/a"
 check "appended, nothing lost" [ "$(cat "$M/a")" = logmore ]
 
+# ---- the 32-bit ioctls, sent raw by the file's owner ---------------------------------------
+# The kernel checks CAP_LINUX_IMMUTABLE for FS_IOC_SETFLAGS only; a 64-bit
+# process's FS_IOC32_SETFLAGS reaches the daemon unchecked, so it must not
+# change anything.
+printf log >"$M/owned"
+chown 65534:65534 "$M/owned"
+check "chattr +a on a file nobody owns" chattr +a "$M/owned"
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+out=$(as_nobody "$FLAGS_PROBE" set32 "$M/owned" 0) && rc=0 || rc=$?
+check "FS_IOC32_SETFLAGS by the owner without the capability: refused ($out)" \
+    [ "$rc" = 2 ]
+check "still a" [ "$(attrs "$M/owned")" = a ]
+out=$("$FLAGS_PROBE" set32 "$M/owned" 0) && rc=0 || rc=$?
+check "FS_IOC32_SETFLAGS by root: not answered ($out)" [ "$rc:$out" = 2:ENOTTY ]
+check "still a after root's raw ioctl" [ "$(attrs "$M/owned")" = a ]
+check "chattr -a by root" chattr -a "$M/owned"
+
 # ---- directories ----------------------------------------------------------------------------
 mkdir "$M/d" "$M/l"
 printf in >"$M/d/x"
@@ -96,7 +117,22 @@ refused "rm in it" rm -f "$M/l/x"
 refused "mv out of it" mv "$M/l/x" "$M/x"
 
 # ---- across a second daemon and a remount --------------------------------------------------
+printf open >"$M/held"
 mount_fs "$S" "$M2"
+# An fd the second daemon opened before the first set +i: its writes stop.
+exec 5>>"$M2/held"
+check "chattr +i in the first daemon, the file open in the second" chattr +i "$M/held"
+if err=$( (printf more >&5) 2>&1); then
+    fail "a write through the second daemon's open fd after +i: succeeded"
+elif grep -q "Operation not permitted" <<<"$err"; then
+    pass "a write through the second daemon's open fd after +i: refused"
+else
+    fail "a write through the second daemon's open fd after +i: failed otherwise: $err"
+fi
+exec 5>&-
+check "the held file is as it was" [ "$(cat "$M/held")" = open ]
+check "chattr -i" chattr -i "$M/held"
+rm "$M/held"
 check "a second daemon shows i" [ "$(attrs "$M2/f")" = i ]
 refused "a second daemon refuses a write" sh -c "printf x >>'$M2/f'"
 refused "a second daemon refuses rm in the immutable directory" rm -f "$M2/d/x"
@@ -107,6 +143,18 @@ check "after remount: i" [ "$(attrs "$M/f")" = i ]
 check "after remount: a" [ "$(attrs "$M/a")" = a ]
 check "after remount: the directory's i" [ "$(attrs "$M/d")" = i ]
 refused "after remount: rm" rm -f "$M/f"
+
+# ---- under the kernel's writeback cache: flags cannot be kept ----------------------------
+mount_fs "$S" "$M2" -o writeback
+printf wb >"$M2/wb"
+err=$(chattr +i "$M2/wb" 2>&1) && fail "writeback: chattr +i: succeeded" ||
+    check "writeback: chattr +i not supported" grep -q "not supported" <<<"$err"
+check "writeback: no flag set" [ -z "$(attrs "$M2/wb")" ]
+check "writeback: lsattr still shows a" [ "$(attrs "$M2/a")" = a ]
+refused "writeback: appending to the append-only file" sh -c "printf x >>'$M2/a'"
+check "writeback: it reads" [ "$(cat "$M2/a")" = logmore ]
+rm "$M2/wb"
+umount_fs "$M2"
 
 # ---- cleared, everything works again -------------------------------------------------------
 check "chattr -i -a" chattr -i "$M/f" "$M/d"

@@ -10,6 +10,9 @@
 #      removed at exit): mount -t fuse.ghostfs, with -o ro, with a bad
 #      option, and from an fstab line (mount -T FILE DIR) with the options
 #      fstab lines carry (defaults, noatime, x-..., nofail, sync=always);
+#   3. remounts of an fstab line that names fsname=, subtype= and
+#      auto_unmount (mount(8) passes them again, unchanged: taken), and
+#      real changes of them (refused by name);
 #
 # each time: the mount table names the store and the type, a file written
 # reads back, umount(8) unmounts and the daemon exits.
@@ -161,5 +164,40 @@ printf '# a test fstab\n%s %s fuse.ghostfs %s 0 0\n' "$S" "$M" \
     "defaults,noatime,nofail,x-systemd.automount-not-really,sync=always,cache_size=16M" \
     >"$T/fstab"
 mount_ok "fstab line (mount -T FILE DIR)" mount -T "$T/fstab" "$M"
+
+# ---- 3. remounting an fstab line ------------------------------------------------------------
+# mount(8) hands every remount the line's options again: fsname=, subtype=
+# and auto_unmount that did not change are fine; a real change is refused.
+printf '%s %s fuse.ghostfs %s 0 0\n' "$S" "$M" \
+    "defaults,fsname=$S,subtype=ghostfs,auto_unmount,nosuid" >"$T/fstab2"
+if timeout 30 mount -T "$T/fstab2" "$M" 2>"$T/err"; then
+    pass "fstab line with fsname=, subtype=, auto_unmount mounts"
+    check "remount,ro of that line (mount -T FILE -o remount,ro DIR)" \
+        timeout 30 mount -T "$T/fstab2" -o remount,ro "$M"
+    check "it is ro" has_opt "$M" ro
+    check "it is still nosuid" has_opt "$M" nosuid
+    check "remount,rw of that line" timeout 30 mount -T "$T/fstab2" -o remount,rw "$M"
+    check "it is rw" has_opt "$M" rw
+    expect_fail "remount,subtype=other" "cannot change while mounted: subtype=other" \
+        timeout 30 mount -T "$T/fstab2" -o remount,subtype=other "$M"
+    expect_fail "remount,fsname=other" "cannot change while mounted: fsname=other" \
+        timeout 30 mount -T "$T/fstab2" -o remount,fsname=other "$M"
+    check "umount(8)" timeout 30 umount "$M"
+    stop_daemons
+else
+    fail "fstab line with fsname=, subtype=, auto_unmount: $(head -n 2 "$T/err")"
+fi
+# A mount without auto_unmount cannot take it by a remount.
+printf '%s %s fuse.ghostfs %s 0 0\n' "$S" "$M" "defaults" >"$T/fstab3"
+if timeout 30 mount -T "$T/fstab3" "$M" 2>"$T/err"; then
+    expect_fail "remount,auto_unmount of a mount without it" \
+        "cannot change while mounted: auto_unmount" \
+        timeout 30 mount -T "$T/fstab3" -o remount,auto_unmount "$M"
+    check "still rw after the refusal" has_opt "$M" rw
+    check "umount(8)" timeout 30 umount "$M"
+    stop_daemons
+else
+    fail "fstab line 'defaults': $(head -n 2 "$T/err")"
+fi
 
 finish

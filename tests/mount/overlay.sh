@@ -15,8 +15,9 @@
 #   after the overlay is mounted again, and after ghostfs is unmounted and
 #   mounted again; then `ghostfs fsck` finds the store clean;
 #   the same with -o userxattr (overlayfs's xattrs in user.*);
-#   a crash: renames through the overlay, then kill -9 of the daemon; after
-#   it, every renamed name in upper has its whiteout at the old name (the
+#   a crash: renames through the overlay in the background, and kill -9 of
+#   the daemon while they run; after it, every renamed name in upper has its
+#   whiteout at the old name and no whiteout lacks its renamed name (the
 #   rename and the whiteout are one transaction), and fsck is clean.
 #
 # Needs root, GHOSTFS and overlayfs; skips (77) without them or /dev/fuse.
@@ -207,22 +208,34 @@ round "userxattr" userxattr
 
 # ---- a crash in the middle of renames through the overlay ---------------------------------------
 
-N=200
+N=400
 rm -rf "${L:?}"/*
 for i in $(seq 1 $N); do echo "f$i" >"$L/f$i"; done
 rm -rf "$M/upper" "$M/work"
 mkdir "$M/upper" "$M/work"
 sync -f "$M" # the empty upper and work directories are on disk
 overlay_up || { fail "crash: overlay mount"; finish; }
-for i in $(seq 1 $N); do
-    mv "$O/f$i" "$O/g$i"
+# The renames run in the background and the daemon is killed while they
+# do: some done, some torn in flight, some never started.
+(
+    for i in $(seq 1 $N); do
+        mv "$O/f$i" "$O/g$i" 2>/dev/null || true
+    done
+) &
+movers=$!
+moved_so_far() { find "$M/upper" -maxdepth 1 -name 'g*' 2>/dev/null | wc -l; }
+for _ in $(seq 600); do
+    [ "$(moved_so_far)" -lt $((N / 8)) ] || break
+    sleep 0.01
 done
 kill_daemon "$M" KILL
+wait "$movers" || true
 overlay_down
 
 mount_fs "$S" "$M" -o nodev || { fail "crash: ghostfs mounts after kill -9"; finish; }
 renamed=0
 torn=0
+lost=0
 for i in $(seq 1 $N); do
     if [ -e "$M/upper/g$i" ]; then
         renamed=$((renamed + 1))
@@ -230,13 +243,24 @@ for i in $(seq 1 $N); do
             torn=$((torn + 1))
             [ "$torn" -gt 3 ] || say "g$i is in upper but f$i is $(kind "$M/upper/f$i")"
         fi
+    elif is_whiteout "$M/upper/f$i"; then
+        # the old name hidden, the new one not there: the file is gone
+        lost=$((lost + 1))
+        [ "$lost" -gt 3 ] || say "f$i is a whiteout but g$i is not in upper"
     fi
 done
 say "crash: $renamed of $N renames survived the kill"
+check "crash: the kill came in the middle of the renames ($renamed of $N)" \
+    [ "$renamed" -gt 0 -a "$renamed" -lt "$N" ]
 if [ "$torn" -eq 0 ]; then
     pass "crash: every rename that survived has its whiteout"
 else
     fail "crash: $torn renames survived without their whiteout"
+fi
+if [ "$lost" -eq 0 ]; then
+    pass "crash: no whiteout without its renamed file"
+else
+    fail "crash: $lost names whited out with no renamed file"
 fi
 umount_fs "$M" || fail "crash: unmounting ghostfs"
 fsck_clean "crash"

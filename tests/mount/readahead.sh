@@ -7,6 +7,9 @@
 #     the daemon's FUSE debug output), where the kernel's own window gives
 #     128 KiB requests;
 #   - read_ahead=256 gives 256 KiB, read_ahead=0 leaves the kernel's window;
+#   - max_read=65536 mounts (in the foreground and as a daemon, whose
+#     `ghostfs mount` waits for the kernel's INIT) and bounds requests to
+#     64 KiB; a max_read below 4096 is refused by name;
 #   - whatever the window, a file written through the mount reads back the
 #     same, from start to end and from an odd offset.
 #
@@ -42,16 +45,16 @@ largest_read() {
         END { print m + 0 }'
 }
 
-# try OPTS WANT_KB: mount with -o OPTS (and -d), check the window, the
-# largest read and the data.
+# try OPTS WANT_KB [WINDOW_KB]: mount with -o OPTS (and -d), check the
+# window (WANT_KB unless given), the largest read and the data.
 try() {
-    local opts=$1 want=$2 log got big
+    local opts=$1 want=$2 window=${3:-$2} log got big
     mount_fs "$S" "$M" -d ${opts:+-o "$opts"} || {
         fail "mount with '${opts:-defaults}'"
         return
     }
     got=$(window_kb)
-    check "read_ahead '${opts:-default}': window $got KiB, want $want" [ "$got" = "$want" ]
+    check "read_ahead '${opts:-default}': window $got KiB, want $window" [ "$got" = "$window" ]
     if [ ! -e "$M/data" ]; then
         cp "$T/data" "$M/data"
         umount_fs "$M"
@@ -72,4 +75,23 @@ try() {
 try "" 1024
 try "read_ahead=256" 256
 try "read_ahead=0" 128
+# max_read= bounds each read request: libfuse refuses INIT unless the
+# daemon offers the same, which it once did not.
+try "max_read=65536" 64 1024
+
+# As a daemon: `ghostfs mount` returns 0 only once the kernel took INIT.
+rc=0
+timeout 30 "$GHOSTFS" mount "$S" "$M" -o max_read=65536 2>"$T/err" || rc=$?
+check "ghostfs mount -o max_read=65536 as a daemon (exit $rc): $(head -n 1 "$T/err")" \
+    [ "$rc" -eq 0 ]
+check "it is mounted" is_mounted "$M"
+check "the file reads back through it" cmp "$T/data" "$M/data"
+check "the kernel keeps max_read=65536" has_opt "$M" max_read=65536
+fusermount3 -u "$M"
+for _ in $(seq 100); do
+    is_mounted "$M" || break
+    sleep 0.05
+done
+expect_fail "max_read=100" "bad value in option 'max_read=100'" \
+    timeout 30 "$GHOSTFS" mount "$S" "$M" -o max_read=100
 finish

@@ -183,11 +183,36 @@ START_TEST(conflict_rebases_buffered_writes)
 }
 END_TEST
 
+/* A file another daemon deleted (its last name unlinked there, where it
+ * was not open) is gone under an fd open here: a write says so with
+ * ESTALE, as for a stale handle, not ENOENT, which write(2) never means. */
+START_TEST(write_after_another_daemon_deleted)
+{
+    uint64_t f = mkfile(FS_ROOT_INO, "gone");
+    bool keep;
+    OK(fs_open_file(fs, f, O_RDWR, &keep));
+    EXPECT(fs_write(fs, f, "x", 1, 0, false), 1);
+    OK(fs_flush(fs, f));
+
+    struct fs_options o;
+    struct fs *other = NULL;
+    fs_options_init(&o);
+    o.store.sync = GHOST_SYNC_NONE;
+    OK(fs_open(path, &o, &other));
+    OK(fs_unlink(other, FS_ROOT_INO, "gone"));
+    fs_close(other);
+
+    EXPECT(fs_write(fs, f, "y", 1, 1, false), -ESTALE);
+    OK(fs_release(fs, f));
+}
+END_TEST
+
 static Suite *fs_buffer_suite(void)
 {
     Suite *s = suite_create("fs-buffer");
     TCase *tc = fs_tcase(s, "core", setup, 60);
     tcase_add_test(tc, conflict_rebases_buffered_writes);
+    tcase_add_test(tc, write_after_another_daemon_deleted);
     TCase *bp = fs_tcase(s, "backpressure", setup_backpressure, 300);
     tcase_add_test(bp, write_buffer_backpressure);
     tcase_add_test(bp, write_buffer_handoff);

@@ -296,6 +296,38 @@ START_TEST(append_only_dir)
 }
 END_TEST
 
+/* Opened as under FUSE's writeback cache: the kernel keeps writes in its
+ * pages and sends them later, through fds opened before a flag was set,
+ * and flushes mtime and ctime with a setattr the flags refuse. Neither
+ * flag can be kept as promised: setting one is not supported, and a file
+ * that has +a (set by a mount without the cache) is not opened for
+ * writing at all. */
+START_TEST(kernel_writeback)
+{
+    uint64_t f = mkfile(FS_ROOT_INO, "f"), a = mkfile(FS_ROOT_INO, "a");
+    set_flags(a, APP);
+    close_fs();
+    struct fs_options o;
+    fs_options_init(&o);
+    o.store.sync = GHOST_SYNC_NONE;
+    o.kernel_writeback = true;
+    OK(fs_open(path, &o, &fs));
+    EXPECT(fs_set_iflags(fs, &root_ctx, f, IMM, true), -EOPNOTSUPP);
+    EXPECT(fs_set_iflags(fs, &root_ctx, a, 0, true), -EOPNOTSUPP);
+    ck_assert_uint_eq(flags_of(f), 0);
+    ck_assert_uint_eq(flags_of(a), APP);
+    EXPECT(open_close(a, O_WRONLY | O_APPEND), -EPERM);
+    EXPECT(open_close(a, O_RDWR | O_APPEND), -EPERM);
+    OK(open_close(a, O_RDONLY));
+    OK(open_close(f, O_WRONLY));
+    /* Without the cache, as before. */
+    reopen();
+    OK(open_close(a, O_WRONLY | O_APPEND));
+    set_flags(f, IMM);
+    set_flags(f, 0);
+}
+END_TEST
+
 static Suite *fs_iflags_suite(void)
 {
     Suite *s = suite_create("fs-iflags");
@@ -306,6 +338,7 @@ static Suite *fs_iflags_suite(void)
     tcase_add_test(tc, append_only_file);
     tcase_add_test(tc, immutable_dir);
     tcase_add_test(tc, append_only_dir);
+    tcase_add_test(tc, kernel_writeback);
     return s;
 }
 

@@ -4,7 +4,9 @@
  * commits what is buffered and then refuses every write with EROFS, also
  * the ones the kernel would have stopped first; going writable again
  * works, except for a store opened read-only; the sync mode, the cache
- * and the write buffer change while files are being written.
+ * and the write buffer change while files are being written. Built again
+ * with FS_TEST_HOOKS (fs-remount-hooks): going read-only fails when the
+ * store's sync fails.
  *
  * The fixture and the helpers are fs_util.c's (see fs_util.h).
  */
@@ -18,6 +20,7 @@
 
 #include "fs.h"
 #include "fs_util.h"
+#include "fsint.h"
 #include "ghost.h"
 #include "util.h"
 
@@ -110,6 +113,24 @@ START_TEST(live_options)
 }
 END_TEST
 
+#ifdef FS_TEST_HOOKS
+/* Going read-only ends with a sync of the store: when that fails, so does
+ * the remount (a mount test cannot tell a sync that did not happen). */
+START_TEST(readonly_fails_when_the_sync_fails)
+{
+    uint64_t f = mkfile(FS_ROOT_INO, "f");
+    EXPECT(fs_write(fs, f, "data", 4, 0, false), 4);
+    fs_test_fault(FS_FAULT_SYNC, -EIO, 1);
+    EXPECT(fs_set_readonly(fs, true), -EIO);
+    ck_assert(fs_readonly(fs)); /* writes stay refused */
+    EXPECT(fs_write(fs, f, "x", 1, 0, false), -EROFS);
+    ck_assert_uint_eq(raw_rec(f).size, 4); /* committed before the sync */
+    fs_test_fault(FS_FAULT_SYNC, 0, 0);
+    OK(fs_set_readonly(fs, true)); /* again, with a sync that works */
+}
+END_TEST
+#endif
+
 static Suite *fs_remount_suite(void)
 {
     Suite *s = suite_create("fs-remount");
@@ -118,6 +139,9 @@ static Suite *fs_remount_suite(void)
     tcase_add_test(tc, writable_again);
     tcase_add_test(tc, opened_readonly_stays_so);
     tcase_add_test(tc, live_options);
+#ifdef FS_TEST_HOOKS
+    tcase_add_test(tc, readonly_fails_when_the_sync_fails);
+#endif
     return s;
 }
 
