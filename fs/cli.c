@@ -712,9 +712,33 @@ static void set_read_ahead(const char *mnt, unsigned kb)
                 strerror(errno));
 }
 
+/* Is every name=VALUE in the FUSE options (fsname=, subtype=) want? The
+ * daemon names its mounts itself: the store's path, and type fuse.ghostfs
+ * (which ghostfs status, remounts and fstab rely on); a different one is
+ * refused rather than silently replaced. */
+static bool own_name(const struct mount_args *m, const char *name, const char *want)
+{
+    size_t n = strlen(name);
+    for (const char *p = m->fuse_opts; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len >= n && !strncmp(p, name, n) &&
+            (len - n != strlen(want) || strncmp(p + n, want, len - n)))
+            return false;
+        p += len + (end != NULL);
+    }
+    return true;
+}
+
 static int check_mount(struct mount_args *m)
 {
     struct stat st;
+    if (!own_name(m, "fsname=", m->store))
+        return fail("option fsname=: ghostfs names its mounts by their store (%s) and keeps it "
+                    "so",
+                    m->store);
+    if (!own_name(m, "subtype=", "ghostfs"))
+        return fail("option subtype=: a ghostfs mount's type is fuse.ghostfs, which it keeps");
     if (stat(m->mnt, &st) < 0)
         return fail("mountpoint %s: %s", m->mnt, strerror(errno));
     if (!S_ISDIR(st.st_mode))

@@ -197,6 +197,17 @@ expect_fail "crawl_cpu=ten" "crawl_cpu=ten" timeout -k 5 30 "$GHOSTFS" mount "$S
 expect_fail "crawl_slice=5" "crawl_slice=5.*records" \
     timeout -k 5 30 "$GHOSTFS" mount "$S" "$M" -o crawl_slice=5
 expect_fail "crawl_cycle=2y" "crawl_cycle=2y" timeout -k 5 30 "$GHOSTFS" mount "$S" "$M" -o crawl_cycle=2y
+# The mount's own names are kept, not silently replaced.
+expect_fail "subtype=other" "subtype=.*fuse.ghostfs" \
+    timeout -k 5 30 "$GHOSTFS" mount "$S" "$M" -o subtype=other
+expect_fail "fsname=other" "fsname=.*by their store" \
+    timeout -k 5 30 "$GHOSTFS" mount "$S" "$M" -o fsname=other
+if timeout -k 5 30 "$GHOSTFS" mount "$S" "$M" -o "subtype=ghostfs,fsname=$S" 2>"$T/own.err"; then
+    pass "subtype= and fsname= with the mount's own values"
+    umount_fs "$M" || fusermount3 -u "$M"
+else
+    fail "the mount's own subtype= and fsname= refused: $(cat "$T/own.err")"
+fi
 if is_mounted "$M"; then
     fail "a refused mount left something mounted"
 else
