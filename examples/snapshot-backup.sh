@@ -103,12 +103,22 @@ if [ -n "$base" ] && ! names_in "$store" | grep -xF -- "$base" >/dev/null; then
     die "$base, the newest snapshot $dest has, is gone from $store: cannot send incrementally"
 fi
 
-# Take the snapshot.
+# Take the snapshot. Its name is the time to the second, never one used
+# before: a name taken (two runs in one second) waits for the next second,
+# so that names sort as the snapshots were taken and a stream's name is
+# never reused for another.
+taken() {
+    names_in "$store" | grep -xF -- "$1" >/dev/null && return 0
+    if [ "$mode" = files ]; then
+        [ -e "$dest/$1.stream" ] || [ -e "$dest/$1.stream.part" ]
+    else
+        [ -e "$dest" ] && names_in "$dest" | grep -xF -- "$1" >/dev/null
+    fi
+}
 name=$PREFIX$(date +%Y%m%d-%H%M%S)
-n=1
-while names_in "$store" | grep -xF -- "$name" >/dev/null; do # two runs in one second
-    n=$((n + 1))
-    name=$PREFIX$(date +%Y%m%d-%H%M%S)-$n
+while taken "$name"; do
+    sleep 1
+    name=$PREFIX$(date +%Y%m%d-%H%M%S)
 done
 if [ -n "$mnt" ]; then
     mkdir "$mnt/.ghostfs/snapshots/$name" || die "cannot take snapshot $name in $mnt"
