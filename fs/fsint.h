@@ -117,6 +117,15 @@ struct fs {
     bool kernel_writeback;                   /* fs_options's, fixed at open */
 };
 
+/* xattr.c: an inode's attribute (getxattr: its length, the value copied
+ * to buf when size > 0; -ERANGE if it does not fit) and its list of names
+ * (*used: the bytes the whole list takes; what fits is copied), read in t,
+ * with the checks of a missing one against the map's tally; the live tree
+ * and the snapshot views (snapview.c) both read through them. */
+ssize_t xattr_get_in(struct ghost_txn *t, uint64_t ino, const char *name, size_t nlen, void *buf,
+                     size_t size);
+int xattr_list_in(struct ghost_txn *t, uint64_t ino, char *buf, size_t size, size_t *used);
+
 /* mount.c: the crawler's work (ghost_crawl_options.work), arg the fs: the
  * deferred deletes. */
 int fs_crawl_work(void *arg, unsigned max_keys);

@@ -461,26 +461,12 @@ ssize_t view_read(struct fs *fs, uint32_t slot, uint64_t oid, void *buf, size_t 
     return e ? e : (ssize_t)n;
 }
 
-/* An attribute was not found: -ENODATA, unless the map's tally names more
- * than the store holds (as xattr.c decides for the live tree). */
-static int xattr_absent(struct ghost_txn *t, uint64_t oid)
-{
-    struct ghost_tally tl;
-    int e = ghost_map_tally(t, oid, FS_MAP_XATTR, &tl);
-    if (e == -ENODATA || (!e && tl.count == 0))
-        return -ENODATA;
-    e = e ? e : ghost_map_check(t, oid, FS_MAP_XATTR, NULL);
-    return e ? e : -ENODATA;
-}
-
 ssize_t view_getxattr(struct fs *fs, uint32_t slot, uint64_t oid, const char *name, void *buf,
                       size_t size)
 {
     struct ghost_txn *t;
     struct view v;
-    struct rec r;
-    const void *val;
-    size_t vlen, nlen = strlen(name);
+    size_t nlen = strlen(name);
     if (nlen == 0)
         return -EINVAL;
     if (nlen > FS_XATTR_NAME_MAX)
@@ -488,61 +474,22 @@ ssize_t view_getxattr(struct fs *fs, uint32_t slot, uint64_t oid, const char *na
     int e = view_begin(fs, slot, false, &v, &t);
     if (e)
         return e;
-    e = rec_get(t, oid, &r);
-    if (!e) {
-        e = ghost_map_get(t, oid, FS_MAP_XATTR, name, nlen, &val, &vlen);
-        if (e == -ENOENT)
-            e = xattr_absent(t, oid);
-    }
-    ssize_t ret = e;
-    if (!e) {
-        ret = (ssize_t)vlen;
-        if (size && size < vlen)
-            ret = -ERANGE;
-        else if (size)
-            memcpy(buf, val, vlen);
-    }
+    ssize_t ret = xattr_get_in(t, oid, name, nlen, buf, size);
     ghost_txn_abort(t);
     return ret;
-}
-
-struct vx_ctx {
-    char *buf;
-    size_t size, used;
-    uint64_t n;
-};
-
-static int vx_visit(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    struct vx_ctx *c = arg;
-    (void)val, (void)vlen;
-    if (c->size && c->used + klen + 1 <= c->size) {
-        memcpy(c->buf + c->used, key, klen);
-        c->buf[c->used + klen] = 0;
-    }
-    c->used += klen + 1;
-    c->n++;
-    return 0;
 }
 
 ssize_t view_listxattr(struct fs *fs, uint32_t slot, uint64_t oid, char *buf, size_t size)
 {
     struct ghost_txn *t;
     struct view v;
-    struct rec r;
-    struct ghost_tally tl;
-    struct vx_ctx c = {buf, size, 0, 0};
+    size_t used = 0;
     int e = view_begin(fs, slot, false, &v, &t);
     if (e)
         return e;
-    e = rec_get(t, oid, &r);
-    e = e ? e : ghost_map_scan(t, oid, FS_MAP_XATTR, NULL, 0, vx_visit, &c);
-    e = e < 0 ? e : ghost_map_tally(t, oid, FS_MAP_XATTR, &tl);
-    if (!e && tl.count != c.n)
-        e = ghost_map_check(t, oid, FS_MAP_XATTR, NULL);
-    e = e == -ENODATA ? 0 : e;
+    e = xattr_list_in(t, oid, buf, size, &used);
     ghost_txn_abort(t);
     if (e < 0)
         return e;
-    return size && c.used > size ? -ERANGE : (ssize_t)c.used;
+    return size && used > size ? -ERANGE : (ssize_t)used;
 }

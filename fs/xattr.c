@@ -117,13 +117,31 @@ static int xattr_absent(struct ghost_txn *t, uint64_t ino)
     return e ? e : -ENODATA;
 }
 
+ssize_t xattr_get_in(struct ghost_txn *t, uint64_t ino, const char *name, size_t nlen, void *buf,
+                     size_t size)
+{
+    struct rec r;
+    const void *v;
+    size_t vlen;
+    int e = rec_get(t, ino, &r);
+    if (!e) {
+        e = ghost_map_get(t, ino, FS_MAP_XATTR, name, nlen, &v, &vlen);
+        if (e == -ENOENT) /* the inode is there, the attribute is not */
+            e = xattr_absent(t, ino);
+    }
+    if (e)
+        return e;
+    if (size && size < vlen)
+        return -ERANGE;
+    if (size)
+        memcpy(buf, v, vlen);
+    return (ssize_t)vlen;
+}
+
 ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size)
 {
     size_t nlen;
     struct ghost_txn *t;
-    struct rec r;
-    const void *v;
-    size_t vlen;
     if (inspect_xattr_name(name))
         return inspect_xattr_get(fs, ino, name, buf, size);
     int e = check_xname(name, &nlen);
@@ -132,23 +150,7 @@ ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, si
     e = ghost_txn_begin(fs->g, &t);
     if (e)
         return fs_errno(e);
-    e = rec_get(t, ino, &r);
-    if (!e) {
-        e = ghost_map_get(t, ino, FS_MAP_XATTR, name, nlen, &v, &vlen);
-        if (e == -ENOENT) /* the inode is there, the attribute is not */
-            e = xattr_absent(t, ino);
-    }
-    ssize_t ret = e;
-    if (!e) {
-        if (size == 0)
-            ret = (ssize_t)vlen;
-        else if (size < vlen)
-            ret = -ERANGE;
-        else {
-            memcpy(buf, v, vlen);
-            ret = (ssize_t)vlen;
-        }
-    }
+    ssize_t ret = xattr_get_in(t, ino, name, nlen, buf, size);
     ghost_txn_abort(t);
     return fs_errno(ret);
 }
@@ -172,15 +174,11 @@ static int list_visit(void *arg, const void *key, size_t klen, const void *v, si
     return 0;
 }
 
-ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
+int xattr_list_in(struct ghost_txn *t, uint64_t ino, char *buf, size_t size, size_t *used)
 {
-    struct ghost_txn *t;
     struct rec r;
     struct list_ctx c = {buf, size, 0, 0};
-    int e = ghost_txn_begin(fs->g, &t);
-    if (e)
-        return fs_errno(e);
-    e = rec_get(t, ino, &r);
+    int e = rec_get(t, ino, &r);
     e = e ? e : ghost_map_scan(t, ino, FS_MAP_XATTR, NULL, 0, list_visit, &c);
     if (e >= 0) { /* the whole list: is it all there is? Read again only if
                    * it is short of the tally's count */
@@ -190,11 +188,23 @@ ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
             e = ghost_map_check(t, ino, FS_MAP_XATTR, NULL);
         e = e == -ENODATA ? 0 : e;
     }
+    *used = c.used;
+    return e < 0 ? e : 0;
+}
+
+ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size)
+{
+    struct ghost_txn *t;
+    size_t used = 0;
+    int e = ghost_txn_begin(fs->g, &t);
+    if (e)
+        return fs_errno(e);
+    e = xattr_list_in(t, ino, buf, size, &used);
     ghost_txn_abort(t);
     if (e < 0)
         return fs_errno(e);
-    inspect_xattr_list(buf, size, &c.used);
-    if (size && c.used > size)
+    inspect_xattr_list(buf, size, &used);
+    if (size && used > size)
         return -ERANGE;
-    return (ssize_t)c.used;
+    return (ssize_t)used;
 }
