@@ -12,10 +12,11 @@
 #   git sqlite3 rsync attr   real programs the mount tests run on a mount
 #   clang-format        the code's layout, checked by tests/check_format.sh
 #   python3             run.sh's tally of results, and mount tests' syscall checks
+#   man-db              man, which checks that ghostfs(1) formats (tests/mount/install.sh)
 
 GHOST_DEPS=(libfuse3-dev fuse3 liblmdb-dev libxxhash-dev check
             meson ninja-build pkg-config gcc libc6-dev
-            git sqlite3 rsync attr clang-format python3)
+            git sqlite3 rsync attr clang-format python3 man-db)
 
 ghost_missing_deps() {
     local p status
