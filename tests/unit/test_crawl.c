@@ -160,7 +160,7 @@ START_TEST(killed_crawler_resumes)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0)
-        crawl_forever(path, 5, 10); /* slowly: a cycle takes several saves (2 s) */
+        crawl_forever(path, 20, 10); /* slowly: it saves its place every 2 s */
     /* Until the child saved its place once. */
     double end = now_s() + 30;
     do {
