@@ -370,6 +370,24 @@ int ghost_snapshot_list(struct ghost *g, struct ghost_snapshot *list, int max);
  * versions dropped, or a negative errno. */
 int64_t ghost_prune_versions(struct ghost *g, uint64_t *cursor, unsigned max_keys);
 
+/* Called once for each OID, in increasing order; a non-zero return stops
+ * the calls and is returned. */
+typedef int (*ghost_oid_fn)(void *arg, uint64_t oid);
+
+/* The OIDs whose object or maps differ between snapshot `from` and the
+ * later snapshot `to` (NULL: the head): fn(arg, oid) for each, once, in
+ * increasing order. Every OID that differs is named; one changed and
+ * changed back may be named too. The store keeps an index of what changed
+ * after each snapshot, so this costs in proportion to the change; a
+ * snapshot older than the index (taken in a store made before it
+ * existed) is answered by a walk of the whole store, and *walked_all (may
+ * be NULL) says so. The memory taken is in proportion to the OIDs named.
+ * Errors: -ENOENT (no such snapshot), -EINVAL (`to` is not later than
+ * `from`), -ESTALE (`from` was deleted or replaced meanwhile),
+ * -GHOST_ECORRUPT, -ENOMEM; or fn's. */
+int ghost_changes(struct ghost *g, const char *from, const char *to, ghost_oid_fn fn, void *arg,
+                  bool *walked_all);
+
 /* --- send and receive: a snapshot as a stream of bytes ---------------------- */
 
 /* A send stream (docs/format.md, "The send stream") carries one snapshot:

@@ -16,6 +16,7 @@
  *   store_batch.c batches: validation, writing versions, committing
  *   snapshot.c    named snapshots
  *   prune.c       dropping versions no snapshot needs
+ *   change_index.c the change index: the OIDs changed since each snapshot
  *   stream.c/.h   the send stream's format (send.c writes, receive.c reads)
  *   stream_walk.c what differs between two generations
  *   send.c, receive.c, backup.c  ghost_send, ghost_receive, ghost_backup
@@ -235,6 +236,19 @@ int64_t store_prune(struct store *s, uint64_t *cursor, unsigned max_keys);
  * is complete); *dropped counts the versions dropped. */
 int store_prune_in(struct store *s, struct engine_txn *w, uint64_t *cursor, unsigned max_keys,
                    int64_t *dropped);
+
+/* ---- change_index.c: the change index ---- */
+
+/* Record that the OIDs (sorted, each once) changed in write transaction w
+ * after the snapshot of generation `since` (the newest). */
+int chidx_note(struct store *s, struct engine_txn *w, uint64_t since, const uint64_t *oids,
+               size_t n);
+/* A new store's index starts at w's generation. */
+int chidx_start(struct store *s, struct engine_txn *w);
+/* Drop at most max records of the index kept for snapshots older than
+ * `oldest` (0: every record; no snapshot is left); *dropped counts them. */
+int chidx_prune(struct store *s, struct engine_txn *w, uint64_t oldest, unsigned max,
+                int64_t *dropped);
 
 /* ---- send.c, receive.c: the send stream (stream.h) ---- */
 /* What a diff walk (stream_walk.c) hands its visitor: one key whose

@@ -150,6 +150,14 @@ int store_prune_in(struct store *s, struct engine_txn *w, uint64_t *cursor, unsi
     uint64_t c = *cursor;
     bool maps = c & PRUNE_MAPS;
     uint64_t owner = c & ~PRUNE_MAPS;
+    /* The change index below the oldest snapshot: no diff starts there. */
+    uint64_t oldest = UINT64_MAX;
+    for (size_t i = 0; i < p.snaps.n; i++)
+        oldest = p.snaps.v[i] < oldest ? p.snaps.v[i] : oldest;
+    int64_t unindexed = 0;
+    r = chidx_prune(s, w, p.snaps.n ? oldest : 0, p.max_keys, &unindexed);
+    if (r)
+        goto out;
     r = prune_table(s, w, maps ? ENGINE_MAP : ENGINE_OBJ, &p, &owner);
     if (r < 0)
         goto out;

@@ -90,6 +90,17 @@ int put_value(struct store *s, struct engine_txn *w, enum engine_table table, co
     return 0;
 }
 
+int insert_empty(struct store *s, struct engine_txn *w, enum engine_table table, const void *key,
+                 size_t klen)
+{
+    struct engine_val k = {klen, (void *)key}, old;
+    void *dst;
+    int r = engine_insert(s->eng, w, table, &k, CKSUM_LEN, &dst, &old);
+    if (r == 0)
+        put_be64(dst, cksum(key, klen, NULL, 0));
+    return r;
+}
+
 void fill_version(void *dst, const struct engine_val *k, uint64_t gen, const void *hdr, size_t hlen,
                   const void *body, size_t blen)
 {

@@ -151,6 +151,10 @@ int version_ok(struct store *s, enum engine_table table, const struct engine_val
 /* Put key -> hdr . body with its checksum in front. */
 int put_value(struct store *s, struct engine_txn *w, enum engine_table table, const void *key,
               size_t klen, const void *hdr, size_t hlen, const void *body, size_t blen);
+/* Put key -> its checksum alone, unless the key is there (-EEXIST), in
+ * which case nothing is written. */
+int insert_empty(struct store *s, struct engine_txn *w, enum engine_table table, const void *key,
+                 size_t klen);
 /* Fill a value the engine reserved for a version of key k: checksum,
  * generation, then hdr (its first byte the flags) and body. */
 void fill_version(void *dst, const struct engine_val *k, uint64_t gen, const void *hdr, size_t hlen,

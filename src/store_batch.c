@@ -611,6 +611,14 @@ int store_batch_commit(struct store_batch *b)
     }
     size_t n = sort_changed(b);
     uint64_t *changed = b->changed.v;
+    /* While a snapshot exists, what changed after it is indexed (change_index.c). */
+    if (b->snapmax) {
+        r = chidx_note(s, b->txn, b->snapmax, changed, n);
+        if (r) {
+            store_batch_abort(b);
+            return r;
+        }
+    }
     close_cursors(b);
     /* Handed back before the commit, while we hold the writer's turn: the
      * engine reads the list inside engine_commit, before the next batch

@@ -30,6 +30,7 @@ static int mkfs_init(void *arg, struct engine *e, struct engine_txn *w)
     r = r ? r : put_meta64(s, w, "tallied", 0);
     r = r ? r : put_meta64(s, w, "untallied", s->untallied);
     r = r ? r : put_meta64(s, w, "snapmax", 0);
+    r = r ? r : chidx_start(s, w);
     r = r ? r
           : put_meta64(s, w, "created", (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
     return r;
