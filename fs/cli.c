@@ -7,6 +7,7 @@
  *   ghostfs snapshot create|list|delete STORE ...   (cli_snapshot.c)
  *   ghostfs fsck [--json] STORE                (fsck.c)
  *   ghostfs inspect STORE [OID|PATH] [--json]   (cli_inspect.c)
+ *   ghostfs diff STORE SNAP [SNAP2] [--json]   (cli_diff.c)
  *   ghostfs send|receive|backup ...            (cli_send.c)
  *   ghostfs STORE MOUNTPOINT [-o opt,...]      (how mount.fuse3 calls us)
  *   mount.ghostfs STORE MOUNTPOINT [-o opt,...] (mount -t fuse.ghostfs, fstab)
@@ -39,6 +40,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_diff.h"
 #include "cli_inspect.h"
 #include "cli_mount.h"
 #include "cli_send.h"
@@ -58,6 +60,7 @@ static void usage(FILE *f)
                "       ghostfs fsck [--json] STORE   (offline check; repairs nothing yet)\n");
     snapshot_usage(f);
     inspect_usage(f);
+    diff_usage(f);
     send_usage(f);
     status_usage(f);
     fprintf(f, "       ghostfs --help | --version\n"
@@ -1062,6 +1065,8 @@ int main(int argc, char **argv)
         return cmd_snapshot(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "diff"))
+        return cmd_diff(argc - 1, argv + 1);
     if (!strcmp(cmd, "status"))
         return cmd_status(argc - 1, argv + 1);
     if (!strcmp(cmd, "send"))

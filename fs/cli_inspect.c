@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "cli_escape.h"
+#include "cli_store.h"
 #include "ctl.h"
 #include "fs.h"
 #include "inspect.h"
@@ -101,32 +102,6 @@ static int control_tree_number(const char *what, uint64_t ino)
     return fail(EXIT_USAGE, "", what, err);
 }
 
-static int open_store(const char *store, struct fs **fs)
-{
-    struct fs_options fo;
-    fs_options_init(&fo);
-    fo.store.readonly = true;
-    int e = fs_open(store, &fo, fs);
-    if (!e)
-        return 0;
-    const char *m = ghost_errmsg();
-    const char *why = m && *m ? m : strerror(-e);
-    if (e == -ENOENT)
-        why = "no such store";
-    else if (e == -EMEDIUMTYPE)
-        why = "a ghost object store, but not a ghostfs filesystem";
-    else if (e == -EPROTONOSUPPORT)
-        why = "a ghostfs filesystem of a newer version";
-    /* The library's message may start with the store's name: ours does. */
-    size_t n = strlen(store);
-    if (!strncmp(why, store, n) && !strncmp(why + n, ": ", 2))
-        why += n + 2;
-    fprintf(stderr, "ghostfs: inspect: ");
-    escape_text(stderr, store, n);
-    fprintf(stderr, ": %s\n", why);
-    return EXIT_FAILED;
-}
-
 /* The object named by what (an OID or a path; NULL: the root) written to
  * stdout. */
 static int run(struct fs *fs, const char *store, const char *what, uint64_t oid, bool json)
@@ -190,10 +165,9 @@ int cmd_inspect(int argc, char **argv)
             return control_tree_number(what, oid);
     }
     struct fs *fs;
-    int code = open_store(store, &fs);
-    if (code)
-        return code;
-    code = run(fs, store, what, oid, json);
+    if (cli_open_store("inspect", store, true, &fs))
+        return EXIT_FAILED;
+    int code = run(fs, store, what, oid, json);
     fs_close(fs);
     return code;
 }

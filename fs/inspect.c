@@ -39,6 +39,7 @@
 #include "cli_escape.h"
 #include "dirent.h"
 #include "fsint.h"
+#include "path.h"
 #include "super.h"
 #include "vec.h"
 
@@ -307,43 +308,6 @@ static int count_keys(void *arg, const void *key, size_t klen, const void *val, 
     struct key_count *c = arg;
     (void)key, (void)klen, (void)val, (void)vlen;
     return ++c->n > c->max;
-}
-
-static int first_backref(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    struct named *n = arg;
-    (void)val, (void)vlen;
-    char name[FS_NAME_MAX + 1];
-    if (backref_decode(key, klen, &n->oid, name))
-        return 0;
-    n->name = strdup(name);
-    n->len = klen - 8;
-    return n->name ? 1 : -ENOMEM;
-}
-
-/* One path from the root, up the first back reference of each inode, in
- * *out (owned; NULL if the walk does not reach the root within 256 steps:
- * an orphan, or damage, which the lists report). 0 or -ENOMEM. */
-static int path_of(struct ghost_txn *t, uint64_t oid, char **out)
-{
-    char *path = strdup(oid == FS_ROOT_INO ? "/" : "");
-    for (int depth = 0; path && oid != FS_ROOT_INO; depth++) {
-        struct named n = {0};
-        int e =
-            depth < 256 ? ghost_map_scan(t, oid, FS_MAP_BACKREF, NULL, 0, first_backref, &n) : 0;
-        char *longer = NULL;
-        if (e == -ENOMEM || (e == 1 && asprintf(&longer, "/%s%s", n.name, path) < 0)) {
-            free(n.name);
-            free(path);
-            return -ENOMEM;
-        }
-        free(n.name);
-        free(path);
-        path = longer;
-        oid = n.oid;
-    }
-    *out = path;
-    return 0;
 }
 
 static int read_inode(struct insp *in, struct ghost_txn *t)

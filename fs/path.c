@@ -1,0 +1,55 @@
+/*
+ * path.c - an inode's path up its back references (path.h). A hard link
+ * has several; the first in key order (its parent's OID, then the name)
+ * is the one told, so that the same store always gives the same path.
+ */
+#include "path.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dirent.h"
+
+/* How deep a path may be: past this the walk is taken for a loop (damage). */
+#define PATH_DEPTH_MAX 256
+
+struct up {
+    uint64_t parent;
+    char *name; /* owned */
+};
+
+static int first_backref(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    struct up *u = arg;
+    (void)val, (void)vlen;
+    char name[FS_NAME_MAX + 1];
+    if (backref_decode(key, klen, &u->parent, name))
+        return 0;
+    u->name = strdup(name);
+    return u->name ? 1 : -ENOMEM;
+}
+
+int path_of(struct ghost_txn *t, uint64_t oid, char **out)
+{
+    char *path = strdup(oid == FS_ROOT_INO ? "/" : "");
+    for (int depth = 0; path && oid != FS_ROOT_INO; depth++) {
+        struct up u = {0};
+        int e = depth < PATH_DEPTH_MAX
+                    ? ghost_map_scan(t, oid, FS_MAP_BACKREF, NULL, 0, first_backref, &u)
+                    : 0;
+        char *longer = NULL;
+        if (e == -ENOMEM || (e == 1 && asprintf(&longer, "/%s%s", u.name, path) < 0)) {
+            free(u.name);
+            free(path);
+            return -ENOMEM;
+        }
+        free(u.name);
+        free(path);
+        path = longer;
+        oid = u.parent;
+    }
+    *out = path;
+    return 0;
+}
