@@ -36,7 +36,7 @@ help_ok() {
 cd "$T"
 help_ok "ghostfs --help" "ghostfs mount" "$GHOSTFS" --help
 help_ok "ghostfs -h" "ghostfs mount" "$GHOSTFS" -h
-for cmd in mkfs mount umount fsck snapshot inspect send receive backup status; do
+for cmd in mkfs mount umount fsck snapshot inspect diff send receive backup status; do
     for h in --help -h; do
         help_ok "ghostfs $cmd $h" "ghostfs $cmd" "$GHOSTFS" "$cmd" "$h"
     done
