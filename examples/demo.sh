@@ -6,7 +6,7 @@
 # rest of what ghostfs promises: ghostfs inspect and the system.ghostfs.*
 # attributes of one file, a second daemon on the same store seeing the
 # first one's changes (and the other way round), a snapshot taken with mkdir
-# in /.ghostfs/snapshots and browsed, a send/receive backup mounted and
+# in /.ghostfs/snapshots, browsed and diffed (ghostfs diff), a send/receive backup mounted and
 # compared with diff -r, and ghostfs status. Every mount is unmounted and
 # every daemon stopped (by PID) at the end, also when a step fails.
 # Works from any directory on a fresh Debian machine; needs /dev/fuse (and
@@ -135,6 +135,12 @@ echo "   now:    $(cat "$mnt/docs/README")"
 echo "   before: $(cat "$mnt/.ghostfs/snapshots/before/docs/README")"
 [ -f "$mnt/.ghostfs/snapshots/before/docs/numbers.txt" ] || die "the snapshot lost a file"
 "$ghostfs" snapshot list "$tmp/store" | sed 's/^/   /'
+
+step "what changed since it: ghostfs diff"
+sync -f "$mnt"
+"$ghostfs" diff "$tmp/store" before | sed 's/^/   /'
+"$ghostfs" diff "$tmp/store" before | grep -q "^-	/docs/numbers.txt$" ||
+    die "the diff does not list the removed file"
 
 step "a backup: ghostfs send | ghostfs receive, then mounted and compared"
 "$ghostfs" send "$tmp/store" before | "$ghostfs" receive "$tmp/backup"
