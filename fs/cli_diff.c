@@ -24,13 +24,19 @@
  * for a snapshot older than the index a note on stderr says the store was
  * walked whole.
  *
+ * The list is written when the diff is done, so that a failure leaves
+ * nothing half written; an inode that cannot be read (damage) is named on
+ * stderr, the rest is listed, and the exit status is 1.
+ *
  * Exit status: 0 listed, 1 failed (no such store or snapshot, a read
- * error), 2 a usage error.
+ * error, an inode that could not be read, the output could not be
+ * written), 2 a usage error.
  */
 #include "cli_diff.h"
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -93,33 +99,52 @@ static const char *type_name(uint32_t mode)
 }
 
 struct out {
+    FILE *f; /* the whole output, written to stdout once the diff is done */
+    const char *store;
     bool json;
-    unsigned long n;
+    unsigned long n, unreadable;
 };
 
 static int print(void *arg, const struct diff_entry *e)
 {
     struct out *o = arg;
+    FILE *f = o->f;
+    if (e->kind == DIFF_UNREADABLE) {
+        fprintf(stderr, "ghostfs: diff: ");
+        escape_text(stderr, o->store, strlen(o->store));
+        fprintf(stderr, ": inode %llu cannot be read: %s\n", (unsigned long long)e->oid,
+                strerror(-e->error));
+        o->unreadable++;
+        return 0;
+    }
     if (o->json) {
-        printf("%s\n  {\"change\": \"%c\", \"oid\": %llu, \"type\": \"%s\", \"path\": ",
-               o->n ? "," : "", e->kind, (unsigned long long)e->oid, type_name(e->mode));
-        escape_json(stdout, e->path, strlen(e->path));
+        fprintf(f, "%s\n  {\"change\": \"%c\", \"oid\": %llu, \"type\": \"%s\", \"path\": ",
+                o->n ? "," : "", e->kind, (unsigned long long)e->oid, type_name(e->mode));
+        escape_json(f, e->path, strlen(e->path));
         if (e->new_path) {
-            printf(", \"new_path\": ");
-            escape_json(stdout, e->new_path, strlen(e->new_path));
+            fprintf(f, ", \"new_path\": ");
+            escape_json(f, e->new_path, strlen(e->new_path));
         }
-        putchar('}');
+        fputc('}', f);
     } else {
-        printf("%c\t", e->kind);
-        escape_text(stdout, e->path, strlen(e->path));
+        fprintf(f, "%c\t", e->kind);
+        escape_text(f, e->path, strlen(e->path));
         if (e->new_path) {
-            putchar('\t');
-            escape_text(stdout, e->new_path, strlen(e->new_path));
+            fputc('\t', f);
+            escape_text(f, e->new_path, strlen(e->new_path));
         }
-        putchar('\n');
+        fputc('\n', f);
     }
     o->n++;
-    return ferror(stdout) ? -EIO : 0;
+    return ferror(f) ? -ENOMEM : 0;
+}
+
+/* The whole output to stdout: 0, or -EIO. */
+static int write_out(const char *buf, size_t len)
+{
+    if (len && fwrite(buf, 1, len, stdout) != len)
+        return -EIO;
+    return fflush(stdout) || ferror(stdout) ? -EIO : 0;
 }
 
 int cmd_diff(int argc, char **argv)
@@ -144,38 +169,51 @@ int cmd_diff(int argc, char **argv)
     if (nargs < 2)
         return usage_error(nargs ? "which snapshot?" : "which store and snapshot?", NULL, "");
     const char *store = args[0], *from = args[1], *to = args[2];
+    o.store = store;
     struct fs *fs;
     if (cli_open_store("diff", store, true, &fs))
         return EXIT_FAILED;
-    if (o.json) {
-        printf("{\"version\": 1, \"from\": ");
-        escape_json(stdout, from, strlen(from));
-        printf(", \"to\": ");
+    /* Written out only when the diff is done: a failure leaves no half of a
+     * document on stdout. */
+    char *buf = NULL;
+    size_t len = 0;
+    o.f = open_memstream(&buf, &len);
+    int e = o.f ? 0 : -ENOMEM;
+    if (!e && o.json) {
+        fprintf(o.f, "{\"version\": 1, \"from\": ");
+        escape_json(o.f, from, strlen(from));
+        fprintf(o.f, ", \"to\": ");
         if (to)
-            escape_json(stdout, to, strlen(to));
+            escape_json(o.f, to, strlen(to));
         else
-            printf("null");
-        printf(", \"changes\": [");
+            fprintf(o.f, "null");
+        fprintf(o.f, ", \"changes\": [");
     }
     bool walked = false;
-    int e = fs_diff(fs, from, to, print, &o, &walked);
-    if (o.json && !e)
-        printf("%s]}\n", o.n ? "\n" : "");
-    fflush(stdout);
+    e = e ? e : fs_diff(fs, from, to, print, &o, &walked);
+    const char *m = ghost_errmsg();
+    char why[1024];
+    snprintf(why, sizeof why, "%s", m && *m ? m : strerror(-e));
+    if (!e && o.json)
+        fprintf(o.f, "%s]}\n", o.n ? "\n" : "");
+    if (o.f && fclose(o.f) && !e)
+        e = -ENOMEM, snprintf(why, sizeof why, "%s", strerror(ENOMEM));
+    if (!e && write_out(buf, len)) {
+        e = -EIO;
+        snprintf(why, sizeof why, "cannot write the output: %s", strerror(errno));
+    }
+    free(buf);
     if (e) {
-        const char *m = ghost_errmsg();
         fprintf(stderr, "ghostfs: diff: ");
         escape_text(stderr, store, strlen(store));
-        fprintf(stderr, ": %s\n",
-                e == -EIO && ferror(stdout) ? "cannot write the output"
-                : m && *m                   ? m
-                                            : strerror(-e));
+        fprintf(stderr, ": ");
+        escape_text(stderr, why, strlen(why));
+        fputc('\n', stderr);
     } else if (walked) {
-        fprintf(stderr,
-                "ghostfs: diff: snapshot '%s' is older than the store's change index: "
-                "the whole store was read\n",
-                from);
+        fprintf(stderr, "ghostfs: diff: snapshot '");
+        escape_text(stderr, from, strlen(from));
+        fprintf(stderr, "' is older than the store's change index: the whole store was read\n");
     }
     fs_close(fs);
-    return e ? EXIT_FAILED : EXIT_DONE;
+    return e || o.unreadable ? EXIT_FAILED : EXIT_DONE;
 }

@@ -69,6 +69,14 @@ int dirent_get(struct ghost_txn *t, uint64_t dir, const char *name, size_t len, 
     return 0;
 }
 
+int backref_get(struct ghost_txn *t, uint64_t child, uint64_t dir, const char *name, size_t len)
+{
+    unsigned char k[DKEY_MAX];
+    const void *v;
+    size_t vlen;
+    return ghost_map_get(t, child, FS_MAP_BACKREF, k, backref_key(k, dir, name, len), &v, &vlen);
+}
+
 int dirent_put(struct ghost_txn *t, uint64_t dir, const char *name, size_t len, uint64_t child,
                uint32_t mode)
 {

@@ -35,6 +35,9 @@ int dirent_decode(const void *key, size_t klen, const void *val, size_t vlen, ch
  * directory that names the inode and the name (NUL-ended, name holds
  * FS_NAME_MAX + 1 bytes). -1 for a key that is not a back reference's. */
 int backref_decode(const void *key, size_t klen, uint64_t *parent, char *name);
+/* Whether inode child has the back reference (dir, name): 0, -ENOENT, or
+ * the error the read met. */
+int backref_get(struct ghost_txn *t, uint64_t child, uint64_t dir, const char *name, size_t len);
 /* Read a directory for a change: it must exist and be a directory that has
  * not been removed. */
 int dir_get(struct ghost_txn *t, uint64_t dir, struct rec *r);

@@ -351,7 +351,11 @@ static int read_inode(struct insp *in, struct ghost_txn *t)
     }
     e = read_list(in, t, in->oid, FS_MAP_XATTR, &in->xattrs);
     e = e ? e : read_list(in, t, in->oid, FS_MAP_BACKREF, &in->links);
-    return e ? e : path_of(t, in->oid, &in->path);
+    if (e)
+        return e;
+    /* A path that cannot be found (damage the lists above report) is none. */
+    e = path_of(t, in->oid, &in->path, NULL);
+    return e == -ENOMEM ? e : 0;
 }
 
 static int read_super(struct insp *in, struct ghost_txn *t)

@@ -12,44 +12,51 @@
 
 #include "dirent.h"
 
-/* How deep a path may be: past this the walk is taken for a loop (damage). */
-#define PATH_DEPTH_MAX 256
-
-struct up {
-    uint64_t parent;
-    char *name; /* owned */
-};
+/* No path is deeper: each level takes at least two of PATH_MAX's bytes.
+ * A walk past it is in a loop, which only damage makes. */
+#define PATH_DEPTH_MAX 2048
 
 static int first_backref(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    struct up *u = arg;
+    struct path_link *l = arg;
     (void)val, (void)vlen;
-    char name[FS_NAME_MAX + 1];
-    if (backref_decode(key, klen, &u->parent, name))
-        return 0;
-    u->name = strdup(name);
-    return u->name ? 1 : -ENOMEM;
+    return backref_decode(key, klen, &l->parent, l->name) ? 0 : 1;
 }
 
-int path_of(struct ghost_txn *t, uint64_t oid, char **out)
+int path_of(struct ghost_txn *t, uint64_t oid, char **out, struct path_link *last)
 {
+    *out = NULL;
+    if (last)
+        *last = (struct path_link){0};
     char *path = strdup(oid == FS_ROOT_INO ? "/" : "");
-    for (int depth = 0; path && oid != FS_ROOT_INO; depth++) {
-        struct up u = {0};
+    if (!path)
+        return -ENOMEM;
+    for (int depth = 0; oid != FS_ROOT_INO; depth++) {
+        struct path_link l = {0};
         int e = depth < PATH_DEPTH_MAX
-                    ? ghost_map_scan(t, oid, FS_MAP_BACKREF, NULL, 0, first_backref, &u)
-                    : 0;
-        char *longer = NULL;
-        if (e == -ENOMEM || (e == 1 && asprintf(&longer, "/%s%s", u.name, path) < 0)) {
-            free(u.name);
+                    ? ghost_map_scan(t, oid, FS_MAP_BACKREF, NULL, 0, first_backref, &l)
+                    : -ELOOP;
+        if (e <= 0) { /* 0: no link; unreachable */
+            free(path);
+            return e;
+        }
+        if (depth == 0 && last)
+            *last = l;
+        char *longer;
+        if (asprintf(&longer, "/%s%s", l.name, path) < 0) {
             free(path);
             return -ENOMEM;
         }
-        free(u.name);
         free(path);
         path = longer;
-        oid = u.parent;
+        oid = l.parent;
     }
     *out = path;
     return 0;
+}
+
+int path_has_link(struct ghost_txn *t, uint64_t oid, const struct path_link *l)
+{
+    int e = backref_get(t, oid, l->parent, l->name, strlen(l->name));
+    return e == -ENOENT ? 0 : e < 0 ? e : 1;
 }

@@ -182,6 +182,8 @@ struct store_batch {
     struct engine_txn *txn;
     uint64_t gen;                 /* generation this batch writes */
     uint64_t snapmax;             /* newest snapshot's generation, 0 if none */
+    uint64_t since;               /* snapmax when the batch began: its changes are indexed
+                                   * under it (a receive takes a snapshot in its batch) */
     VEC(uint64_t) changed;        /* OIDs changed in this batch, for the change log */
     struct engine_cursor *cur[2]; /* on obj and map, opened on first use */
     bool wrote;                   /* changed a record: the commit will take a generation */

@@ -123,19 +123,23 @@ static int snapshot_gens(struct store *s, struct engine_txn *w, struct prune *p)
     int r = engine_cursor_open(s->eng, w, ENGINE_SNAP, &cur);
     if (r)
         return r;
+    /* Every snapshot, or an error: a version (or change index record) kept
+     * for a snapshot missing from the list would be dropped for good. */
     int rc = engine_cursor_seek(cur, ENGINE_FIRST, 0, &k, &v);
     while (rc == 0) {
         uint64_t g;
-        if (snap_len_ok(v.len) && snap_value_gen(&v, 0, &g)) {
-            if (vec_push(&p->snaps, g)) {
-                engine_cursor_close(cur);
-                return ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);
-            }
+        if (!cksum_ok(&k, &v) || !snap_len_ok(v.len) || !snap_value_gen(&v, 0, &g)) {
+            rc = corrupt(s, ENGINE_SNAP, &k, "snapshot record fails its checksum");
+            break;
+        }
+        if (vec_push(&p->snaps, g)) {
+            rc = ghost_set_error(-ENOMEM, "store %s: out of memory", s->path);
+            break;
         }
         rc = engine_cursor_next(cur, &k, &v);
     }
     engine_cursor_close(cur);
-    return 0;
+    return rc == -ENOENT ? 0 : rc;
 }
 
 #define PRUNE_MAPS (UINT64_C(1) << 63)

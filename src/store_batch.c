@@ -95,7 +95,7 @@ int store_batch_begin(struct store *s, struct store_batch *b)
      * it: skip reading it. Anything else (another process, a snapshot, an
      * OID block) took a generation in between. */
     if (b->gen == s->last_batch_gen + 1) {
-        b->snapmax = s->last_batch_snapmax;
+        b->snapmax = b->since = s->last_batch_snapmax;
         return 0;
     }
     r = get_meta64(s, b->txn, "snapmax", &b->snapmax);
@@ -103,6 +103,7 @@ int store_batch_begin(struct store *s, struct store_batch *b)
         store_batch_abort(b);
         return r;
     }
+    b->since = b->snapmax;
     return 0;
 }
 
@@ -612,8 +613,8 @@ int store_batch_commit(struct store_batch *b)
     size_t n = sort_changed(b);
     uint64_t *changed = b->changed.v;
     /* While a snapshot exists, what changed after it is indexed (change_index.c). */
-    if (b->snapmax) {
-        r = chidx_note(s, b->txn, b->snapmax, changed, n);
+    if (b->since) {
+        r = chidx_note(s, b->txn, b->since, changed, n);
         if (r) {
             store_batch_abort(b);
             return r;

@@ -174,8 +174,7 @@ int main(int argc, char **argv)
     if (e)
         die("open", e);
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    printf("%10s %14s %8s %16s %8s\n", "files", "diff (ms)", "ratio", "send --from (ms)",
-           "ratio");
+    printf("%10s %14s %8s %16s %8s\n", "files", "diff (ms)", "ratio", "send --from (ms)", "ratio");
     double diff0 = 0, send0 = 0;
     uint64_t have = 0;
     unsigned round = 0;

@@ -136,6 +136,36 @@ import json, sys
 print(len(json.load(sys.stdin)["changes"]))')
 check "nothing changed since 'now': --json has no changes" test "$got" = 0
 
+# A hard link added in a directory older than the file's own (the root:
+# the new link sorts first): the file is modified, not renamed; a path 300
+# levels deep is told whole.
+echo linked >"$M/d/sub/linked"
+mkdir "$M/.ghostfs/snapshots/links"
+ln "$M/d/sub/linked" "$M/linked-at-root"
+deep=$M
+for i in $(seq 300); do deep=$deep/l; done
+mkdir -p "$deep"
+echo deep >"$deep/file"
+sync -f "$M"
+got=$(gdiff "$S" links)
+if printf '%s\n' "$got" | grep -qx "M	/d/sub/linked" && ! printf '%s\n' "$got" | grep -q "^R"; then
+    pass "a hard link added before the first is a change, not a rename"
+else
+    fail "a hard link added: $(printf "%s\n" "$got" | grep -v "/l/l/" | tr "\n" " ")"
+fi
+want="/$(for i in $(seq 300); do printf 'l/'; done)file"
+printf '%s\n' "$got" | grep -qxF "+	$want" && pass "a path 300 levels deep is told whole" ||
+    fail "the deep file is not listed as +	$want"
+got=$(gdiff "$S" links | wc -l)
+check "the deep tree: 300 directories and the file ($got lines)" test "$got" -ge 301
+
+# Output that cannot be written: exit 1 and a message; --json after a
+# failure leaves nothing on stdout.
+rc=0
+gdiff "$S" a >/dev/full 2>"$T/err" || rc=$?
+check "a full output device: exit 1 ($(cat "$T/err"))" test "$rc" = 1
+check "a full output device: the error says so" grep -q "cannot write the output" "$T/err"
+
 # Bad input: one error line, nothing on stdout, the documented status.
 bad() {
     local desc=$1 want_rc=$2 pat=$3 rc=0
@@ -151,6 +181,7 @@ bad() {
 echo "not a store" >"$T/text"
 bad "missing snapshot" 1 "no snapshot 'nope'" "$S" nope
 bad "missing second snapshot" 1 "no snapshot 'nope'" "$S" a nope
+bad "missing snapshot, --json" 1 "no snapshot 'nope'" "$S" nope --json
 bad "second older than first" 1 "not older" "$S" b a
 bad "same snapshot twice" 1 "not older" "$S" a a
 bad "missing store" 1 "no such store" "$T/nostore" a

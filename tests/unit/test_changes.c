@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ghost.h"
 #include "util.h"
@@ -79,6 +80,7 @@ static int random_writes(struct ghost_txn *t, void *arg)
 
 struct seen {
     bool named[N];
+    bool oids_named[100];
     unsigned count;
     uint64_t last;
 };
@@ -92,6 +94,16 @@ static int collect(void *arg, uint64_t oid)
     s->named[oid - FIRST] = true;
     s->count++;
     s->last = oid;
+    return 0;
+}
+
+static int collect_any(void *arg, uint64_t oid)
+{
+    struct seen *s = arg;
+    ck_assert_uint_ge(oid, 1000);
+    ck_assert_uint_lt(oid, 1100);
+    s->oids_named[oid - 1000] = true;
+    s->count++;
     return 0;
 }
 
@@ -266,6 +278,60 @@ START_TEST(bad_requests_refused)
 }
 END_TEST
 
+static int touch_ten(struct ghost_txn *t, void *arg)
+{
+    (void)arg;
+    for (uint64_t o = 1000; o < 1100; o += 10) {
+        int r = ghost_obj_put(t, o, TYPE, "changed", 7);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* Send snapshot snap of src (from base, if any) and receive it into dst. */
+static void send_receive(struct ghost *src, const char *snap, const char *base, struct ghost *dst)
+{
+    FILE *f = tmpfile();
+    ck_assert_ptr_nonnull(f);
+    OK(ghost_send(src, snap, base, fileno(f), NULL, NULL, NULL));
+    ck_assert_int_eq(lseek(fileno(f), 0, SEEK_SET), 0);
+    OK(ghost_receive(dst, fileno(f), NULL, NULL, NULL));
+    fclose(f);
+}
+
+/* A received store's snapshots diff as the sender's do: a receive's
+ * changes belong before the snapshot it takes. */
+START_TEST(received_snapshots_diff_alike)
+{
+    char src_path[4096];
+    snprintf(src_path, sizeof src_path, "%s", test_new_store("src"));
+    const char *dst_path = test_new_store("dst");
+    struct ghost *src, *dst;
+    OK(ghost_open(src_path, NULL, &src));
+    OK(ghost_open(dst_path, NULL, &dst));
+    uint64_t first = 1000, n = 0;
+    OK(ghost_run(src, fill, &first));
+    OK(ghost_snapshot_create(src, "a"));
+    OK(ghost_run(src, touch_ten, NULL));
+    OK(ghost_snapshot_create(src, "b"));
+    send_receive(src, "a", NULL, dst);
+    send_receive(src, "b", "a", dst);
+    struct seen s = {0};
+    OK(ghost_changes(dst, "a", "b", collect_any, &s, NULL));
+    ck_assert_uint_eq(s.count, 10);
+    for (uint64_t o = 1000; o < 1100; o += 10)
+        ck_assert_msg(s.oids_named[o - 1000], "OID %llu not named", (unsigned long long)o);
+    OK(ghost_changes(dst, "a", NULL, count_oids, &n, NULL));
+    ck_assert_uint_eq(n, 10);
+    n = 0;
+    OK(ghost_changes(dst, "b", NULL, count_oids, &n, NULL));
+    ck_assert_uint_eq(n, 0);
+    ghost_close(dst);
+    ghost_close(src);
+}
+END_TEST
+
 static Suite *changes_suite(void)
 {
     Suite *s = suite_create("changes");
@@ -274,6 +340,7 @@ static Suite *changes_suite(void)
     tcase_add_test(tc, changes_between_snapshots);
     tcase_add_test(tc, large_change_then_pruned);
     tcase_add_test(tc, bad_requests_refused);
+    tcase_add_test(tc, received_snapshots_diff_alike);
     suite_add_tcase(s, tc);
     return s;
 }
