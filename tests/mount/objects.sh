@@ -10,7 +10,8 @@
 #   directory and the name; a directory's entries name its children;
 #   grep, head, cp, wc and a read in small pieces see the same bytes as
 #   cat; the files are regular, mode 0400, size 0 (also after reads), their numbers apart from the
-#   live tree's and the snapshot views' (bit 63 set), OID and OID.json two;
+#   live tree's and the snapshot views' (bit 63 set), OID and OID.json two,
+#   and `ghostfs inspect` given one says (exit 2) which objects/ file it is;
 #   `ls -a MNT/.ghostfs/objects` lists only . and .., and /.ghostfs lists
 #   objects beside snapshots;
 #   bad names - not a number, 0, a leading zero, a sign, 2^63 (one past the
@@ -149,6 +150,10 @@ nj=$(ino "$O/$F.json")
 check "its inode number is the control tree's (bit 63), not the file's" \
     python3 -c "import sys; a, b, f = map(int, sys.argv[1:]); assert a >> 63 and b >> 63 and a != b != f" \
     "$ni" "$nj" "$F"
+rc=0
+err=$(insp "$S" "$nj" 2>&1 >/dev/null) || rc=$?
+check "ghostfs inspect of that number: usage (2), naming objects/$F.json (got $rc: $err)" \
+    sh -c "test $rc -eq 2 && echo '$err' | grep -qF 'is the inode number of /.ghostfs/objects/$F.json'"
 mkdir "$M/.ghostfs/snapshots/s"
 check "and apart from the snapshot view's" test "$(ino "$M/.ghostfs/snapshots/s/dir/f")" != "$ni"
 rmdir "$M/.ghostfs/snapshots/s"
