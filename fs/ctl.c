@@ -365,16 +365,19 @@ void fs_ctl_release(struct fs *fs, struct fs_ctl_doc *doc)
     objs_release(doc);
 }
 
-int64_t fs_ctl_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence)
+int64_t fs_ctl_lseek(struct fs *fs, uint64_t ino, const struct fs_ctl_doc *doc, int64_t off,
+                     int whence)
 {
     struct fs_attr a;
-    int e = fs_ctl_getattr(fs, ino, &a);
+    int e = doc ? 0 : fs_ctl_getattr(fs, ino, &a);
     if (e)
         return e;
+    if (doc) /* its length, not getattr's 0 */
+        a.size = objs_doc_len(doc);
     if (off < 0)
         return -ENXIO;
     /* A view's file is all data, as far as seeking is concerned: its holes
-     * read as zeros (as generic_file_llseek answers). */
+     * read as zeros (as generic_file_llseek answers); so is a document. */
     if (whence == SEEK_DATA)
         return (uint64_t)off < a.size ? off : -ENXIO;
     if (whence == SEEK_HOLE)

@@ -101,6 +101,7 @@ int objs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out);
 /* The object's document, made now (-EROFS for any access but reading). */
 int objs_open(struct fs *fs, uint64_t ino, int flags, struct fs_ctl_doc **doc);
 ssize_t objs_read(const struct fs_ctl_doc *doc, void *buf, size_t size, uint64_t off);
+size_t objs_doc_len(const struct fs_ctl_doc *doc);
 void objs_release(struct fs_ctl_doc *doc);
 
 /* ---- snapview.c ---- */

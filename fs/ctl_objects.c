@@ -262,6 +262,11 @@ ssize_t objs_read(const struct fs_ctl_doc *doc, void *buf, size_t size, uint64_t
     return (ssize_t)n;
 }
 
+size_t objs_doc_len(const struct fs_ctl_doc *doc)
+{
+    return doc->len;
+}
+
 void objs_release(struct fs_ctl_doc *doc)
 {
     if (!doc)

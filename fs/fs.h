@@ -307,7 +307,9 @@ ssize_t fs_ctl_read(struct fs *fs, uint64_t ino, const struct fs_ctl_doc *doc, v
                     size_t size, uint64_t off);
 /* The last close of what fs_ctl_open opened (doc may be NULL). */
 void fs_ctl_release(struct fs *fs, struct fs_ctl_doc *doc);
-int64_t fs_ctl_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence);
+/* SEEK_DATA and SEEK_HOLE in ino, opened as doc (NULL: not a document). */
+int64_t fs_ctl_lseek(struct fs *fs, uint64_t ino, const struct fs_ctl_doc *doc, int64_t off,
+                     int whence);
 ssize_t fs_ctl_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size);
 ssize_t fs_ctl_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size);
 /* In snapshots/: take snapshot name (this process's buffered writes

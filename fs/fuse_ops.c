@@ -628,14 +628,14 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
                      struct fuse_file_info *fi)
 {
-    (void)fi;
     if (((struct ghostfs_mount *)fuse_req_userdata(req))->writeback) {
         /* The kernel holds dirty pages we have not seen: let it answer
          * (it treats the whole file as data). */
         fuse_reply_err(req, ENOSYS);
         return;
     }
-    int64_t r = CTL(req, ino) ? fs_ctl_lseek(FS(req), ino, off, whence)
+    const struct fs_ctl_doc *doc = CTL(req, ino) ? (const void *)(uintptr_t)fi->fh : NULL;
+    int64_t r = CTL(req, ino) ? fs_ctl_lseek(FS(req), ino, doc, off, whence)
                               : fs_lseek(FS(req), ino, off, whence);
     if (r < 0)
         reply_err(req, (int)r);

@@ -140,6 +140,12 @@ check "a regular file, mode 0400, size 0" \
 cp "$O/$D" "$T/copied"
 check "cp copies the whole document" test "$(cat "$T/copied")" = "$(cat "$O/$D")"
 check "wc -c counts it" test "$(wc -c <"$O/$D")" -gt 100
+check "SEEK_DATA and SEEK_HOLE see the document's length, not the size 0" python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+n = len(os.read(fd, 1 << 20))
+assert os.lseek(fd, 0, os.SEEK_DATA) == 0 and os.lseek(fd, 1, os.SEEK_HOLE) == n, n
+' "$O/$D"
 # shellcheck disable=SC2012 # ls's listing is the point
 check "ls -a objects lists only . and .." test "$(ls -a "$O" | tr '\n' ' ')" = ". .. "
 # shellcheck disable=SC2012

@@ -6,9 +6,9 @@
  * OID and OID.json apart, the largest OID that has one, EOVERFLOW past
  * it); a document is what inspect_object writes, made at open, fixed for
  * that open, with what this process buffers committed first; read at any
- * offset; every change refused; a document past the cap cut and saying so
- * (text) or replaced by a short valid one (JSON); an object removed
- * between lookup and open is ENOENT.
+ * offset; SEEK_DATA and SEEK_HOLE see its length; every change refused; a document past the cap cut
+ * and saying so (text) or replaced by a short valid one (JSON); an object removed between lookup
+ * and open is ENOENT.
  *
  * The fixture and the helpers are fs_util.c's (see fs_util.h).
  */
@@ -254,6 +254,10 @@ START_TEST(fixed_at_open)
     ck_assert(!memcmp(before, again, (size_t)n));
     EXPECT(fs_ctl_read(fs, ino, doc, again, sizeof again, (uint64_t)n), 0);
     EXPECT(fs_ctl_read(fs, ino, doc, again, sizeof again, UINT64_MAX), 0);
+    /* Seeking sees the document's length, not getattr's 0: all data. */
+    EXPECT(fs_ctl_lseek(fs, ino, doc, 0, SEEK_DATA), 0);
+    EXPECT(fs_ctl_lseek(fs, ino, doc, 5, SEEK_HOLE), n);
+    EXPECT(fs_ctl_lseek(fs, ino, doc, n, SEEK_DATA), -ENXIO);
     fs_ctl_release(fs, doc);
     char *now = read_doc(name, 4096, &len);
     ck_assert_ptr_nonnull(strstr(before, "\nsize         0\n"));
