@@ -25,9 +25,9 @@
  *
  * This file decides which inode is whose and answers for the three control
  * directories; what is inside a snapshot is snapview.c's, an object's
- * document ctl_objects.c's. The glue
- * (fuse_ops.c) asks fs_ctl_owns / fs_ctl_owns_entry and calls the
- * fs_ctl_* function instead of the live tree's.
+ * document ctl_objects.c's. The glue (fuse_ops.c) asks fs_ctl_owns /
+ * fs_ctl_owns_entry and calls the fs_ctl_* function instead of the live
+ * tree's.
  */
 #include "ctl.h"
 

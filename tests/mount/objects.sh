@@ -18,7 +18,7 @@
 #   largest OID), 2^64 (overflow), ".json" alone, "1.JSON", "1.json.json",
 #   an OID with no object - are ENOENT, by stat and by open;
 #   writing, creating, unlinking, chmod, truncate, mkdir and rename there
-#   fail (EROFS, or EACCES where the kernel checks the mode first);
+#   fail with EROFS (as root: the kernel lets root past the mode 0400);
 #   after a change to the file, re-opening its document shows the newer
 #   generation and the new size, while a document open since before keeps
 #   its bytes (fixed at open); what this daemon still buffers for an open
