@@ -81,12 +81,21 @@ static int parse_oid(const char *s, uint64_t *oid)
 
 /* What `ls -i` shows inside /.ghostfs is not an OID: say what it is. A
  * snapshot view's number holds the OID and the slot the daemon gave the
- * snapshot (ctl.h); which snapshot that is only the daemon knows. */
+ * snapshot (ctl.h); which snapshot that is only the daemon knows. A file
+ * of /.ghostfs/objects holds its OID. */
 static int control_tree_number(const char *what, uint64_t ino)
 {
     uint32_t slot = (uint32_t)((ino & ~CTL_BIT) >> CTL_SLOT_SHIFT);
     uint64_t oid = ino & CTL_OID_MASK;
     char err[400];
+    if (objs_is_file(ino)) {
+        oid = (ino & ~(CTL_BIT | CTL_OBJ_BIT)) >> 1;
+        snprintf(err, sizeof err,
+                 " is the inode number of /.ghostfs/objects/%llu%s, not an OID: inspect OID "
+                 "%llu to see that object",
+                 (unsigned long long)oid, ino & 1 ? ".json" : "", (unsigned long long)oid);
+        return fail(EXIT_USAGE, "", what, err);
+    }
     if (slot == 0 || oid == 0) {
         snprintf(err, sizeof err,
                  " is not an OID an object can have (1 to %llu): from 2^63 up are inode "

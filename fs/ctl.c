@@ -7,6 +7,8 @@
  *                               deletes it
  *   /.ghostfs/snapshots/NAME/   the whole tree as the snapshot holds it,
  *                               read-only (snapview.c)
+ *   /.ghostfs/objects/          lists nothing; OID and OID.json in it are
+ *                               one object decoded (ctl_objects.c)
  *
  * Like ZFS's .zfs with snapdir=hidden, /.ghostfs answers a lookup and is
  * absent from the root's listing, so that find, tar, rsync and du of the
@@ -21,10 +23,11 @@
  * A mount of one snapshot alone is all view: every inode is the
  * snapshot's (ctl.h explains the numbers), and every change is EROFS.
  *
- * This file decides which inode is whose and answers for the two control
- * directories; what is inside a snapshot is snapview.c's. The glue
- * (fuse_ops.c) asks fs_ctl_owns / fs_ctl_owns_entry and calls the
- * fs_ctl_* function instead of the live tree's.
+ * This file decides which inode is whose and answers for the three control
+ * directories; what is inside a snapshot is snapview.c's, an object's
+ * document ctl_objects.c's. The glue (fuse_ops.c) asks fs_ctl_owns /
+ * fs_ctl_owns_entry and calls the fs_ctl_* function instead of the live
+ * tree's.
  */
 #include "ctl.h"
 
@@ -38,6 +41,7 @@
 #include "dirent.h"
 
 #define SNAPS_NAME "snapshots"
+#define OBJS_NAME "objects"
 
 int ctl_ino(const struct ctl *c, uint32_t slot, uint64_t oid, uint64_t *ino)
 {
@@ -92,9 +96,9 @@ bool fs_ctl_shadows(struct fs *fs, uint64_t dir, const char *name)
 
 /* ---- the control directories -------------------------------------------------------- */
 
-/* /.ghostfs and /.ghostfs/snapshots: owned as the root is, times of the
- * root; /.ghostfs read-only (0555), snapshots writable by the root's owner
- * (mkdir takes a snapshot). */
+/* /.ghostfs, its snapshots/ and objects/: owned as the root is, times of
+ * the root; /.ghostfs and objects/ read-only (0555), snapshots/ writable
+ * by the root's owner (mkdir takes a snapshot). */
 static int ctl_dir_attr(struct fs *fs, uint64_t ino, struct fs_attr *out)
 {
     struct rec r;
@@ -106,9 +110,9 @@ static int ctl_dir_attr(struct fs *fs, uint64_t ino, struct fs_attr *out)
     out->size = 0;
     out->blocks = 0;
     out->handle_gen = 0;
-    if (ino == CTL_DIR_INO) {
+    if (ino == CTL_DIR_INO || ino == CTL_OBJS_INO) {
         out->mode = S_IFDIR | 0555;
-        out->nlink = 3;
+        out->nlink = ino == CTL_DIR_INO ? 4 : 2;
         return 0;
     }
     assert(ino == CTL_SNAPS_INO);
@@ -139,12 +143,15 @@ int fs_ctl_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_at
         return fs_lookup(fs, FS_ROOT_INO, ".", out);
     if (parent == CTL_DIR_INO && !strcmp(name, SNAPS_NAME))
         return fs_errno(ctl_dir_attr(fs, CTL_SNAPS_INO, out));
-    if (parent == CTL_DIR_INO && !strcmp(name, "."))
+    if (parent == CTL_DIR_INO && !strcmp(name, OBJS_NAME))
+        return fs_errno(ctl_dir_attr(fs, CTL_OBJS_INO, out));
+    bool dir = parent == CTL_DIR_INO || parent == CTL_SNAPS_INO || parent == CTL_OBJS_INO;
+    if (dir && !strcmp(name, "."))
+        return fs_errno(ctl_dir_attr(fs, parent, out));
+    if (dir && !strcmp(name, "..")) /* (of snapshots/ or objects/) */
         return fs_errno(ctl_dir_attr(fs, CTL_DIR_INO, out));
-    if (parent == CTL_SNAPS_INO && !strcmp(name, ".."))
-        return fs_errno(ctl_dir_attr(fs, CTL_DIR_INO, out));
-    if (parent == CTL_SNAPS_INO && !strcmp(name, "."))
-        return fs_errno(ctl_dir_attr(fs, CTL_SNAPS_INO, out));
+    if (parent == CTL_OBJS_INO)
+        return fs_errno(objs_lookup(fs, name, out));
     if (parent == CTL_SNAPS_INO) {
         size_t len;
         int e = check_name(name, &len);
@@ -156,7 +163,7 @@ int fs_ctl_lookup(struct fs *fs, uint64_t parent, const char *name, struct fs_at
     }
     if (parent == CTL_DIR_INO)
         return -ENOENT;
-    /* A number of the control tree that is neither directory: only a file
+    /* A number of the control tree that is no directory: only a file
      * handle (its lookup of ".") names one. */
     return -ESTALE;
 }
@@ -177,7 +184,9 @@ int fs_ctl_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out)
     ctl_decode(fs->ctl, ino, &slot, &oid);
     if (slot)
         return fs_errno(view_getattr(fs, slot, oid, out));
-    if (ino == CTL_DIR_INO || ino == CTL_SNAPS_INO)
+    if (objs_is_file(ino))
+        return fs_errno(objs_getattr(fs, ino, out));
+    if (ino == CTL_DIR_INO || ino == CTL_SNAPS_INO || ino == CTL_OBJS_INO)
         return fs_errno(ctl_dir_attr(fs, ino, out));
     return -ENOENT;
 }
@@ -208,15 +217,25 @@ int fs_ctl_opendir(struct fs *fs, uint64_t ino)
     ctl_decode(fs->ctl, ino, &slot, &oid);
     if (slot)
         return fs_errno(view_opendir(fs, slot, oid));
-    return ino == CTL_DIR_INO || ino == CTL_SNAPS_INO ? 0 : -ENOENT;
+    if (objs_is_file(ino))
+        return -ENOTDIR;
+    return ino == CTL_DIR_INO || ino == CTL_SNAPS_INO || ino == CTL_OBJS_INO ? 0 : -ENOENT;
 }
 
-/* /.ghostfs: ".", "..", "snapshots" at offsets 1, 2, 3. */
-static int readdir_ctl_dir(struct fs *fs, uint64_t off, fs_dirent_fn fn, void *arg)
+/* /.ghostfs: ".", "..", "snapshots", "objects" at offsets 1 to 4; objects/
+ * (ino CTL_OBJS_INO): ".", ".." only, as its names are looked up, never
+ * listed. */
+static int readdir_ctl_dir(struct fs *fs, uint64_t ino, uint64_t off, fs_dirent_fn fn, void *arg)
 {
-    static const char *const names[] = {".", "..", SNAPS_NAME};
-    static const uint64_t inos[] = {CTL_DIR_INO, FS_ROOT_INO, CTL_SNAPS_INO};
-    for (uint64_t i = off; i < 3; i++) {
+    static const char *const names[] = {".", "..", SNAPS_NAME, OBJS_NAME};
+    uint64_t inos[] = {CTL_DIR_INO, FS_ROOT_INO, CTL_SNAPS_INO, CTL_OBJS_INO};
+    uint64_t n = 4;
+    if (ino == CTL_OBJS_INO) {
+        inos[0] = CTL_OBJS_INO;
+        inos[1] = CTL_DIR_INO;
+        n = 2;
+    }
+    for (uint64_t i = off; i < n; i++) {
         struct fs_attr a = {.ino = inos[i], .mode = S_IFDIR};
         int e = inos[i] == FS_ROOT_INO ? fs_getattr(fs, FS_ROOT_INO, &a)
                                        : ctl_dir_attr(fs, inos[i], &a);
@@ -311,39 +330,54 @@ int fs_ctl_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dire
     ctl_decode(fs->ctl, ino, &slot, &oid);
     if (slot)
         return fs_errno(view_readdir(fs, slot, oid, off, plus, fn, arg));
-    if (ino == CTL_DIR_INO)
-        return fs_errno(readdir_ctl_dir(fs, off, fn, arg));
+    if (ino == CTL_DIR_INO || ino == CTL_OBJS_INO)
+        return fs_errno(readdir_ctl_dir(fs, ino, off, fn, arg));
     if (ino == CTL_SNAPS_INO)
         return fs_errno(readdir_snaps(fs, off, plus, fn, arg));
     return -ENOENT;
 }
 
-int fs_ctl_open(struct fs *fs, uint64_t ino, int flags)
+int fs_ctl_open(struct fs *fs, uint64_t ino, int flags, struct fs_ctl_doc **doc)
 {
     uint32_t slot;
     uint64_t oid;
     ctl_decode(fs->ctl, ino, &slot, &oid);
+    *doc = NULL;
+    if (!slot && objs_is_file(ino))
+        return fs_errno(objs_open(fs, ino, flags, doc));
     return slot ? fs_errno(view_open(fs, slot, oid, flags)) : -EISDIR;
 }
 
-ssize_t fs_ctl_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off)
+ssize_t fs_ctl_read(struct fs *fs, uint64_t ino, const struct fs_ctl_doc *doc, void *buf,
+                    size_t size, uint64_t off)
 {
     uint32_t slot;
     uint64_t oid;
+    if (doc)
+        return objs_read(doc, buf, size, off);
     ctl_decode(fs->ctl, ino, &slot, &oid);
     return slot ? fs_errno(view_read(fs, slot, oid, buf, size, off)) : -EISDIR;
 }
 
-int64_t fs_ctl_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence)
+void fs_ctl_release(struct fs *fs, struct fs_ctl_doc *doc)
+{
+    (void)fs;
+    objs_release(doc);
+}
+
+int64_t fs_ctl_lseek(struct fs *fs, uint64_t ino, const struct fs_ctl_doc *doc, int64_t off,
+                     int whence)
 {
     struct fs_attr a;
-    int e = fs_ctl_getattr(fs, ino, &a);
+    int e = doc ? 0 : fs_ctl_getattr(fs, ino, &a);
     if (e)
         return e;
+    if (doc) /* its length, not getattr's 0 */
+        a.size = objs_doc_len(doc);
     if (off < 0)
         return -ENXIO;
     /* A view's file is all data, as far as seeking is concerned: its holes
-     * read as zeros (as generic_file_llseek answers). */
+     * read as zeros (as generic_file_llseek answers); so is a document. */
     if (whence == SEEK_DATA)
         return (uint64_t)off < a.size ? off : -ENXIO;
     if (whence == SEEK_HOLE)
@@ -464,6 +498,7 @@ int ctl_open(struct fs *fs, const char *snapshot)
     pthread_mutex_init(&c->lock, NULL);
     c->nslots = 1;
     c->slots_max = CTL_SLOTS_MAX;
+    c->doc_max = CTL_DOC_MAX;
     c->slots = calloc(1, sizeof *c->slots);
     fs->ctl = c;
     if (!c->slots)

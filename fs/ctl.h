@@ -1,14 +1,19 @@
 /*
- * ctl.h - what the control tree's files share (ctl.c, snapview.c,
- * snap_mount.c): the inode numbers of the control tree and of snapshot
- * views, and the table of snapshots this process shows.
+ * ctl.h - what the control tree's files share (ctl.c, ctl_objects.c,
+ * snapview.c, snap_mount.c): the inode numbers of the control tree and of
+ * snapshot views, and the table of snapshots this process shows.
  *
  * Inode numbers. The live tree's are OIDs, below 2^63. Everything the
  * control tree shows has bit 63 set:
  *
  *   bit 63 | slot (16 bits, 62..47) | OID (47 bits, 46..0)
  *
- * Slot 0 is the control tree itself (CTL_DIR_INO, CTL_SNAPS_INO); slot s
+ * Slot 0 is the control tree itself: its directories (CTL_DIR_INO,
+ * CTL_SNAPS_INO, CTL_OBJS_INO) and, with bit 46 set (CTL_OBJ_BIT), the
+ * files of /.ghostfs/objects: OID o's is CTL_BIT | CTL_OBJ_BIT | o << 1,
+ * and o.json's the same plus 1, so only OIDs up to CTL_OBJ_OID_MAX (2^45
+ * - 1) have one (a lookup of a larger one that exists is EOVERFLOW,
+ * logged). Slot s
  * (1..CTL_SLOTS_MAX) is one snapshot, and OID o inside it is inode
  * CTL_BIT | s << 47 | o. So a snapshot's inodes never share a number with
  * the live tree's nor with another snapshot's, without a table of inodes:
@@ -35,6 +40,13 @@
 #define CTL_SLOTS_MAX 65535u
 #define CTL_DIR_INO (CTL_BIT | 1)   /* /.ghostfs */
 #define CTL_SNAPS_INO (CTL_BIT | 2) /* /.ghostfs/snapshots */
+#define CTL_OBJS_INO (CTL_BIT | 3)  /* /.ghostfs/objects */
+#define CTL_OBJ_BIT (UINT64_C(1) << (CTL_SLOT_SHIFT - 1))
+#define CTL_OBJ_OID_MAX ((UINT64_C(1) << (CTL_SLOT_SHIFT - 2)) - 1)
+/* The most bytes of one object's document (ctl_objects.c); the decoder's
+ * own limits (INSPECT_LIST_MAX names per list) keep every document of an
+ * undamaged store well under it. */
+#define CTL_DOC_MAX ((size_t)8 << 20)
 
 #define CTL_SLOT_BUCKETS 4096u /* of the index by name and generation */
 
@@ -57,6 +69,7 @@ struct ctl {
     bool alone;                          /* the mount is one snapshot, slot 1, inode = OID */
     char mark[GHOST_SNAP_NAME_MAX + 64]; /* this process's mark (snap_mount.c) */
     size_t mark_len;                     /* 0: none */
+    size_t doc_max;                      /* CTL_DOC_MAX (tests make it smaller) */
 };
 
 /* A snapshot view being read: a copy of its slot. */
@@ -76,6 +89,20 @@ void ctl_close(struct fs *fs);
 /* The inode number of oid in slot's view; -EOVERFLOW (logged) past the
  * encoding's limit. */
 int ctl_ino(const struct ctl *c, uint32_t slot, uint64_t oid, uint64_t *ino);
+
+/* ---- ctl_objects.c ---- */
+/* Whether ino is a file of /.ghostfs/objects. */
+bool objs_is_file(uint64_t ino);
+/* Name in /.ghostfs/objects: "OID" or "OID.json", an object that exists
+ * (its file, not counted: the number is fixed). -ENOENT for any other
+ * name. */
+int objs_lookup(struct fs *fs, const char *name, struct fs_attr *out);
+int objs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *out);
+/* The object's document, made now (-EROFS for any access but reading). */
+int objs_open(struct fs *fs, uint64_t ino, int flags, struct fs_ctl_doc **doc);
+ssize_t objs_read(const struct fs_ctl_doc *doc, void *buf, size_t size, uint64_t off);
+size_t objs_doc_len(const struct fs_ctl_doc *doc);
+void objs_release(struct fs_ctl_doc *doc);
 
 /* ---- snapview.c ---- */
 /* The slot of snapshot name (generation gen), found or given; counts a

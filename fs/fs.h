@@ -262,12 +262,14 @@ int fs_snapshot_delete(struct fs *fs, const char *name);
  * snapshots there are (which may exceed max). */
 int fs_snapshot_list(struct fs *fs, struct ghost_snapshot *list, int max);
 
-/* ---- the control tree (ctl.c, snapview.c) ---- */
+/* ---- the control tree (ctl.c, ctl_objects.c, snapview.c) ---- */
 /* /.ghostfs at the root: snapshots/ lists the snapshots, mkdir there takes
  * one and rmdir deletes it, and snapshots/NAME/ is the tree as NAME holds
- * it, read-only. Its inodes have numbers of their own (ctl.h), never the
- * live tree's; in a mount of a snapshot alone (fs_options.snapshot) every
- * inode is the snapshot's. The glue asks whether the control tree owns an
+ * it, read-only; objects/OID and objects/OID.json are one object decoded
+ * (what `ghostfs inspect` prints), looked up by name, never listed. Its
+ * inodes have numbers of their own (ctl.h), never the live tree's; in a
+ * mount of a snapshot alone (fs_options.snapshot) every inode is the
+ * snapshot's and there is no control tree. The glue asks whether the control tree owns an
  * inode, or a name in a directory, and calls these instead of the live
  * tree's functions. Every change they do not take is fs_ctl_refuse's
  * errno: EEXIST to create the root's FS_CTL_NAME, EPERM to remove or
@@ -291,10 +293,23 @@ int fs_ctl_opendir(struct fs *fs, uint64_t ino);
  * counts as a lookup). */
 int fs_ctl_readdir(struct fs *fs, uint64_t ino, uint64_t off, bool plus, fs_dirent_fn fn,
                    void *arg);
-/* -EROFS for any access but reading (or O_TRUNC). */
-int fs_ctl_open(struct fs *fs, uint64_t ino, int flags);
-ssize_t fs_ctl_read(struct fs *fs, uint64_t ino, void *buf, size_t size, uint64_t off);
-int64_t fs_ctl_lseek(struct fs *fs, uint64_t ino, int64_t off, int whence);
+/* One object's document (a file of /.ghostfs/objects), opaque. */
+struct fs_ctl_doc;
+/* -EROFS for any access but reading (or O_TRUNC). A file of
+ * /.ghostfs/objects sets *doc to its object's document, made now: what it
+ * reads is fixed for this open, and its size is 0 (getattr), so the glue
+ * reads it with direct I/O, until a read returns nothing; fs_ctl_release
+ * frees it. A snapshot's file sets *doc to NULL (its data is the
+ * snapshot's, which never changes). */
+int fs_ctl_open(struct fs *fs, uint64_t ino, int flags, struct fs_ctl_doc **doc);
+/* Read ino, opened as doc (NULL: not a document). */
+ssize_t fs_ctl_read(struct fs *fs, uint64_t ino, const struct fs_ctl_doc *doc, void *buf,
+                    size_t size, uint64_t off);
+/* The last close of what fs_ctl_open opened (doc may be NULL). */
+void fs_ctl_release(struct fs *fs, struct fs_ctl_doc *doc);
+/* SEEK_DATA and SEEK_HOLE in ino, opened as doc (NULL: not a document). */
+int64_t fs_ctl_lseek(struct fs *fs, uint64_t ino, const struct fs_ctl_doc *doc, int64_t off,
+                     int whence);
 ssize_t fs_ctl_getxattr(struct fs *fs, uint64_t ino, const char *name, void *buf, size_t size);
 ssize_t fs_ctl_listxattr(struct fs *fs, uint64_t ino, char *buf, size_t size);
 /* In snapshots/: take snapshot name (this process's buffered writes

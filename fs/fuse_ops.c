@@ -346,14 +346,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     bool keep;
     if (CTL(req, ino)) {
-        int e = fs_ctl_open(FS(req), ino, fi->flags);
+        struct fs_ctl_doc *doc;
+        int e = fs_ctl_open(FS(req), ino, fi->flags, &doc);
         if (e) {
             reply_err(req, e);
             return;
         }
-        fi->keep_cache = 1; /* a snapshot's data never changes */
+        /* A snapshot's data never changes: cached. A document made at open
+         * has size 0 and is read directly, until a read returns nothing. */
+        fi->fh = (uintptr_t)doc;
+        fi->keep_cache = !doc;
+        fi->direct_io = doc != NULL;
         fi->noflush = 1;
-        fuse_reply_open(req, fi); /* (nothing to undo if interrupted) */
+        if (fuse_reply_open(req, fi) == -ENOENT) /* interrupted */
+            fs_ctl_release(FS(req), doc);
         return;
     }
     int e = fs_open_file(FS(req), ino, fi->flags, &keep);
@@ -400,10 +406,10 @@ static void reply_pieces(void *arg, const struct iovec *iov, int n)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-    (void)fi;
     if (CTL(req, ino)) {
         char *buf = malloc(size ? size : 1);
-        ssize_t n = buf ? fs_ctl_read(FS(req), ino, buf, size, (uint64_t)off) : -ENOMEM;
+        const struct fs_ctl_doc *doc = (const struct fs_ctl_doc *)(uintptr_t)fi->fh;
+        ssize_t n = buf ? fs_ctl_read(FS(req), ino, doc, buf, size, (uint64_t)off) : -ENOMEM;
         if (n < 0)
             reply_err(req, (int)n);
         else
@@ -438,8 +444,12 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)fi;
-    reply_err(req, CTL(req, ino) ? 0 : fs_release(FS(req), ino));
+    if (CTL(req, ino)) {
+        fs_ctl_release(FS(req), (struct fs_ctl_doc *)(uintptr_t)fi->fh);
+        reply_err(req, 0);
+        return;
+    }
+    reply_err(req, fs_release(FS(req), ino));
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -618,14 +628,14 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
                      struct fuse_file_info *fi)
 {
-    (void)fi;
     if (((struct ghostfs_mount *)fuse_req_userdata(req))->writeback) {
         /* The kernel holds dirty pages we have not seen: let it answer
          * (it treats the whole file as data). */
         fuse_reply_err(req, ENOSYS);
         return;
     }
-    int64_t r = CTL(req, ino) ? fs_ctl_lseek(FS(req), ino, off, whence)
+    const struct fs_ctl_doc *doc = CTL(req, ino) ? (const void *)(uintptr_t)fi->fh : NULL;
+    int64_t r = CTL(req, ino) ? fs_ctl_lseek(FS(req), ino, doc, off, whence)
                               : fs_lseek(FS(req), ino, off, whence);
     if (r < 0)
         reply_err(req, (int)r);

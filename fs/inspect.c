@@ -699,6 +699,24 @@ int inspect_object(struct fs *fs, uint64_t oid, enum inspect_style style, FILE *
     return 0;
 }
 
+int inspect_exists(struct fs *fs, uint64_t oid)
+{
+    if (oid == 0 || oid > GHOST_OID_MAX)
+        return -EINVAL;
+    struct ghost_txn *t;
+    int e = ghost_txn_begin_view(fs_store(fs), &t);
+    if (e)
+        return (int)fs_errno(e);
+    uint64_t gen;
+    e = ghost_obj_generation(t, oid, &gen);
+    ghost_txn_abort(t);
+    /* As read_all decides: the orphan list is a map with no object, and
+     * damage where an object is still makes a document (naming it). */
+    if ((e == -ENOENT && oid == FS_ORPHAN_OID) || e == -GHOST_ECORRUPT)
+        return 0;
+    return (int)fs_errno(e);
+}
+
 int inspect_checksum(struct fs *fs, uint64_t ino, char *buf, size_t size)
 {
     struct insp in;

@@ -1,8 +1,8 @@
 /*
  * inspect.h - one object of a store decoded, for people (text) and for
  * programs (JSON, format INSPECT_FORMAT, described in docs/inspect.md):
- * what `ghostfs inspect` prints, what the control tree's objects/OID will
- * show, and what the read-only system.ghostfs.* attributes say (inspect.c,
+ * what `ghostfs inspect` prints, what the control tree's objects/OID
+ * shows, and what the read-only system.ghostfs.* attributes say (inspect.c,
  * inspect_xattr.c).
  */
 #ifndef GHOSTFS_INSPECT_H
@@ -42,6 +42,13 @@ enum inspect_style { INSPECT_TEXT, INSPECT_JSON };
  * when the store holds no object there (nothing written), or another
  * negative errno (nothing written). */
 int inspect_object(struct fs *fs, uint64_t oid, enum inspect_style style, FILE *f, bool *damaged);
+
+/* Whether inspect_object would write a document for oid, at the cost of
+ * one short read: 0 if so (an object is there, or damage where one is, or
+ * oid is the orphan list's), -ENOENT if the store holds nothing there,
+ * -EINVAL for an OID that cannot name an object, or another negative
+ * errno. */
+int inspect_exists(struct fs *fs, uint64_t oid);
 
 /* The inode an absolute path names inside fs ("/" is the root; "." and
  * ".." work; symbolic links are not followed, as lstat(2) does not).

@@ -68,7 +68,7 @@ static int collect_ctl(uint64_t dir, bool plus, struct listing *l)
 
 static size_t vread(uint64_t ino, void *buf, size_t size, uint64_t off)
 {
-    ssize_t n = fs_ctl_read(fs, ino, buf, size, off);
+    ssize_t n = fs_ctl_read(fs, ino, NULL, buf, size, off);
     ck_assert_int_ge(n, 0);
     return (size_t)n;
 }
@@ -136,7 +136,7 @@ START_TEST(take_browse_delete)
     ck_assert_int_eq(buf[0], 0);
     ck_assert_int_eq(buf[50], 'z');
     EXPECT(fs_ctl_lookup(fs, vd, "later", &a), -ENOENT);
-    EXPECT(fs_ctl_read(fs, vd, buf, 10, 0), -EISDIR);
+    EXPECT(fs_ctl_read(fs, vd, NULL, buf, 10, 0), -EISDIR);
 
     /* Listings, with and without attributes. */
     for (int plus = 0; plus < 2; plus++) {
@@ -321,6 +321,7 @@ END_TEST
 START_TEST(refusals)
 {
     struct fs_attr a;
+    struct fs_ctl_doc *doc;
     uint64_t sd = snaps_dir();
     OK(fs_ctl_lookup(fs, FS_ROOT_INO, FS_CTL_NAME, &a));
     uint64_t ctl = a.ino;
@@ -356,16 +357,17 @@ START_TEST(refusals)
     EXPECT(fs_ctl_refuse(fs, vr, NULL, false), -EROFS);
     EXPECT(fs_ctl_mkdir(fs, vr, "new", &a), -EROFS);
     EXPECT(fs_ctl_rmdir(fs, vr, "x"), -EROFS);
-    EXPECT(fs_ctl_open(fs, vr, O_RDONLY), -EISDIR);
+    EXPECT(fs_ctl_open(fs, vr, O_RDONLY, &doc), -EISDIR);
     uint64_t f = mkfile(FS_ROOT_INO, "f");
     OK(fs_flush(fs, f));
     OK(fs_ctl_rmdir(fs, sd, "s"));
     OK(fs_ctl_mkdir(fs, sd, "s", &a));
     uint64_t vf = vlook(a.ino, "f");
-    EXPECT(fs_ctl_open(fs, vf, O_WRONLY), -EROFS);
-    EXPECT(fs_ctl_open(fs, vf, O_RDWR), -EROFS);
-    EXPECT(fs_ctl_open(fs, vf, O_RDONLY | O_TRUNC), -EROFS);
-    OK(fs_ctl_open(fs, vf, O_RDONLY));
+    EXPECT(fs_ctl_open(fs, vf, O_WRONLY, &doc), -EROFS);
+    EXPECT(fs_ctl_open(fs, vf, O_RDWR, &doc), -EROFS);
+    EXPECT(fs_ctl_open(fs, vf, O_RDONLY | O_TRUNC, &doc), -EROFS);
+    OK(fs_ctl_open(fs, vf, O_RDONLY, &doc));
+    ck_assert_ptr_null(doc); /* a snapshot's file is no document */
     fs_ctl_forget(fs, a.ino, 1);
 }
 END_TEST
