@@ -46,6 +46,7 @@
 #include "cli_send.h"
 #include "cli_snapshot.h"
 #include "cli_status.h"
+#include "daemon_log.h"
 #include "fs.h"
 #include "fsck.h"
 #include "fuse_ops.h"
@@ -98,6 +99,10 @@ static void usage(FILE *f)
                "  crawl_slice=N       records it reads in one short transaction (default 1000)\n"
                "  crawl_cycle=TIME    least time from one full walk's start to the next's\n"
                "                      (seconds, or 90m, 12h, 7d; default 1d)\n"
+               "  log=PATH            the daemon's log: appended to the file PATH (an\n"
+               "                      absolute path), each line with its time and level,\n"
+               "                      libfuse's messages too. Default: syslog (facility\n"
+               "                      daemon) once detached; stderr with -f or -d\n"
                "  and the usual mount options: rw, dev, nodev, suid, nosuid (nodev,nosuid\n"
                "  unless root asks dev,suid; mount(8) as root: dev,suid unless told no),\n"
                "  exec, noexec, allow_root, auto_unmount, fsname=, subtype=, max_read=,\n"
@@ -112,9 +117,10 @@ static void usage(FILE *f)
                "  cache_size=, write_buffer=, commit_interval=, crawl_cpu=, crawl_slice=,\n"
                "  crawl_cycle=, sync, dirsync and the\n"
                "  kernel's flags change live; spin=, read_ahead=, writeback,\n"
-               "  accept_rollback, allow_other, fsname= and the like are refused.\n"
+               "  accept_rollback, log=, allow_other, fsname= and the like are refused.\n"
                "-f  stay in the foreground   -d  foreground with FUSE debug output\n"
-               "BYTES may end in K, M or G.\n");
+               "BYTES may end in K, M or G. A comma inside an option's value is written\n"
+               "\\, (and a backslash \\\\), as libfuse reads -o lists.\n");
 }
 
 /* Where cli_fail writes instead of stderr, if anywhere (cli_fail_to). */
@@ -288,10 +294,52 @@ static const char *open_error(const char *store, const char *snapshot, int e)
     return store_error(store, e);
 }
 
+char *mount_option_next(char **cursor)
+{
+    char *s = *cursor;
+    while (s && *s == ',')
+        s++;
+    if (!s || !*s) {
+        *cursor = NULL;
+        return NULL;
+    }
+    char *start = s, *w = s;
+    for (; *s && *s != ','; s++) {
+        if (*s == '\\' && s[1])
+            s++;
+        *w++ = *s;
+    }
+    *cursor = *s ? s + 1 : NULL; /* before *w = 0, which may overwrite the comma */
+    *w = 0;
+    return start;
+}
+
+bool mount_option_add(char *buf, size_t size, const char *o)
+{
+    size_t n = strlen(buf), at = n;
+    if (n) {
+        if (at + 1 >= size)
+            return false;
+        buf[at++] = ',';
+    }
+    for (const char *r = o; *r; r++) {
+        bool esc = *r == ',' || *r == '\\';
+        if (at + esc + 1 >= size) {
+            buf[n] = 0;
+            return false;
+        }
+        if (esc)
+            buf[at++] = '\\';
+        buf[at++] = *r;
+    }
+    buf[at] = 0;
+    return true;
+}
+
 static void add_fuse_opt(struct mount_args *m, const char *o)
 {
-    size_t n = strlen(m->fuse_opts);
-    snprintf(m->fuse_opts + n, sizeof m->fuse_opts - n, "%s%s", n ? "," : "", o);
+    if (!mount_option_add(m->fuse_opts, sizeof m->fuse_opts, o))
+        m->fuse_opts_full = true; /* check_mount says so */
 }
 
 /* Options mount(8) and fstab pass that mean nothing to a FUSE daemon. */
@@ -413,6 +461,7 @@ void mount_args_init(struct mount_args *m)
     m->sync = m->fo.store.sync;
     m->spin_us = GHOSTFS_SPIN_US;
     m->read_ahead_kb = 1024;
+    m->log_fd = -1;
 }
 
 void mount_args_settle(struct mount_args *m)
@@ -498,6 +547,14 @@ int mount_option(struct mount_args *m, char *o)
         if (parse_number(val + 1, 0, 10000, &m->spin_us))
             return fail("bad value in option '%s': microseconds from 0 to 10000", o);
         m->given |= GIVEN_SPIN;
+    } else if (val && !strncmp(o, "log=", 4)) {
+        /* opened by mount_parsed; the daemon runs in /, so absolute */
+        if (val[1] != '/')
+            return fail("bad value in option '%s': the log file's absolute path", o);
+        if (strlen(val + 1) >= sizeof m->log_path)
+            return fail("bad value in option 'log=': a path of %zu bytes", strlen(val + 1));
+        snprintf(m->log_path, sizeof m->log_path, "%s", val + 1);
+        m->given |= GIVEN_LOG;
     } else if (val && !m->remount && !strncmp(o, "max_read=", 9)) {
         /* libfuse gives it to the kernel, and refuses INIT unless the
          * daemon's init offers the same (op_init) */
@@ -534,8 +591,10 @@ static int parse_mount(struct mount_args *m, int argc, char **argv)
             const char *list = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
             if (!list)
                 return fail("-o needs a list of options");
-            char *copy = strdup(list), *save = NULL;
-            for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+            char *copy = strdup(list), *rest = copy;
+            if (!copy)
+                return fail("out of memory");
+            for (char *o; (o = mount_option_next(&rest));)
                 if (mount_option(m, o)) {
                     free(copy);
                     return 1;
@@ -721,21 +780,21 @@ static void set_read_ahead(const char *mnt, unsigned kb)
  * refused rather than silently replaced. */
 static bool own_name(const struct mount_args *m, const char *name, const char *want)
 {
+    char copy[sizeof m->fuse_opts], *rest = copy;
     size_t n = strlen(name);
-    for (const char *p = m->fuse_opts; *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len >= n && !strncmp(p, name, n) &&
-            (len - n != strlen(want) || strncmp(p + n, want, len - n)))
+    snprintf(copy, sizeof copy, "%s", m->fuse_opts);
+    for (char *o; (o = mount_option_next(&rest));)
+        if (!strncmp(o, name, n) && strcmp(o + n, want))
             return false;
-        p += len + (end != NULL);
-    }
     return true;
 }
 
 static int check_mount(struct mount_args *m)
 {
     struct stat st;
+    if (m->fuse_opts_full)
+        return fail("too many mount options, or too long: they do not fit in %zu bytes",
+                    sizeof m->fuse_opts);
     if (!own_name(m, "fsname=", m->store))
         return fail("option fsname=: ghostfs names its mounts by their store (%s) and keeps it "
                     "so",
@@ -760,13 +819,19 @@ static int check_mount(struct mount_args *m)
 
 /* The arguments libfuse parses: the program's name, the -o list (with our
  * fsname, subtype and default_permissions added) and -d. argv has room for
- * 5; returns how many there are. */
+ * 5; returns how many there are, or -1 if the list is too long. The
+ * store's path is escaped in the list (a comma in it would start another
+ * option): libfuse takes "\," for a comma and "\\" for a backslash. */
 static int fuse_argv(struct mount_args *m, char **argv)
 {
     char fsname[PATH_MAX + 16];
     int argc = 0;
-    snprintf(fsname, sizeof fsname, "fsname=%s,subtype=ghostfs,default_permissions", m->store);
+    snprintf(fsname, sizeof fsname, "fsname=%s", m->store);
     add_fuse_opt(m, fsname);
+    add_fuse_opt(m, "subtype=ghostfs");
+    add_fuse_opt(m, "default_permissions");
+    if (m->fuse_opts_full)
+        return -1;
     argv[argc++] = (char *)prog;
     argv[argc++] = "-o";
     argv[argc++] = m->fuse_opts;
@@ -777,13 +842,13 @@ static int fuse_argv(struct mount_args *m, char **argv)
 }
 
 /* The mount is up: tell the parent waiting on report_fd that we serve, and
- * leave its terminal (log to syslog from now on). */
+ * leave its terminal (the log went to syslog or the log file already:
+ * daemon_log_start). */
 static void report_serving(int report_fd)
 {
     if (write(report_fd, "", 1) != 1) { /* "serving" */
     }
     close(report_fd);
-    ghost_log_to_syslog(true); /* stderr is about to be /dev/null */
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
         dup2(null, 0);
@@ -828,6 +893,7 @@ static void *watch_init(void *arg)
     if (rc < 0 && (e == ECONNREFUSED || e == ENOTCONN || e == ECONNABORTED)) {
         snprintf(err, sizeof err, "%s: the FUSE INIT failed (%s), nothing is mounted", w->mnt,
                  strerror(e));
+        ghost_log(GHOST_LOG_ERR, "%s", err);
         report_failure(w->report_fd, err);
     } else {
         report_serving(w->report_fd); /* another error is the store's, not the mount's */
@@ -889,8 +955,16 @@ static int serve(struct mount_args *m, int report_fd)
     char *argv_fuse[8];
     int ret = 1;
     int argc_fuse = fuse_argv(m, argv_fuse);
-    struct fuse_args args = FUSE_ARGS_INIT(argc_fuse, argv_fuse);
+    struct fuse_args args = FUSE_ARGS_INIT(argc_fuse < 0 ? 0 : argc_fuse, argv_fuse);
 
+    /* A detached daemon logs to syslog from the start (its terminal gets
+     * the error that stops it through report_fd), unless log= named a file */
+    bool detached = report_fd >= 0;
+    daemon_log_start(m->log_fd, detached, m->debug);
+    if (argc_fuse < 0) {
+        snprintf(err, sizeof err, "the mount options and the store's path are too long");
+        goto out;
+    }
     m->fo.crawl_on = true; /* the daemon's, not the check's open before it */
     int e = fs_open(m->store, &m->fo, &fs);
     if (e) {
@@ -906,7 +980,9 @@ static int serve(struct mount_args *m, int report_fd)
                                .remount_arg = &serving};
     se = fuse_session_new(&args, &ghostfs_ops, sizeof ghostfs_ops, &gm);
     if (!se) {
-        snprintf(err, sizeof err, "cannot start a FUSE session");
+        char why[256];
+        daemon_log_fuse_error(why, sizeof why);
+        snprintf(err, sizeof err, "cannot start a FUSE session%s%s", *why ? ": " : "", why);
         goto out;
     }
     if (fuse_set_signal_handlers(se)) {
@@ -914,7 +990,10 @@ static int serve(struct mount_args *m, int report_fd)
         goto out;
     }
     if (fuse_session_mount(se, m->mnt)) {
-        snprintf(err, sizeof err, "cannot mount on %s (is /dev/fuse there, and fuse3?)", m->mnt);
+        char why[256];
+        daemon_log_fuse_error(why, sizeof why);
+        snprintf(err, sizeof err, "cannot mount on %s: %s", m->mnt,
+                 *why ? why : "is /dev/fuse there, and fuse3?");
         goto out_signals;
     }
     set_read_ahead(m->mnt, m->read_ahead_kb);
@@ -932,7 +1011,9 @@ static int serve(struct mount_args *m, int report_fd)
             report_serving(report_fd);
         report_fd = -1;
     }
+    ghost_log(GHOST_LOG_INFO, "%s: serving %s (ghostfs %s)", m->mnt, m->store, GHOST_VERSION);
     ret = run_loop(se);
+    ghost_log(GHOST_LOG_INFO, "%s: unmounted, committing and closing the store", m->mnt);
     notifier_stop();
 out_unmount:
     fuse_session_unmount(se); /* ends the connection: a watch still waiting is told */
@@ -945,6 +1026,8 @@ out:
         fuse_session_destroy(se);
     fs_close(fs);
     fuse_opt_free_args(&args);
+    if (*err && (detached || m->log_fd >= 0)) /* (else the log is the stderr it goes to) */
+        ghost_log(GHOST_LOG_ERR, "%s", err);
     report_failure(report_fd, err);
     return *err ? 1 : ret;
 }
@@ -987,6 +1070,11 @@ static int mount_parsed(struct mount_args *mp)
     helper_defaults(&m);
     if (check_mount(&m))
         return 1;
+    /* Opened here, by the command, so that a log file that cannot be
+     * written fails the mount at the terminal; the daemon inherits it. */
+    char why[PATH_MAX + 128];
+    if (*m.log_path && (m.log_fd = daemon_log_open(m.log_path, why, sizeof why)) < 0)
+        return fail("%s", why);
     if (m.foreground)
         return serve(&m, -1);
     int p[2];
@@ -1003,6 +1091,8 @@ static int mount_parsed(struct mount_args *mp)
         _exit(serve(&m, p[1]));
     }
     close(p[1]);
+    if (m.log_fd >= 0)
+        close(m.log_fd); /* the daemon's */
     char msg[512];
     ssize_t n = read(p[0], msg, sizeof msg - 1);
     close(p[0]);

@@ -28,6 +28,7 @@ enum {
     GIVEN_CRAWL_CPU = 1 << 11,   /* crawl_cpu= */
     GIVEN_CRAWL_SLICE = 1 << 12, /* crawl_slice= */
     GIVEN_CRAWL_CYCLE = 1 << 13, /* crawl_cycle= */
+    GIVEN_LOG = 1 << 14,         /* log= */
 };
 
 struct mount_args {
@@ -43,8 +44,20 @@ struct mount_args {
     unsigned spin_us;        /* how long a worker polls for the next request */
     unsigned read_ahead_kb;  /* the mount's read-ahead window; 0: the kernel's */
     unsigned max_read;       /* max_read=, the largest read request; 0: not given */
-    char fuse_opts[4096];    /* passed on to libfuse */
+    char fuse_opts[4096];    /* passed on to libfuse, commas in an option escaped */
+    bool fuse_opts_full;     /* an option did not fit in fuse_opts */
+    char log_path[4096];     /* log=, the daemon's log file; "" if not given */
+    int log_fd;              /* it, opened before the daemon forks; -1 if none */
 };
+
+/* The next option of the comma separated list at *cursor, unescaped in
+ * place: as libfuse reads -o lists, "\," is a comma inside an option and
+ * "\\" a backslash. Empty options are skipped; NULL at the end. */
+char *mount_option_next(char **cursor);
+/* Append option o to the comma separated list buf (size bytes), its
+ * commas and backslashes escaped; false if it does not fit (buf is then
+ * unchanged). */
+bool mount_option_add(char *buf, size_t size, const char *o);
 
 /* Parse one option of a -o list into m; 0, or 1 after printing why not. */
 int mount_option(struct mount_args *m, char *o);

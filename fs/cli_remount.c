@@ -109,8 +109,16 @@ static void daemon_options(const struct mount_args *m, char *buf, size_t size)
         add(buf, size, "writeback");
     if (m->given & GIVEN_ROLLBACK)
         add(buf, size, "accept_rollback");
-    if (m->given & GIVEN_SNAPSHOT)
-        add(buf, size, "snapshot=%s", m->fo.snapshot);
+    /* a name or path may hold a comma: escaped, as mount_option_next reads it */
+    char named[sizeof m->log_path + 16];
+    if (m->given & GIVEN_SNAPSHOT) {
+        snprintf(named, sizeof named, "snapshot=%s", m->fo.snapshot);
+        mount_option_add(buf, size, named);
+    }
+    if (m->given & GIVEN_LOG) {
+        snprintf(named, sizeof named, "log=%s", m->log_path);
+        mount_option_add(buf, size, named);
+    }
     if (m->given & GIVEN_CRAWL_CPU)
         add(buf, size, "crawl_cpu=%u.%u", m->fo.crawl.cpu_permille / 10,
             m->fo.crawl.cpu_permille % 10);
@@ -157,7 +165,8 @@ int cmd_remount(struct mount_args *m, bool whole_list)
     if (!mount_source(m->mnt, source, sizeof source))
         return cli_fail("remount: %s: not mounted", m->mnt);
     snprintf(copy, sizeof copy, "%s", m->fuse_opts);
-    for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+    char *rest = copy;
+    for (char *o; (o = mount_option_next(&rest));)
         if ((!strncmp(o, "fsname=", 7) && strcmp(o + 7, source)) ||
             (!strncmp(o, "subtype=", 8) && strcmp(o + 8, type + strlen("fuse."))))
             add(fixed, sizeof fixed, "%s", o);
@@ -206,11 +215,11 @@ static void answer(struct ghostfs_remount *r, int e, const char *fmt, ...)
 /* Parse r's list into n; false (r answered) if an option is bad. */
 static bool parse_request(struct ghostfs_remount *r, struct mount_args *n)
 {
-    char copy[sizeof r->opts], *save = NULL;
+    char copy[sizeof r->opts], *rest = copy;
     snprintf(copy, sizeof copy, "%s", r->opts);
     mount_args_init(n);
     n->remount = true;
-    for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+    for (char *o; (o = mount_option_next(&rest));) {
         cli_fail_to(r->msg, sizeof r->msg);
         int bad = mount_option(n, o);
         cli_fail_to(NULL, 0);
@@ -243,6 +252,10 @@ static void fixed_options(const struct mount_args *cur, const struct mount_args 
     if ((n->given & GIVEN_SNAPSHOT) &&
         (!cur->fo.snapshot || strcmp(n->fo.snapshot, cur->fo.snapshot)))
         add(buf, size, "snapshot=%s", n->fo.snapshot);
+    /* The log file is opened once, before the daemon leaves its terminal;
+     * an fstab line's log= comes back with every remount, and is fine. */
+    if ((n->given & GIVEN_LOG) && strcmp(n->log_path, cur->log_path))
+        add(buf, size, "log=%s", n->log_path);
 }
 
 /* The steps that can fail go first, each undone if a later one fails (the

@@ -37,6 +37,7 @@
 #ifndef GHOST_H
 #define GHOST_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -159,14 +160,40 @@ const char *ghost_errmsg(void);
 int ghost_report_damage(struct ghost *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Where the library logs what an operator should know (a damaged record, a
- * full disk): stderr (the default), or syslog for a daemon without one. */
-void ghost_log_to_syslog(bool on);
+/* The library's log. It reports what an operator should know (a damaged
+ * record, a full disk, the crawler's cycles); callers above the library
+ * log through it too, so that a process has one log.
+ *
+ * Levels, most urgent first. A sink keeps, unless ghost_log_set_level()
+ * says otherwise, errors and warnings on stderr, and info too in syslog
+ * and in a file. */
+enum ghost_log_level { GHOST_LOG_ERR, GHOST_LOG_WARN, GHOST_LOG_INFO, GHOST_LOG_DEBUG };
 
-/* Log a warning through the library's logger (stderr or syslog, as above):
- * for callers above the library that refuse something an operator should
- * hear of, such as a bad name given to the filesystem's control tree. */
+/* Log one message (no newline needed; newlines in it become spaces) at
+ * level. Any thread, any time. */
+void ghost_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ghost_logv(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* Log a warning: ghost_log(GHOST_LOG_WARN, ...), for callers above the
+ * library that refuse something an operator should hear of, such as a bad
+ * name given to the filesystem's control tree. */
 void ghost_log_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Where the log goes from now on (any thread may be logging meanwhile):
+ * ghost_log_to_syslog(true): syslog, facility daemon, ident "ghostfs",
+ * connected at once (a daemon calls it before it loses its terminal);
+ * false: stderr, "ghostfs: LEVEL: message", the default.
+ * ghost_log_to_fd(fd): fd, one write(2) per line "TIME ghostfs[PID]: LEVEL:
+ * message", TIME local to the millisecond with its UTC offset; fd stays
+ * the caller's and must stay open while it is the sink (open it O_APPEND,
+ * so that threads and processes sharing it do not mix their lines). A
+ * negative fd: back to stderr. */
+void ghost_log_to_syslog(bool on);
+void ghost_log_to_fd(int fd);
+
+/* Keep messages up to level (a GHOST_LOG_* value) whatever the sink; -1:
+ * each sink's default again (see above). */
+void ghost_log_set_level(int level);
 
 /* --- transactions --------------------------------------------------------- */
 

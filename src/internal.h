@@ -69,8 +69,7 @@
 #define ASSERT_HELD(m) assert(MUTEX_HELD(m))
 
 /* ---- log.c ---- */
-enum { GHOST_LOG_ERR, GHOST_LOG_WARN, GHOST_LOG_INFO, GHOST_LOG_DEBUG };
-void ghost_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* (ghost_log and its levels are public: ghost.h) */
 /* Set this thread's ghost_errmsg() text; returns err. */
 int ghost_set_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Forget it: every public function that returns a status calls this

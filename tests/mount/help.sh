@@ -43,7 +43,7 @@ for cmd in mkfs mount umount fsck snapshot inspect diff send receive backup stat
 done
 # The mount help carries the mount options.
 "$GHOSTFS" mount --help >"$T/out"
-for opt in ro snapshot= sync= cache_size= commit_interval= crawl_cpu= crawl_slice= \
+for opt in ro snapshot= sync= cache_size= commit_interval= crawl_cpu= crawl_slice= log= \
     crawl_cycle= read_ahead= spin= writeback accept_rollback; do
     check "ghostfs mount --help lists $opt" grep -q -- "^  $opt" "$T/out"
 done

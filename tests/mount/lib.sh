@@ -93,26 +93,50 @@ at_cleanup() {
     GHOST_HOOKS+=("$1")
 }
 
+# mountinfo's fields with the kernel's escapes undone (a space, tab,
+# newline or backslash in a path is \ and three octal digits there), for
+# awk programs that compare mount points: mp(5) is the fifth field so.
+MOUNTINFO_AWK='
+function mp(i,   s, out, k, c) {
+    s = $i
+    out = ""
+    for (k = 1; k <= length(s); k++) {
+        c = substr(s, k, 1)
+        if (c == "\\" && substr(s, k + 1, 3) ~ /^[0-3][0-7][0-7]$/) {
+            out = out sprintf("%c", (substr(s, k + 1, 1) * 64 + substr(s, k + 2, 1) * 8 + \
+                substr(s, k + 3, 1)))
+            k += 3
+        } else {
+            out = out c
+        }
+    }
+    return out
+}'
+
 # is_mounted MNT: is MNT (an absolute path) a mount point in mountinfo?
 is_mounted() {
     local mnt
     mnt=$(readlink -m "$1")
-    awk -v m="$mnt" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
+    # (the path through the environment: awk -v would take its backslashes as escapes)
+    M=$mnt awk "$MOUNTINFO_AWK"' mp(5) == ENVIRON["M"] { found = 1 } END { exit !found }' \
+        /proc/self/mountinfo
 }
 
 # mounts_under DIR: the mount points below DIR, deepest first.
 mounts_under() {
     local dir
     dir=$(readlink -m "$1")
-    awk -v d="$dir/" 'substr($5, 1, length(d)) == d { print $5 }' /proc/self/mountinfo |
-        sort -r
+    D=$dir/ awk "$MOUNTINFO_AWK"'
+        substr(mp(5), 1, length(ENVIRON["D"])) == ENVIRON["D"] { print mp(5) }' \
+        /proc/self/mountinfo | sort -r
 }
 
 # The FUSE connection number of the mount at MNT (its device's minor).
 fuse_conn() {
     local mnt
     mnt=$(readlink -m "$1")
-    awk -v m="$mnt" '$5 == m { split($3, d, ":"); print d[2]; exit }' /proc/self/mountinfo
+    M=$mnt awk "$MOUNTINFO_AWK"' mp(5) == ENVIRON["M"] { split($3, d, ":"); print d[2]; exit }' \
+        /proc/self/mountinfo
 }
 
 mount_index() {

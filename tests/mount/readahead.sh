@@ -36,9 +36,11 @@ window_kb() {
 
 # largest_read LOG: the largest READ reply the daemon sent (libfuse's debug
 # output: "unique: 10, opcode: READ (15), ..." and, for the reply,
-# "unique: 10, success, outsize: 131088", 16 bytes of header included).
+# "unique: 10, success, outsize: 131088", 16 bytes of header included;
+# what the daemon's log puts before each, "ghostfs: debug: ", is cut).
 largest_read() {
     tr -d '\0' <"$1" | awk '
+        { i = index($0, "unique: "); if (!i) next; $0 = substr($0, i) }
         /opcode: READ \(/ { u = $2; sub(",", "", u); reads[u] = 1 }
         /success, outsize:/ { u = $2; sub(",", "", u)
                               if (u in reads && $5 - 16 > m) m = $5 - 16 }
