@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dirent.h"
+#include "fsint.h"
 
 /* How deep a path may be: past this the walk is taken for a loop (damage). */
 #define PATH_DEPTH_MAX 256
@@ -31,25 +32,50 @@ static int first_backref(void *arg, const void *key, size_t klen, const void *va
     return u->name ? 1 : -ENOMEM;
 }
 
-int path_of(struct ghost_txn *t, uint64_t oid, char **out)
+/* path_of's walk, saying why it failed: 0; -ENOENT (no chain reaches the
+ * root); -ENOMEM; or the error a back reference's read met. *out is NULL
+ * unless 0. */
+static int path_walk(struct ghost_txn *t, uint64_t oid, char **out)
 {
     char *path = strdup(oid == FS_ROOT_INO ? "/" : "");
-    for (int depth = 0; path && oid != FS_ROOT_INO; depth++) {
+    int e = path ? 0 : -ENOMEM;
+    for (int depth = 0; !e && oid != FS_ROOT_INO; depth++) {
         struct up u = {0};
-        int e = depth < PATH_DEPTH_MAX
-                    ? ghost_map_scan(t, oid, FS_MAP_BACKREF, NULL, 0, first_backref, &u)
-                    : 0;
+        e = depth < PATH_DEPTH_MAX
+                ? ghost_map_scan(t, oid, FS_MAP_BACKREF, NULL, 0, first_backref, &u)
+                : 0;
         char *longer = NULL;
-        if (e == -ENOMEM || (e == 1 && asprintf(&longer, "/%s%s", u.name, path) < 0)) {
-            free(u.name);
-            free(path);
-            return -ENOMEM;
-        }
+        if (e == 1 && asprintf(&longer, "/%s%s", u.name, path) < 0)
+            e = -ENOMEM;
+        else
+            e = e == 1 ? 0 : e < 0 ? e : -ENOENT;
         free(u.name);
         free(path);
         path = longer;
         oid = u.parent;
     }
+    if (e) {
+        free(path);
+        path = NULL;
+    }
     *out = path;
-    return 0;
+    return e;
+}
+
+int path_of(struct ghost_txn *t, uint64_t oid, char **out)
+{
+    int e = path_walk(t, oid, out);
+    return e == -ENOMEM ? e : 0;
+}
+
+int path_find(struct fs *fs, uint64_t oid, char **out)
+{
+    struct ghost_txn *t;
+    *out = NULL;
+    int e = ghost_txn_begin(fs_store(fs), &t);
+    if (e)
+        return (int)fs_errno(e);
+    e = path_walk(t, oid, out);
+    ghost_txn_abort(t);
+    return e == -ENOENT || e == -ENOMEM ? e : (int)fs_errno(e);
 }

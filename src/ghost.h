@@ -167,6 +167,9 @@ void ghost_log_to_syslog(bool on);
  * for callers above the library that refuse something an operator should
  * hear of, such as a bad name given to the filesystem's control tree. */
 void ghost_log_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same at the error level: damage the caller reports for the library
+ * (the crawler's findings, through its found hook). */
+void ghost_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* --- transactions --------------------------------------------------------- */
 
