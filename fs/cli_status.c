@@ -108,7 +108,7 @@ struct report {
     struct ghost_stats stats;
     struct ghost_usage usage;
     struct ghost_crawl_status crawl;
-    uint64_t deferred_files, deferred_bytes;
+    uint64_t deferred_files, deferred_bytes, deferred_blocks;
     /* The kept findings, each with its place; findings_error if they
      * could not be read (the rest is shown). */
     struct ghost_crawl_finding findings[GHOST_CRAWL_FINDINGS];
@@ -178,8 +178,9 @@ static void print_text(const char *store, const struct report *rp)
     printf("generation  %" PRIu64 "\n", gen);
     printf("space       %s used, %s free\n", human(u->used_bytes, used, sizeof used),
            human(u->free_bytes, avail, sizeof avail));
-    printf("deferred    %" PRIu64 " unlinked files (%s) still to be deleted by the crawler\n",
-           rp->deferred_files, human(rp->deferred_bytes, used, sizeof used));
+    printf("deferred    %" PRIu64 " unlinked files (%s, %" PRIu64 " blocks still stored) "
+           "to be deleted by the crawler; counted as used\n",
+           rp->deferred_files, human(rp->deferred_bytes, used, sizeof used), rp->deferred_blocks);
     text_findings(rp);
     if (c->cycles == 0 && !c->in_cycle) {
         printf("crawler     has not crawled this store yet\n");
@@ -226,8 +227,10 @@ static void print_json(const char *store, const struct report *rp)
     printf("{\"version\":%d,\"store\":", STATUS_FORMAT);
     escape_json(stdout, store, strlen(store));
     printf(",\"generation\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
-           ",\"deferred_files\":%" PRIu64 ",\"deferred_bytes\":%" PRIu64,
-           gen, u->used_bytes, u->free_bytes, rp->deferred_files, rp->deferred_bytes);
+           ",\"deferred_files\":%" PRIu64 ",\"deferred_bytes\":%" PRIu64
+           ",\"deferred_blocks\":%" PRIu64,
+           gen, u->used_bytes, u->free_bytes, rp->deferred_files, rp->deferred_bytes,
+           rp->deferred_blocks);
     json_findings(rp);
     printf(",\"crawler\":{\"leased\":%s,\"cycles\":%" PRIu64 ",\"in_cycle\":%s",
            c->leased ? "true" : "false", c->cycles, c->in_cycle ? "true" : "false");
@@ -326,7 +329,7 @@ int cmd_status(int argc, char **argv)
         fs_close(fs);
         return r;
     }
-    e = fs_deferred_backlog(fs, &rp.deferred_files, &rp.deferred_bytes);
+    e = fs_deferred_backlog(fs, &rp.deferred_files, &rp.deferred_bytes, &rp.deferred_blocks);
     if (!e)
         e = read_findings(fs, &rp);
     fs_close(fs);
