@@ -16,8 +16,17 @@
  * by its object's OID, the kind of record, and one path to it as the
  * store is now (findings.c), or why no path is known.
  *
- * `--json` writes one JSON document, version 1 (docs/status.md describes
- * its members; a change that breaks readers raises "version").
+ * `--json` writes one JSON document, version 1 (a change that breaks
+ * readers raises "version"; members are only ever added). Beside the
+ * store's figures and "crawler" (its state; "last" and "current" the
+ * counts of json_totals): "deferred_files", "deferred_bytes" and
+ * "deferred_blocks" (the backlog: files, their size, data blocks still
+ * stored), and "findings", the kept findings oldest first, each
+ * {"oid", "path" (null: then "path_unknown" or "no_path" says why),
+ * "what" (the kind of record), "kind" (finding_kind_word), "table", "map"
+ * (null: the object itself), "generation" (first found at), "cycle" (last
+ * found in), "message"} - or null, with "findings_error", when the record
+ * that keeps them cannot be read.
  */
 #include "cli_status.h"
 
