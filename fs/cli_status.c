@@ -11,10 +11,22 @@
  * far its cycle has come, at what rate, when it should end, and what the
  * last full cycle counted and found: the store's contents by kind (inodes,
  * directory entries, file data, extended attributes, versions kept for
- * snapshots) and the versions it pruned.
+ * snapshots) and the versions it pruned; the deferred deletes still to
+ * be freed; and the findings the crawler keeps (the last 32), each named
+ * by its object's OID, the kind of record, and one path to it as the
+ * store is now (findings.c), or why no path is known.
  *
- * `--json` writes one JSON document, version 1 (docs/status.md describes
- * its members; a change that breaks readers raises "version").
+ * `--json` writes one JSON document, version 1 (a change that breaks
+ * readers raises "version"; members are only ever added). Beside the
+ * store's figures and "crawler" (its state; "last" and "current" the
+ * counts of json_totals): "deferred_files", "deferred_bytes" and
+ * "deferred_blocks" (the backlog: files, their size, data blocks still
+ * stored), and "findings", the kept findings oldest first, each
+ * {"oid", "path" (null: then "path_unknown" or "no_path" says why),
+ * "what" (the kind of record), "kind" (finding_kind_word), "table", "map"
+ * (null: the object itself), "generation" (first found at), "cycle" (last
+ * found in), "message"} - or null, with "findings_error", when the record
+ * that keeps them cannot be read.
  */
 #include "cli_status.h"
 
@@ -29,6 +41,7 @@
 
 #include "cli_escape.h"
 #include "cli_mount.h"
+#include "findings.h"
 #include "fs.h"
 #include "fsint.h"
 
@@ -104,8 +117,63 @@ struct report {
     struct ghost_stats stats;
     struct ghost_usage usage;
     struct ghost_crawl_status crawl;
-    uint64_t deferred_files, deferred_bytes;
+    uint64_t deferred_files, deferred_bytes, deferred_blocks;
+    /* The kept findings, each with its place; findings_error if they
+     * could not be read (the rest is shown). */
+    struct ghost_crawl_finding findings[GHOST_CRAWL_FINDINGS];
+    struct finding_place places[GHOST_CRAWL_FINDINGS];
+    unsigned nfindings;
+    char findings_error[256];
 };
+
+static void text_findings(const struct report *rp)
+{
+    if (rp->findings_error[0]) {
+        printf("findings    cannot be read: %s\n", rp->findings_error);
+        return;
+    }
+    printf("findings    %u kept (the last %d the crawler made)\n", rp->nfindings,
+           GHOST_CRAWL_FINDINGS);
+    for (unsigned i = 0; i < rp->nfindings; i++) {
+        const struct ghost_crawl_finding *f = &rp->findings[i];
+        printf("  ");
+        finding_place_text(stdout, f, &rp->places[i]);
+        printf(", first found at generation %" PRIu64 ", last in cycle %" PRIu64 ": ",
+               f->generation, f->cycle);
+        escape_text(stdout, f->message, strlen(f->message));
+        putchar('\n');
+    }
+}
+
+static void json_findings(const struct report *rp)
+{
+    if (rp->findings_error[0]) {
+        printf(",\"findings\":null,\"findings_error\":");
+        escape_json(stdout, rp->findings_error, strlen(rp->findings_error));
+        return;
+    }
+    printf(",\"findings\":[");
+    for (unsigned i = 0; i < rp->nfindings; i++) {
+        const struct ghost_crawl_finding *f = &rp->findings[i];
+        const struct finding_place *p = &rp->places[i];
+        printf("%s{\"oid\":%" PRIu64 ",\"path\":", i ? "," : "", f->oid);
+        if (p->path)
+            escape_json(stdout, p->path, strlen(p->path));
+        else
+            printf("null,\"%s\":\"%s\"", p->unknown ? "path_unknown" : "no_path", p->why);
+        printf(",\"what\":\"%s\",\"kind\":\"%s\",\"table\":\"%s\",\"map\":", p->what,
+               finding_kind_word(f->kind), f->table);
+        if (f->map >= 0)
+            printf("%d", f->map);
+        else
+            printf("null");
+        printf(",\"generation\":%" PRIu64 ",\"cycle\":%" PRIu64 ",\"message\":", f->generation,
+               f->cycle);
+        escape_json(stdout, f->message, strlen(f->message));
+        putchar('}');
+    }
+    putchar(']');
+}
 
 static void print_text(const char *store, const struct report *rp)
 {
@@ -119,8 +187,10 @@ static void print_text(const char *store, const struct report *rp)
     printf("generation  %" PRIu64 "\n", gen);
     printf("space       %s used, %s free\n", human(u->used_bytes, used, sizeof used),
            human(u->free_bytes, avail, sizeof avail));
-    printf("deferred    %" PRIu64 " unlinked files (%s) still to be deleted by the crawler\n",
-           rp->deferred_files, human(rp->deferred_bytes, used, sizeof used));
+    printf("deferred    %" PRIu64 " unlinked files (%s, %" PRIu64 " blocks still stored) "
+           "to be deleted by the crawler; counted as used\n",
+           rp->deferred_files, human(rp->deferred_bytes, used, sizeof used), rp->deferred_blocks);
+    text_findings(rp);
     if (c->cycles == 0 && !c->in_cycle) {
         printf("crawler     has not crawled this store yet\n");
         return;
@@ -166,8 +236,11 @@ static void print_json(const char *store, const struct report *rp)
     printf("{\"version\":%d,\"store\":", STATUS_FORMAT);
     escape_json(stdout, store, strlen(store));
     printf(",\"generation\":%" PRIu64 ",\"used_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
-           ",\"deferred_files\":%" PRIu64 ",\"deferred_bytes\":%" PRIu64,
-           gen, u->used_bytes, u->free_bytes, rp->deferred_files, rp->deferred_bytes);
+           ",\"deferred_files\":%" PRIu64 ",\"deferred_bytes\":%" PRIu64
+           ",\"deferred_blocks\":%" PRIu64,
+           gen, u->used_bytes, u->free_bytes, rp->deferred_files, rp->deferred_bytes,
+           rp->deferred_blocks);
+    json_findings(rp);
     printf(",\"crawler\":{\"leased\":%s,\"cycles\":%" PRIu64 ",\"in_cycle\":%s",
            c->leased ? "true" : "false", c->cycles, c->in_cycle ? "true" : "false");
     if (c->in_cycle) {
@@ -183,6 +256,31 @@ static void print_json(const char *store, const struct report *rp)
         json_totals("last", &c->last);
     }
     printf("}}\n");
+}
+
+/* The kept findings and their places, into rp: 0 or -ENOMEM (a finding
+ * that cannot be read is said in rp->findings_error). */
+static int read_findings(struct fs *fs, struct report *rp)
+{
+    rp->nfindings = 0;
+    rp->findings_error[0] = 0;
+    int e = ghost_crawl_findings(fs_store(fs), rp->findings, GHOST_CRAWL_FINDINGS, &rp->nfindings);
+    if (e) {
+        snprintf(rp->findings_error, sizeof rp->findings_error, "%s",
+                 ghost_errmsg()[0] ? ghost_errmsg() : ghost_strerror(e));
+        rp->nfindings = 0;
+        return 0;
+    }
+    for (unsigned i = 0; i < rp->nfindings; i++) {
+        e = finding_place(fs, &rp->findings[i], &rp->places[i]);
+        if (e) {
+            while (i-- > 0)
+                finding_place_free(&rp->places[i]);
+            rp->nfindings = 0;
+            return e;
+        }
+    }
+    return 0;
 }
 
 int cmd_status(int argc, char **argv)
@@ -240,13 +338,19 @@ int cmd_status(int argc, char **argv)
         fs_close(fs);
         return r;
     }
-    e = fs_deferred_backlog(fs, &rp.deferred_files, &rp.deferred_bytes);
+    e = fs_deferred_backlog(fs, &rp.deferred_files, &rp.deferred_bytes, &rp.deferred_blocks);
+    if (!e)
+        e = read_findings(fs, &rp);
     fs_close(fs);
+    if (e == -ENOMEM)
+        return fail("%s: the findings: %s", store, strerror(-e));
     if (e)
         return fail("%s: the deferred deletes: %s", store, strerror(-e));
     if (json)
         print_json(store, &rp);
     else
         print_text(store, &rp);
+    for (unsigned i = 0; i < rp.nfindings; i++)
+        finding_place_free(&rp.places[i]);
     return 0;
 }

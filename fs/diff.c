@@ -152,7 +152,7 @@ static int one(void *arg, uint64_t oid)
     if (e) { /* told, and the diff goes on */
         free(f.path);
         free(f.new_path);
-        f = (struct found){.e = {.kind = DIFF_UNREADABLE, .oid = oid, .error = e}};
+        f = (struct found){.e = {.kind = DIFF_UNREADABLE, .oid = oid, .error = (int)fs_errno(e)}};
     }
     if (!f.e.kind)
         return 0;
@@ -170,7 +170,7 @@ int fs_diff(struct fs *fs, const char *from, const char *to, diff_fn fn, void *a
             bool *walked_all)
 {
     struct diff d = {.fs = fs, .from = from, .to = to, .fn = fn, .arg = arg};
-    int e = ghost_changes(fs->g, from, to, one, &d, walked_all);
+    int e = (int)fs_errno(ghost_changes(fs->g, from, to, one, &d, walked_all));
     if (e) {
         d.fn = NULL;
         end_views(&d);

@@ -240,8 +240,10 @@ int fs_set_cache_size(struct fs *fs, size_t bytes);
  * keys of one inode deleted. 1 if deferred deletes remain, 0 if none, or a
  * library error. The crawler's work (ghost_crawl_options.work). */
 int fs_reclaim_deferred(struct fs *fs, unsigned max_keys);
-/* How many deferred deletes wait, and the size of their files. */
-int fs_deferred_backlog(struct fs *fs, uint64_t *files, uint64_t *bytes);
+/* How many deferred deletes wait, the size of their files, and the data
+ * blocks they still hold (their tallies: it falls as the crawler deletes
+ * them a slice at a time, while the size stays until the last slice). */
+int fs_deferred_backlog(struct fs *fs, uint64_t *files, uint64_t *bytes, uint64_t *blocks);
 /* The crawler's options from now on (ghost_crawl_set): -ESRCH if this
  * open runs no crawler. */
 int fs_set_crawl(struct fs *fs, const struct ghost_crawl_options *o);

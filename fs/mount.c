@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "findings.h"
 #include "flusher.h"
 #include "itable.h"
 #include "orphan.h"
@@ -131,6 +132,8 @@ int fs_open(const char *store, const struct fs_options *o, struct fs **out)
         struct ghost_crawl_options co = o->crawl;
         co.work = fs_crawl_work;
         co.work_arg = fs;
+        co.found = fs_crawl_found;
+        co.found_arg = fs;
         e = fs_errno(ghost_crawl_start(fs->g, &co, NULL));
         atomic_store(&fs->defer, e == 0 && co.cpu_permille > 0);
     }

@@ -15,7 +15,9 @@
  * once; the crawler deletes it a slice at a time, at its share of a core
  * (fs_reclaim_deferred, the crawler's work), and never while this process
  * holds the inode again. Until then its blocks count as used, in statfs as
- * in the store, and `ghostfs status` shows the backlog. A big inode is deleted
+ * in the store (they are still there: statfs's used space is the store's),
+ * and `ghostfs status` shows the backlog: files, their size, and the blocks
+ * still stored, which fall slice by slice. A big inode is deleted
  * in slices, one transaction each, and the last one deletes the record and the orphan entry - after
  * checking that the inode is still unlinked (nothing reachable is ever reclaimed).
  *
@@ -261,19 +263,23 @@ int fs_reclaim_deferred(struct fs *fs, unsigned max_keys)
     return 1;
 }
 
-int fs_deferred_backlog(struct fs *fs, uint64_t *files, uint64_t *bytes)
+int fs_deferred_backlog(struct fs *fs, uint64_t *files, uint64_t *bytes, uint64_t *blocks)
 {
     struct ghost_txn *t;
     struct deferred_scan s = {.all = true};
-    *files = *bytes = 0;
+    *files = *bytes = *blocks = 0;
     int e = ghost_txn_begin(fs->g, &t);
     if (e)
         return fs_errno(e);
     e = ghost_map_scan(t, FS_ORPHAN_OID, FS_MAP_ORPHAN, NULL, 0, deferred_visit, &s);
     for (size_t i = 0; e >= 0 && i < s.inos.n; i++) {
         struct rec r;
+        struct ghost_tally tally;
         if (rec_get(t, s.inos.v[i], &r) == 0)
             *bytes += r.size;
+        /* O(1): the data map's tally (none kept in a store read unconverted) */
+        if (ghost_map_tally(t, s.inos.v[i], FS_MAP_DATA, &tally) == 0)
+            *blocks += tally.count;
     }
     ghost_txn_abort(t);
     *files = s.count;

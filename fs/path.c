@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dirent.h"
+#include "fsint.h"
 
 /* No path is deeper: each level takes at least two of PATH_MAX's bytes.
  * A walk past it is in a loop, which only damage makes. */
@@ -53,6 +54,20 @@ int path_of(struct ghost_txn *t, uint64_t oid, char **out, struct path_link *las
     }
     *out = path;
     return 0;
+}
+
+int path_find(struct fs *fs, uint64_t oid, char **out)
+{
+    struct ghost_txn *t;
+    *out = NULL;
+    int e = ghost_txn_begin(fs_store(fs), &t);
+    if (e)
+        return (int)fs_errno(e);
+    e = path_of(t, oid, out, NULL);
+    ghost_txn_abort(t);
+    if (e == 0 && !*out)
+        return -ENOENT;
+    return e == -ENOMEM ? e : (int)fs_errno(e);
 }
 
 int path_has_link(struct ghost_txn *t, uint64_t oid, const struct path_link *l)

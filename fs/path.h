@@ -1,6 +1,7 @@
 /*
  * path.h - an inode's path, found up its back references (FS_MAP_BACKREF):
- * what `ghostfs inspect` and `ghostfs diff` print for an OID.
+ * what `ghostfs inspect` and `ghostfs diff` print for an OID, and what
+ * the crawler's findings are named by (findings.c).
  */
 #ifndef GHOSTFS_PATH_H
 #define GHOSTFS_PATH_H
@@ -23,6 +24,12 @@ struct path_link {
  * -ELOOP (deeper than any path can be: a loop, which only damage makes),
  * or the error a read met (a damaged record). */
 int path_of(struct ghost_txn *t, uint64_t oid, char **out, struct path_link *last);
+
+/* path_of in a read of fs's store at its head, saying why there is no
+ * path: 0 (*out owned by the caller), -ENOENT if no chain of back
+ * references reaches the root (an unlinked or deleted inode), -EIO if one
+ * on the way cannot be read (damaged), -ENOMEM. *out is NULL unless 0. */
+int path_find(struct fs *fs, uint64_t oid, char **out);
 
 /* Whether inode oid has the link (parent, name) in t: 1 yes, 0 no, or a
  * negative errno. */

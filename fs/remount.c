@@ -16,6 +16,7 @@
 
 #include <assert.h>
 
+#include "findings.h"
 #include "flusher.h"
 
 bool fs_readonly(struct fs *fs)
@@ -73,6 +74,8 @@ int fs_set_crawl(struct fs *fs, const struct ghost_crawl_options *o)
     struct ghost_crawl_options co = *o;
     co.work = o->work ? o->work : fs_crawl_work;
     co.work_arg = fs;
+    co.found = o->found ? o->found : fs_crawl_found;
+    co.found_arg = o->found ? o->found_arg : fs;
     int e = fs_errno(ghost_crawl_set(fs->g, &co));
     if (!e) /* paused, the crawler would leave big deletes waiting: none is deferred */
         atomic_store(&fs->defer, co.cpu_permille > 0);

@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crawl_findings.h"
 #include "record.h"
 
 #define CRAWL_FORMAT 1
@@ -120,6 +121,8 @@ struct crawl {
     uint64_t slices;
     int64_t cpu_ns;                  /* CPU time the crawler spent */
     struct crawl_totals slice_types; /* filled by on_object during a slice */
+    bool telling;                    /* the slice's options have a found hook */
+    struct crawl_findings found;     /* the findings it keeps (crawl_findings.c) */
 };
 
 static int64_t wall_ns(void)
@@ -325,7 +328,9 @@ static void on_object(void *arg, uint64_t oid, uint8_t type)
 static void on_finding(void *arg, const struct ghost_finding *f)
 {
     struct crawl *c = arg;
-    ghost_log(GHOST_LOG_ERR, "crawler: %s", f->message);
+    if (!c->telling) /* else the hook logs it, after the slice */
+        ghost_log(GHOST_LOG_ERR, "crawler: %s", f->message);
+    findings_add(&c->found, f, c->st.cycles + 1, !c->telling);
     if (c->visit.finding)
         c->visit.finding(c->visit.arg, f);
 }
@@ -390,6 +395,8 @@ static int take_fn(struct store *s, struct engine_txn *w, void *arg)
         a->wait = left < LEASE_LOOK_NS ? (left > NS_PER_S ? left : NS_PER_S) : LEASE_LOOK_NS;
         return 1;
     }
+    if ((r = findings_load(s, w, &a->c->found)))
+        return r;
     if (!a->st.in_cycle) {
         int64_t due = a->st.cycles ? a->st.last_start + (int64_t)a->cycle_s * NS_PER_S : now;
         if (due > now) {
@@ -408,8 +415,9 @@ static int take_fn(struct store *s, struct engine_txn *w, void *arg)
     return state_put(s, w, &a->st);
 }
 
-/* End the cycle in st: its figures become the last cycle's. */
-static void cycle_done(struct crawl_state *st)
+/* End the cycle in st: its figures become the last cycle's; the findings
+ * it did not make again go. */
+static void cycle_done(struct crawl *c, struct crawl_state *st)
 {
     st->cycles++;
     st->in_cycle = false;
@@ -419,6 +427,7 @@ static void cycle_done(struct crawl_state *st)
     st->pass = PASS_SCRUB;
     st->prune_cursor = 0;
     memset(&st->cursor, 0, sizeof st->cursor);
+    findings_cycle_done(&c->found, st->cycles);
 }
 
 /* Saving the state, with a prune slice or alone: if the lease is still
@@ -453,8 +462,10 @@ static int save_fn(struct store *s, struct engine_txn *w, void *arg)
             return r;
         a->st.cur.pruned += (uint64_t)a->pruned;
         if (a->st.prune_cursor == 0)
-            cycle_done(&a->st);
+            cycle_done(a->c, &a->st);
     }
+    if ((r = findings_save(s, w, &a->c->found)))
+        return r;
     lease_ours(a->c, &a->st, t);
     /* It must outlast the sleep the share asks after this slice. */
     a->st.lease_until += a->c->last_sleep;
@@ -469,6 +480,7 @@ static int save(struct crawl *c, unsigned prune_keys)
     int r = store_small_write(&c->g->store, save_fn, &a, true);
     if (r)
         return r;
+    findings_saved(&c->found);
     pthread_mutex_lock(&c->lock);
     c->st = a.st;
     c->saved = mono_ns();
@@ -519,7 +531,7 @@ static int64_t failed_slice(struct crawl *c, int r)
                   "it ends this cycle there",
                   n);
         struct crawl_state st = c->st;
-        cycle_done(&st);
+        cycle_done(c, &st);
         pthread_mutex_lock(&c->lock);
         c->st = st;
         pthread_mutex_unlock(&c->lock);
@@ -561,9 +573,11 @@ static int64_t crawl_step(struct crawl *c, const struct ghost_crawl_options *o, 
     }
     uint64_t cycles = c->st.cycles;
     unsigned prune_keys = o->slice_records * PRUNE_SHARE;
+    c->telling = o->found != NULL;
     int r = c->st.pass == PASS_SCRUB
                 ? scrub_slice(c, o->slice_records)
                 : save(c, prune_keys < PRUNE_KEYS_MAX ? prune_keys : PRUNE_KEYS_MAX);
+    findings_tell(&c->found, o); /* outside the slice's view: it may read */
     *used = thread_cpu_ns() - cpu0;
     pthread_mutex_lock(&c->lock);
     c->cpu_ns += *used;
@@ -596,7 +610,8 @@ static int release_fn(struct store *s, struct engine_txn *w, void *arg)
     if (r || now.holder != c->id)
         return r ? r : 1;
     c->st.lease_until = 0;
-    return state_put(s, w, &c->st);
+    r = findings_save(s, w, &c->found);
+    return r ? r : state_put(s, w, &c->st);
 }
 
 /* The caller's work (opts.work): a slice of it. Whether more remains; its
@@ -704,6 +719,7 @@ int ghost_crawl_start(struct ghost *g, const struct ghost_crawl_options *o,
     while (getrandom(&c->id, sizeof c->id, 0) != sizeof c->id || c->id == 0)
         ;
     c->host = host_id();
+    findings_init(&c->found);
     pthread_mutex_init(&c->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -714,6 +730,7 @@ int ghost_crawl_start(struct ghost *g, const struct ghost_crawl_options *o,
     if (r) {
         pthread_mutex_destroy(&c->lock);
         pthread_cond_destroy(&c->wake);
+        findings_destroy(&c->found);
         free(c);
         return ghost_set_error(-r, "crawler: cannot start its thread");
     }
@@ -759,8 +776,23 @@ void ghost_crawl_stop(struct ghost *g)
     pthread_join(c->thread, NULL);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->wake);
+    findings_destroy(&c->found);
     g->crawl = NULL;
     free(c);
+}
+
+bool crawl_live_findings(struct ghost *g, struct ghost_crawl_finding *out, unsigned max,
+                         unsigned *n)
+{
+    struct crawl *c = g->crawl;
+    if (!c)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    bool live = c->holder;
+    if (live)
+        findings_copy(&c->found, out, max, n);
+    pthread_mutex_unlock(&c->lock);
+    return live;
 }
 
 static void totals_out(struct ghost_crawl_totals *out, const struct crawl_totals *t)

@@ -178,6 +178,9 @@ void ghost_logv(int level, const char *fmt, va_list ap) __attribute__((format(pr
  * library that refuse something an operator should hear of, such as a bad
  * name given to the filesystem's control tree. */
 void ghost_log_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same at the error level: damage the caller reports for the library
+ * (the crawler's findings, through its found hook). */
+void ghost_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Where the log goes from now on (any thread may be logging meanwhile):
  * ghost_log_to_syslog(true): syslog, facility daemon, ident "ghostfs",
@@ -537,6 +540,7 @@ struct ghost_finding {
     uint64_t oid;        /* the object the record belongs to (0: none, an internal table) */
     int map;             /* its map, or -1 for the object itself */
     const char *message; /* one line naming the record and what is wrong */
+    uint64_t generation; /* the store's generation the walk saw it at */
 };
 
 /* The scrub's callbacks, all optional (NULL), run inside the walk with no
@@ -597,6 +601,21 @@ int ghost_scrub(struct ghost *g, struct ghost_scrub_cursor *cursor, unsigned max
 
 /* --- the crawler ------------------------------------------------------------- */
 
+/* The crawler keeps the last findings it made, at most this many, in the
+ * store beside its state (a finding made again updates its entry; one the
+ * last full cycle did not make again is dropped: repaired or deleted). */
+#define GHOST_CRAWL_FINDINGS 32
+#define GHOST_CRAWL_FINDING_TEXT 160
+struct ghost_crawl_finding {
+    enum ghost_finding_kind kind;
+    char table[12];                         /* "meta", "objects", "maps" or "snapshots" */
+    uint64_t oid;                           /* the object (0: none, an internal table) */
+    int map;                                /* its map, or -1 for the object itself */
+    uint64_t generation;                    /* the store's generation when it was first found */
+    uint64_t cycle;                         /* the cycle that last found it (1 is the first) */
+    char message[GHOST_CRAWL_FINDING_TEXT]; /* ghost_finding's, cut to fit */
+};
+
 /* The crawler walks the whole store in the background, over and over, one
  * short slice at a time, at a bounded share of one core: each cycle checks
  * every record (ghost_scrub), then drops the versions no snapshot needs
@@ -617,6 +636,14 @@ struct ghost_crawl_options {
      * new work. */
     int (*work)(void *arg, unsigned max_keys);
     void *work_arg;
+    /* Told of each finding (may be NULL): called by the crawler thread after
+     * the slice that found it, with no lock held and no read view open, so
+     * it may read the store (to name the object by its path, say). The
+     * caller logs it then; without this hook the crawler logs it. A slice
+     * that finds more than GHOST_CRAWL_FINDINGS tells only the last ones
+     * and logs the others itself. */
+    void (*found)(void *arg, const struct ghost_crawl_finding *f);
+    void *found_arg;
 };
 
 /* Defaults: 10 % of one core, slices of 1,000 records, a cycle a day. */
@@ -675,6 +702,14 @@ struct ghost_crawl_status {
 /* Read the crawl's state from the store (any connection, read-only too),
  * and this connection's crawler's figures. */
 int ghost_crawl_status(struct ghost *g, struct ghost_crawl_status *st);
+
+/* The findings the crawl keeps (GHOST_CRAWL_FINDINGS above), oldest
+ * first, into out[0..max), their number in *n: as the store has them, or
+ * this connection's crawler's own when it holds the lease (ahead of what
+ * it saved). Any connection, read-only too. 0, or -GHOST_ECORRUPT (the
+ * record that keeps them is damaged), or the error of a read. */
+int ghost_crawl_findings(struct ghost *g, struct ghost_crawl_finding *out, unsigned max,
+                         unsigned *n);
 
 /* --- statistics -------------------------------------------------------------- */
 

@@ -153,6 +153,16 @@ void ghost_log_warning(const char *fmt, ...)
     va_end(ap);
 }
 
+void ghost_log_error(const char *fmt, ...)
+{
+    char buf[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    ghost_log(GHOST_LOG_ERR, "%s", buf);
+}
+
 int ghost_set_error(int err, const char *fmt, ...)
 {
     va_list ap;

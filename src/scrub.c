@@ -77,7 +77,7 @@ static void report(struct scrub *sc, enum ghost_finding_kind kind, enum engine_t
     atomic_fetch_add_explicit(&sc->s->damage, 1, memory_order_relaxed);
     sc->st->findings++;
     if (sc->cb && sc->cb->finding) {
-        struct ghost_finding f = {kind, table_name(table), oid, map, msg};
+        struct ghost_finding f = {kind, table_name(table), oid, map, msg, sc->view_gen};
         sc->cb->finding(sc->cb->arg, &f);
     }
 }

@@ -11,9 +11,11 @@
 #   pauses the crawler (no cycle completes while paused) and crawl_cpu=50
 #   starts it again; bad crawler options are refused at mount and at
 #   remount with their reason; a 70 MiB file's unlink is deferred: status
-#   shows it in the backlog, its space still used, while the crawler is
-#   paused; the daemon killed, the next one's crawler deletes it and the
-#   space comes back, fsck clean; bad arguments to status give one line and
+#   shows it in the backlog (files, bytes, blocks still stored), its space
+#   still used in status and in statfs (df), while the crawler is slowed
+#   to 0.1 %, and its blocks falling slice by slice; the daemon killed, the
+#   next one's crawler deletes it and the space comes back, in status and
+#   in df, fsck clean; bad arguments to status give one line and
 #   a non-zero exit.
 #
 # Needs GHOSTFS and python3; skips (77) without /dev/fuse. The remount part
@@ -44,6 +46,11 @@ for path in sys.argv[1:]:
         v = v.get(k, "") if isinstance(v, dict) else ""
     print(v)
 ' "$@"
+}
+
+# df_used MNT: the used bytes statfs gives for the mount (what df shows).
+df_used() {
+    python3 -c 'import os, sys; s = os.statvfs(sys.argv[1]); print((s.f_blocks - s.f_bfree) * s.f_frsize)' "$1"
 }
 
 # wait_for SECONDS CMD...: until CMD succeeds; 1 if it never did.
@@ -138,6 +145,7 @@ mount_fs "$S" "$M" -o crawl_cpu=0.1,crawl_slice=10 || {
 head -c $((70 << 20)) /dev/zero | tr '\0' 'z' >"$M/huge"
 sync "$M/huge"
 used0=$(jget used_bytes)
+df0=$(df_used "$M")
 t0=$(now_ms)
 rm "$M/huge"
 t1=$(now_ms)
@@ -146,6 +154,11 @@ in_backlog() { [ "$(jget deferred_files)" = 1 ]; }
 check "the deferred delete is in the backlog" wait_for 10 in_backlog
 check "with its size" [ "$(jget deferred_bytes)" -ge $((70 << 20)) ]
 check "its blocks still count as used" [ "$(jget used_bytes)" -ge $((used0 - (4 << 20))) ]
+check "in statfs too: df's used space has not dropped" [ "$(df_used "$M")" -ge $((df0 - (4 << 20))) ]
+b1=$(jget deferred_blocks)
+check "the backlog's blocks still stored ($b1 of 1120)" [ "$b1" -ge 1000 ] && [ "$b1" -le 1120 ]
+fewer() { [ "$(jget deferred_blocks)" -lt "$b1" ] && [ "$(jget deferred_files)" = 1 ]; }
+check "they fall slice by slice while the file is still in the backlog" wait_for 30 fewer
 check "the name is gone" [ ! -e "$M/huge" ]
 sleep 1
 check "at 0.1 %, it is still there a second later" [ "$(jget deferred_files)" = 1 ]
@@ -161,6 +174,8 @@ else
     fail "backlog left: $(jget deferred_files) files"
 fi
 check "and its space came back" [ "$(jget used_bytes)" -lt $((used0 - (40 << 20))) ]
+check "df's used space too" [ "$(df_used "$M")" -lt $((df0 - (40 << 20))) ]
+check "no blocks left in the backlog" [ "$(jget deferred_blocks)" = 0 ]
 # A big file unlinked while a process still holds it (an O_PATH descriptor,
 # which the daemon never sees opened) is not deleted under it: reopened
 # through /proc, it reads whole after the crawler had time to run.

@@ -4,7 +4,9 @@
  * until the next cycle is due; a crawler killed mid-cycle leaves its cursor
  * in the store and the next one resumes there; one process of a store
  * crawls at a time, and another takes over when it dies; the CPU share is
- * kept; a damaged record is found; bad options are refused.
+ * kept; a damaged record is found, and the crawler keeps its findings
+ * (told to a hook, saved for other connections, dropped once repaired);
+ * bad options are refused.
  *
  * Every test runs in its own process (CK_FORK) on its own store inside
  * test_dir(); tests that need a second process fork one and kill it.
@@ -357,6 +359,115 @@ START_TEST(damage_is_found)
 }
 END_TEST
 
+/* What the found hook was told (it runs on the crawler thread; read only
+ * once the crawler has stopped). */
+struct told {
+    int calls;
+    uint64_t oid;
+    int map;
+    uint64_t generation;
+};
+
+static void on_found(void *arg, const struct ghost_crawl_finding *f)
+{
+    struct told *t = arg;
+    t->calls++;
+    t->oid = f->oid, t->map = f->map, t->generation = f->generation;
+}
+
+/* The one kept finding of object oid in g's crawl (the test fails if
+ * there are others of it). */
+static struct ghost_crawl_finding kept_of(struct ghost *g, uint64_t oid, unsigned *total)
+{
+    struct ghost_crawl_finding v[GHOST_CRAWL_FINDINGS], found = {0};
+    unsigned n, of = 0;
+    OK(ghost_crawl_findings(g, v, GHOST_CRAWL_FINDINGS, &n));
+    for (unsigned i = 0; i < n; i++)
+        if (v[i].oid == oid)
+            found = v[i], of++;
+    ck_assert_uint_le(of, 1);
+    *total = n;
+    return found;
+}
+
+static int rewrite_150_fn(struct ghost_txn *t, void *arg)
+{
+    (void)arg;
+    unsigned char v[100];
+    memset(v, 0x51, sizeof v);
+    return ghost_obj_put(t, 150, TYPE, v, sizeof v);
+}
+
+/* The crawler keeps its findings: the hook is told of each after its
+ * slice (and the crawler logs none itself), the store keeps them for
+ * other connections, a finding made again is one entry with the
+ * generation it was first found at, and once a cycle no longer makes it
+ * (the object rewritten) it goes. */
+START_TEST(findings_are_kept)
+{
+    const char *path = make_store("kept", 200);
+    unsigned char v[100];
+    memset(v, 150, sizeof v); /* object 150's payload */
+    ck_assert_int_gt(test_flip_everywhere(path, v, sizeof v), 0);
+    struct ghost *g, *ro;
+    struct told told = {0};
+    OK(ghost_open(path, NULL, &g));
+    struct ghost_crawl_options o = fast(40);
+    o.found = on_found;
+    o.found_arg = &told;
+    OK(ghost_crawl_start(g, &o, NULL));
+    ck_assert(wait_cycles(g, 1, 30));
+    unsigned n;
+    struct ghost_crawl_finding f = kept_of(g, 150, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(f.oid, 150);
+    ck_assert_int_eq(f.map, -1);
+    ck_assert_str_eq(f.table, "objects");
+    ck_assert_int_eq(f.kind, GHOST_FIND_BAD_RECORD);
+    ck_assert_uint_eq(f.cycle, 1);
+    ck_assert_uint_gt(f.generation, 0);
+    ck_assert_ptr_nonnull(strstr(f.message, "object 150"));
+    ck_assert_ptr_nonnull(strstr(f.message, "fails its checksum"));
+    uint64_t first = f.generation;
+
+    /* Another cycle finds it again: still one entry, first found as before. */
+    OK(ghost_run(g, fill_fn, &(struct fill){400, 1})); /* the generation moves on */
+    o.cycle_seconds = 1;
+    OK(ghost_crawl_set(g, &o));
+    ck_assert(wait_cycles(g, 2, 30));
+    f = kept_of(g, 150, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_ge(f.cycle, 2);
+    ck_assert_uint_eq(f.generation, first);
+    ghost_crawl_stop(g);
+    ck_assert_int_ge(told.calls, 2); /* once a cycle */
+    ck_assert_uint_eq(told.oid, 150);
+    ck_assert_int_eq(told.map, -1);
+    ck_assert_uint_eq(told.generation, first);
+
+    /* Saved: a read-only connection, with no crawler, sees them. */
+    struct ghost_options ro_opts;
+    ghost_options_init(&ro_opts);
+    ro_opts.readonly = true;
+    OK(ghost_open(path, &ro_opts, &ro));
+    f = kept_of(ro, 150, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(f.generation, first);
+    ghost_close(ro);
+
+    /* Repaired (rewritten whole): the next full cycle drops it. */
+    OK(ghost_run(g, rewrite_150_fn, NULL));
+    struct ghost_crawl_status st;
+    status(g, &st);
+    uint64_t cycles = st.cycles;
+    OK(ghost_crawl_start(g, &o, NULL));
+    ck_assert(wait_cycles(g, cycles + 1, 30));
+    f = kept_of(g, 150, &n);
+    ck_assert_uint_eq(n, 0);
+    ghost_close(g);
+}
+END_TEST
+
 /* Versions kept for a snapshot that is gone: the prune pass drops them. */
 static int rewrite_fn(struct ghost_txn *t, void *arg)
 {
@@ -443,6 +554,7 @@ static Suite *crawl_suite(void)
     tcase_add_test(tc, cpu_share_is_kept);
     tcase_add_test(tc, share_kept_with_work_and_wakes);
     tcase_add_test(tc, damage_is_found);
+    tcase_add_test(tc, findings_are_kept);
     tcase_add_test(tc, prune_pass_drops_unneeded_versions);
     tcase_add_test(tc, bad_options_are_refused);
     suite_add_tcase(s, tc);
