@@ -275,6 +275,10 @@ struct walk_pos {
     size_t len;
     unsigned char part[MAP_KEY_PART_MAX];
     bool done;
+    /* If set, only the keys of these owners (ascending) are walked: the
+     * walk seeks from one owner's keys to the next's. */
+    const uint64_t *owners;
+    size_t nowners;
 };
 /* Walk the keys of the objects and maps tables (the caller's: no tally,
  * no library object) in view t from *pos, at most max_keys of them,

@@ -2,6 +2,10 @@
  * send.c - ghost_send: a snapshot written as a send stream (stream.h),
  * whole or as what changed since an older snapshot.
  *
+ * An incremental stream reads only the keys of the OIDs that changed
+ * between its base and its snapshot (ghost_changes, the change index), so
+ * that it costs in proportion to the change.
+ *
  * The store is read in slices, each in a short read view of its own
  * (stream_walk.c), so that a send beside busy mounts neither holds one
  * view for long (which makes LMDB's file grow) nor keeps a view open while
@@ -14,6 +18,7 @@
  */
 #include "record.h"
 #include "stream.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +35,7 @@ struct send {
     struct stream_out out;
     ghost_progress_fn progress;
     void *parg;
+    VEC(uint64_t) owners; /* an incremental stream's changed OIDs, ascending */
 };
 
 /* A differing key becomes a record. */
@@ -110,12 +116,32 @@ static void report(struct send *sd)
     }
 }
 
+/* Collect an owner that differs between the base and the snapshot. */
+static int add_owner(void *arg, uint64_t oid)
+{
+    struct send *sd = arg;
+    if (vec_push(&sd->owners, oid))
+        return ghost_set_error(-ENOMEM, "out of memory");
+    return 0;
+}
+
 static int send_all(struct send *sd, struct ghost_stream_info *info)
 {
     struct stream_header h;
     int r = begin(sd, &h);
     r = r ? r : stream_put_header(&sd->out, &h);
     struct walk_pos pos = {.table = ENGINE_OBJ};
+    /* An incremental stream reads only the keys of the OIDs the change
+     * index names (all of them, if the base is older than the index). */
+    bool walked_all = true;
+    if (r == 0 && sd->base) {
+        r = ghost_changes(sd->g, sd->base, sd->snap, add_owner, sd, &walked_all);
+        if (r == 0 && !walked_all) {
+            pos.owners = sd->owners.v;
+            pos.nowners = sd->owners.n;
+            pos.done = sd->owners.n == 0;
+        }
+    }
     while (r == 0 && !pos.done) {
         struct engine_txn *view;
         r = store_view_begin(sd->s, &view);
@@ -158,5 +184,6 @@ int ghost_send(struct ghost *g, const char *snap, const char *base, int fd,
     int r = stream_out_init(&sd.out, fd);
     r = r ? r : send_all(&sd, info);
     stream_out_free(&sd.out);
+    vec_free(&sd.owners);
     return r;
 }

@@ -9,8 +9,11 @@
  * first of the key's records written at or before G (a tombstone there:
  * absent). Two generations see the same thing when they see the same
  * version, which one generation number names: no bytes are compared. The
- * walk therefore costs in proportion to the store, not to the change: the
- * store keeps no index of what changed between two snapshots.
+ * walk of every key therefore costs in proportion to the store.
+ *
+ * Given the owners whose keys changed (the change index, change_index.c),
+ * the walk visits only theirs, seeking from one owner to the next: it
+ * then costs in proportion to the change.
  *
  * The walk is resumable by key (struct walk_pos), so that a caller reads
  * a large store in many short views. It resumes at the first record of
@@ -123,7 +126,26 @@ static int walk_table(struct walk *w)
         how = ENGINE_FIRST;
     }
     int rc = engine_cursor_seek(w->cur, how, 0, &k, &v);
+    size_t oi = 0; /* pos->owners[oi]: the next owner walked */
     while (rc == 0) {
+        if (pos->owners && k.len >= 8) {
+            uint64_t owner = get_be64(k.data) & ~(pos->table == ENGINE_OBJ ? OBJ_KEY_BIT : 0);
+            while (oi < pos->nowners && pos->owners[oi] < owner)
+                oi++;
+            if (oi == pos->nowners) {
+                rc = -ENOENT; /* no owner of the set is left in this table */
+                break;
+            }
+            if (pos->owners[oi] > owner) { /* skip to its first key */
+                uint64_t o = pos->owners[oi];
+                k = (struct engine_val){pos->table == ENGINE_OBJ
+                                            ? obj_key(kbuf, o, GEN_HEAD)
+                                            : map_key(kbuf, o, 0, NULL, 0, GEN_HEAD),
+                                        kbuf};
+                rc = engine_cursor_seek(w->cur, ENGINE_RANGE, 0, &k, &v);
+                continue;
+            }
+        }
         bool ours =
             pos->table == ENGINE_MAP ? k.len >= 9 + 1 + 8 && k.len <= MAP_KEY_MAX : is_object(&k);
         if (!ours) {

@@ -1,10 +1,11 @@
 /*
  * bench_diff.c - `ghostfs diff` costs what changed, not the store: the
  * time of fs_diff (what the command runs) between a snapshot and the live
- * tree with 100 files changed, in filesystems of 10^3 up to 10^6 files,
- * beside the time of an incremental send of the same change (ghost_send
- * --from, which walks every key of the store: the cost a diff without the
- * change index would have).
+ * tree with 100 files changed, in filesystems of 10^3 up to 10^6 files;
+ * beside it an incremental send of the same change (ghost_send --from,
+ * which reads the keys of the OIDs the change index names), and, as the
+ * reference, a full send of the later snapshot, which reads every key of
+ * the store (the cost of any walk of the whole store).
  *
  *   bench_diff [--dir DIR] [--max N] [--repeat R]
  *
@@ -12,8 +13,8 @@
  * 1,000 to a directory, unsynced. At each size (growing tenfold up to
  * --max, default 1,000,000): snapshot "base", then 100 files changed - 50
  * created, 30 renamed, 20 removed -, snapshot "after"; fs_diff(base, live)
- * and the send are each timed R times (default 5) and the medians printed
- * with their ratio to the smallest size's. Then both snapshots go, and
+ * and both sends are each timed R times (default 5) and the medians
+ * printed with their ratio to the smallest size's. Then both snapshots go, and
  * their versions and index records are pruned before the store grows.
  *
  * Exits non-zero if a step fails, or if a diff does not list exactly the
@@ -174,14 +175,15 @@ int main(int argc, char **argv)
     if (e)
         die("open", e);
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    printf("%10s %14s %8s %16s %8s\n", "files", "diff (ms)", "ratio", "send --from (ms)", "ratio");
-    double diff0 = 0, send0 = 0;
+    printf("%10s %12s %7s %16s %7s %16s %7s\n", "files", "diff (ms)", "ratio", "send --from (ms)",
+           "ratio", "full send (ms)", "ratio");
+    double diff0 = 0, send0 = 0, full0 = 0;
     uint64_t have = 0;
     unsigned round = 0;
     for (uint64_t n = 1000; n <= max; n *= 10) {
         grow(fs, have, n);
         have = n;
-        double td[MAX_REPEAT], ts[MAX_REPEAT];
+        double td[MAX_REPEAT], ts[MAX_REPEAT], tf[MAX_REPEAT];
         for (int r = 0; r < repeat; r++, round++) {
             if ((e = fs_snapshot_create(fs, "base")))
                 die("snapshot", e);
@@ -204,6 +206,10 @@ int main(int argc, char **argv)
             if ((e = ghost_send(fs->g, "after", "base", devnull, NULL, NULL, NULL)))
                 die("send", e);
             ts[r] = now_s() - t0;
+            t0 = now_s();
+            if ((e = ghost_send(fs->g, "after", NULL, devnull, NULL, NULL, NULL)))
+                die("send", e);
+            tf[r] = now_s() - t0;
             if ((e = fs_snapshot_delete(fs, "base")) || (e = fs_snapshot_delete(fs, "after")))
                 die("delete", e);
             uint64_t cur = 0;
@@ -225,10 +231,11 @@ int main(int argc, char **argv)
             }
         }
         double d = median(td, repeat) * 1e3, s = median(ts, repeat) * 1e3;
+        double f = median(tf, repeat) * 1e3;
         if (n == 1000)
-            diff0 = d, send0 = s;
-        printf("%10llu %14.2f %8.2f %16.2f %8.2f\n", (unsigned long long)n, d, d / diff0, s,
-               s / send0);
+            diff0 = d, send0 = s, full0 = f;
+        printf("%10llu %12.2f %7.2f %16.2f %7.2f %16.2f %7.2f\n", (unsigned long long)n, d,
+               d / diff0, s, s / send0, f, f / full0);
         fflush(stdout);
     }
     close(devnull);
