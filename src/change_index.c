@@ -280,7 +280,8 @@ int ghost_changes(struct ghost *g, const char *from, const char *to, ghost_oid_f
     if (r == -ENOENT)
         r = ghost_set_error(-ESTALE, "snapshot '%s' was deleted or replaced during the diff", from);
     if (r == 0) {
-        qsort(ga.oids.v, ga.oids.n, sizeof *ga.oids.v, cmp_u64);
+        if (ga.oids.n) /* (v is NULL when empty) */
+            qsort(ga.oids.v, ga.oids.n, sizeof *ga.oids.v, cmp_u64);
         for (size_t i = 0; r == 0 && i < ga.oids.n; i++)
             if (!i || ga.oids.v[i] != ga.oids.v[i - 1])
                 r = fn(arg, ga.oids.v[i]);
